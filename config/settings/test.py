@@ -1,0 +1,25 @@
+"""The test suite. Same security settings as production except the cost of password hashing."""
+
+from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = False
+SECRET_KEY = "test-key-not-secret"  # noqa: S105
+DEMO_MODE = False
+STAFF_2FA_REQUIRED = True
+# Argon2 stays the hasher; the test class only lowers its cost so the suite runs fast.
+PASSWORD_HASHERS = ["tests.hashers.FastArgon2PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
+    # Lets the test runner TRUNCATE its throw-away database between transactional tests; the
+    # audit trigger refuses TRUNCATE on any connection without it (audit migration 0002).
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (  # noqa: F405
+        "-c infusionclinic.allow_audit_truncate=on"
+    )

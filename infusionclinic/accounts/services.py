@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+
+from .models import ApiToken, Location, User
+from .roles import STAFF_ROLES, Role
+
+
+@transaction.atomic
+def user_create(
+    *,
+    email: str,
+    role: str,
+    password: str | None,
+    full_name: str = "",
+    location_codes: Sequence[str] = (),
+    patient_mrn: str | None = None,
+    check_password_strength: bool = True,
+) -> User:
+    """Create a log-in. Staff are attached to locations; a patient user is linked to the chart with
+    that MRN (and sees only that chart). Without a password the account cannot log in until the
+    person sets one through password reset."""
+    from infusionclinic.patients.models import Patient  # patients depends on accounts
+
+    errors: dict[str, list[str]] = {}
+    email = email.strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        errors["email"] = ["Enter a valid email address."]
+    if User.objects.filter(email=email).exists():
+        errors["email"] = [f"A user with email {email} already exists."]
+    if role not in Role.values:
+        errors["role"] = ["Choose one of: " + ", ".join(Role.values) + "."]
+    locations = list(Location.objects.filter(code__in=location_codes))
+    missing = sorted(set(location_codes) - {loc.code for loc in locations})
+    if missing:
+        errors["locations"] = [f"Unknown location code(s): {', '.join(missing)}."]
+    if role in STAFF_ROLES and not location_codes:
+        errors["locations"] = ["Staff must belong to at least one location."]
+    patient = None
+    if role == Role.PATIENT:
+        if not patient_mrn:
+            errors["patient"] = ["A patient user must be linked to a chart (--patient MRN)."]
+        else:
+            patient = Patient.objects.filter(mrn=patient_mrn).first()
+            if patient is None:
+                errors["patient"] = [f"No patient with MRN {patient_mrn}."]
+            elif patient.user_id is not None:
+                errors["patient"] = [f"Patient {patient_mrn} already has a log-in."]
+    elif patient_mrn:
+        errors["patient"] = ["Only a patient user is linked to a chart."]
+    if password and check_password_strength and "email" not in errors:
+        try:
+            validate_password(password, User(email=email, full_name=full_name))
+        except ValidationError as exc:
+            errors["password"] = list(exc.messages)
+    if errors:
+        raise ValidationError(errors)
+
+    user = User.objects.create_user(
+        email=email,
+        password=password,
+        full_name=full_name,
+        role=role,
+        is_staff=role == Role.ADMIN,
+    )
+    if locations:
+        user.locations.set(locations)
+    if patient is not None:
+        patient.user = user
+        patient.save(update_fields=["user", "updated_at"])
+    return user
+
+
+def api_token_create(*, user: User) -> str:
+    """A new bearer token for this user; the raw value is returned once and never stored."""
+    raw = ApiToken.new_raw_token()
+    ApiToken.objects.create(user=user, digest=ApiToken.digest_of(raw), prefix=raw[:8])
+    return raw
+
+
+def api_token_authenticate(*, raw: str) -> User | None:
+    token = (
+        ApiToken.objects.active()
+        .select_related("user")
+        .filter(digest=ApiToken.digest_of(raw))
+        .first()
+    )
+    if token is None:
+        return None
+    now = timezone.now()
+    # Touch at most once a minute: a monitor posting every few seconds must not write each time.
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user

@@ -1,0 +1,141 @@
+from typing import Any
+
+import segno
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse, reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+from django_otp import login as otp_login
+from django_otp import match_token
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from infusionclinic.audit.models import AuditAction
+from infusionclinic.audit.services import audit_record
+
+from .forms import EmailAuthenticationForm, QueuedPasswordResetForm, TokenForm
+from .roles import Role
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    authentication_form = EmailAuthenticationForm
+    redirect_authenticated_user = True
+
+    def form_valid(self, form: EmailAuthenticationForm) -> HttpResponse:
+        response = super().form_valid(form)
+        audit_record(actor=form.get_user(), action=AuditAction.LOGIN)
+        return response
+
+    def form_invalid(self, form: EmailAuthenticationForm) -> HttpResponse:
+        audit_record(
+            actor=None,
+            action=AuditAction.LOGIN_FAILED,
+            detail={"email": (form.data.get("username") or "")[:254]},
+        )
+        return super().form_invalid(form)
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        audit_record(actor=request.user, action=AuditAction.LOGOUT)
+    return auth_views.LogoutView.as_view()(request)
+
+
+def _safe_next(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return reverse("accounts:home")
+
+
+@login_required
+def two_factor(request: HttpRequest) -> HttpResponse:
+    """Second log-in step for staff: verify a TOTP code, or enrol an authenticator app first."""
+    user = request.user
+    if not user.is_clinic_staff or user.is_verified():
+        return redirect("accounts:home")
+    confirmed = TOTPDevice.objects.devices_for_user(user, confirmed=True).first()
+    form = TokenForm(request.POST or None)
+    if confirmed is not None:
+        if request.method == "POST" and form.is_valid():
+            device = match_token(user, form.cleaned_data["token"])
+            if device is not None:
+                otp_login(request, device)
+                return HttpResponseRedirect(_safe_next(request))
+            form.add_error("token", "That code is not right, or it has expired. Try the next one.")
+        return render(request, "accounts/two_factor_verify.html", {"form": form})
+
+    device = TOTPDevice.objects.devices_for_user(user, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    if request.method == "POST" and form.is_valid():
+        if device.verify_token(form.cleaned_data["token"]):
+            device.confirmed = True
+            device.save(update_fields=["confirmed"])
+            otp_login(request, device)
+            messages.success(request, "Two-factor log-in is set up.")
+            return HttpResponseRedirect(_safe_next(request))
+        form.add_error("token", "That code does not match. Check the app's clock and try again.")
+    qr_svg = segno.make(device.config_url, error="m").svg_inline(scale=4)
+    secret = _base32_secret(device)
+    return render(
+        request,
+        "accounts/two_factor_setup.html",
+        {"form": form, "qr_svg": qr_svg, "secret": secret},
+    )
+
+
+def _base32_secret(device: TOTPDevice) -> str:
+    import base64
+
+    raw = base64.b32encode(device.bin_key).decode().rstrip("=")
+    return " ".join(raw[i : i + 4] for i in range(0, len(raw), 4))
+
+
+HOME_TEMPLATES = {
+    Role.FRONT_DESK: "accounts/home_front_desk.html",
+    Role.NURSE: "accounts/home_nurse.html",
+    Role.PRESCRIBER: "accounts/home_prescriber.html",
+    Role.ADMIN: "accounts/home_admin.html",
+}
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """Each role lands on its own home page; a patient lands on their own chart."""
+    user = request.user
+    if user.role == Role.PATIENT:
+        return redirect("patients:my_chart")
+    template = HOME_TEMPLATES.get(Role(user.role)) if user.role in Role.values else None
+    if template is None:
+        return render(request, "accounts/no_role.html", status=403)
+    context: dict[str, Any] = {
+        "locations": user.locations.order_by("name"),
+        "idle_minutes": settings.IDLE_TIMEOUT_MINUTES,
+    }
+    return render(request, template, context)
+
+
+password_reset = auth_views.PasswordResetView.as_view(
+    form_class=QueuedPasswordResetForm,
+    template_name="accounts/password_reset_form.html",
+    email_template_name="accounts/password_reset_email.txt",
+    subject_template_name="accounts/password_reset_subject.txt",
+    success_url=reverse_lazy("accounts:password_reset_done"),
+)
+password_reset_done = auth_views.PasswordResetDoneView.as_view(
+    template_name="accounts/password_reset_done.html"
+)
+password_reset_confirm = auth_views.PasswordResetConfirmView.as_view(
+    template_name="accounts/password_reset_confirm.html",
+    success_url=reverse_lazy("accounts:password_reset_complete"),
+)
+password_reset_complete = auth_views.PasswordResetCompleteView.as_view(
+    template_name="accounts/password_reset_complete.html"
+)

@@ -1,0 +1,210 @@
+"""The JSON API, /api/v1/. Handlers parse input, call one selector or service, and shape output;
+access is decided in the selectors and services, exactly as for the pages."""
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI, Query
+from ninja.errors import AuthenticationError
+from ninja.errors import ValidationError as NinjaValidationError
+
+from infusionclinic.accounts.roles import Perm
+from infusionclinic.audit.models import AuditAction
+from infusionclinic.audit.services import audit_record
+from infusionclinic.patients import services as patient_services
+from infusionclinic.patients.models import BodyMeasurement, Patient
+from infusionclinic.patients.selectors import (
+    locations_for_user,
+    patient_chart,
+    patient_get_for_user,
+    patient_search,
+)
+
+from .auth import BearerTokenAuth
+from .schemas import (
+    ErrorOut,
+    LocationOut,
+    PatientIn,
+    PatientOut,
+    PatientPatch,
+    PatientSummaryOut,
+)
+
+api = NinjaAPI(
+    title="Infusion Clinic API",
+    version="1",
+    description="Bearer-token API. A record you may not see answers 404.",
+    auth=BearerTokenAuth(),
+    urls_namespace="api",
+)
+
+ERRORS: dict[int, Any] = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+
+
+def _error(
+    request: HttpRequest, status: int, message: str, errors: dict[str, list[str]] | None = None
+) -> HttpResponse:
+    return api.create_response(request, {"message": message, "errors": errors or {}}, status=status)
+
+
+@api.exception_handler(NinjaValidationError)
+def _invalid_input(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    errors: dict[str, list[str]] = {}
+    for err in exc.errors:
+        loc = [str(part) for part in err.get("loc", ())]
+        # ("body", "payload", "birth_date") -> "birth_date"; ("query", "limit") -> "limit"
+        field = ".".join(loc[2:] if loc[:1] == ["body"] else loc[1:]) or "__all__"
+        errors.setdefault(field, []).append(err.get("msg", "Invalid value."))
+    return _error(request, 422, "The request has invalid fields.", errors)
+
+
+@api.exception_handler(DjangoValidationError)
+def _refused_input(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
+    errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+    return _error(request, 422, "The request has invalid fields.", errors)
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return _error(request, 404, "Not found.")
+
+
+@api.exception_handler(PermissionDenied)
+def _forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    return _error(request, 403, str(exc) or "Your role may not do this.")
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return _error(request, 401, "Send a valid token: Authorization: Bearer <token>.")
+
+
+@api.exception_handler(patient_services.ConflictError)
+def _conflict(request: HttpRequest, exc: patient_services.ConflictError) -> HttpResponse:
+    return _error(request, 409, str(exc))
+
+
+def _measurement(m: BodyMeasurement | None) -> dict[str, Any] | None:
+    if m is None:
+        return None
+    return {"value": m.value_si, "unit": m.si_unit, "measured_on": m.measured_on}
+
+
+def _summary(patient: Patient) -> dict[str, Any]:
+    return {
+        "id": patient.pk,
+        "mrn": patient.mrn,
+        "given_name": patient.given_name,
+        "family_name": patient.family_name,
+        "preferred_name": patient.preferred_name,
+        "birth_date": patient.birth_date,
+        "location": patient.home_location.code,
+    }
+
+
+def _detail(request: HttpRequest, patient: Patient) -> dict[str, Any]:
+    chart = patient_chart(user=request.user, patient=patient)
+    provider = patient.referring_provider
+    return {
+        **_summary(patient),
+        **{name: getattr(patient, name) for name in patient_services.DEMOGRAPHIC_FIELDS},
+        "referring_provider": (
+            {
+                name: getattr(provider, name)
+                for name in ("name", "practice", "phone", "email", "npi")
+            }
+            if provider
+            else None
+        ),
+        "weight": _measurement(chart.latest_weight),
+        "height": _measurement(chart.latest_height),
+        "version": patient.version,
+    }
+
+
+@api.get("/locations", response={200: list[LocationOut], **ERRORS}, tags=["locations"])
+def list_locations(request: HttpRequest) -> Any:
+    """The locations the caller works at."""
+    return list(locations_for_user(user=request.user))
+
+
+@api.get("/patients", response={200: list[PatientSummaryOut], **ERRORS}, tags=["patients"])
+def search_patients(
+    request: HttpRequest,
+    q: str = Query("", max_length=100, description="Name prefix, MRN or date of birth"),
+    limit: int = Query(50, ge=1, le=100),
+) -> Any:
+    if not request.user.has_role_perm(Perm.PATIENT_SEARCH):
+        raise PermissionDenied("Your role may not search patients.")
+    patients = patient_search(user=request.user, query=q, limit=limit)
+    audit_record(
+        actor=request.user,
+        action=AuditAction.SEARCH,
+        detail={"q": q, "patient_ids": [p.pk for p in patients]},
+    )
+    return [_summary(p) for p in patients]
+
+
+@api.post("/patients", response={201: PatientOut, **ERRORS}, tags=["patients"])
+def create_patient(request: HttpRequest, payload: PatientIn) -> Any:
+    data = payload.model_dump()
+    location = locations_for_user(user=request.user).filter(code=data.pop("location")).first()
+    if location is None:
+        raise DjangoValidationError({"location": ["Not a location you work at."]})
+    weight, weight_unit = _quantity(data.pop("weight_kg"), "kg", data.pop("weight"), "weight")
+    height, height_unit = _quantity(data.pop("height_cm"), "cm", data.pop("height"), "height")
+    provider_data = data.pop("referring_provider")
+    with transaction.atomic():
+        provider = (
+            patient_services.referring_provider_get_or_create(**provider_data)
+            if provider_data
+            else None
+        )
+        patient = patient_services.patient_create(
+            actor=request.user,
+            location=location,
+            weight=weight,
+            weight_unit=weight_unit,
+            height=height,
+            height_unit=height_unit,
+            referring_provider=provider,
+            **data,
+        )
+    return 201, _detail(request, patient)
+
+
+def _quantity(
+    si_value: Any, si_unit: str, quantity: dict[str, Any] | None, field: str
+) -> tuple[Any, str]:
+    if si_value is not None and quantity is not None:
+        raise DjangoValidationError(
+            {field: [f"Send either {field}_{si_unit} or {field} with a unit, not both."]}
+        )
+    if quantity is not None:
+        return quantity["value"], quantity["unit"]
+    return si_value, si_unit
+
+
+@api.get("/patients/{patient_id}", response={200: PatientOut, **ERRORS}, tags=["patients"])
+def get_patient(request: HttpRequest, patient_id: int) -> Any:
+    patient = patient_get_for_user(user=request.user, patient_id=patient_id)
+    audit_record(actor=request.user, action=AuditAction.VIEW, patient=patient, obj=patient)
+    return _detail(request, patient)
+
+
+@api.patch(
+    "/patients/{patient_id}",
+    response={200: PatientOut, 409: ErrorOut, **ERRORS},
+    tags=["patients"],
+)
+def update_patient(request: HttpRequest, patient_id: int, payload: PatientPatch) -> Any:
+    patient = patient_get_for_user(user=request.user, patient_id=patient_id)
+    changes = payload.model_dump(exclude_unset=True)
+    version = changes.pop("version", None)
+    patient = patient_services.patient_update(
+        actor=request.user, patient=patient, expected_version=version, changes=changes
+    )
+    return _detail(request, patient)

@@ -1,0 +1,131 @@
+from datetime import date
+from decimal import Decimal
+
+from ninja import Schema
+from pydantic import ConfigDict, Field
+
+
+class ErrorOut(Schema):
+    message: str
+    errors: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class LocationOut(Schema):
+    code: str
+    name: str
+    timezone: str
+
+
+class Quantity(Schema):
+    """A measurement with its unit, e.g. {"value": 154, "unit": "lb"}."""
+
+    model_config = ConfigDict(extra="forbid")
+    value: Decimal
+    unit: str
+
+
+class ReferringProviderIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=200)
+    practice: str = Field("", max_length=200)
+    phone: str = Field("", max_length=32)
+    email: str = Field("", max_length=254)
+    npi: str = Field("", max_length=10)
+
+
+class ReferringProviderOut(Schema):
+    name: str
+    practice: str
+    phone: str
+    email: str
+    npi: str
+
+
+class _Demographics(Schema):
+    model_config = ConfigDict(extra="forbid")
+    preferred_name: str = Field("", max_length=100)
+    gender_identity: str = Field("", max_length=100)
+    email: str = Field("", max_length=254)
+    phone: str = Field("", max_length=32)
+    address_line1: str = Field("", max_length=200)
+    address_line2: str = Field("", max_length=200)
+    city: str = Field("", max_length=100)
+    region: str = Field("", max_length=100)
+    postal_code: str = Field("", max_length=20)
+    country: str = Field("US", max_length=2)
+    emergency_contact_name: str = Field("", max_length=200)
+    emergency_contact_phone: str = Field("", max_length=32)
+    emergency_contact_relationship: str = Field("", max_length=100)
+
+
+class PatientIn(_Demographics):
+    given_name: str = Field(max_length=100)
+    family_name: str = Field(max_length=100)
+    birth_date: date
+    sex_at_birth: str
+    location: str = Field(description="Location code, one of GET /locations")
+    weight_kg: Decimal | None = Field(None, description="Body weight in kg")
+    height_cm: Decimal | None = Field(None, description="Height in cm")
+    weight: Quantity | None = Field(None, description="Weight with unit kg or lb")
+    height: Quantity | None = Field(None, description="Height with unit cm or in")
+    referring_provider: ReferringProviderIn | None = None
+
+
+class PatientPatch(Schema):
+    model_config = ConfigDict(extra="forbid")
+    version: int | None = Field(
+        None, description="The version you read; a stale version answers 409, nothing changed"
+    )
+    given_name: str | None = Field(None, max_length=100)
+    family_name: str | None = Field(None, max_length=100)
+    preferred_name: str | None = Field(None, max_length=100)
+    birth_date: date | None = None
+    sex_at_birth: str | None = None
+    gender_identity: str | None = Field(None, max_length=100)
+    email: str | None = Field(None, max_length=254)
+    phone: str | None = Field(None, max_length=32)
+    address_line1: str | None = Field(None, max_length=200)
+    address_line2: str | None = Field(None, max_length=200)
+    city: str | None = Field(None, max_length=100)
+    region: str | None = Field(None, max_length=100)
+    postal_code: str | None = Field(None, max_length=20)
+    country: str | None = Field(None, max_length=2)
+    emergency_contact_name: str | None = Field(None, max_length=200)
+    emergency_contact_phone: str | None = Field(None, max_length=32)
+    emergency_contact_relationship: str | None = Field(None, max_length=100)
+
+
+class PatientSummaryOut(Schema):
+    id: int
+    mrn: str
+    given_name: str
+    family_name: str
+    preferred_name: str
+    birth_date: date
+    location: str
+
+
+class MeasurementOut(Schema):
+    value: Decimal
+    unit: str
+    measured_on: date
+
+
+class PatientOut(PatientSummaryOut):
+    sex_at_birth: str
+    gender_identity: str
+    email: str
+    phone: str
+    address_line1: str
+    address_line2: str
+    city: str
+    region: str
+    postal_code: str
+    country: str
+    emergency_contact_name: str
+    emergency_contact_phone: str
+    emergency_contact_relationship: str
+    referring_provider: ReferringProviderOut | None
+    weight: MeasurementOut | None = Field(None, description="Latest weight in kg")
+    height: MeasurementOut | None = Field(None, description="Latest height in cm")
+    version: int

@@ -1,0 +1,18 @@
+from django import forms
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class AuditFilterForm(forms.Form):
+    user = forms.EmailField(required=False, label="User email")
+    patient = forms.CharField(required=False, max_length=16, label="Patient MRN")
+    date_from = forms.DateField(required=False, widget=DateInput, label="From (UTC date)")
+    date_to = forms.DateField(required=False, widget=DateInput, label="To (UTC date)")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
+            self.add_error("date_to", "The end date is before the start date.")
+        return data

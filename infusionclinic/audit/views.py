@@ -1,0 +1,115 @@
+import csv
+from collections.abc import Iterator
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+
+from infusionclinic.accounts.roles import Perm
+
+from .forms import AuditFilterForm
+from .models import AuditAction, AuditEvent
+from .selectors import AuditFilter, audit_events_for_user
+from .services import audit_record
+
+CSV_COLUMNS = [
+    "seq",
+    "occurred_at_utc",
+    "actor_email",
+    "actor_role",
+    "action",
+    "patient_mrn",
+    "object_type",
+    "object_id",
+    "client_address",
+    "channel",
+    "detail",
+    "hash",
+]
+
+
+def _filters(request: HttpRequest) -> tuple[AuditFilterForm, AuditFilter]:
+    form = AuditFilterForm(request.GET or None)
+    if form.is_bound and form.is_valid():
+        d = form.cleaned_data
+        return form, AuditFilter(
+            user_email=d["user"] or "",
+            patient_mrn=d["patient"] or "",
+            date_from=d["date_from"],
+            date_to=d["date_to"],
+        )
+    return form, AuditFilter()
+
+
+@login_required
+def audit_report(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_role_perm(Perm.AUDIT_REPORT):
+        raise PermissionDenied
+    form, filters = _filters(request)
+    if form.is_bound and not form.is_valid():
+        events = AuditEvent.objects.none()
+    else:
+        events = audit_events_for_user(user=request.user, filters=filters)
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "audit/report.html",
+        {"form": form, "page": page, "query": query.urlencode()},
+        status=400 if form.is_bound and not form.is_valid() else 200,
+    )
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@login_required
+def audit_export_csv(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_role_perm(Perm.AUDIT_REPORT):
+        raise PermissionDenied
+    form, filters = _filters(request)
+    if form.is_bound and not form.is_valid():
+        return HttpResponse(
+            "Invalid filter: " + form.errors.as_text(), status=400, content_type="text/plain"
+        )
+    events = audit_events_for_user(user=request.user, filters=filters)
+    audit_record(
+        actor=request.user,
+        action=AuditAction.EXPORT,
+        detail={"report": "audit", "filters": {k: str(v) for k, v in vars(filters).items() if v}},
+    )
+    writer = csv.writer(_Echo())
+
+    def rows() -> Iterator[str]:
+        yield writer.writerow(CSV_COLUMNS)
+        for e in events.iterator(chunk_size=2000):
+            yield writer.writerow(
+                [
+                    e.seq,
+                    e.occurred_at.isoformat(),
+                    e.actor_email,
+                    e.actor_role,
+                    e.action,
+                    e.patient.mrn if e.patient else "",
+                    e.object_type,
+                    e.object_id,
+                    e.client_address,
+                    e.channel,
+                    _csv_safe(str(e.detail)),
+                    e.hash,
+                ]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv")
+    response["Content-Disposition"] = 'attachment; filename="audit-log.csv"'
+    return response
+
+
+def _csv_safe(value: str) -> str:
+    # A cell starting with = + - @ runs as a formula in spreadsheet programs (CSV injection).
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value

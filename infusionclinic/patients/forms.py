@@ -1,0 +1,94 @@
+"""Forms parse what was typed into Python values; the services decide whether it is acceptable.
+`apply_service_errors` puts a service's per-field messages back on the form's fields."""
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from infusionclinic.common.units import HeightUnit, WeightUnit
+
+from .models import AllergySeverity, MeasurementKind, SexAtBirth
+from .services import DEMOGRAPHIC_FIELDS
+
+
+def apply_service_errors(form: forms.Form, error: ValidationError) -> None:
+    for field, messages in error.message_dict.items():
+        target = field if field in form.fields else None
+        for message in messages:
+            form.add_error(target, message)
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class DemographicsForm(forms.Form):
+    given_name = forms.CharField(label="Legal given name", max_length=100)
+    family_name = forms.CharField(label="Legal family name", max_length=100)
+    preferred_name = forms.CharField(max_length=100, required=False)
+    birth_date = forms.DateField(label="Date of birth", widget=DateInput)
+    sex_at_birth = forms.ChoiceField(choices=SexAtBirth.choices)
+    gender_identity = forms.CharField(max_length=100, required=False, label="Gender identity")
+    email = forms.EmailField(required=False)
+    phone = forms.CharField(max_length=32, required=False)
+    address_line1 = forms.CharField(label="Address", max_length=200, required=False)
+    address_line2 = forms.CharField(label="Address line 2", max_length=200, required=False)
+    city = forms.CharField(max_length=100, required=False)
+    region = forms.CharField(label="State / region", max_length=100, required=False)
+    postal_code = forms.CharField(max_length=20, required=False)
+    country = forms.CharField(max_length=2, initial="US")
+    emergency_contact_name = forms.CharField(max_length=200, required=False)
+    emergency_contact_phone = forms.CharField(max_length=32, required=False)
+    emergency_contact_relationship = forms.CharField(max_length=100, required=False)
+
+    def demographics(self) -> dict[str, object]:
+        return {name: self.cleaned_data[name] for name in DEMOGRAPHIC_FIELDS}
+
+
+class PatientEditForm(DemographicsForm):
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+
+class PatientCreateForm(DemographicsForm):
+    location = forms.ChoiceField(label="Home location")
+    weight = forms.DecimalField(max_digits=7, decimal_places=2, required=False)
+    weight_unit = forms.ChoiceField(choices=[(u.value, u.value) for u in WeightUnit])
+    height = forms.DecimalField(max_digits=7, decimal_places=2, required=False)
+    height_unit = forms.ChoiceField(choices=[(u.value, u.value) for u in HeightUnit])
+    referring_provider_name = forms.CharField(max_length=200, required=False)
+    referring_provider_practice = forms.CharField(max_length=200, required=False)
+    referring_provider_phone = forms.CharField(max_length=32, required=False)
+    referring_provider_email = forms.EmailField(required=False)
+    referring_provider_npi = forms.CharField(
+        label="Referring provider NPI", max_length=10, required=False
+    )
+
+    def __init__(self, *args: object, location_choices: list[tuple[str, str]], **kwargs: object):
+        super().__init__(*args, **kwargs)
+        self.fields["location"].choices = location_choices
+
+
+class MeasurementForm(forms.Form):
+    kind = forms.ChoiceField(choices=MeasurementKind.choices)
+    value = forms.DecimalField(max_digits=7, decimal_places=2)
+    unit = forms.ChoiceField(
+        choices=[(u.value, u.value) for u in WeightUnit] + [(u.value, u.value) for u in HeightUnit]
+    )
+    measured_on = forms.DateField(widget=DateInput, required=False)
+
+
+class AllergyForm(forms.Form):
+    substance = forms.CharField(max_length=200)
+    reaction = forms.CharField(max_length=200, required=False)
+    severity = forms.ChoiceField(choices=AllergySeverity.choices, initial=AllergySeverity.UNKNOWN)
+
+
+class MedicationForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    dose = forms.CharField(max_length=200, required=False, help_text="As taken, e.g. 20 mg daily")
+    started_on = forms.DateField(widget=DateInput, required=False)
+
+
+class DiagnosisForm(forms.Form):
+    code = forms.CharField(label="ICD-10-CM code", max_length=8)
+    is_primary = forms.BooleanField(required=False, label="Primary diagnosis")
+    noted_on = forms.DateField(widget=DateInput, required=False)

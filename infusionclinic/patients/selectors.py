@@ -1,0 +1,139 @@
+"""Reads of patient data, always scoped by the user. This module is the one place that decides
+which patients a user may see; views and API handlers never query Patient directly."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from infusionclinic.accounts.models import Location, User
+from infusionclinic.accounts.roles import STAFF_ROLES, Perm, Role
+from infusionclinic.audit.models import AuditAction
+from infusionclinic.audit.services import audit_record
+
+from .models import Allergy, BodyMeasurement, Diagnosis, MeasurementKind, Medication, Patient
+
+SEARCH_LIMIT = 50
+MEASUREMENT_HISTORY = 10
+
+
+def locations_for_user(*, user: User) -> QuerySet[Location]:
+    if not user.is_active or user.role not in STAFF_ROLES:
+        return Location.objects.none()
+    return user.locations.all().order_by("name")
+
+
+def patients_visible_to(*, user: User) -> QuerySet[Patient]:
+    if not user.is_authenticated or not user.is_active:
+        return Patient.objects.none()
+    if user.role == Role.PATIENT:
+        return Patient.objects.filter(user=user)
+    if user.role in STAFF_ROLES:
+        return Patient.objects.filter(home_location__in=user.locations.all())
+    return Patient.objects.none()
+
+
+def patient_get_for_user(*, user: User, patient_id: int | str) -> Patient:
+    """The patient, if this user may see them; otherwise Http404, so ids cannot be probed, and a
+    `denied` audit event records the attempt."""
+    try:
+        pk = int(patient_id)
+    except (TypeError, ValueError):
+        pk = None
+    patient = (
+        patients_visible_to(user=user)
+        .select_related("home_location", "referring_provider")
+        .filter(pk=pk)
+        .first()
+        if pk is not None
+        else None
+    )
+    if patient is None:
+        audit_record(
+            actor=user if user.is_authenticated else None,
+            action=AuditAction.DENIED,
+            detail={"object_type": "patients.Patient", "requested_id": str(patient_id)[:64]},
+        )
+        raise Http404("No such patient.")
+    return patient
+
+
+_DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y")
+_MRN_RE = re.compile(r"^\d{9}$")
+
+
+def _parse_date(text: str) -> date | None:
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).date()  # noqa: DTZ007 - a calendar date, no time
+        except ValueError:
+            continue
+    return None
+
+
+def patient_search(*, user: User, query: str, limit: int = SEARCH_LIMIT) -> list[Patient]:
+    """Staff search by MRN (exact), date of birth (YYYY-MM-DD or MM/DD/YYYY) or name (each word a
+    prefix of the given, preferred or family name). An empty query lists the first patients."""
+    if not user.has_role_perm(Perm.PATIENT_SEARCH):
+        return []
+    qs = patients_visible_to(user=user).select_related("home_location")
+    terms = query.split()
+    for term in terms:
+        birth_date = _parse_date(term)
+        if birth_date is not None:
+            qs = qs.filter(birth_date=birth_date)
+        elif _MRN_RE.match(term):
+            qs = qs.filter(mrn=term)
+        else:
+            qs = qs.filter(
+                Q(family_name__istartswith=term)
+                | Q(given_name__istartswith=term)
+                | Q(preferred_name__istartswith=term)
+            )
+    return list(qs.order_by("family_name", "given_name", "pk")[:limit])
+
+
+@dataclass(frozen=True)
+class Chart:
+    patient: Patient
+    show_clinical: bool  # allergies, medications, diagnoses
+    show_measurements: bool  # weight and height
+    latest_weight: BodyMeasurement | None
+    latest_height: BodyMeasurement | None
+    measurements: list[BodyMeasurement]
+    allergies: list[Allergy]
+    medications: list[Medication]
+    diagnoses: list[Diagnosis]
+
+
+def patient_chart(*, user: User, patient: Patient) -> Chart:
+    """Everything the chart page shows, in a fixed number of queries whatever the history size."""
+    show_clinical = user.has_role_perm(Perm.CHART_VIEW_CLINICAL)
+    if not show_clinical and not user.has_role_perm(Perm.MEASUREMENT_RECORD):
+        return Chart(patient, False, False, None, None, [], [], [], [])
+    measurements = list(
+        BodyMeasurement.objects.filter(patient=patient).order_by("-measured_on", "-created_at")[
+            :MEASUREMENT_HISTORY
+        ]
+    )
+    latest = {
+        kind: BodyMeasurement.objects.filter(patient=patient, kind=kind)
+        .order_by("-measured_on", "-created_at")
+        .first()
+        for kind in MeasurementKind
+    }
+    return Chart(
+        patient=patient,
+        show_clinical=show_clinical,
+        show_measurements=True,
+        latest_weight=latest[MeasurementKind.WEIGHT],
+        latest_height=latest[MeasurementKind.HEIGHT],
+        measurements=measurements,
+        allergies=list(Allergy.objects.filter(patient=patient)) if show_clinical else [],
+        medications=list(Medication.objects.filter(patient=patient)) if show_clinical else [],
+        diagnoses=list(Diagnosis.objects.filter(patient=patient)) if show_clinical else [],
+    )

@@ -1,0 +1,413 @@
+"""Writes to the patient chart. Each takes the acting user, checks what that user's role may do,
+validates at the edge of the domain (units, plausible ranges, codes) and writes its audit event in
+the same transaction. A ValidationError carries per-field messages for forms and the API."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from infusionclinic.accounts.models import Location, User
+from infusionclinic.accounts.roles import Perm
+from infusionclinic.audit.models import AuditAction
+from infusionclinic.audit.services import audit_record
+from infusionclinic.common.units import UnknownUnitError, height_to_cm, weight_to_kg
+
+from .icd10 import Icd10Error, icd10_lookup_billable
+from .models import (
+    Allergy,
+    AllergySeverity,
+    BodyMeasurement,
+    Diagnosis,
+    MeasurementKind,
+    Medication,
+    Patient,
+    ReferringProvider,
+    SexAtBirth,
+)
+from .selectors import locations_for_user
+
+MAX_AGE_YEARS = 130
+
+# Fields a demographics edit may change; anything else is refused, never silently ignored.
+DEMOGRAPHIC_FIELDS = (
+    "given_name",
+    "family_name",
+    "preferred_name",
+    "birth_date",
+    "sex_at_birth",
+    "gender_identity",
+    "email",
+    "phone",
+    "address_line1",
+    "address_line2",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "emergency_contact_name",
+    "emergency_contact_phone",
+    "emergency_contact_relationship",
+)
+REQUIRED_FIELDS = ("given_name", "family_name", "birth_date", "sex_at_birth")
+
+
+class ConflictError(Exception):
+    """The record changed since the editor loaded it."""
+
+
+def _require(actor: User, perm: Perm) -> None:
+    if not actor.has_role_perm(perm):
+        raise PermissionDenied(f"Your role may not do this ({perm}).")
+
+
+def _today_at(location: Location) -> date:
+    return timezone.localdate(timezone=location.tzinfo)
+
+
+def _check_demographics(values: dict[str, Any], *, today: date) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for name in REQUIRED_FIELDS:
+        if name in values and values[name] in (None, ""):
+            errors.setdefault(name, []).append("This field is required.")
+    for name in ("given_name", "family_name", "preferred_name"):
+        if isinstance(values.get(name), str) and len(values[name]) > 100:
+            errors.setdefault(name, []).append("At most 100 characters.")
+    birth_date = values.get("birth_date")
+    if isinstance(birth_date, date):
+        if birth_date > today:
+            errors.setdefault("birth_date", []).append("Date of birth cannot be in the future.")
+        elif today.year - birth_date.year > MAX_AGE_YEARS:
+            errors.setdefault("birth_date", []).append(
+                f"Date of birth is more than {MAX_AGE_YEARS} years ago; check the year."
+            )
+    elif birth_date not in (None, ""):
+        errors.setdefault("birth_date", []).append("Enter a date as YYYY-MM-DD.")
+    if "sex_at_birth" in values and values["sex_at_birth"] not in SexAtBirth.values:
+        errors.setdefault("sex_at_birth", []).append(
+            "Choose one of: " + ", ".join(SexAtBirth.values) + "."
+        )
+    email = values.get("email")
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            errors.setdefault("email", []).append("Enter a valid email address.")
+    country = values.get("country")
+    if country is not None and (len(country) != 2 or not country.isalpha()):
+        errors.setdefault("country", []).append("Use the two-letter country code (e.g. US).")
+    return errors
+
+
+def _measurement_si(*, kind: MeasurementKind, value: Any, unit: str) -> Decimal:
+    """Convert to kg or cm and check the plausible range; raises ValidationError on the field."""
+    field = kind.value
+    try:
+        number = Decimal(str(value))
+        if not number.is_finite():
+            raise InvalidOperation
+    except (InvalidOperation, ValueError) as exc:
+        raise ValidationError({field: ["Enter a number."]}) from exc
+    try:
+        if kind is MeasurementKind.WEIGHT:
+            si = weight_to_kg(number, unit)
+            low, high, si_unit = (
+                settings.PATIENT_WEIGHT_MIN_KG,
+                settings.PATIENT_WEIGHT_MAX_KG,
+                "kg",
+            )
+        else:
+            si = height_to_cm(number, unit)
+            low, high, si_unit = (
+                settings.PATIENT_HEIGHT_MIN_CM,
+                settings.PATIENT_HEIGHT_MAX_CM,
+                "cm",
+            )
+    except UnknownUnitError as exc:
+        raise ValidationError({f"{field}_unit": [str(exc)]}) from exc
+    if not Decimal(str(low)) <= si <= Decimal(str(high)):
+        raise ValidationError(
+            {field: [f"{si} {si_unit} is outside the plausible range {low:g}-{high:g} {si_unit}."]}
+        )
+    return si
+
+
+def _new_mrn() -> str:
+    """Nine digits: eight random and a Luhn check digit, so a mistyped MRN is caught at search
+    and the number says nothing about how many patients the clinic has."""
+    body = f"{secrets.randbelow(10**8):08d}"
+    return body + _luhn_check_digit(body)
+
+
+def _luhn_check_digit(digits: str) -> str:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 0:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return str((10 - total % 10) % 10)
+
+
+def npi_is_valid(npi: str) -> bool:
+    """CMS NPI check digit: Luhn over the prefix 80840 and the first nine digits."""
+    if len(npi) != 10 or not npi.isdigit():
+        return False
+    return _luhn_check_digit("80840" + npi[:9]) == npi[9]
+
+
+def referring_provider_get_or_create(
+    *, name: str, practice: str = "", phone: str = "", email: str = "", npi: str = ""
+) -> ReferringProvider:
+    errors: dict[str, list[str]] = {}
+    if not name.strip():
+        errors["referring_provider_name"] = ["Name the referring provider."]
+    if npi and not npi_is_valid(npi):
+        errors["referring_provider_npi"] = ["An NPI is 10 digits with a valid check digit."]
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            errors["referring_provider_email"] = ["Enter a valid email address."]
+    if errors:
+        raise ValidationError(errors)
+    lookup = {"npi": npi} if npi else {"name": name.strip(), "practice": practice.strip()}
+    provider, _ = ReferringProvider.objects.get_or_create(
+        **lookup,
+        defaults={
+            "name": name.strip(),
+            "practice": practice.strip(),
+            "phone": phone,
+            "email": email,
+        },
+    )
+    return provider
+
+
+@transaction.atomic
+def patient_create(
+    *,
+    actor: User,
+    location: Location,
+    given_name: str,
+    family_name: str,
+    birth_date: date,
+    sex_at_birth: str,
+    weight: Any = None,
+    weight_unit: str = "kg",
+    height: Any = None,
+    height_unit: str = "cm",
+    referring_provider: ReferringProvider | None = None,
+    **demographics: Any,
+) -> Patient:
+    _require(actor, Perm.PATIENT_CREATE)
+    unknown = set(demographics) - set(DEMOGRAPHIC_FIELDS)
+    if unknown:
+        raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
+    if not locations_for_user(user=actor).filter(pk=location.pk).exists():
+        raise ValidationError({"location": ["You do not work at that location."]})
+    values = {
+        "given_name": given_name.strip(),
+        "family_name": family_name.strip(),
+        "birth_date": birth_date,
+        "sex_at_birth": sex_at_birth,
+        **{k: v.strip() if isinstance(v, str) else v for k, v in demographics.items()},
+    }
+    today = _today_at(location)
+    errors = _check_demographics(values, today=today)
+    measured: list[tuple[MeasurementKind, Any, str]] = []
+    for kind, value, unit in (
+        (MeasurementKind.WEIGHT, weight, weight_unit),
+        (MeasurementKind.HEIGHT, height, height_unit),
+    ):
+        if value in (None, ""):
+            continue
+        try:
+            _measurement_si(kind=kind, value=value, unit=unit)
+            measured.append((kind, value, unit))
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                errors.setdefault(field, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
+
+    patient = Patient(home_location=location, referring_provider=referring_provider, **values)
+    for _attempt in range(5):
+        patient.mrn = _new_mrn()
+        try:
+            with transaction.atomic():
+                patient.save()
+            break
+        except IntegrityError:
+            if not Patient.objects.filter(mrn=patient.mrn).exists():
+                raise
+    else:  # pragma: no cover - five collisions in 10^8 numbers
+        raise RuntimeError("Could not allocate a unique MRN.")
+    audit_record(actor=actor, action=AuditAction.CREATE, patient=patient, obj=patient)
+    for kind, value, unit in measured:
+        measurement_record(
+            actor=actor, patient=patient, kind=kind, value=value, unit=unit, measured_on=today
+        )
+    return patient
+
+
+@transaction.atomic
+def patient_update(
+    *, actor: User, patient: Patient, expected_version: int | None, changes: dict[str, Any]
+) -> Patient:
+    """Change demographics. `expected_version` is the version the editor loaded; if someone saved
+    in between, ConflictError is raised and nothing is written (no silent overwrite)."""
+    _require(actor, Perm.PATIENT_EDIT_DEMOGRAPHICS)
+    unknown = set(changes) - set(DEMOGRAPHIC_FIELDS) - {"referring_provider"}
+    if unknown:
+        raise ValidationError({name: ["This field cannot be changed here."] for name in unknown})
+    values = {
+        k: v.strip()
+        if isinstance(v, str)
+        else ("" if v is None and k not in REQUIRED_FIELDS else v)
+        for k, v in changes.items()
+    }
+    errors = _check_demographics(values, today=_today_at(patient.home_location))
+    if errors:
+        raise ValidationError(errors)
+    current = Patient.objects.select_for_update().get(pk=patient.pk)
+    if expected_version is not None and current.version != expected_version:
+        raise ConflictError(
+            "Someone else changed this chart after you opened it. Reload to see their change, "
+            "then apply yours again."
+        )
+    changed = sorted(k for k, v in values.items() if getattr(current, k) != v)
+    if not changed:
+        return current
+    for name in changed:
+        setattr(current, name, values[name])
+    current.version += 1
+    current.save()
+    audit_record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        patient=current,
+        obj=current,
+        detail={"fields": changed},
+    )
+    return current
+
+
+@transaction.atomic
+def measurement_record(
+    *,
+    actor: User,
+    patient: Patient,
+    kind: MeasurementKind | str,
+    value: Any,
+    unit: str,
+    measured_on: date | None = None,
+) -> BodyMeasurement:
+    _require(actor, Perm.MEASUREMENT_RECORD)
+    try:
+        kind = MeasurementKind(kind)
+    except ValueError as exc:
+        raise ValidationError({"kind": ["Choose weight or height."]}) from exc
+    today = _today_at(patient.home_location)
+    measured_on = measured_on or today
+    if measured_on > today:
+        raise ValidationError({"measured_on": ["A measurement cannot be dated in the future."]})
+    si = _measurement_si(kind=kind, value=value, unit=unit)
+    measurement = BodyMeasurement.objects.create(
+        patient=patient,
+        kind=kind,
+        value_si=si,
+        entered_value=Decimal(str(value)),
+        entered_unit=unit,
+        measured_on=measured_on,
+        recorded_by=actor,
+    )
+    audit_record(actor=actor, action=AuditAction.CREATE, patient=patient, obj=measurement)
+    return measurement
+
+
+@transaction.atomic
+def allergy_add(
+    *, actor: User, patient: Patient, substance: str, reaction: str = "", severity: str = "unknown"
+) -> Allergy:
+    _require(actor, Perm.CHART_EDIT_CLINICAL)
+    errors: dict[str, list[str]] = {}
+    if not substance.strip():
+        errors["substance"] = ["Name the substance (or 'No known drug allergies')."]
+    if severity not in AllergySeverity.values:
+        errors["severity"] = ["Choose one of: " + ", ".join(AllergySeverity.values) + "."]
+    if errors:
+        raise ValidationError(errors)
+    allergy = Allergy.objects.create(
+        patient=patient,
+        substance=substance.strip(),
+        reaction=reaction.strip(),
+        severity=severity,
+        recorded_by=actor,
+    )
+    audit_record(actor=actor, action=AuditAction.CREATE, patient=patient, obj=allergy)
+    return allergy
+
+
+@transaction.atomic
+def medication_add(
+    *, actor: User, patient: Patient, name: str, dose: str = "", started_on: date | None = None
+) -> Medication:
+    _require(actor, Perm.CHART_EDIT_CLINICAL)
+    if not name.strip():
+        raise ValidationError({"name": ["Name the medication."]})
+    medication = Medication.objects.create(
+        patient=patient,
+        name=name.strip(),
+        dose=dose.strip(),
+        started_on=started_on,
+        recorded_by=actor,
+    )
+    audit_record(actor=actor, action=AuditAction.CREATE, patient=patient, obj=medication)
+    return medication
+
+
+@transaction.atomic
+def diagnosis_add(
+    *,
+    actor: User,
+    patient: Patient,
+    code: str,
+    is_primary: bool = False,
+    noted_on: date | None = None,
+) -> Diagnosis:
+    _require(actor, Perm.DIAGNOSIS_EDIT)
+    try:
+        entry = icd10_lookup_billable(code)
+    except Icd10Error as exc:
+        raise ValidationError({"code": [str(exc)]}) from exc
+    if Diagnosis.objects.filter(patient=patient, code=entry.code).exists():
+        raise ValidationError({"code": [f"{entry.code} is already on this chart."]})
+    if is_primary:
+        Diagnosis.objects.filter(patient=patient, is_primary=True).update(is_primary=False)
+    diagnosis = Diagnosis.objects.create(
+        patient=patient,
+        code=entry.code,
+        description=entry.description,
+        is_primary=is_primary,
+        noted_on=noted_on,
+        recorded_by=actor,
+    )
+    audit_record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        patient=patient,
+        obj=diagnosis,
+        detail={"code": entry.code},
+    )
+    return diagnosis

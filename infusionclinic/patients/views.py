@@ -1,0 +1,221 @@
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from infusionclinic.accounts.roles import Perm
+from infusionclinic.audit.models import AuditAction
+from infusionclinic.audit.services import audit_record
+
+from . import services
+from .forms import (
+    AllergyForm,
+    DiagnosisForm,
+    MeasurementForm,
+    MedicationForm,
+    PatientCreateForm,
+    PatientEditForm,
+    apply_service_errors,
+)
+from .models import Patient
+from .selectors import locations_for_user, patient_chart, patient_get_for_user, patient_search
+
+
+def _require(request: HttpRequest, perm: Perm) -> None:
+    if not request.user.has_role_perm(perm):
+        raise PermissionDenied
+
+
+@login_required
+def patient_list(request: HttpRequest) -> HttpResponse:
+    _require(request, Perm.PATIENT_SEARCH)
+    query = request.GET.get("q", "").strip()[:100]
+    patients = patient_search(user=request.user, query=query)
+    audit_record(
+        actor=request.user,
+        action=AuditAction.SEARCH,
+        detail={"q": query, "patient_ids": [p.pk for p in patients]},
+    )
+    template = (
+        "patients/_patient_rows.html"
+        if request.headers.get("HX-Request")
+        else "patients/patient_list.html"
+    )
+    return render(request, template, {"patients": patients, "q": query})
+
+
+@login_required
+def patient_create(request: HttpRequest) -> HttpResponse:
+    _require(request, Perm.PATIENT_CREATE)
+    locations = {loc.code: loc for loc in locations_for_user(user=request.user)}
+    form = PatientCreateForm(
+        request.POST or None,
+        location_choices=[(code, loc.name) for code, loc in locations.items()],
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            with transaction.atomic():
+                provider = None
+                if data["referring_provider_name"] or data["referring_provider_npi"]:
+                    provider = services.referring_provider_get_or_create(
+                        name=data["referring_provider_name"],
+                        practice=data["referring_provider_practice"],
+                        phone=data["referring_provider_phone"],
+                        email=data["referring_provider_email"],
+                        npi=data["referring_provider_npi"],
+                    )
+                patient = services.patient_create(
+                    actor=request.user,
+                    location=locations[data["location"]],
+                    weight=data["weight"],
+                    weight_unit=data["weight_unit"],
+                    height=data["height"],
+                    height_unit=data["height_unit"],
+                    referring_provider=provider,
+                    **form.demographics(),
+                )
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, f"{patient.display_name} registered, MRN {patient.mrn}.")
+            return redirect("patients:chart", patient_id=patient.pk)
+    return render(request, "patients/patient_form.html", {"form": form, "creating": True})
+
+
+def _render_chart(request: HttpRequest, patient: Patient, **forms: Any) -> HttpResponse:
+    chart = patient_chart(user=request.user, patient=patient)
+    audit_record(actor=request.user, action=AuditAction.VIEW, patient=patient, obj=patient)
+    user = request.user
+    context = {
+        "chart": chart,
+        "patient": patient,
+        "can_edit_demographics": user.has_role_perm(Perm.PATIENT_EDIT_DEMOGRAPHICS),
+        "can_record_measurement": user.has_role_perm(Perm.MEASUREMENT_RECORD),
+        "can_edit_clinical": user.has_role_perm(Perm.CHART_EDIT_CLINICAL),
+        "can_edit_diagnoses": user.has_role_perm(Perm.DIAGNOSIS_EDIT),
+        "measurement_form": forms.get("measurement_form") or MeasurementForm(),
+        "allergy_form": forms.get("allergy_form") or AllergyForm(),
+        "medication_form": forms.get("medication_form") or MedicationForm(),
+        "diagnosis_form": forms.get("diagnosis_form") or DiagnosisForm(),
+    }
+    status = 400 if forms else 200
+    return render(request, "patients/chart.html", context, status=status)
+
+
+@login_required
+def patient_chart_view(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = patient_get_for_user(user=request.user, patient_id=patient_id)
+    return _render_chart(request, patient)
+
+
+@login_required
+def my_chart(request: HttpRequest) -> HttpResponse:
+    patient = getattr(request.user, "patient", None)
+    if patient is None:
+        raise Http404("No chart is linked to this log-in.")
+    patient = patient_get_for_user(user=request.user, patient_id=patient.pk)
+    return _render_chart(request, patient)
+
+
+@login_required
+def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = patient_get_for_user(user=request.user, patient_id=patient_id)
+    _require(request, Perm.PATIENT_EDIT_DEMOGRAPHICS)
+    initial = {name: getattr(patient, name) for name in services.DEMOGRAPHIC_FIELDS}
+    form = PatientEditForm(request.POST or None, initial={**initial, "version": patient.version})
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.patient_update(
+                    actor=request.user,
+                    patient=patient,
+                    expected_version=form.cleaned_data["version"],
+                    changes=form.demographics(),
+                )
+            except ValidationError as exc:
+                apply_service_errors(form, exc)
+            except services.ConflictError as exc:
+                form.add_error(None, str(exc))
+                status = 409
+            else:
+                messages.success(request, "Chart updated.")
+                return redirect("patients:chart", patient_id=patient.pk)
+        status = status if status != 200 else 400
+    else:
+        audit_record(
+            actor=request.user,
+            action=AuditAction.VIEW,
+            patient=patient,
+            obj=patient,
+            detail={"page": "edit"},
+        )
+    return render(
+        request,
+        "patients/patient_form.html",
+        {"form": form, "patient": patient, "creating": False},
+        status=status,
+    )
+
+
+MEASUREMENT_FIELD_MAP = {
+    "weight": "value",
+    "height": "value",
+    "weight_unit": "unit",
+    "height_unit": "unit",
+}
+
+
+def _chart_post(
+    form_class: type,
+    form_name: str,
+    perm: Perm,
+    write: Callable[..., object],
+    field_map: dict[str, str] | None = None,
+) -> Callable[[HttpRequest, int], HttpResponse]:
+    """A POST handler that adds one entry to a chart section, re-rendering the chart with the
+    form's errors when the input is refused."""
+
+    @login_required
+    @require_POST
+    def view(request: HttpRequest, patient_id: int) -> HttpResponse:
+        patient = patient_get_for_user(user=request.user, patient_id=patient_id)
+        _require(request, perm)
+        form = form_class(request.POST)
+        if form.is_valid():
+            try:
+                write(actor=request.user, patient=patient, **form.cleaned_data)
+            except ValidationError as exc:
+                mapped = {(field_map or {}).get(k, k): v for k, v in exc.message_dict.items()}
+                apply_service_errors(form, ValidationError(mapped))
+            else:
+                messages.success(request, "Saved.")
+                return redirect("patients:chart", patient_id=patient.pk)
+        return _render_chart(request, patient, **{form_name: form})
+
+    return view
+
+
+measurement_add = _chart_post(
+    MeasurementForm,
+    "measurement_form",
+    Perm.MEASUREMENT_RECORD,
+    services.measurement_record,
+    MEASUREMENT_FIELD_MAP,
+)
+allergy_add = _chart_post(
+    AllergyForm, "allergy_form", Perm.CHART_EDIT_CLINICAL, services.allergy_add
+)
+medication_add = _chart_post(
+    MedicationForm, "medication_form", Perm.CHART_EDIT_CLINICAL, services.medication_add
+)
+diagnosis_add = _chart_post(
+    DiagnosisForm, "diagnosis_form", Perm.DIAGNOSIS_EDIT, services.diagnosis_add
+)
