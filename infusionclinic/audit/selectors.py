@@ -32,12 +32,8 @@ def audit_events_for_user(*, user: User, filters: AuditFilter) -> QuerySet[Audit
     if filters.patient_mrn:
         qs = qs.filter(patient__mrn=filters.patient_mrn.strip())
     if filters.date_from:
-        qs = qs.filter(
-            occurred_at__gte=datetime.combine(filters.date_from, time.min, tzinfo=UTC)
-        )
+        qs = qs.filter(occurred_at__gte=datetime.combine(filters.date_from, time.min, tzinfo=UTC))
     if filters.date_to:
-        end = datetime.combine(
-            filters.date_to + timedelta(days=1), time.min, tzinfo=UTC
-        )
+        end = datetime.combine(filters.date_to + timedelta(days=1), time.min, tzinfo=UTC)
         qs = qs.filter(occurred_at__lt=end)
     return qs.order_by("-seq")

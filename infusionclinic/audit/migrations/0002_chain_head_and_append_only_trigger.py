@@ -39,14 +39,18 @@ def seed_head(apps, schema_editor):
     AuditChainHead.objects.get_or_create(pk=1, defaults={"seq": 0, "last_hash": GENESIS_HASH})
 
 
-def triggers_forward(apps, schema_editor):
+def _run_on_postgresql(schema_editor, sql):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(PG_FORWARD)
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute(sql)  # no params: the "%" in RAISE is not a placeholder
+
+
+def triggers_forward(apps, schema_editor):
+    _run_on_postgresql(schema_editor, PG_FORWARD)
 
 
 def triggers_reverse(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(PG_REVERSE)
+    _run_on_postgresql(schema_editor, PG_REVERSE)
 
 
 class Migration(migrations.Migration):

@@ -1,0 +1,108 @@
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection, transaction
+
+from infusionclinic.audit.models import AppendOnlyError, AuditAction, AuditEvent
+from infusionclinic.audit.services import audit_chain_verify, audit_record
+from infusionclinic.common.context import client_context
+from tests.factories import PatientFactory, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def _record_three(location):
+    nurse = make_user("nurse", location)
+    patient = PatientFactory(home_location=location)
+    with client_context(client_address="203.0.113.9", channel="web"):
+        events = [
+            audit_record(actor=nurse, action=AuditAction.VIEW, patient=patient, obj=patient)
+            for _ in range(3)
+        ]
+    return nurse, patient, events
+
+
+def test_events_are_chained_and_record_who_what_where(location):
+    nurse, patient, events = _record_three(location)
+    first, second, third = events
+    assert [e.seq for e in events] == [first.seq, first.seq + 1, first.seq + 2]
+    assert second.prev_hash == first.hash
+    assert third.prev_hash == second.hash
+    assert first.actor_email == nurse.email
+    assert first.actor_role == "nurse"
+    assert first.patient_id == patient.pk
+    assert first.object_id == str(patient.pk)
+    assert first.object_type == "patients.Patient"
+    assert first.client_address == "203.0.113.9"
+    assert first.channel == "web"
+    assert audit_chain_verify() == (AuditEvent.objects.count(), None)
+
+
+def test_model_and_queryset_refuse_update_and_delete(location):
+    _, _, (event, *_) = _record_three(location)
+    event.action = AuditAction.EXPORT
+    with pytest.raises(AppendOnlyError):
+        event.save()
+    with pytest.raises(AppendOnlyError):
+        event.delete()
+    with pytest.raises(AppendOnlyError):
+        AuditEvent.objects.filter(pk=event.pk).update(action="export")
+    with pytest.raises(AppendOnlyError):
+        AuditEvent.objects.all().delete()
+
+
+def _tamper(sql: str, params: list) -> None:
+    """Edit the table behind the application's back, as an attacker with SQL access would."""
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute("SET LOCAL session_replication_role = replica")  # bypass the trigger
+        cur.execute(sql, params)
+
+
+def test_verify_audit_names_the_first_edited_event(location):
+    _, _, (first, second, third) = _record_three(location)
+    call_command("verify_audit")  # intact
+    with transaction.atomic():
+        _tamper(
+            "UPDATE audit_auditevent SET actor_email = %s WHERE id = %s",
+            ["someone@else", second.pk],
+        )
+    with pytest.raises(CommandError, match=rf"event #{second.seq} \(id {second.pk}\).*hash"):
+        call_command("verify_audit")
+
+
+def test_verify_audit_detects_a_deleted_event(location):
+    _, _, (first, second, third) = _record_three(location)
+    with transaction.atomic():
+        _tamper("DELETE FROM audit_auditevent WHERE id = %s", [second.pk])
+    with pytest.raises(CommandError, match=rf"event #{third.seq}.*sequence gap"):
+        call_command("verify_audit")
+
+
+def test_verify_audit_detects_removal_of_the_newest_events(location):
+    _, _, (first, second, third) = _record_three(location)
+    with transaction.atomic():
+        _tamper("DELETE FROM audit_auditevent WHERE id = %s", [third.pk])
+    with pytest.raises(CommandError, match="events removed"):
+        call_command("verify_audit")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigger is PostgreSQL's")
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE audit_auditevent SET actor_email = 'x' WHERE id = %s",
+        "DELETE FROM audit_auditevent WHERE id = %s",
+    ],
+)
+def test_postgresql_trigger_refuses_update_and_delete(location, sql):
+    from django.db.utils import DatabaseError
+
+    _, _, (event, *_) = _record_three(location)
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cur,
+    ):
+        cur.execute(sql, [event.pk])
+    assert AuditEvent.objects.get(pk=event.pk).actor_email == event.actor_email
