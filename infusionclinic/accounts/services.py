@@ -100,3 +100,28 @@ def api_token_authenticate(*, raw: str) -> User | None:
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token.user
+
+
+@transaction.atomic
+def location_create(*, code: str, name: str, timezone_name: str, clinic_name: str) -> Location:
+    """A clinic site. Its time zone (IANA name) is how its patients' and staff's times are shown."""
+    from .models import Clinic, validate_timezone
+
+    errors: dict[str, list[str]] = {}
+    try:
+        validate_timezone(timezone_name)
+    except ValidationError as exc:
+        errors["timezone"] = list(exc.messages)
+    if Location.objects.filter(code=code).exists():
+        errors["code"] = [f"Location {code} already exists."]
+    location = Location(code=code, name=name, timezone=timezone_name)
+    try:
+        location.clean_fields(exclude=["clinic", "timezone"])
+    except ValidationError as exc:
+        for field, messages in exc.message_dict.items():
+            errors.setdefault(field, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
+    location.clinic, _ = Clinic.objects.get_or_create(name=clinic_name)
+    location.save()
+    return location

@@ -1,4 +1,5 @@
 import csv
+import json
 from collections.abc import Iterator
 
 from django.contrib.auth.decorators import login_required
@@ -88,21 +89,19 @@ def audit_export_csv(request: HttpRequest) -> HttpResponse:
     def rows() -> Iterator[str]:
         yield writer.writerow(CSV_COLUMNS)
         for e in events.iterator(chunk_size=2000):
+            text_cells = (
+                e.actor_email,
+                e.actor_role,
+                e.action,
+                e.patient.mrn if e.patient else "",
+                e.object_type,
+                e.object_id,
+                e.client_address,
+                e.channel,
+                json.dumps(e.detail, sort_keys=True),
+            )
             yield writer.writerow(
-                [
-                    e.seq,
-                    e.occurred_at.isoformat(),
-                    e.actor_email,
-                    e.actor_role,
-                    e.action,
-                    e.patient.mrn if e.patient else "",
-                    e.object_type,
-                    e.object_id,
-                    e.client_address,
-                    e.channel,
-                    _csv_safe(str(e.detail)),
-                    e.hash,
-                ]
+                [e.seq, e.occurred_at.isoformat(), *map(_csv_safe, text_cells), e.hash]
             )
 
     response = StreamingHttpResponse(rows(), content_type="text/csv")
@@ -111,5 +110,5 @@ def audit_export_csv(request: HttpRequest) -> HttpResponse:
 
 
 def _csv_safe(value: str) -> str:
-    # A cell starting with = + - @ runs as a formula in spreadsheet programs (CSV injection).
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+    # A cell starting with = + - @ (or a tab/CR) runs as a formula in spreadsheet programs.
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
