@@ -24,7 +24,7 @@ demo: install
 	@echo "Mail is not sent in the demo: each message is written to var/mail/."
 	@echo "Starting the background worker and the web server on http://127.0.0.1:$(PORT)/ (Ctrl-C stops both)"
 	@trap 'kill 0' EXIT INT TERM; \
-	  $(BIN)/python manage.py db_worker --queue-name default >var/worker.log 2>&1 & \
+	  $(BIN)/python manage.py db_worker --queue-name default --no-reload >var/worker.log 2>&1 & \
 	  $(BIN)/python manage.py runserver --noreload 127.0.0.1:$(PORT)
 
 test: install
@@ -35,7 +35,7 @@ test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 serve: install
-	DJANGO_SETTINGS_MODULE=config.settings.production $(BIN)/python manage.py check --deploy --fail-level WARNING
+	DJANGO_SETTINGS_MODULE=config.settings.production $(BIN)/python manage.py check --deploy --fail-level ERROR
 	DJANGO_SETTINGS_MODULE=config.settings.production $(BIN)/python manage.py collectstatic --noinput
 	DJANGO_SETTINGS_MODULE=config.settings.production $(BIN)/python manage.py migrate --noinput
 	DJANGO_SETTINGS_MODULE=config.settings.production $(BIN)/gunicorn config.wsgi:application \

@@ -4,7 +4,15 @@ configuration is unsafe (no SECRET_KEY, no allowed hosts, demo shortcuts left on
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import ALLOWED_HOSTS, DEMO_MODE, SECRET_KEY, STAFF_2FA_REQUIRED, STORAGES, env
+from .base import (
+    ALLOWED_HOSTS,
+    DEMO_MODE,
+    SECRET_KEY,
+    SILENCED_SYSTEM_CHECKS,
+    STAFF_2FA_REQUIRED,
+    STORAGES,
+    env,
+)
 
 DEBUG = False
 
@@ -29,5 +37,8 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Joining the browsers' HSTS preload list is the domain owner's decision (hard to undo), so it is
+# opt-in and its deploy-check warning is silenced.
+SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "security.W021"]
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
