@@ -7,6 +7,7 @@ from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.http import urlencode
 
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
@@ -41,7 +42,7 @@ class IdleLogoutMiddleware:
                     f"You were logged off after {settings.IDLE_TIMEOUT_MINUTES} minutes without "
                     "activity. Log in again to continue.",
                 )
-                return redirect(f"{reverse('accounts:login')}?next={request.path}")
+                return redirect(f"{reverse('accounts:login')}?{urlencode({'next': request.path})}")
             request.session[LAST_SEEN_KEY] = now
         return self.get_response(request)
 
