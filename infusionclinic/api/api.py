@@ -7,8 +7,8 @@ from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
-from ninja import NinjaAPI, Query
-from ninja.errors import AuthenticationError
+from ninja import NinjaAPI, Query, Status
+from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from infusionclinic.accounts.roles import Perm
@@ -75,6 +75,12 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 @api.exception_handler(PermissionDenied)
 def _forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
     return _error(request, 403, str(exc) or "Your role may not do this.")
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    # e.g. a body that is not JSON (400): the same {"message", "errors"} shape as every error.
+    return _error(request, exc.status_code, str(exc))
 
 
 @api.exception_handler(AuthenticationError)
@@ -150,6 +156,10 @@ def search_patients(
 
 @api.post("/patients", response={201: PatientOut, **ERRORS}, tags=["patients"])
 def create_patient(request: HttpRequest, payload: PatientIn) -> Any:
+    # The role check comes first: a role that may not register patients (a patient user works at
+    # no location) must get 403, not a 422 about the location.
+    if not request.user.has_role_perm(Perm.PATIENT_CREATE):
+        raise PermissionDenied("Your role may not register patients.")
     data = payload.model_dump()
     location = locations_for_user(user=request.user).filter(code=data.pop("location")).first()
     if location is None:
@@ -157,23 +167,38 @@ def create_patient(request: HttpRequest, payload: PatientIn) -> Any:
     weight, weight_unit = _quantity(data.pop("weight_kg"), "kg", data.pop("weight"), "weight")
     height, height_unit = _quantity(data.pop("height_cm"), "cm", data.pop("height"), "height")
     provider_data = data.pop("referring_provider")
-    with transaction.atomic():
-        provider = (
-            patient_services.referring_provider_get_or_create(**provider_data)
-            if provider_data
-            else None
+    # The service names measurement errors "weight"/"weight_unit"; answer with the field the
+    # client actually sent ("weight_kg", or "weight.value"/"weight.unit").
+    sent_as = {
+        f"{kind}{suffix}": (f"{kind}.{part}" if data_quantity else f"{kind}_{si}")
+        for kind, si, data_quantity in (
+            ("weight", "kg", payload.weight is not None),
+            ("height", "cm", payload.height is not None),
         )
-        patient = patient_services.patient_create(
-            actor=request.user,
-            location=location,
-            weight=weight,
-            weight_unit=weight_unit,
-            height=height,
-            height_unit=height_unit,
-            referring_provider=provider,
-            **data,
-        )
-    return 201, _detail(request, patient)
+        for suffix, part in (("", "value"), ("_unit", "unit"))
+    }
+    try:
+        with transaction.atomic():
+            provider = (
+                patient_services.referring_provider_get_or_create(**provider_data)
+                if provider_data
+                else None
+            )
+            patient = patient_services.patient_create(
+                actor=request.user,
+                location=location,
+                weight=weight,
+                weight_unit=weight_unit,
+                height=height,
+                height_unit=height_unit,
+                referring_provider=provider,
+                **data,
+            )
+    except DjangoValidationError as exc:
+        raise DjangoValidationError(
+            {sent_as.get(field, field): messages for field, messages in exc.message_dict.items()}
+        ) from exc
+    return Status(201, _detail(request, patient))
 
 
 def _quantity(
@@ -189,7 +214,9 @@ def _quantity(
 
 
 @api.get("/patients/{patient_id}", response={200: PatientOut, **ERRORS}, tags=["patients"])
-def get_patient(request: HttpRequest, patient_id: int) -> Any:
+def get_patient(request: HttpRequest, patient_id: str) -> Any:
+    # patient_id is taken as text: a malformed id is a 404 (and a `denied` event) from the
+    # selector, like any id the caller may not see, not a 422 that tells ids apart.
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
     audit_record(actor=request.user, action=AuditAction.VIEW, patient=patient, obj=patient)
     return _detail(request, patient)
@@ -200,10 +227,10 @@ def get_patient(request: HttpRequest, patient_id: int) -> Any:
     response={200: PatientOut, 409: ErrorOut, **ERRORS},
     tags=["patients"],
 )
-def update_patient(request: HttpRequest, patient_id: int, payload: PatientPatch) -> Any:
+def update_patient(request: HttpRequest, patient_id: str, payload: PatientPatch) -> Any:
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
     changes = payload.model_dump(exclude_unset=True)
-    version = changes.pop("version", None)
+    version = changes.pop("version")
     patient = patient_services.patient_update(
         actor=request.user, patient=patient, expected_version=version, changes=changes
     )

@@ -73,8 +73,8 @@ class PatientIn(_Demographics):
 
 class PatientPatch(Schema):
     model_config = ConfigDict(extra="forbid")
-    version: int | None = Field(
-        None, description="The version you read; a stale version answers 409, nothing changed"
+    version: int = Field(
+        description="The version you read (required); a stale version answers 409, nothing changed"
     )
     given_name: str | None = Field(None, max_length=100)
     family_name: str | None = Field(None, max_length=100)

@@ -40,10 +40,9 @@ def patients_visible_to(*, user: User) -> QuerySet[Patient]:
 def patient_get_for_user(*, user: User, patient_id: int | str) -> Patient:
     """The patient, if this user may see them; otherwise Http404, so ids cannot be probed, and a
     `denied` audit event records the attempt."""
-    try:
-        pk = int(patient_id)
-    except (TypeError, ValueError):
-        pk = None
+    text = str(patient_id)
+    # ASCII digits only: int() would also read "５" (full-width) or " 7 " as numbers.
+    pk = int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
     patient = (
         patients_visible_to(user=user)
         .select_related("home_location", "referring_provider")
