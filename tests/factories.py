@@ -15,7 +15,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from infusionclinic.accounts.models import Clinic, Location, User
 from infusionclinic.accounts.roles import STAFF_ROLES
 from infusionclinic.accounts.services import api_token_create
-from infusionclinic.patients.models import BodyMeasurement, Patient
+from infusionclinic.patients.models import BodyMeasurement, Patient, fold_for_search
 from infusionclinic.patients.services import _new_mrn
 
 PASSWORD = "Correct-horse-battery-9"  # noqa: S105
@@ -50,6 +50,10 @@ class PatientFactory(factory.django.DjangoModelFactory):
     sex_at_birth = "female"
     email = factory.Sequence(lambda n: f"patient{n}@example.com")
     home_location = factory.SubFactory(LocationFactory)
+    preferred_name = ""
+    given_name_key = factory.LazyAttribute(lambda o: fold_for_search(o.given_name))
+    family_name_key = factory.LazyAttribute(lambda o: fold_for_search(o.family_name))
+    preferred_name_key = factory.LazyAttribute(lambda o: fold_for_search(o.preferred_name))
 
 
 def make_user(role: str, *locations: Location, patient: Patient | None = None) -> User:

@@ -1,9 +1,10 @@
 """The patient chart: demographics, contacts, measurements (stored in SI units with when they were
 measured), allergies, current medications, diagnoses (ICD-10-CM) and the referring provider."""
 
+import unicodedata
+
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Lower
 
 from infusionclinic.accounts.models import Location
 from infusionclinic.common.models import TimeStampedModel
@@ -31,6 +32,20 @@ class ReferringProvider(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.name}, {self.practice}" if self.practice else self.name
+
+
+def fold_for_search(text: str) -> str:
+    """Lower-case, accents dropped, compatibility forms unified: "Émile" -> "emile"."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).strip()
+
+
+def name_search_keys(*, given_name: str, family_name: str, preferred_name: str) -> dict[str, str]:
+    return {
+        "given_name_key": fold_for_search(given_name)[:100],
+        "family_name_key": fold_for_search(family_name)[:100],
+        "preferred_name_key": fold_for_search(preferred_name)[:100],
+    }
 
 
 class Patient(TimeStampedModel):
@@ -65,11 +80,17 @@ class Patient(TimeStampedModel):
     )
     # Optimistic concurrency: an edit states the version it started from (see patient_update).
     version = models.PositiveIntegerField(default=1)
+    # Case- and accent-folded names for search ("muller" finds "Müller" on every database);
+    # written by the services through `name_search_keys`.
+    family_name_key = models.CharField(max_length=100, default="", editable=False)
+    given_name_key = models.CharField(max_length=100, default="", editable=False)
+    preferred_name_key = models.CharField(max_length=100, default="", editable=False)
 
     class Meta:
         ordering = ["family_name", "given_name"]
         indexes = [
-            models.Index(Lower("family_name"), Lower("given_name"), name="patient_name_ci"),
+            models.Index(fields=["family_name_key", "given_name_key"], name="patient_family_key"),
+            models.Index(fields=["given_name_key"], name="patient_given_key"),
             models.Index(fields=["birth_date"]),
             models.Index(fields=["home_location", "family_name"]),
         ]

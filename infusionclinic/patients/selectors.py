@@ -15,7 +15,15 @@ from infusionclinic.accounts.roles import STAFF_ROLES, Perm, Role
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 
-from .models import Allergy, BodyMeasurement, Diagnosis, MeasurementKind, Medication, Patient
+from .models import (
+    Allergy,
+    BodyMeasurement,
+    Diagnosis,
+    MeasurementKind,
+    Medication,
+    Patient,
+    fold_for_search,
+)
 
 SEARCH_LIMIT = 50
 MEASUREMENT_HISTORY = 10
@@ -88,10 +96,11 @@ def patient_search(*, user: User, query: str, limit: int = SEARCH_LIMIT) -> list
         elif _MRN_RE.match(term):
             qs = qs.filter(mrn=term)
         else:
+            key = fold_for_search(term)
             qs = qs.filter(
-                Q(family_name__istartswith=term)
-                | Q(given_name__istartswith=term)
-                | Q(preferred_name__istartswith=term)
+                Q(family_name_key__startswith=key)
+                | Q(given_name_key__startswith=key)
+                | Q(preferred_name_key__startswith=key)
             )
     return list(qs.order_by("family_name", "given_name", "pk")[:limit])
 

@@ -32,6 +32,7 @@ from .models import (
     Patient,
     ReferringProvider,
     SexAtBirth,
+    name_search_keys,
 )
 from .selectors import locations_for_user
 
@@ -241,7 +242,16 @@ def patient_create(
     if errors:
         raise ValidationError(errors)
 
-    patient = Patient(home_location=location, referring_provider=referring_provider, **values)
+    patient = Patient(
+        home_location=location,
+        referring_provider=referring_provider,
+        **values,
+        **name_search_keys(
+            given_name=values["given_name"],
+            family_name=values["family_name"],
+            preferred_name=values.get("preferred_name", ""),
+        ),
+    )
     for _attempt in range(5):
         patient.mrn = _new_mrn()
         try:
@@ -291,6 +301,12 @@ def patient_update(
         return current
     for name in changed:
         setattr(current, name, values[name])
+    for name, key in name_search_keys(
+        given_name=current.given_name,
+        family_name=current.family_name,
+        preferred_name=current.preferred_name,
+    ).items():
+        setattr(current, name, key)
     current.version += 1
     current.save()
     audit_record(
@@ -394,7 +410,16 @@ def diagnosis_add(
     if Diagnosis.objects.filter(patient=patient, code=entry.code).exists():
         raise ValidationError({"code": [f"{entry.code} is already on this chart."]})
     if is_primary:
-        Diagnosis.objects.filter(patient=patient, is_primary=True).update(is_primary=False)
+        for previous in Diagnosis.objects.filter(patient=patient, is_primary=True):
+            previous.is_primary = False
+            previous.save(update_fields=["is_primary", "updated_at"])
+            audit_record(
+                actor=actor,
+                action=AuditAction.UPDATE,
+                patient=patient,
+                obj=previous,
+                detail={"fields": ["is_primary"], "replaced_by": entry.code},
+            )
     diagnosis = Diagnosis.objects.create(
         patient=patient,
         code=entry.code,

@@ -86,7 +86,12 @@ def patient_create(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"{patient.display_name} registered, MRN {patient.mrn}.")
             return redirect("patients:chart", patient_id=patient.pk)
-    return render(request, "patients/patient_form.html", {"form": form, "creating": True})
+    return render(
+        request,
+        "patients/patient_form.html",
+        {"form": form, "creating": True},
+        status=400 if form.is_bound else 200,
+    )
 
 
 def _render_chart(request: HttpRequest, patient: Patient, **forms: Any) -> HttpResponse:
