@@ -143,6 +143,9 @@ CSRF_COOKIE_HTTPONLY = True
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
 AXES_LOCKOUT_PARAMETERS = ["username"]
+# The log-in form posts the email as "username" (Django's AuthenticationForm); axes would
+# otherwise look for USERNAME_FIELD ("email"), find nothing and never count a failure.
+AXES_USERNAME_FORM_FIELD = "username"
 # Locking by address as well would lock a whole clinic office (one NAT address) out after a few
 # typos; per-address throttling belongs to the reverse proxy in front of `make serve`.
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]

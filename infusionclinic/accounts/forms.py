@@ -11,6 +11,11 @@ class EmailAuthenticationForm(AuthenticationForm):
         label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
     )
 
+    def clean_username(self) -> str:
+        # Emails are stored lower-case (UserManager.create_user); match what was typed the same way,
+        # so "Nurse@Clinic.org" logs in and counts against the same lockout record.
+        return self.cleaned_data["username"].strip().lower()
+
 
 class QueuedPasswordResetForm(PasswordResetForm):
     """Password reset whose mail goes through the background queue."""

@@ -41,7 +41,9 @@ def smtp_server():
         controller.stop()
 
 
-@pytest.mark.django_db
+# transaction=True: the worker closes and reopens database connections, as in production, which
+# would end a test-wrapping transaction on PostgreSQL.
+@pytest.mark.django_db(transaction=True)
 def test_queued_mail_is_sent_by_the_worker_over_smtp(smtp_server):
     controller, inbox = smtp_server
     with override_settings(
