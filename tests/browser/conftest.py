@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from importlib import import_module
 from pathlib import Path
 
 import pytest
@@ -41,19 +40,6 @@ def _orm_beside_playwright() -> Iterator[None]:
         yield
 
 
-def _restore_rows_written_by_migrations() -> None:
-    """A transactional test leaves the database flushed, which also empties the rows the
-    migrations seeded; put back the audit chain's head the way its migration writes it.
-    (Serialized rollback cannot do this here: an earlier flush has re-created the content types
-    it would insert again.)"""
-    from django.apps import apps
-
-    migration = import_module(
-        "infusionclinic.audit.migrations.0002_chain_head_and_append_only_trigger"
-    )
-    migration.seed_head(apps, None)
-
-
 @pytest.fixture
 def chromium(
     _orm_beside_playwright: None,
@@ -69,8 +55,6 @@ def chromium(
         pytest.skip(reason)
     from django.db import connections
     from playwright.sync_api import sync_playwright
-
-    _restore_rows_written_by_migrations()
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
