@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "infusionclinic.common.middleware.RequestContextMiddleware",
+    "infusionclinic.common.middleware.NoStoreMiddleware",
     "infusionclinic.accounts.middleware.IdleLogoutMiddleware",
     "infusionclinic.accounts.middleware.StaffTwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

@@ -8,7 +8,10 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
-from .models import ApiToken, Location, User
+from infusionclinic.audit.models import AuditAction
+from infusionclinic.audit.services import audit_record
+
+from .models import ApiToken, Location, User, new_session_token
 from .roles import STAFF_ROLES, Role
 
 
@@ -125,3 +128,11 @@ def location_create(*, code: str, name: str, timezone_name: str, clinic_name: st
     location.clinic, _ = Clinic.objects.get_or_create(name=clinic_name)
     location.save()
     return location
+
+
+@transaction.atomic
+def user_sessions_end_all(*, actor: User, user: User) -> None:
+    """Log the user out on every device: each session's auth hash includes session_token."""
+    user.session_token = new_session_token()
+    user.save(update_fields=["session_token"])
+    audit_record(actor=actor, action=AuditAction.LOGOUT, obj=user, detail={"scope": "everywhere"})

@@ -3,6 +3,7 @@ from typing import Any
 import segno
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -19,6 +20,7 @@ from infusionclinic.audit.services import audit_record
 
 from .forms import EmailAuthenticationForm, QueuedPasswordResetForm, TokenForm
 from .roles import Role
+from .services import user_sessions_end_all
 
 
 class LoginView(auth_views.LoginView):
@@ -45,6 +47,16 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         audit_record(actor=request.user, action=AuditAction.LOGOUT)
     return auth_views.LogoutView.as_view()(request)
+
+
+@require_POST
+@login_required
+def logout_everywhere(request: HttpRequest) -> HttpResponse:
+    """End every session of this user (other browsers, a lost phone), then this one."""
+    user_sessions_end_all(actor=request.user, user=request.user)
+    logout(request)
+    messages.success(request, "You are logged out on every device.")
+    return redirect("accounts:login")
 
 
 def _safe_next(request: HttpRequest) -> str:
