@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
@@ -18,6 +19,7 @@ from .roles import STAFF_ROLES, Role
 @transaction.atomic
 def user_create(
     *,
+    actor: User | None = None,
     email: str,
     role: str,
     password: str | None,
@@ -79,7 +81,50 @@ def user_create(
     if patient is not None:
         patient.user = user
         patient.save(update_fields=["user", "updated_at"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.GRANT,
+        patient=patient,
+        obj=user,
+        detail={"role": role, "locations": sorted(loc.code for loc in locations)},
+    )
     return user
+
+
+@dataclass(frozen=True)
+class AccessState:
+    role: str
+    is_active: bool
+    location_codes: frozenset[str]
+
+    @classmethod
+    def of(cls, user: User) -> AccessState:
+        return cls(
+            role=user.role,
+            is_active=user.is_active,
+            location_codes=frozenset(user.locations.values_list("code", flat=True)),
+        )
+
+
+def user_access_changed(*, actor: User | None, user: User, before: AccessState) -> None:
+    """Audit a change of role, activation or locations (made in the Django admin): one `grant`
+    event for what was added, one `revoke` event for what was taken away."""
+    after = AccessState.of(user)
+    granted: dict[str, object] = {}
+    revoked: dict[str, object] = {}
+    if after.role != before.role:
+        granted["role"] = after.role
+        revoked["role"] = before.role
+    if after.is_active != before.is_active:
+        (granted if after.is_active else revoked)["active"] = True
+    if added := sorted(after.location_codes - before.location_codes):
+        granted["locations"] = added
+    if removed := sorted(before.location_codes - after.location_codes):
+        revoked["locations"] = removed
+    if granted:
+        audit_record(actor=actor, action=AuditAction.GRANT, obj=user, detail=granted)
+    if revoked:
+        audit_record(actor=actor, action=AuditAction.REVOKE, obj=user, detail=revoked)
 
 
 def api_token_create(*, user: User) -> str:
