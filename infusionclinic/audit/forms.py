@@ -1,5 +1,7 @@
 from django import forms
 
+from .selectors import SORT_FIELDS
+
 
 class DateInput(forms.DateInput):
     input_type = "date"
@@ -10,6 +12,15 @@ class AuditFilterForm(forms.Form):
     patient = forms.CharField(required=False, max_length=16, label="Patient MRN")
     date_from = forms.DateField(required=False, widget=DateInput, label="From (UTC date)")
     date_to = forms.DateField(required=False, widget=DateInput, label="To (UTC date)")
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[
+            (f"{d}{k}", f"{k} {'descending' if d else 'ascending'}")
+            for k in SORT_FIELDS
+            for d in ("", "-")
+        ],
+        widget=forms.HiddenInput,
+    )
 
     def clean(self) -> dict:
         data = super().clean()

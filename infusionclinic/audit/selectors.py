@@ -10,6 +10,21 @@ from infusionclinic.accounts.roles import Perm
 
 from .models import AuditEvent
 
+# Sortable columns: the name the page uses -> the model field. An allow-list, never a raw
+# request value in order_by().
+SORT_FIELDS = {
+    "seq": "seq",
+    "when": "occurred_at",
+    "user": "actor_email",
+    "role": "actor_role",
+    "action": "action",
+    "patient": "patient__mrn",
+    "object": "object_type",
+    "object_id": "object_id",
+    "address": "client_address",
+    "channel": "channel",
+}
+
 
 @dataclass(frozen=True)
 class AuditFilter:
@@ -17,6 +32,7 @@ class AuditFilter:
     patient_mrn: str = ""
     date_from: date | None = None  # UTC calendar dates, inclusive
     date_to: date | None = None
+    sort: str = "-seq"  # a SORT_FIELDS key, "-" for descending
 
 
 def audit_events_for_user(*, user: User, filters: AuditFilter) -> QuerySet[AuditEvent]:
@@ -36,4 +52,8 @@ def audit_events_for_user(*, user: User, filters: AuditFilter) -> QuerySet[Audit
     if filters.date_to:
         end = datetime.combine(filters.date_to + timedelta(days=1), time.min, tzinfo=UTC)
         qs = qs.filter(occurred_at__lt=end)
-    return qs.order_by("-seq")
+    descending = filters.sort.startswith("-")
+    field = SORT_FIELDS.get(filters.sort.lstrip("-"), "seq")
+    order = f"-{field}" if descending else field
+    # seq breaks ties so paging is stable.
+    return qs.order_by(order, "-seq" if descending else "seq")
