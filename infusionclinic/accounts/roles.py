@@ -25,6 +25,7 @@ class Perm(StrEnum):
     CHART_EDIT_CLINICAL = "chart.edit_clinical"  # allergies, medications
     MEASUREMENT_RECORD = "chart.record_measurement"  # weight and height
     DIAGNOSIS_EDIT = "chart.edit_diagnoses"
+    EMERGENCY_ACCESS = "chart.emergency_access"  # "break the glass": always audited
     AUDIT_REPORT = "audit.report"
     ADMIN_SITE = "admin.site"
 
@@ -58,6 +59,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.CHART_EDIT_CLINICAL,
             Perm.MEASUREMENT_RECORD,
             Perm.DIAGNOSIS_EDIT,
+            Perm.EMERGENCY_ACCESS,
         }
     ),
     Role.ADMIN: frozenset(

@@ -1,3 +1,4 @@
+from datetime import timedelta
 from typing import Any
 
 import segno
@@ -9,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
@@ -16,10 +18,11 @@ from django_otp import match_token
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from infusionclinic.audit.models import AuditAction
+from infusionclinic.audit.selectors import AuditFilter, audit_events_for_user
 from infusionclinic.audit.services import audit_record
 
 from .forms import EmailAuthenticationForm, QueuedPasswordResetForm, TokenForm
-from .roles import Role
+from .roles import Perm, Role
 from .services import user_sessions_end_all
 
 
@@ -131,6 +134,11 @@ def home(request: HttpRequest) -> HttpResponse:
         "locations": user.locations.order_by("name"),
         "idle_minutes": settings.IDLE_TIMEOUT_MINUTES,
     }
+    if user.has_role_perm(Perm.AUDIT_REPORT):
+        since = timezone.now() - timedelta(days=30)
+        context["emergency_accesses"] = audit_events_for_user(
+            user=user, filters=AuditFilter(action=AuditAction.BREAK_GLASS, date_from=since.date())
+        )[:20]
     return render(request, template, context)
 
 

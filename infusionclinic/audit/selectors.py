@@ -30,6 +30,7 @@ SORT_FIELDS = {
 class AuditFilter:
     user_email: str = ""
     patient_mrn: str = ""
+    action: str = ""
     date_from: date | None = None  # UTC calendar dates, inclusive
     date_to: date | None = None
     sort: str = "-seq"  # a SORT_FIELDS key, "-" for descending
@@ -47,6 +48,8 @@ def audit_events_for_user(*, user: User, filters: AuditFilter) -> QuerySet[Audit
         qs = qs.filter(actor_email__iexact=filters.user_email.strip())
     if filters.patient_mrn:
         qs = qs.filter(patient__mrn=filters.patient_mrn.strip())
+    if filters.action:
+        qs = qs.filter(action=filters.action)
     if filters.date_from:
         qs = qs.filter(occurred_at__gte=datetime.combine(filters.date_from, time.min, tzinfo=UTC))
     if filters.date_to:

@@ -51,6 +51,7 @@ def _filters(request: HttpRequest) -> tuple[AuditFilterForm, AuditFilter]:
         return form, AuditFilter(
             user_email=d["user"] or "",
             patient_mrn=d["patient"] or "",
+            action=d["action"] or "",
             date_from=d["date_from"],
             date_to=d["date_to"],
             sort=d["sort"] or "-seq",

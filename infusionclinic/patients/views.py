@@ -17,6 +17,7 @@ from . import services
 from .forms import (
     AllergyForm,
     DiagnosisForm,
+    EmergencyAccessForm,
     MeasurementForm,
     MedicationForm,
     PatientCreateForm,
@@ -224,3 +225,29 @@ medication_add = _chart_post(
 diagnosis_add = _chart_post(
     DiagnosisForm, "diagnosis_form", Perm.DIAGNOSIS_EDIT, services.diagnosis_add
 )
+
+
+@login_required
+def emergency_access(request: HttpRequest) -> HttpResponse:
+    _require(request, Perm.EMERGENCY_ACCESS)
+    form = EmergencyAccessForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            grant = services.emergency_access_open(
+                actor=request.user, mrn=form.cleaned_data["mrn"], reason=form.cleaned_data["reason"]
+            )
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.warning(
+                request,
+                "Emergency access granted until "
+                f"{grant.expires_at:%Y-%m-%d %H:%M} UTC. Clinic admins have been told.",
+            )
+            return redirect("patients:chart", patient_id=grant.patient_id)
+    return render(
+        request,
+        "patients/emergency_access.html",
+        {"form": form},
+        status=400 if form.is_bound else 200,
+    )
