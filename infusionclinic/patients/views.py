@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
@@ -34,9 +34,13 @@ def _require(request: HttpRequest, perm: Perm) -> None:
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def patient_list(request: HttpRequest) -> HttpResponse:
+    """The search form POSTs, so what staff type (names, dates of birth) stays out of URLs,
+    browser history and access logs. GET lists the first patients (and still reads `q`, for
+    links from older pages)."""
     _require(request, Perm.PATIENT_SEARCH)
-    query = request.GET.get("q", "").strip()[:100]
+    query = (request.POST if request.method == "POST" else request.GET).get("q", "").strip()[:100]
     patients = patient_search(user=request.user, query=query)
     audit_record(
         actor=request.user,
