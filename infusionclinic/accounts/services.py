@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
+from django_otp import match_token
 
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
@@ -181,3 +182,25 @@ def user_sessions_end_all(*, actor: User, user: User) -> None:
     user.session_token = new_session_token()
     user.save(update_fields=["session_token"])
     audit_record(actor=actor, action=AuditAction.LOGOUT, obj=user, detail={"scope": "everywhere"})
+
+
+def user_reauthenticate(*, user: User, secret: str, purpose: str) -> bool:
+    """Confirm, inside an action, that the logged-in person is at the keyboard: their password or
+    a current TOTP code (for signing orders, witnessing controlled-substance waste). A failure is
+    audited with its purpose."""
+    secret = secret.strip()
+    ok = (
+        bool(secret)
+        and user.is_active
+        and (
+            (secret.isdigit() and len(secret) in (6, 8) and match_token(user, secret) is not None)
+            or user.check_password(secret)
+        )
+    )
+    if not ok:
+        audit_record(
+            actor=user,
+            action=AuditAction.LOGIN_FAILED,
+            detail={"reauthentication": purpose},
+        )
+    return ok
