@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "infusionclinic.patients",
     "infusionclinic.api",
     "infusionclinic.demo",
+    "infusionclinic.fhir",
 ]
 
 MIDDLEWARE = [
@@ -220,6 +221,9 @@ PATIENT_WEIGHT_MIN_KG = env.float("PATIENT_WEIGHT_MIN_KG", default=25.0)
 PATIENT_WEIGHT_MAX_KG = env.float("PATIENT_WEIGHT_MAX_KG", default=350.0)
 PATIENT_HEIGHT_MIN_CM = env.float("PATIENT_HEIGHT_MIN_CM", default=100.0)
 PATIENT_HEIGHT_MAX_CM = env.float("PATIENT_HEIGHT_MAX_CM", default=250.0)
+
+# FHIR: the identifier system of this clinic's MRNs (a URI the clinic owns).
+FHIR_MRN_SYSTEM = env.str("FHIR_MRN_SYSTEM", default="urn:infusionclinic:mrn")
 
 # "Break the glass": how long a prescriber's emergency access to a chart outside their locations
 # lasts, and the shortest reason accepted. Operational policy, not a clinical number.

@@ -17,7 +17,7 @@ class RequestContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        channel = "api" if request.path.startswith("/api/") else "web"
+        channel = "api" if request.path.startswith(("/api/", "/fhir/")) else "web"
         with client_context(client_address=client_address(request), channel=channel):
             return self.get_response(request)
 
@@ -33,6 +33,7 @@ class NoStoreMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         user = getattr(request, "user", None)
-        if request.path.startswith("/api/") or (user is not None and user.is_authenticated):
+        api = request.path.startswith(("/api/", "/fhir/"))
+        if api or (user is not None and user.is_authenticated):
             patch_cache_control(response, no_store=True, private=True, max_age=0)
         return response

@@ -1,0 +1,29 @@
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Router
+
+from infusionclinic.audit.models import AuditAction
+from infusionclinic.audit.services import audit_record
+from infusionclinic.patients.selectors import patient_get_for_user, patients_visible_to
+
+from .resources import collection_bundle, resources_for, validate
+
+router = Router(tags=["fhir"])
+
+
+@router.get("/patients/{patient_id}/fhir", response=dict[str, Any])
+def patient_fhir_bundle(request: HttpRequest, patient_id: str) -> Any:
+    """The patient's record as a FHIR R4 Bundle (type collection); each resource validated."""
+    patient = patient_get_for_user(user=request.user, patient_id=patient_id)
+    patients = patients_visible_to(user=request.user).filter(pk=patient.pk)
+    bundle = collection_bundle([validate(r) for r in resources_for(patients)])
+    validate(bundle)
+    audit_record(
+        actor=request.user,
+        action=AuditAction.EXPORT,
+        patient=patient,
+        obj=patient,
+        detail={"fhir": "Bundle"},
+    )
+    return bundle

@@ -1,0 +1,149 @@
+"""Map the chart to FHIR R4 resources. This module only maps: it reads what the selectors give it
+and returns plain dicts that `validate` checks with the fhir.resources models.
+
+Codes: ../shared/domain/codes.md (CODE-V10 height 8302-2 cm, CODE-V11 weight 29463-7 kg, UCUM
+units; ICD-10-CM system for Condition). Later capabilities (vitals, scores, orders,
+administrations, encounters, appointments) add their mappers to RESOURCES in `resources.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from infusionclinic.patients.icd10 import SYSTEM_URI as ICD10CM
+from infusionclinic.patients.models import BodyMeasurement, Diagnosis, MeasurementKind, Patient
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+
+# codes.md CODE-V10, CODE-V11
+BODY_MEASUREMENT_CODES = {
+    MeasurementKind.WEIGHT: ("29463-7", "Body weight", "kg"),
+    MeasurementKind.HEIGHT: ("8302-2", "Body height", "cm"),
+}
+FHIR_GENDER = {"female": "female", "male": "male", "intersex": "other", "unknown": "unknown"}
+
+
+def mrn_system() -> str:
+    return settings.FHIR_MRN_SYSTEM
+
+
+def patient_reference(patient_id: int) -> dict[str, str]:
+    return {"reference": f"Patient/{patient_id}"}
+
+
+def patient_resource(patient: Patient) -> dict[str, Any]:
+    names: list[dict[str, Any]] = [
+        {"use": "official", "family": patient.family_name, "given": [patient.given_name]}
+    ]
+    if patient.preferred_name:
+        names.append(
+            {"use": "usual", "family": patient.family_name, "given": [patient.preferred_name]}
+        )
+    telecom = [
+        {"system": system, "value": value, "use": "home" if system == "phone" else None}
+        for system, value in (("phone", patient.phone), ("email", patient.email))
+        if value
+    ]
+    resource: dict[str, Any] = {
+        "resourceType": "Patient",
+        "id": str(patient.pk),
+        "meta": {"lastUpdated": patient.updated_at.isoformat()},
+        "identifier": [
+            {
+                "use": "usual",
+                "type": {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}
+                    ]
+                },
+                "system": mrn_system(),
+                "value": patient.mrn,
+            }
+        ],
+        "name": names,
+        "gender": FHIR_GENDER.get(patient.sex_at_birth, "unknown"),
+        "birthDate": patient.birth_date.isoformat(),
+        "telecom": [{k: v for k, v in t.items() if v} for t in telecom],
+    }
+    if patient.address_line1 or patient.city:
+        resource["address"] = [
+            {
+                "use": "home",
+                "line": [line for line in (patient.address_line1, patient.address_line2) if line],
+                "city": patient.city or None,
+                "state": patient.region or None,
+                "postalCode": patient.postal_code or None,
+                "country": patient.country or None,
+            }
+        ]
+        resource["address"][0] = {k: v for k, v in resource["address"][0].items() if v}
+    if patient.emergency_contact_name:
+        resource["contact"] = [
+            {
+                "relationship": [{"text": patient.emergency_contact_relationship or "Emergency"}],
+                "name": {"text": patient.emergency_contact_name},
+                "telecom": [{"system": "phone", "value": patient.emergency_contact_phone}]
+                if patient.emergency_contact_phone
+                else [],
+            }
+        ]
+    if not resource["telecom"]:
+        del resource["telecom"]
+    return resource
+
+
+def condition_resource(diagnosis: Diagnosis) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Condition",
+        "id": str(diagnosis.pk),
+        "meta": {"lastUpdated": diagnosis.updated_at.isoformat()},
+        "clinicalStatus": {"coding": [{"system": CONDITION_CLINICAL, "code": "active"}]},
+        "category": [{"coding": [{"system": CONDITION_CATEGORY, "code": "problem-list-item"}]}],
+        "code": {
+            "coding": [
+                {"system": ICD10CM, "code": diagnosis.code, "display": diagnosis.description}
+            ],
+            "text": diagnosis.description,
+        },
+        "subject": patient_reference(diagnosis.patient_id),
+        "recordedDate": diagnosis.created_at.isoformat(),
+    }
+    if diagnosis.noted_on:
+        resource["onsetDateTime"] = diagnosis.noted_on.isoformat()
+    return resource
+
+
+def body_measurement_resource(measurement: BodyMeasurement) -> dict[str, Any]:
+    code, display, unit = BODY_MEASUREMENT_CODES[MeasurementKind(measurement.kind)]
+    return {
+        "resourceType": "Observation",
+        "id": f"bm-{measurement.pk}",
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": OBSERVATION_CATEGORY,
+                        "code": "vital-signs",
+                        "display": "Vital Signs",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display},
+        "subject": patient_reference(measurement.patient_id),
+        # Measured on a calendar date (the chart keeps dates for weight and height).
+        "effectiveDateTime": measurement.measured_on.isoformat(),
+        "valueQuantity": {
+            "value": float(measurement.value_si),
+            "unit": unit,
+            "system": UCUM,
+            "code": unit,
+        },
+    }

@@ -1,0 +1,120 @@
+"""Which FHIR resources the clinic exposes, where each comes from, and how each is validated.
+
+Each source turns a set of patients into resources by streaming a queryset (constant memory), so
+the per-patient Bundle, `$everything`, Observation search and the bulk NDJSON export all share
+one definition. A new capability registers its source here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from django.db.models import QuerySet
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.patient import Patient as FhirPatient
+
+from infusionclinic.patients.models import BodyMeasurement, Diagnosis, Patient
+
+from .mapping import (
+    BODY_MEASUREMENT_CODES,
+    body_measurement_resource,
+    condition_resource,
+    patient_resource,
+)
+
+# fhir.resources ships R5 by default; its R4B models validate the R4 (4.0.1) resources served here
+# (the resources used have the same shape in R4 and R4B).
+MODELS: dict[str, Any] = {
+    "Patient": FhirPatient,
+    "Condition": Condition,
+    "Observation": Observation,
+    "Bundle": Bundle,
+}
+
+CHUNK = 500
+
+
+def validate(resource: dict[str, Any]) -> dict[str, Any]:
+    """Raise pydantic's ValidationError if the resource is not valid FHIR; return it unchanged."""
+    MODELS[resource["resourceType"]].model_validate(resource)
+    return resource
+
+
+@dataclass(frozen=True)
+class Source:
+    resource_type: str
+    queryset: Callable[[QuerySet[Patient]], QuerySet[Any]]
+    to_resource: Callable[[Any], dict[str, Any]]
+    # For Observation search: LOINC code -> filter, and the date field.
+    codes: dict[str, dict[str, Any]] | None = None
+    date_field: str | None = None
+
+    def search(
+        self,
+        patients: QuerySet[Patient],
+        *,
+        code: str | None = None,
+        date_from: date | None = None,
+        date_to: date | None = None,
+    ) -> QuerySet[Any] | None:
+        qs = self.queryset(patients)
+        if code:
+            if not self.codes or code not in self.codes:
+                return None
+            qs = qs.filter(**self.codes[code])
+        if self.date_field and date_from:
+            qs = qs.filter(**{f"{self.date_field}__gte": date_from})
+        if self.date_field and date_to:
+            qs = qs.filter(**{f"{self.date_field}__lte": date_to})
+        return qs
+
+
+SOURCES: list[Source] = [
+    Source(
+        "Patient",
+        lambda patients: patients.order_by("pk"),
+        patient_resource,
+    ),
+    Source(
+        "Condition",
+        lambda patients: Diagnosis.objects.filter(patient__in=patients).order_by("pk"),
+        condition_resource,
+    ),
+    Source(
+        "Observation",
+        lambda patients: BodyMeasurement.objects.filter(patient__in=patients).order_by("pk"),
+        body_measurement_resource,
+        codes={loinc: {"kind": kind} for kind, (loinc, _, _) in BODY_MEASUREMENT_CODES.items()},
+        date_field="measured_on",
+    ),
+]
+
+
+def resources_for(
+    patients: QuerySet[Patient], *, resource_type: str | None = None
+) -> Iterator[dict[str, Any]]:
+    for source in SOURCES:
+        if resource_type and source.resource_type != resource_type:
+            continue
+        for obj in source.queryset(patients).iterator(chunk_size=CHUNK):
+            yield source.to_resource(obj)
+
+
+def resource_types() -> list[str]:
+    return sorted({source.resource_type for source in SOURCES})
+
+
+def collection_bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"fullUrl": f"urn:infusionclinic:{r['resourceType']}/{r['id']}", "resource": r}
+            for r in resources
+        ],
+    }
