@@ -14,4 +14,6 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "nav_can_create_patient": user.has_role_perm(Perm.PATIENT_CREATE),
         "nav_can_audit": user.has_role_perm(Perm.AUDIT_REPORT),
         "nav_is_patient": user.role == "patient",
+        "nav_can_ack_alerts": user.has_role_perm(Perm.SAFETY_ALERT_ACK),
+        "nav_can_view_outcomes": user.has_role_perm(Perm.OUTCOMES_VIEW),
     }
