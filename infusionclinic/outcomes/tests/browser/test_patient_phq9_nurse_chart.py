@@ -10,11 +10,21 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
+from infusionclinic.audit.hashing import GENESIS_HASH
+from infusionclinic.audit.models import AuditChainHead
 from infusionclinic.outcomes.instruments import instruments_sync
 from infusionclinic.outcomes.models import Assessment, InstrumentAssignment, InstrumentDefinition
 from tests.factories import PASSWORD, LocationFactory, PatientFactory, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _migration_data(transactional_db):  # type: ignore[no-untyped-def]
+    """An earlier transactional test in this process may have emptied the database: put back
+    what the migrations store (the audit chain head, the instrument definitions)."""
+    AuditChainHead.objects.get_or_create(pk=1, defaults={"seq": 0, "last_hash": GENESIS_HASH})
+    instruments_sync(InstrumentDefinition)
 
 
 def _log_in(page, base_url: str, email: str) -> None:
@@ -31,7 +41,7 @@ def _answer(page, item: int, label: str) -> None:
 def test_patient_fills_phq9_in_portal_and_nurse_sees_updated_chart(
     live_server, page, page_problems
 ):
-    instruments_sync(InstrumentDefinition)  # transactional tests start from an emptied database
+    assert InstrumentDefinition.objects.filter(code="PHQ-9").exists()
     north = LocationFactory(code="north", name="North", timezone="America/New_York")
     patient = PatientFactory(home_location=north, given_name="Ines", family_name="Varga")
     patient_user = make_user("patient", patient=patient)
