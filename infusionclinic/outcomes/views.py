@@ -140,6 +140,14 @@ def _answers_page(
         initial_answers=draft.answers if draft else (),
     )
     status = 200
+    if request.method == "GET":
+        audit_record(
+            actor=request.user,
+            action=AuditAction.VIEW,
+            patient=patient,
+            obj=draft or patient,
+            detail={"page": "questionnaire", "instrument": definition.code},
+        )
     if request.method == "POST" and form.is_valid():
         try:
             if "submit" in request.POST:
@@ -149,6 +157,10 @@ def _answers_page(
                     instrument_code=definition.code,
                     answers=form.answers(),
                 )
+                if assessment.alerts.exists() and request.user.is_clinic_staff:
+                    messages.warning(
+                        request, "Safety alert raised: see Safety alerts below (SCALE-4)."
+                    )
                 return redirect(done_url.format(id=assessment.pk))
             services.assessment_save_draft(
                 actor=request.user,
@@ -211,6 +223,14 @@ def assessment_amend(request: HttpRequest, patient_id: int) -> HttpResponse:
     spec = assessment.instrument.spec
     form = AmendForm(request.POST or None, spec=spec, initial_answers=assessment.answers)
     status = 200
+    if request.method == "GET":
+        audit_record(
+            actor=request.user,
+            action=AuditAction.VIEW,
+            patient=patient,
+            obj=assessment,
+            detail={"page": "amend"},
+        )
     if request.method == "POST":
         status = 400
         if form.is_valid():
@@ -303,6 +323,13 @@ def my_questionnaires(request: HttpRequest) -> HttpResponse:
         }
         for d in _portal_instruments(patient)
     ]
+    audit_record(
+        actor=request.user,
+        action=AuditAction.VIEW,
+        patient=patient,
+        obj=patient,
+        detail={"page": "my questionnaires"},
+    )
     return render(request, "outcomes/my_list.html", {"rows": rows, "patient": patient})
 
 
@@ -326,6 +353,13 @@ def my_questionnaire_done(request: HttpRequest, assessment_id: int) -> HttpRespo
     """Thanks the patient; shows crisis resources at once when the answers raised an alert."""
     patient = _own_patient(request)
     assessment = selectors.assessment_get(patient=patient, assessment_id=assessment_id)
+    audit_record(
+        actor=request.user,
+        action=AuditAction.VIEW,
+        patient=patient,
+        obj=assessment,
+        detail={"page": "questionnaire submitted"},
+    )
     return render(
         request,
         "outcomes/my_done.html",

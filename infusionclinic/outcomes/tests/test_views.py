@@ -317,3 +317,15 @@ def test_api_get_is_refused_to_roles_without_outcomes_view(patient, location):
         f"/api/v1/patients/{patient.pk}/assessments"
     )
     assert response.status_code == 403
+
+
+def test_staff_entry_with_item9_warns_the_nurse_and_lists_the_open_alert(patient, nurse):
+    client = logged_in_client(nurse)
+    url = f"/patients/{patient.pk}/outcomes/entry/?instrument=PHQ-9"
+    page = client.post(
+        url, {"instrument": "PHQ-9", **_answers([0] * 8 + [2]), "submit": "1"}, follow=True
+    )
+    assert b"Safety alert raised" in page.content
+    assert b"OPEN" in page.content
+    assert b"A prescriber must acknowledge this alert" in page.content
+    assert SafetyAlert.objects.get().assessment.administration == "clinician"
