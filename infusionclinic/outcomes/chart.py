@@ -56,7 +56,8 @@ def progress_chart_svg(
     title = f"{spec.code} total over time"
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'class="progress-chart" role="img" aria-labelledby="chart-{escape(spec.code)}-title">',
+        'class="progress-chart" font-family="sans-serif" role="img" '
+        f'aria-labelledby="chart-{escape(spec.code)}-title">',
         f'<title id="chart-{escape(spec.code)}-title">{escape(title)}</title>',
     ]
     for index, band in enumerate(spec.bands):
