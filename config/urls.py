@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("infusionclinic.patients.urls")),
     path("", include("infusionclinic.audit.urls")),
     path("", include("infusionclinic.fhir.urls")),
+    path("", include("infusionclinic.outcomes.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

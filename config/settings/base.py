@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "infusionclinic.accounts",
     "infusionclinic.audit",
     "infusionclinic.patients",
+    "infusionclinic.outcomes",
     "infusionclinic.api",
     "infusionclinic.demo",
     "infusionclinic.fhir",
@@ -229,6 +230,20 @@ FHIR_MRN_SYSTEM = env.str("FHIR_MRN_SYSTEM", default="urn:infusionclinic:mrn")
 # lasts, and the shortest reason accepted. Operational policy, not a clinical number.
 EMERGENCY_ACCESS_MINUTES = env.int("EMERGENCY_ACCESS_MINUTES", default=240)
 EMERGENCY_ACCESS_MIN_REASON_CHARS = env.int("EMERGENCY_ACCESS_MIN_REASON_CHARS", default=20)
+# --- Rating scales (outcomes app, scales.md) ---------------------------------------------------
+# Values scales.md marks unverified (⚠️) are settings with the document's default.
+OUTCOMES_PHQ9_REMISSION_BELOW = env.int("OUTCOMES_PHQ9_REMISSION_BELOW", default=5)
+OUTCOMES_GAD7_RESPONSE_PERCENT = env.int("OUTCOMES_GAD7_RESPONSE_PERCENT", default=50)
+OUTCOMES_GAD7_REMISSION_BELOW = env.int("OUTCOMES_GAD7_REMISSION_BELOW", default=5)
+OUTCOMES_PCL5_CUTOFF = env.int("OUTCOMES_PCL5_CUTOFF", default=33)  # scales.md pcl5_cutoff
+OUTCOMES_PCL5_RESPONSE_POINTS = env.int("OUTCOMES_PCL5_RESPONSE_POINTS", default=10)
+# SCALE-4 alerts go by email to every active prescriber of the patient's location (there is no
+# on-duty roster yet) and also to this on-call address when set.
+OUTCOMES_SAFETY_ALERT_EMAIL = env.str("OUTCOMES_SAFETY_ALERT_EMAIL", default="")
+# Shown to a patient whose answers raise a safety alert (issue 5: 988 in the US).
+OUTCOMES_CRISIS_LINE = env.str(
+    "OUTCOMES_CRISIS_LINE", default="988 Suicide & Crisis Lifeline: call or text 988 (US)"
+)
 
 LOGGING = {
     "version": 1,

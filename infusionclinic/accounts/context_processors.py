@@ -18,4 +18,6 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "nav_can_audit": user.has_role_perm(Perm.AUDIT_REPORT),
         "nav_can_break_glass": user.has_role_perm(Perm.EMERGENCY_ACCESS),
         "nav_is_patient": user.role == "patient",
+        "nav_can_ack_alerts": user.has_role_perm(Perm.SAFETY_ALERT_ACK),
+        "nav_can_view_outcomes": user.has_role_perm(Perm.OUTCOMES_VIEW),
     }

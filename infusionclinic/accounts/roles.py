@@ -28,10 +28,15 @@ class Perm(StrEnum):
     EMERGENCY_ACCESS = "chart.emergency_access"  # "break the glass": always audited
     AUDIT_REPORT = "audit.report"
     ADMIN_SITE = "admin.site"
+    OUTCOMES_VIEW = "outcomes.view"  # scores, charts, safety alerts of a patient
+    ASSESSMENT_ENTER = "outcomes.enter"  # answers on the patient's behalf, amendments
+    INSTRUMENT_ASSIGN = "outcomes.assign"
+    ASSESSMENT_SELF_REPORT = "outcomes.self_report"  # a patient fills in their own
+    SAFETY_ALERT_ACK = "outcomes.acknowledge_alert"  # SCALE-4: prescribers
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
-    Role.PATIENT: frozenset({Perm.CHART_VIEW_CLINICAL}),
+    Role.PATIENT: frozenset({Perm.CHART_VIEW_CLINICAL, Perm.ASSESSMENT_SELF_REPORT}),
     # Front desk works with demographics, contacts and referrals; clinical detail is not theirs
     # to read (minimum necessary).
     Role.FRONT_DESK: frozenset(
@@ -49,6 +54,9 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.CHART_VIEW_CLINICAL,
             Perm.CHART_EDIT_CLINICAL,
             Perm.MEASUREMENT_RECORD,
+            Perm.OUTCOMES_VIEW,
+            Perm.ASSESSMENT_ENTER,
+            Perm.INSTRUMENT_ASSIGN,
         }
     ),
     Role.PRESCRIBER: frozenset(
@@ -60,6 +68,10 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.MEASUREMENT_RECORD,
             Perm.DIAGNOSIS_EDIT,
             Perm.EMERGENCY_ACCESS,
+            Perm.OUTCOMES_VIEW,
+            Perm.ASSESSMENT_ENTER,
+            Perm.INSTRUMENT_ASSIGN,
+            Perm.SAFETY_ALERT_ACK,
         }
     ),
     Role.ADMIN: frozenset(
@@ -71,6 +83,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.MEASUREMENT_RECORD,
             Perm.AUDIT_REPORT,
             Perm.ADMIN_SITE,
+            Perm.OUTCOMES_VIEW,
         }
     ),
 }

@@ -15,6 +15,7 @@ from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.fhir.api import router as fhir_router
+from infusionclinic.outcomes.api import router as outcomes_router
 from infusionclinic.patients import services as patient_services
 from infusionclinic.patients.models import BodyMeasurement, Patient
 from infusionclinic.patients.selectors import (
@@ -239,3 +240,4 @@ def update_patient(request: HttpRequest, patient_id: str, payload: PatientPatch)
 
 
 api.add_router("", fhir_router)
+api.add_router("", outcomes_router)
