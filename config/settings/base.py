@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "infusionclinic.accounts",
     "infusionclinic.audit",
     "infusionclinic.patients",
+    "infusionclinic.courses",
+    "infusionclinic.dosing",
     "infusionclinic.api",
     "infusionclinic.demo",
 ]
