@@ -14,6 +14,8 @@ from ninja.errors import ValidationError as NinjaValidationError
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.courses.api import router as courses_router
+from infusionclinic.dosing.api import router as dosing_router
 from infusionclinic.patients import services as patient_services
 from infusionclinic.patients.models import BodyMeasurement, Patient
 from infusionclinic.patients.selectors import (
@@ -235,3 +237,7 @@ def update_patient(request: HttpRequest, patient_id: str, payload: PatientPatch)
         actor=request.user, patient=patient, expected_version=version, changes=changes
     )
     return _detail(request, patient)
+
+
+api.add_router("", dosing_router)
+api.add_router("", courses_router)
