@@ -2,6 +2,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from .middleware import two_factor_required
 from .roles import Perm
 
 
@@ -9,6 +10,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
+    if two_factor_required() and user.is_clinic_staff and not user.is_verified():
+        return {}  # nothing to navigate to until the second factor is done
     return {
         "nav_can_search": user.has_role_perm(Perm.PATIENT_SEARCH),
         "nav_can_create_patient": user.has_role_perm(Perm.PATIENT_CREATE),

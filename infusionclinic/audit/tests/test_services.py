@@ -106,3 +106,14 @@ def test_postgresql_trigger_refuses_update_and_delete(location, sql):
     ):
         cur.execute(sql, [event.pk])
     assert AuditEvent.objects.get(pk=event.pk).actor_email == event.actor_email
+
+
+def test_a_missing_chain_head_is_restored_from_the_last_event(location):
+    from infusionclinic.audit.models import AuditChainHead
+
+    _, _, (*_, last) = _record_three(location)
+    AuditChainHead.objects.all().delete()  # as `manage.py flush` leaves it
+    event = audit_record(actor=None, action=AuditAction.LOGIN_FAILED)
+    assert event.seq == last.seq + 1
+    assert event.prev_hash == last.hash
+    assert audit_chain_verify() == (AuditEvent.objects.count(), None)
