@@ -20,14 +20,12 @@ from infusionclinic.audit.services import audit_record
 from infusionclinic.patients.selectors import patient_get_for_user
 
 from . import services
-from .models import Phase, TreatmentCourse
+from .models import TreatmentCourse
 from .proposals import Proposal
 from .selectors import (
-    ScoresUnavailable,
     course_decisions,
     course_get_for_user,
-    course_proposal,
-    course_score_history,
+    course_proposal_from_scores,
     courses_for_patient,
     protocols_current,
 )
@@ -114,19 +112,10 @@ def _proposal_out(p: Proposal | None) -> dict[str, Any] | None:
     }
 
 
-def _proposal_for(course: TreatmentCourse) -> tuple[Proposal | None, bool]:
-    """(proposal, scores_unavailable): proposals come only from a real score history."""
-    if course.phase not in (Phase.INDUCTION, Phase.MAINTENANCE):
-        return None, False
-    try:
-        history = course_score_history(course)
-    except ScoresUnavailable:
-        return None, True
-    return course_proposal(course=course, history=history), False
-
-
 def course_out(course: TreatmentCourse, *, with_proposal: bool = False) -> dict[str, Any]:
-    proposal, unavailable = _proposal_for(course) if with_proposal else (None, False)
+    proposal, unavailable = (
+        course_proposal_from_scores(course=course) if with_proposal else (None, False)
+    )
     return {
         "id": course.pk,
         "patient_id": course.patient_id,
@@ -203,7 +192,7 @@ def decide_phase(request: HttpRequest, course_id: str, payload: DecisionIn) -> A
     course = course_get_for_user(user=request.user, course_id=course_id)
     if not request.user.has_role_perm(Perm.COURSE_MANAGE):
         raise PermissionDenied("Only a prescriber decides a course's phase.")
-    proposal, _ = _proposal_for(course)
+    proposal, _ = course_proposal_from_scores(course=course)
     services.phase_decide(
         actor=request.user,
         course=course,

@@ -132,3 +132,15 @@ def course_proposal(
             now=now,
         )
     return None
+
+
+def course_proposal_from_scores(*, course: TreatmentCourse) -> tuple[Proposal | None, bool]:
+    """(proposal, scores_unavailable) for the course page and API: a proposal is made only from
+    a real score history; without the outcomes app the page says scores are unavailable."""
+    if course.phase not in (Phase.INDUCTION, Phase.MAINTENANCE):
+        return None, False
+    try:
+        history = course_score_history(course)
+    except ScoresUnavailable:
+        return None, True
+    return course_proposal(course=course, history=history), False

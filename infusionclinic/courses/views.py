@@ -14,12 +14,12 @@ from infusionclinic.patients.forms import apply_service_errors
 from infusionclinic.patients.selectors import patient_get_for_user
 
 from . import services
-from .api import _proposal_for
 from .forms import CourseStartForm, PhaseDecisionForm, ProtocolForm
 from .models import TreatmentCourse
 from .selectors import (
     course_decisions,
     course_get_for_user,
+    course_proposal_from_scores,
     courses_for_patient,
     protocol_get_for_user,
     protocols_current,
@@ -70,7 +70,7 @@ def patient_courses(request: HttpRequest, patient_id: int) -> HttpResponse:
 def _render_course(
     request: HttpRequest, course: TreatmentCourse, form: PhaseDecisionForm | None = None
 ) -> HttpResponse:
-    proposal, scores_unavailable = _proposal_for(course)
+    proposal, scores_unavailable = course_proposal_from_scores(course=course)
     can_decide = request.user.has_role_perm(Perm.COURSE_MANAGE) and course.is_open
     return render(
         request,
@@ -95,7 +95,7 @@ def course_detail(request: HttpRequest, course_id: int) -> HttpResponse:
         _require(request, Perm.COURSE_MANAGE)
         form = PhaseDecisionForm(request.POST)
         if form.is_valid():
-            proposal, _ = _proposal_for(course)
+            proposal, _ = course_proposal_from_scores(course=course)
             try:
                 services.phase_decide(
                     actor=request.user,
