@@ -164,3 +164,40 @@ def test_course_ids_answer_404_to_other_locations_and_other_patients(
             course_get_for_user(user=user, course_id=course.pk)
         assert AuditEvent.objects.filter(action=AuditAction.DENIED, actor=user).count() == 1
     assert course_get_for_user(user=prescriber, course_id=course.pk) == course
+
+
+def test_course_proposal_reads_outcomes_score_history_when_installed(
+    monkeypatch, prescriber, patient
+):
+    """The merge seam: with the outcomes app installed, the course's primary scale history comes
+    from outcomes.selectors.score_history and drives the proposal (PROT-21/23)."""
+    import sys
+    import types
+
+    from django.utils import timezone
+
+    from infusionclinic.courses import selectors
+
+    course = services.course_start(
+        actor=prescriber,
+        patient=patient,
+        indication="depression",
+        started_at=timezone.now() - timedelta(days=15),
+    )
+    calls = []
+
+    def score_history(*, patient, instrument_code, since=None):
+        calls.append((patient.pk, instrument_code))
+        start = course.started_at
+        return [Point(1, start - timedelta(days=2), 18), Point(2, start + timedelta(days=14), 6)]
+
+    fake = types.ModuleType("infusionclinic.outcomes.selectors")
+    fake.score_history = score_history
+    monkeypatch.setitem(sys.modules, "infusionclinic.outcomes", types.ModuleType("outcomes"))
+    monkeypatch.setitem(sys.modules, "infusionclinic.outcomes.selectors", fake)
+    monkeypatch.setattr(selectors.apps, "is_installed", lambda name: True)
+    proposal, unavailable = selectors.course_proposal_from_scores(course=course)
+    assert calls == [(patient.pk, "phq9")]
+    assert unavailable is False
+    assert proposal.action is Action.MOVE_TO_MAINTENANCE
+    assert proposal.numbers["change_pct"] == "66.7"
