@@ -15,7 +15,9 @@ class CourseStartForm(forms.Form):
 
 
 class PhaseDecisionForm(forms.Form):
-    to_phase = forms.ChoiceField(label="Decision: move to", choices=Phase.choices)
+    to_phase = forms.ChoiceField(
+        label="Decision: move to", choices=[("", "— choose —"), *Phase.choices]
+    )
     extension_infusions = forms.IntegerField(
         label="Extra induction infusions (when extending, PROT-23)",
         min_value=0,

@@ -3,8 +3,10 @@ writes its audit event in the same transaction."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -156,6 +158,27 @@ def phase_decide(
         },
     )
     return decision
+
+
+DEFAULT_PROTOCOLS = Path(__file__).resolve().parent / "data" / "protocols.json"
+
+
+def default_protocol_rows() -> list[dict[str, Any]]:
+    """The clinic-default protocols (protocol.md), as seeded by migration 0002."""
+    rows: list[dict[str, Any]] = json.loads(DEFAULT_PROTOCOLS.read_text(encoding="utf-8"))[
+        "protocols"
+    ]
+    return rows
+
+
+def protocol_defaults_ensure() -> int:
+    """Create any missing clinic-default protocol (version 1); returns how many were created.
+    The data migration seeds them; this restores them after a test database flush."""
+    created = 0
+    for row in default_protocol_rows():
+        _, made = Protocol.objects.get_or_create(key=row["key"], version=1, defaults=row)
+        created += made
+    return created
 
 
 PROTOCOL_EDITABLE = (

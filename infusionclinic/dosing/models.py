@@ -5,6 +5,8 @@ An order is a version in a lineage. A draft may be signed once; a signed order n
 (the services refuse, and nothing else writes it): a change is a new version that supersedes it.
 """
 
+from decimal import ROUND_HALF_UP, Decimal
+
 from django.conf import settings
 from django.db import models
 
@@ -112,6 +114,22 @@ class DosingOrder(models.Model):
     @property
     def label(self) -> str:
         return f"#{self.lineage_id or self.pk} v{self.version}"
+
+    @property
+    def duration_h(self) -> Decimal:
+        return Decimal(self.duration_min) / 60
+
+    @property
+    def reverse_check_mg(self) -> Decimal:
+        """RATE-7: rate × duration_h × concentration, to set beside the dose ordered."""
+        return (self.rate_ml_per_h * self.duration_h * self.concentration_mg_per_ml).quantize(
+            Decimal("0.1"), rounding=ROUND_HALF_UP
+        )
+
+    @property
+    def dose_rate_mg_per_kg_per_h(self) -> Decimal:
+        rate = self.dose_mg_per_kg_per_h or (self.dose_mg_per_kg or Decimal(0)) / self.duration_h
+        return rate.quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
 
     @property
     def warnings(self) -> list[dict[str, str]]:

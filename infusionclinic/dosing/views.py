@@ -123,6 +123,9 @@ def _render_order(
     request: HttpRequest, order: DosingOrder, sign_form: SignForm | None = None, status: int = 200
 ) -> HttpResponse:
     can_write = request.user.has_role_perm(Perm.ORDER_WRITE)
+    sign_form = sign_form or SignForm()
+    if not order.warnings:
+        del sign_form.fields["warning_reason"]  # a reason is asked for warnings only
     return render(
         request,
         "dosing/order_detail.html",
@@ -132,7 +135,7 @@ def _render_order(
             "versions": order_versions(user=request.user, order=order),
             "can_sign": can_write and not order.is_signed and not order.is_superseded,
             "can_revise": can_write and not order.is_superseded,
-            "sign_form": sign_form or SignForm(),
+            "sign_form": sign_form,
         },
         status=status,
     )

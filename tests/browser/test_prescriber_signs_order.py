@@ -11,6 +11,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Page, expect
 
+from infusionclinic.courses.services import protocol_defaults_ensure
 from tests.factories import PASSWORD, LocationFactory, PatientFactory, add_weight, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -30,6 +31,7 @@ def _log_in(page: Page, base_url: str, user, device: TOTPDevice) -> None:  # typ
 def test_prescriber_writes_and_signs_an_order_and_a_nurse_sees_it(
     live_server, chromium, page, page_problems
 ):
+    protocol_defaults_ensure()  # a flush by an earlier browser test removes the seeded rows
     north = LocationFactory(code="north", name="North", timezone="America/New_York")
     prescriber = make_user("prescriber", north)
     nurse = make_user("nurse", north)

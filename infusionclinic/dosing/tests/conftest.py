@@ -21,3 +21,12 @@ def prescriber(location):
 @pytest.fixture
 def nurse(location):
     return make_user("nurse", location)
+
+
+@pytest.fixture(autouse=True)
+def _default_protocols(db):
+    """Seeded by a data migration; a transactional test's flush (the browser tests) removes
+    them, so restore them for whatever runs next."""
+    from infusionclinic.courses.services import protocol_defaults_ensure
+
+    protocol_defaults_ensure()
