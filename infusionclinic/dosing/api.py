@@ -37,10 +37,11 @@ class CalculateIn(Schema):
     weight_kg: Decimal = Field(gt=0)
     height_cm: Decimal | None = Field(None, gt=0)
     sex: Literal["female", "male"]
-    dose_mg_per_kg: Decimal | None = Field(None, gt=0)
-    dose_mg_per_kg_per_h: Decimal | None = Field(None, gt=0)
+    # Input sanity bounds (services.INPUT_BOUNDS), far outside the clinical limits.
+    dose_mg_per_kg: Decimal | None = Field(None, gt=0, le=10)
+    dose_mg_per_kg_per_h: Decimal | None = Field(None, gt=0, le=10)
     duration_min: Decimal = Field(gt=0, le=24 * 60)
-    concentration_mg_per_ml: Decimal = Field(gt=0)
+    concentration_mg_per_ml: Decimal = Field(ge=Decimal("0.01"), le=100)
     weight_basis: Literal["actual", "ideal", "adjusted"] = "actual"
     indication: Literal["depression", "ptsd", "anxiety", "ocd", "pain"]
 

@@ -72,9 +72,9 @@ class DosingOrder(models.Model):
     bolus_mg_per_kg = models.DecimalField(max_digits=5, decimal_places=3, null=True, blank=True)
     duration_min = models.PositiveIntegerField()
     concentration_mg_per_ml = models.DecimalField(max_digits=7, decimal_places=3)  # DOSE-U5
-    dose_mg = models.DecimalField(max_digits=7, decimal_places=1)  # DOSE-U4
-    volume_ml = models.DecimalField(max_digits=7, decimal_places=1)
-    rate_ml_per_h = models.DecimalField(max_digits=7, decimal_places=1)  # DOSE-U6
+    dose_mg = models.DecimalField(max_digits=10, decimal_places=1)  # DOSE-U4
+    volume_ml = models.DecimalField(max_digits=10, decimal_places=1)
+    rate_ml_per_h = models.DecimalField(max_digits=10, decimal_places=1)  # DOSE-U6
 
     findings = models.JSONField(default=list)  # [{rule_id, severity, message}]
     rule_ids = models.JSONField(default=list)

@@ -54,6 +54,17 @@ def _enum(value: Any, enum: type, field: str) -> Any:
         ) from exc
 
 
+# What an order may hold at all: input sanity, far outside every clinical limit (so LIM-1, LIM-4,
+# LIM-7 and LIM-8 still fire as hard stops inside them), and the columns' sizes and places.
+INPUT_BOUNDS: dict[str, tuple[Decimal, Decimal, int]] = {  # field: (min, max, decimal places)
+    "dose_mg_per_kg": (Decimal("0.001"), Decimal(10), 3),
+    "dose_mg_per_kg_per_h": (Decimal("0.001"), Decimal(10), 3),
+    "bolus_mg_per_kg": (Decimal(0), Decimal(10), 3),
+    "concentration_mg_per_ml": (Decimal("0.01"), Decimal(100), 3),
+    "duration_min": (Decimal(1), Decimal(24 * 60), 0),
+}
+
+
 def _decimal(value: Any, field: str) -> Decimal | None:
     if value is None or value == "":
         return None
@@ -63,6 +74,11 @@ def _decimal(value: Any, field: str) -> Decimal | None:
         raise ValidationError({field: ["Must be a number."]}) from exc
     if not number.is_finite():
         raise ValidationError({field: ["Must be a number."]})
+    low, high, places = INPUT_BOUNDS[field]
+    if not low <= number <= high:
+        raise ValidationError({field: [f"Must be between {low} and {high}."]})
+    if number != number.quantize(Decimal(1).scaleb(-places)):
+        raise ValidationError({field: [f"At most {places} decimal places."]})
     return number
 
 
@@ -121,8 +137,6 @@ def order_calculate(
         calc = calculate(data, dosing_limits())
     except DoseInputError as exc:
         raise ValidationError({exc.field: [exc.message]}) from exc
-    if data.duration_min != data.duration_min.to_integral_value():
-        raise ValidationError({"duration_min": ["Whole minutes."]})
     return calc, {
         "weight_kg": body.weight.value_si,
         "weight_measurement": body.weight,

@@ -242,3 +242,33 @@ def test_intake_gate_refuses_signing_when_intake_says_no(monkeypatch, prescriber
     with pytest.raises(ValidationError) as err:
         services.dosing_order_sign(actor=prescriber, order=order, password=PASSWORD)
     assert "ELIG-A3: uncontrolled hypertension" in err.value.message_dict["__all__"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("dose_mg_per_kg", "150"),
+        ("dose_mg_per_kg", "0.12345"),
+        ("concentration_mg_per_ml", "0.001"),
+        ("concentration_mg_per_ml", "250"),
+        ("duration_min", "40.5"),
+        ("duration_min", "5000"),
+    ],
+)
+def test_order_input_outside_what_an_order_can_hold_is_refused_on_its_field(
+    prescriber, patient, field, value
+):
+    with pytest.raises(ValidationError) as err:
+        draft(prescriber, patient, **{field: value})
+    assert field in err.value.message_dict
+    assert not DosingOrder.objects.exists()
+
+
+def test_extreme_but_storable_order_is_saved_and_blocked(prescriber, patient):
+    # 10 mg/kg over 1 min at 0.01 mg/mL: absurd, so LIM-4/LIM-13 block it, but it is stored.
+    order = draft(
+        prescriber, patient, dose_mg_per_kg="10", duration_min=1, concentration_mg_per_ml="0.01"
+    )
+    order.refresh_from_db()
+    assert order.blocked
+    assert order.rate_ml_per_h == D(4_800_000)
