@@ -69,6 +69,10 @@ class Proposal:
     alternatives: tuple[Action, ...] = ()
     due_at: datetime | None = None
 
+    @property
+    def title(self) -> str:
+        return self.action.value.replace("_", " ").capitalize()
+
 
 @dataclass(frozen=True)
 class Evaluation:

@@ -173,3 +173,45 @@ def test_order_and_course_pages_answer_404_to_other_locations_and_other_patients
     assert course.phase == Phase.INDUCTION
     assert not AuditEvent.objects.filter(patient=patient, actor=user).exists()
     assert AuditEvent.objects.filter(action=AuditAction.DENIED, actor=user).count() == len(requests)
+
+
+def test_course_page_shows_the_proposal_with_rule_ids_and_numbers(monkeypatch, prescriber, patient):
+    import sys
+    import types
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from infusionclinic.courses import selectors
+    from infusionclinic.courses.tests.test_proposals import Point
+
+    course = course_start(
+        actor=prescriber,
+        patient=patient,
+        indication="depression",
+        started_at=timezone.now() - timedelta(days=15),
+    )
+    start = course.started_at
+    fake = types.ModuleType("infusionclinic.outcomes.selectors")
+    fake.score_history = lambda *, patient, instrument_code, since=None: [
+        Point(1, start - timedelta(days=1), 20),
+        Point(2, start + timedelta(days=14), 18),
+    ]
+    monkeypatch.setitem(sys.modules, "infusionclinic.outcomes", types.ModuleType("outcomes"))
+    monkeypatch.setitem(sys.modules, "infusionclinic.outcomes.selectors", fake)
+    monkeypatch.setattr(selectors.apps, "is_installed", lambda name: True)
+    client = logged_in_client(prescriber)
+    html = client.get(reverse("courses:course", args=[course.pk])).content.decode()
+    assert "Discontinue" in html
+    assert "PROT-23, PROT-24" in html
+    assert "10.0" in html  # change_pct
+    response = client.post(
+        reverse("courses:course", args=[course.pk]),
+        {"to_phase": "discontinued", "reason": "Non-responder (PROT-23)"},
+    )
+    assert response.status_code == 302
+    decision = course.decisions.last()
+    assert (decision.proposal_action, decision.proposal_rule_ids) == (
+        "discontinue",
+        ["PROT-23", "PROT-24"],
+    )
