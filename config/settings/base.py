@@ -58,6 +58,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "infusionclinic.common.middleware.RequestContextMiddleware",
+    "infusionclinic.common.middleware.NoStoreMiddleware",
     "infusionclinic.accounts.middleware.IdleLogoutMiddleware",
     "infusionclinic.accounts.middleware.StaffTwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -221,6 +222,11 @@ PATIENT_WEIGHT_MIN_KG = env.float("PATIENT_WEIGHT_MIN_KG", default=25.0)
 PATIENT_WEIGHT_MAX_KG = env.float("PATIENT_WEIGHT_MAX_KG", default=350.0)
 PATIENT_HEIGHT_MIN_CM = env.float("PATIENT_HEIGHT_MIN_CM", default=100.0)
 PATIENT_HEIGHT_MAX_CM = env.float("PATIENT_HEIGHT_MAX_CM", default=250.0)
+
+# "Break the glass": how long a prescriber's emergency access to a chart outside their locations
+# lasts, and the shortest reason accepted. Operational policy, not a clinical number.
+EMERGENCY_ACCESS_MINUTES = env.int("EMERGENCY_ACCESS_MINUTES", default=240)
+EMERGENCY_ACCESS_MIN_REASON_CHARS = env.int("EMERGENCY_ACCESS_MIN_REASON_CHARS", default=20)
 
 LOGGING = {
     "version": 1,

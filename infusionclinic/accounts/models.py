@@ -7,6 +7,7 @@ from django.contrib.auth.models import AbstractBaseUser, PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from infusionclinic.common.models import TimeStampedModel
 
@@ -44,6 +45,10 @@ class Location(TimeStampedModel):
         return zoneinfo.ZoneInfo(self.timezone)
 
 
+def new_session_token() -> str:
+    return secrets.token_hex(16)
+
+
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
@@ -74,6 +79,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Django's admin checks is_staff; only clinic admins get it (set by user_create).
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
+    # Part of every session's auth hash: changing it ends all of the user's sessions ("log out
+    # everywhere"), as a password change does.
+    session_token = models.CharField(max_length=32, default=new_session_token, editable=False)
 
     objects = UserManager()
 
@@ -90,6 +98,13 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def has_role_perm(self, perm: Perm) -> bool:
         return self.is_active and role_has_perm(self.role, perm)
+
+    def get_session_auth_hash(self) -> str:
+        return salted_hmac(
+            "infusionclinic.accounts.User.get_session_auth_hash",
+            f"{self.password}:{self.session_token}",
+            algorithm="sha256",
+        ).hexdigest()
 
 
 def _token_digest(raw: str) -> str:

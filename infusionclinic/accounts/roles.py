@@ -29,6 +29,7 @@ class Perm(StrEnum):
     COURSE_MANAGE = "course.manage"  # start a course, decide its phase; edit protocols
     ORDER_VIEW_SIGNED = "order.view_signed"  # signed dosing orders
     ORDER_WRITE = "order.write"  # draft, revise and sign dosing orders (dosing.md LIM-15)
+    EMERGENCY_ACCESS = "chart.emergency_access"  # "break the glass": always audited
     AUDIT_REPORT = "audit.report"
     ADMIN_SITE = "admin.site"
 
@@ -68,6 +69,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.COURSE_MANAGE,
             Perm.ORDER_VIEW_SIGNED,
             Perm.ORDER_WRITE,
+            Perm.EMERGENCY_ACCESS,
         }
     ),
     Role.ADMIN: frozenset(

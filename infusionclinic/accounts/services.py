@@ -1,20 +1,26 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
+from django_otp import match_token
 
-from .models import ApiToken, Location, User
+from infusionclinic.audit.models import AuditAction
+from infusionclinic.audit.services import audit_record
+
+from .models import ApiToken, Location, User, new_session_token
 from .roles import STAFF_ROLES, Role
 
 
 @transaction.atomic
 def user_create(
     *,
+    actor: User | None = None,
     email: str,
     role: str,
     password: str | None,
@@ -76,7 +82,50 @@ def user_create(
     if patient is not None:
         patient.user = user
         patient.save(update_fields=["user", "updated_at"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.GRANT,
+        patient=patient,
+        obj=user,
+        detail={"role": role, "locations": sorted(loc.code for loc in locations)},
+    )
     return user
+
+
+@dataclass(frozen=True)
+class AccessState:
+    role: str
+    is_active: bool
+    location_codes: frozenset[str]
+
+    @classmethod
+    def of(cls, user: User) -> AccessState:
+        return cls(
+            role=user.role,
+            is_active=user.is_active,
+            location_codes=frozenset(user.locations.values_list("code", flat=True)),
+        )
+
+
+def user_access_changed(*, actor: User | None, user: User, before: AccessState) -> None:
+    """Audit a change of role, activation or locations (made in the Django admin): one `grant`
+    event for what was added, one `revoke` event for what was taken away."""
+    after = AccessState.of(user)
+    granted: dict[str, object] = {}
+    revoked: dict[str, object] = {}
+    if after.role != before.role:
+        granted["role"] = after.role
+        revoked["role"] = before.role
+    if after.is_active != before.is_active:
+        (granted if after.is_active else revoked)["active"] = True
+    if added := sorted(after.location_codes - before.location_codes):
+        granted["locations"] = added
+    if removed := sorted(before.location_codes - after.location_codes):
+        revoked["locations"] = removed
+    if granted:
+        audit_record(actor=actor, action=AuditAction.GRANT, obj=user, detail=granted)
+    if revoked:
+        audit_record(actor=actor, action=AuditAction.REVOKE, obj=user, detail=revoked)
 
 
 def api_token_create(*, user: User) -> str:
@@ -125,3 +174,33 @@ def location_create(*, code: str, name: str, timezone_name: str, clinic_name: st
     location.clinic, _ = Clinic.objects.get_or_create(name=clinic_name)
     location.save()
     return location
+
+
+@transaction.atomic
+def user_sessions_end_all(*, actor: User, user: User) -> None:
+    """Log the user out on every device: each session's auth hash includes session_token."""
+    user.session_token = new_session_token()
+    user.save(update_fields=["session_token"])
+    audit_record(actor=actor, action=AuditAction.LOGOUT, obj=user, detail={"scope": "everywhere"})
+
+
+def user_reauthenticate(*, user: User, secret: str, purpose: str) -> bool:
+    """Confirm, inside an action, that the logged-in person is at the keyboard: their password or
+    a current TOTP code (for signing orders, witnessing controlled-substance waste). A failure is
+    audited with its purpose."""
+    secret = secret.strip()
+    ok = (
+        bool(secret)
+        and user.is_active
+        and (
+            (secret.isdigit() and len(secret) in (6, 8) and match_token(user, secret) is not None)
+            or user.check_password(secret)
+        )
+    )
+    if not ok:
+        audit_record(
+            actor=user,
+            action=AuditAction.LOGIN_FAILED,
+            detail={"reauthentication": purpose},
+        )
+    return ok

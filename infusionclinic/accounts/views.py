@@ -1,13 +1,16 @@
+from datetime import timedelta
 from typing import Any
 
 import segno
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
@@ -15,10 +18,12 @@ from django_otp import match_token
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from infusionclinic.audit.models import AuditAction
+from infusionclinic.audit.selectors import AuditFilter, audit_events_for_user
 from infusionclinic.audit.services import audit_record
 
 from .forms import EmailAuthenticationForm, QueuedPasswordResetForm, TokenForm
-from .roles import Role
+from .roles import Perm, Role
+from .services import user_sessions_end_all
 
 
 class LoginView(auth_views.LoginView):
@@ -45,6 +50,16 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         audit_record(actor=request.user, action=AuditAction.LOGOUT)
     return auth_views.LogoutView.as_view()(request)
+
+
+@require_POST
+@login_required
+def logout_everywhere(request: HttpRequest) -> HttpResponse:
+    """End every session of this user (other browsers, a lost phone), then this one."""
+    user_sessions_end_all(actor=request.user, user=request.user)
+    logout(request)
+    messages.success(request, "You are logged out on every device.")
+    return redirect("accounts:login")
 
 
 def _safe_next(request: HttpRequest) -> str:
@@ -119,6 +134,11 @@ def home(request: HttpRequest) -> HttpResponse:
         "locations": user.locations.order_by("name"),
         "idle_minutes": settings.IDLE_TIMEOUT_MINUTES,
     }
+    if user.has_role_perm(Perm.AUDIT_REPORT):
+        since = timezone.now() - timedelta(days=30)
+        context["emergency_accesses"] = audit_events_for_user(
+            user=user, filters=AuditFilter(action=AuditAction.BREAK_GLASS, date_from=since.date())
+        )[:20]
     return render(request, template, context)
 
 

@@ -22,6 +22,9 @@ class AuditAction(models.TextChoices):
     LOGIN = "login", "Logged in"
     LOGIN_FAILED = "login_failed", "Failed log-in"
     LOGOUT = "logout", "Logged out"
+    GRANT = "grant", "Access granted"
+    REVOKE = "revoke", "Access revoked"
+    BREAK_GLASS = "break_glass", "Emergency access"
 
 
 class AppendOnlyError(Exception):

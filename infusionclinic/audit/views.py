@@ -15,6 +15,19 @@ from .models import AuditAction, AuditEvent
 from .selectors import AuditFilter, audit_events_for_user
 from .services import audit_record
 
+SORT_COLUMNS = [
+    ("seq", "#"),
+    ("when", "When (UTC)"),
+    ("user", "Who"),
+    ("role", "Role"),
+    ("action", "Action"),
+    ("patient", "Patient"),
+    ("object", "Object"),
+    ("object_id", "Object id"),
+    ("address", "From"),
+    ("channel", "Channel"),
+]
+
 CSV_COLUMNS = [
     "seq",
     "occurred_at_utc",
@@ -38,8 +51,10 @@ def _filters(request: HttpRequest) -> tuple[AuditFilterForm, AuditFilter]:
         return form, AuditFilter(
             user_email=d["user"] or "",
             patient_mrn=d["patient"] or "",
+            action=d["action"] or "",
             date_from=d["date_from"],
             date_to=d["date_to"],
+            sort=d["sort"] or "-seq",
         )
     return form, AuditFilter()
 
@@ -56,10 +71,22 @@ def audit_report(request: HttpRequest) -> HttpResponse:
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    unsorted = query.copy()
+    unsorted.pop("sort", None)
+    columns = [
+        (key, label, "" if filters.sort == f"-{key}" else "-") for key, label in SORT_COLUMNS
+    ]
     return render(
         request,
         "audit/report.html",
-        {"form": form, "page": page, "query": query.urlencode()},
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "unsorted_query": unsorted.urlencode(),
+            "columns": columns,
+            "sort": filters.sort,
+        },
         status=400 if form.is_bound and not form.is_valid() else 200,
     )
 
@@ -82,7 +109,10 @@ def audit_export_csv(request: HttpRequest) -> HttpResponse:
     audit_record(
         actor=request.user,
         action=AuditAction.EXPORT,
-        detail={"report": "audit", "filters": {k: str(v) for k, v in vars(filters).items() if v}},
+        detail={
+            "report": "audit",
+            "filters": {k: str(v) for k, v in vars(filters).items() if v and k != "sort"},
+        },
     )
     writer = csv.writer(_Echo())
 

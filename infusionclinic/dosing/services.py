@@ -14,10 +14,10 @@ from django.apps import apps
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
-from django_otp import match_token
 
 from infusionclinic.accounts.models import User
 from infusionclinic.accounts.roles import Perm, Role
+from infusionclinic.accounts.services import user_reauthenticate
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.courses.models import TreatmentCourse
@@ -293,19 +293,6 @@ def _booking_refusals(patient: Patient) -> list[str]:
     return reasons or ["Intake does not allow this patient to be booked."]
 
 
-def _check_credentials(actor: User, *, password: str, totp: str) -> str:
-    if totp:
-        if match_token(actor, totp) is None:
-            raise ValidationError({"totp": ["The code is not valid."]})
-        return SignMethod.TOTP
-    if password:
-        if not actor.check_password(password):
-            raise ValidationError({"password": ["The password is not correct."]})
-        return SignMethod.PASSWORD
-    raise ValidationError({"password": ["Re-enter your password or a TOTP code to sign."]})
-
-
-@transaction.atomic
 def dosing_order_sign(
     *,
     actor: User,
@@ -314,10 +301,23 @@ def dosing_order_sign(
     totp: str = "",
     warning_reason: str = "",
 ) -> DosingOrder:
-    """Sign a draft: only a prescriber (LIM-15), re-authenticating in this request; no hard stop
-    (LIM-*), a written reason for every warning, a fresh weight (WT-8)."""
+    """Sign a draft: only a prescriber (LIM-15), re-authenticating in this request with the
+    password or a TOTP code; no hard stop (LIM-*), a written reason for every warning, a fresh
+    weight (WT-8). The re-authentication runs outside the signing transaction so that a failed
+    attempt's audit event is kept."""
     if actor.role != Role.PRESCRIBER or not actor.has_role_perm(Perm.ORDER_WRITE):
         raise PermissionDenied("Only a prescriber signs dosing orders (LIM-15).")
+    field, method = ("totp", SignMethod.TOTP) if totp else ("password", SignMethod.PASSWORD)
+    secret = totp or password
+    if not secret.strip():
+        raise ValidationError({"password": ["Re-enter your password or a TOTP code to sign."]})
+    if not user_reauthenticate(user=actor, secret=secret, purpose="sign dosing order"):
+        raise ValidationError({field: ["Not correct: re-enter your password or a current code."]})
+    return _sign(actor=actor, order=order, method=method, warning_reason=warning_reason)
+
+
+@transaction.atomic
+def _sign(*, actor: User, order: DosingOrder, method: str, warning_reason: str) -> DosingOrder:
     order = (
         DosingOrder.objects.select_for_update()
         .select_related("patient__home_location")
@@ -333,7 +333,6 @@ def dosing_order_sign(
         )
     if DosingOrder.objects.filter(supersedes=order).exists():
         raise ValidationError({"__all__": ["A newer version of this order exists."]})
-    method = _check_credentials(actor, password=password, totp=totp)
     errors: dict[str, list[str]] = {}
     hard = [f for f in order.findings if f["severity"] == Severity.HARD_STOP]
     if hard:

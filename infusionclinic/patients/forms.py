@@ -92,3 +92,13 @@ class DiagnosisForm(forms.Form):
     code = forms.CharField(label="ICD-10-CM code", max_length=8)
     is_primary = forms.BooleanField(required=False, label="Primary diagnosis")
     noted_on = forms.DateField(widget=DateInput, required=False)
+
+
+class EmergencyAccessForm(forms.Form):
+    mrn = forms.CharField(label="Patient MRN", max_length=16)
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=1000,
+        help_text="Why you need this chart now. Clinic admins are told, and it is kept in the "
+        "audit log.",
+    )

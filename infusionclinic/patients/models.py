@@ -207,3 +207,22 @@ class Diagnosis(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.code} {self.description}"
+
+
+class EmergencyAccess(models.Model):
+    """ "Break the glass": a prescriber opens the chart of a patient outside their locations, for a
+    stated reason, for a limited time. Always audited and reported to the clinic's admins."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="emergency_accesses"
+    )
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+    granted_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.patient_id} until {self.expires_at:%Y-%m-%d %H:%M}Z"

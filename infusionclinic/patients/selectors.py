@@ -9,6 +9,7 @@ from datetime import date, datetime
 
 from django.db.models import Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import STAFF_ROLES, Perm, Role
@@ -19,6 +20,7 @@ from .models import (
     Allergy,
     BodyMeasurement,
     Diagnosis,
+    EmergencyAccess,
     MeasurementKind,
     Medication,
     Patient,
@@ -41,7 +43,10 @@ def patients_visible_to(*, user: User) -> QuerySet[Patient]:
     if user.role == Role.PATIENT:
         return Patient.objects.filter(user=user)
     if user.role in STAFF_ROLES:
-        return Patient.objects.filter(home_location__in=user.locations.all())
+        emergency = EmergencyAccess.objects.filter(user=user, expires_at__gt=timezone.now())
+        return Patient.objects.filter(
+            Q(home_location__in=user.locations.all()) | Q(pk__in=emergency.values("patient_id"))
+        )
     return Patient.objects.none()
 
 

@@ -5,7 +5,7 @@ the same transaction. A ValidationError carries per-field messages for forms and
 from __future__ import annotations
 
 import secrets
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -16,9 +16,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from infusionclinic.accounts.models import Location, User
-from infusionclinic.accounts.roles import Perm
+from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.mail import email_enqueue
 from infusionclinic.common.units import UnknownUnitError, height_to_cm, weight_to_kg
 
 from .icd10 import Icd10Error, icd10_lookup_billable
@@ -27,6 +28,7 @@ from .models import (
     AllergySeverity,
     BodyMeasurement,
     Diagnosis,
+    EmergencyAccess,
     MeasurementKind,
     Medication,
     Patient,
@@ -34,7 +36,7 @@ from .models import (
     SexAtBirth,
     name_search_keys,
 )
-from .selectors import locations_for_user
+from .selectors import locations_for_user, patients_visible_to
 
 MAX_AGE_YEARS = 130
 
@@ -436,3 +438,56 @@ def diagnosis_add(
         detail={"code": entry.code},
     )
     return diagnosis
+
+
+@transaction.atomic
+def emergency_access_open(*, actor: User, mrn: str, reason: str) -> EmergencyAccess:
+    """Break the glass: give a prescriber time-limited access to a chart outside their locations.
+    Audited (`break_glass`, with the reason) and mailed to the admins of the patient's location."""
+    _require(actor, Perm.EMERGENCY_ACCESS)
+    reason = reason.strip()
+    minimum = settings.EMERGENCY_ACCESS_MIN_REASON_CHARS
+    if len(reason) < minimum:
+        raise ValidationError(
+            {"reason": [f"Describe the emergency (at least {minimum} characters)."]}
+        )
+    patient = Patient.objects.select_related("home_location").filter(mrn=mrn.strip()).first()
+    if patient is None:
+        audit_record(
+            actor=actor,
+            action=AuditAction.DENIED,
+            detail={"emergency_access": True, "requested_mrn": mrn.strip()[:16]},
+        )
+        raise ValidationError({"mrn": ["No patient has that MRN. Check the number."]})
+    if patients_visible_to(user=actor).filter(pk=patient.pk).exists():
+        raise ValidationError({"mrn": ["You already have access to this chart."]})
+    grant = EmergencyAccess.objects.create(
+        user=actor,
+        patient=patient,
+        reason=reason,
+        expires_at=timezone.now() + timedelta(minutes=settings.EMERGENCY_ACCESS_MINUTES),
+    )
+    audit_record(
+        actor=actor,
+        action=AuditAction.BREAK_GLASS,
+        patient=patient,
+        obj=grant,
+        detail={"reason": reason, "expires_at": grant.expires_at.isoformat()},
+    )
+    admins = User.objects.filter(
+        role=Role.ADMIN, is_active=True, locations=patient.home_location
+    ).values_list("email", flat=True)
+    if admins:
+        # The MRN only: mail is not the place for a patient's name.
+        body = (
+            f"{actor.full_name or actor.email} ({actor.email}) used emergency access to the chart "
+            f"of patient MRN {patient.mrn} at {patient.home_location.name}.\n\n"
+            f"Reason given: {reason}\n\nAccess ends at {grant.expires_at:%Y-%m-%d %H:%M} UTC. "
+            "Review it in the audit log (action: Emergency access)."
+        )
+        transaction.on_commit(
+            lambda: email_enqueue(
+                subject="Emergency access to a patient chart", body=body, to=sorted(set(admins))
+            )
+        )
+    return grant

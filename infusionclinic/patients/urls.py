@@ -14,4 +14,5 @@ urlpatterns = [
     path("patients/<int:patient_id>/medications/", views.medication_add, name="medication_add"),
     path("patients/<int:patient_id>/diagnoses/", views.diagnosis_add, name="diagnosis_add"),
     path("my/chart/", views.my_chart, name="my_chart"),
+    path("emergency-access/", views.emergency_access, name="emergency_access"),
 ]

@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
@@ -17,6 +17,7 @@ from . import services
 from .forms import (
     AllergyForm,
     DiagnosisForm,
+    EmergencyAccessForm,
     MeasurementForm,
     MedicationForm,
     PatientCreateForm,
@@ -33,9 +34,13 @@ def _require(request: HttpRequest, perm: Perm) -> None:
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def patient_list(request: HttpRequest) -> HttpResponse:
+    """The search form POSTs, so what staff type (names, dates of birth) stays out of URLs,
+    browser history and access logs. GET lists the first patients (and still reads `q`, for
+    links from older pages)."""
     _require(request, Perm.PATIENT_SEARCH)
-    query = request.GET.get("q", "").strip()[:100]
+    query = (request.POST if request.method == "POST" else request.GET).get("q", "").strip()[:100]
     patients = patient_search(user=request.user, query=query)
     audit_record(
         actor=request.user,
@@ -224,3 +229,29 @@ medication_add = _chart_post(
 diagnosis_add = _chart_post(
     DiagnosisForm, "diagnosis_form", Perm.DIAGNOSIS_EDIT, services.diagnosis_add
 )
+
+
+@login_required
+def emergency_access(request: HttpRequest) -> HttpResponse:
+    _require(request, Perm.EMERGENCY_ACCESS)
+    form = EmergencyAccessForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            grant = services.emergency_access_open(
+                actor=request.user, mrn=form.cleaned_data["mrn"], reason=form.cleaned_data["reason"]
+            )
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.warning(
+                request,
+                "Emergency access granted until "
+                f"{grant.expires_at:%Y-%m-%d %H:%M} UTC. Clinic admins have been told.",
+            )
+            return redirect("patients:chart", patient_id=grant.patient_id)
+    return render(
+        request,
+        "patients/emergency_access.html",
+        {"form": form},
+        status=400 if form.is_bound else 200,
+    )

@@ -199,6 +199,9 @@ IMPORT_PRODUCTION = (
     "from django.conf import settings\n"
     "from django.contrib.auth.hashers import make_password\n"
     "print(settings.DEBUG, make_password('x').split('$')[0])\n"
+    "print(settings.SESSION_COOKIE_SECURE, settings.SESSION_COOKIE_HTTPONLY,\n"
+    "      settings.SESSION_COOKIE_SAMESITE, settings.CSRF_COOKIE_SECURE,\n"
+    "      settings.SECURE_SSL_REDIRECT, settings.SECURE_HSTS_SECONDS >= 31536000)\n"
 )
 
 
@@ -224,7 +227,10 @@ def _import_production_settings(env: dict[str, str]) -> subprocess.CompletedProc
 def test_production_settings_start_with_a_safe_environment():
     result = _import_production_settings(GOOD_PRODUCTION_ENV)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["False", "argon2"]
+    debug_and_hasher, cookies_and_tls = result.stdout.splitlines()
+    assert debug_and_hasher.split() == ["False", "argon2"]
+    # Secure, HttpOnly, SameSite cookies; HTTPS only, HSTS for a year (issue 11 item 7).
+    assert cookies_and_tls.split() == ["True", "True", "Lax", "True", "True", "True"]
 
 
 @pytest.mark.parametrize(

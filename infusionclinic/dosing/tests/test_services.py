@@ -119,6 +119,9 @@ def test_sign_refuses_without_valid_reauthentication(prescriber, patient, kwargs
     assert field in err.value.message_dict
     order.refresh_from_db()
     assert order.status == OrderStatus.DRAFT
+    # A wrong secret is audited (accounts.user_reauthenticate), outside the signing transaction.
+    failed = AuditEvent.objects.filter(action=AuditAction.LOGIN_FAILED, actor=prescriber)
+    assert failed.count() == (1 if kwargs else 0)
 
 
 @pytest.mark.parametrize("role", ["nurse", "admin", "front_desk"])
