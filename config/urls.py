@@ -13,6 +13,8 @@ urlpatterns = [
     path("", root, name="root"),
     path("", include("infusionclinic.accounts.urls")),
     path("", include("infusionclinic.patients.urls")),
+    path("", include("infusionclinic.courses.urls")),
+    path("", include("infusionclinic.dosing.urls")),
     path("", include("infusionclinic.audit.urls")),
     path("", include("infusionclinic.fhir.urls")),
     path("", include("infusionclinic.outcomes.urls")),

@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "infusionclinic.audit",
     "infusionclinic.patients",
     "infusionclinic.outcomes",
+    "infusionclinic.courses",
+    "infusionclinic.dosing",
     "infusionclinic.api",
     "infusionclinic.demo",
     "infusionclinic.fhir",
@@ -252,3 +254,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }
+
+# Dosing (../shared/domain/dosing.md). WT-8: a weight older than this must be measured again (⚠️
+# unverified default). DOSING_LIMITS overrides LIM-* thresholds by the field names of
+# infusionclinic.dosing.calculator.DosingLimits, e.g. {"max_infusion_conc_mg_per_ml": 2}.
+DOSING_WEIGHT_MAX_AGE_DAYS = env.int("DOSING_WEIGHT_MAX_AGE_DAYS", default=30)
+DOSING_LIMITS = env.json("DOSING_LIMITS", default={})

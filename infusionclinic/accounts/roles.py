@@ -25,6 +25,10 @@ class Perm(StrEnum):
     CHART_EDIT_CLINICAL = "chart.edit_clinical"  # allergies, medications
     MEASUREMENT_RECORD = "chart.record_measurement"  # weight and height
     DIAGNOSIS_EDIT = "chart.edit_diagnoses"
+    COURSE_VIEW = "course.view"  # treatment courses and their phase history
+    COURSE_MANAGE = "course.manage"  # start a course, decide its phase; edit protocols
+    ORDER_VIEW_SIGNED = "order.view_signed"  # signed dosing orders
+    ORDER_WRITE = "order.write"  # draft, revise and sign dosing orders (dosing.md LIM-15)
     EMERGENCY_ACCESS = "chart.emergency_access"  # "break the glass": always audited
     AUDIT_REPORT = "audit.report"
     ADMIN_SITE = "admin.site"
@@ -57,6 +61,8 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.OUTCOMES_VIEW,
             Perm.ASSESSMENT_ENTER,
             Perm.INSTRUMENT_ASSIGN,
+            Perm.COURSE_VIEW,
+            Perm.ORDER_VIEW_SIGNED,
         }
     ),
     Role.PRESCRIBER: frozenset(
@@ -67,6 +73,10 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.CHART_EDIT_CLINICAL,
             Perm.MEASUREMENT_RECORD,
             Perm.DIAGNOSIS_EDIT,
+            Perm.COURSE_VIEW,
+            Perm.COURSE_MANAGE,
+            Perm.ORDER_VIEW_SIGNED,
+            Perm.ORDER_WRITE,
             Perm.EMERGENCY_ACCESS,
             Perm.OUTCOMES_VIEW,
             Perm.ASSESSMENT_ENTER,

@@ -14,6 +14,8 @@ from ninja.errors import ValidationError as NinjaValidationError
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.courses.api import router as courses_router
+from infusionclinic.dosing.api import router as dosing_router
 from infusionclinic.fhir.api import router as fhir_router
 from infusionclinic.outcomes.api import router as outcomes_router
 from infusionclinic.patients import services as patient_services
@@ -241,3 +243,5 @@ def update_patient(request: HttpRequest, patient_id: str, payload: PatientPatch)
 
 api.add_router("", fhir_router)
 api.add_router("", outcomes_router)
+api.add_router("", dosing_router)
+api.add_router("", courses_router)

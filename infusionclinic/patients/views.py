@@ -110,6 +110,7 @@ def _render_chart(request: HttpRequest, patient: Patient, **forms: Any) -> HttpR
         "can_record_measurement": user.has_role_perm(Perm.MEASUREMENT_RECORD),
         "can_edit_clinical": user.has_role_perm(Perm.CHART_EDIT_CLINICAL),
         "can_edit_diagnoses": user.has_role_perm(Perm.DIAGNOSIS_EDIT),
+        "can_view_courses": user.has_role_perm(Perm.COURSE_VIEW),
         "measurement_form": forms.get("measurement_form") or MeasurementForm(),
         "allergy_form": forms.get("allergy_form") or AllergyForm(),
         "medication_form": forms.get("medication_form") or MedicationForm(),

@@ -105,8 +105,14 @@ def page(chromium, live_server, page_problems: PageProblems):  # type: ignore[no
     page.on("pageerror", lambda exc: page_problems.page_errors.append(f"page error: {exc}"))
     page.on(
         "requestfailed",
-        lambda req: page_problems.failed_requests.append(
-            f"request failed: {req.method} {req.url} ({req.failure})"
+        # net::ERR_ABORTED is the browser dropping a request because the page moved on (a click
+        # navigated away while the icon was loading), not a failure of the app.
+        lambda req: (
+            None
+            if req.failure == "net::ERR_ABORTED"
+            else page_problems.failed_requests.append(
+                f"request failed: {req.method} {req.url} ({req.failure})"
+            )
         ),
     )
     page.on(

@@ -48,6 +48,8 @@ KNOWN_PAGE_ROUTES = {
     "patients:allergy_add",
     "patients:medication_add",
     "patients:diagnosis_add",
+    "courses:patient_courses",
+    "dosing:patient_orders",
 }
 KNOWN_API_OPERATIONS = {
     ("GET", "/api/v1/patients/{patient_id}"),

@@ -10,21 +10,10 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
-from infusionclinic.audit.hashing import GENESIS_HASH
-from infusionclinic.audit.models import AuditChainHead
-from infusionclinic.outcomes.instruments import instruments_sync
 from infusionclinic.outcomes.models import Assessment, InstrumentAssignment, InstrumentDefinition
 from tests.factories import PASSWORD, LocationFactory, PatientFactory, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def _migration_data(transactional_db):  # type: ignore[no-untyped-def]
-    """An earlier transactional test in this process may have emptied the database: put back
-    what the migrations store (the audit chain head, the instrument definitions)."""
-    AuditChainHead.objects.get_or_create(pk=1, defaults={"seq": 0, "last_hash": GENESIS_HASH})
-    instruments_sync(InstrumentDefinition)
 
 
 def _log_in(page, base_url: str, email: str) -> None:
@@ -47,10 +36,6 @@ def test_patient_fills_phq9_in_portal_and_nurse_sees_updated_chart(
     patient_user = make_user("patient", patient=patient)
     nurse = make_user("nurse", north)
     InstrumentAssignment.objects.create(patient=patient, instrument_code="PHQ-9", assigned_by=nurse)
-
-    # This branch serves no favicon yet (main adds one); the browser's automatic request for it
-    # is not part of this test.
-    page.route("**/favicon.ico", lambda route: route.fulfill(status=204))
 
     # The patient answers three items, saves, leaves, and comes back to finish.
     _log_in(page, live_server.url, patient_user.email)

@@ -1,0 +1,33 @@
+from django import forms
+
+from .models import Indication, Phase, Protocol
+from .services import PROTOCOL_EDITABLE
+
+
+class CourseStartForm(forms.Form):
+    indication = forms.ChoiceField(choices=Indication.choices)
+    primary_instrument = forms.CharField(
+        max_length=20,
+        required=False,
+        help_text="PROT-13: leave empty for the protocol's (PHQ-9 for depression, PCL-5 for PTSD, "
+        "GAD-7 for anxiety, pain NRS for pain).",
+    )
+
+
+class PhaseDecisionForm(forms.Form):
+    to_phase = forms.ChoiceField(
+        label="Decision: move to", choices=[("", "— choose —"), *Phase.choices]
+    )
+    extension_infusions = forms.IntegerField(
+        label="Extra induction infusions (when extending, PROT-23)",
+        min_value=0,
+        max_value=20,
+        required=False,
+    )
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class ProtocolForm(forms.ModelForm):
+    class Meta:
+        model = Protocol
+        fields = list(PROTOCOL_EDITABLE)

@@ -1,0 +1,165 @@
+"""Treatment protocols (versioned, clinic-editable) and each patient's treatment course with its
+phase history (../shared/domain/protocol.md §5)."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+
+from infusionclinic.accounts.models import Clinic
+from infusionclinic.common.models import TimeStampedModel
+from infusionclinic.patients.models import Patient
+
+from .proposals import ResponseMeasure, ResponseRule
+
+
+class Indication(models.TextChoices):  # dosing.calculator.Indication, PROT-1
+    DEPRESSION = "depression", "Depression (MDD/TRD)"
+    PTSD = "ptsd", "PTSD"
+    ANXIETY = "anxiety", "Anxiety"
+    OCD = "ocd", "OCD"
+    PAIN = "pain", "Chronic pain / CRPS / fibromyalgia"
+
+
+class Protocol(models.Model):
+    """One version of a protocol. A clinic's edit writes a new row (same `key`, version + 1);
+    rows are never changed, so a course keeps the exact version it started with. Rows with no
+    clinic are the defaults seeded from data/protocols.json."""
+
+    key = models.SlugField(max_length=50)
+    version = models.PositiveIntegerField()
+    clinic = models.ForeignKey(
+        Clinic, null=True, blank=True, on_delete=models.PROTECT, related_name="protocols"
+    )
+    name = models.CharField(max_length=120)
+    indication = models.CharField(max_length=16, choices=Indication.choices)
+    induction_count = models.PositiveSmallIntegerField()  # PROT-10
+    induction_interval_days = models.PositiveSmallIntegerField()  # PROT-10
+    min_spacing_hours = models.PositiveSmallIntegerField()  # PROT-12
+    maintenance_interval_days = models.PositiveSmallIntegerField()  # PROT-30
+    primary_instrument = models.CharField(max_length=20)  # PROT-13
+    response_measure = models.CharField(
+        max_length=8, choices=[(m.value, m.value) for m in ResponseMeasure]
+    )
+    response_threshold = models.DecimalField(max_digits=5, decimal_places=1)  # PROT-21
+    partial_threshold = models.DecimalField(
+        max_digits=5, decimal_places=1, null=True, blank=True
+    )  # PROT-23
+    remission_below = models.DecimalField(
+        max_digits=5, decimal_places=1, null=True, blank=True
+    )  # PROT-22
+    baseline_window_days = models.PositiveSmallIntegerField()  # PROT-13
+    max_extension_infusions = models.PositiveSmallIntegerField()  # PROT-23
+    loss_of_response_count = models.PositiveSmallIntegerField()  # PROT-32
+    reinduction_gap_days = models.PositiveSmallIntegerField()  # PROT-40
+    # Dose defaults (dosing.md DOSE-1, DOSE-4; pain DOSE-P2/P4): what a new order starts from.
+    default_dose_mg_per_kg = models.DecimalField(
+        max_digits=5, decimal_places=3, null=True, blank=True
+    )
+    default_dose_mg_per_kg_per_h = models.DecimalField(
+        max_digits=5, decimal_places=3, null=True, blank=True
+    )
+    default_duration_min = models.PositiveSmallIntegerField()
+    default_concentration_mg_per_ml = models.DecimalField(max_digits=6, decimal_places=3)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["key", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["key", "version"], name="protocol_key_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+    def response_rule(self) -> ResponseRule:
+        return ResponseRule(
+            measure=ResponseMeasure(self.response_measure),
+            response_threshold=Decimal(self.response_threshold),
+            partial_threshold=self.partial_threshold,
+            remission_below=self.remission_below,
+            baseline_window_days=self.baseline_window_days,
+            induction_count=self.induction_count,
+            induction_interval_days=self.induction_interval_days,
+            max_extension_infusions=self.max_extension_infusions,
+            maintenance_interval_days=self.maintenance_interval_days,
+            loss_of_response_count=self.loss_of_response_count,
+            reinduction_gap_days=self.reinduction_gap_days,
+        )
+
+
+class Phase(models.TextChoices):
+    INDUCTION = "induction", "Induction"
+    MAINTENANCE = "maintenance", "Maintenance"
+    PAUSED = "paused", "Paused"
+    COMPLETED = "completed", "Completed"
+    DISCONTINUED = "discontinued", "Discontinued"
+
+
+# Which phase may follow which (PROT-23, PROT-32, PROT-40; protocol.md §5.5). Staying in induction
+# is the extension of PROT-23 and restarting it from maintenance is re-induction (PROT-40).
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    Phase.INDUCTION: frozenset(
+        {Phase.INDUCTION, Phase.MAINTENANCE, Phase.PAUSED, Phase.DISCONTINUED}
+    ),
+    Phase.MAINTENANCE: frozenset(
+        {Phase.INDUCTION, Phase.PAUSED, Phase.COMPLETED, Phase.DISCONTINUED}
+    ),
+    Phase.PAUSED: frozenset(
+        {Phase.INDUCTION, Phase.MAINTENANCE, Phase.COMPLETED, Phase.DISCONTINUED}
+    ),
+    Phase.COMPLETED: frozenset(),
+    Phase.DISCONTINUED: frozenset(),
+}
+
+
+class TreatmentCourse(TimeStampedModel):
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="courses")
+    indication = models.CharField(max_length=16, choices=Indication.choices)
+    protocol = models.ForeignKey(Protocol, on_delete=models.PROTECT, related_name="courses")
+    primary_instrument = models.CharField(max_length=20)  # PROT-13, chosen per patient
+    phase = models.CharField(max_length=16, choices=Phase.choices, default=Phase.INDUCTION)
+    started_at = models.DateTimeField()
+    phase_started_at = models.DateTimeField()
+    extension_infusions_used = models.PositiveSmallIntegerField(default=0)  # PROT-23
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["patient", "-started_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_indication_display()} course ({self.get_phase_display()})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.phase not in (Phase.COMPLETED, Phase.DISCONTINUED)
+
+
+class PhaseDecision(models.Model):
+    """A prescriber's decision on a course's phase, with the reason and the proposal it answered
+    (append-only: the course's phase history)."""
+
+    course = models.ForeignKey(TreatmentCourse, on_delete=models.PROTECT, related_name="decisions")
+    from_phase = models.CharField(max_length=16, choices=Phase.choices, blank=True)
+    to_phase = models.CharField(max_length=16, choices=Phase.choices)
+    reason = models.TextField()
+    proposal_action = models.CharField(max_length=32, blank=True)
+    proposal_rule_ids = models.JSONField(default=list, blank=True)
+    proposal_numbers = models.JSONField(default=dict, blank=True)
+    extension_infusions = models.PositiveSmallIntegerField(default=0)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["decided_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.from_phase or 'start'} → {self.to_phase}"

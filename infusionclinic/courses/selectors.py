@@ -1,0 +1,133 @@
+"""Reads of protocols and courses, scoped by the user through the patients selectors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from infusionclinic.accounts.models import Clinic, User
+from infusionclinic.audit.models import AuditAction
+from infusionclinic.audit.services import audit_record
+from infusionclinic.outcomes.selectors import score_history
+from infusionclinic.patients.models import Patient
+from infusionclinic.patients.selectors import patients_visible_to
+
+from .models import Phase, PhaseDecision, Protocol, TreatmentCourse
+from .proposals import (
+    Proposal,
+    ScorePointLike,
+    propose_end_of_induction,
+    propose_in_maintenance,
+)
+
+
+def protocols_current(*, clinic: Clinic) -> list[Protocol]:
+    """The newest version of each protocol this clinic may use: its own edits, else the seeded
+    defaults (clinic = None)."""
+    rows = Protocol.objects.filter(Q(clinic__isnull=True) | Q(clinic=clinic)).order_by(
+        "key", "-version"
+    )
+    current: dict[str, Protocol] = {}
+    for row in rows:
+        current.setdefault(row.key, row)
+    return list(current.values())
+
+
+def protocol_get_for_user(*, user: User, protocol_id: int | str) -> Protocol:
+    clinics = Clinic.objects.filter(locations__in=user.locations.all())
+    protocol = (
+        Protocol.objects.filter(Q(clinic__isnull=True) | Q(clinic__in=clinics))
+        .filter(pk=int(protocol_id) if str(protocol_id).isdigit() else None)
+        .first()
+    )
+    if protocol is None:
+        raise Http404("No such protocol.")
+    return protocol
+
+
+def _pk(value: int | str) -> int | None:
+    text = str(value)
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
+def courses_visible_to(*, user: User) -> QuerySet[TreatmentCourse]:
+    return TreatmentCourse.objects.filter(patient__in=patients_visible_to(user=user))
+
+
+def course_get_for_user(*, user: User, course_id: int | str) -> TreatmentCourse:
+    """The course, if its patient is visible to this user; otherwise Http404 and a `denied`
+    event, exactly like patient_get_for_user."""
+    pk = _pk(course_id)
+    course = (
+        courses_visible_to(user=user)
+        .select_related("patient", "patient__home_location", "protocol")
+        .filter(pk=pk)
+        .first()
+        if pk is not None
+        else None
+    )
+    if course is None:
+        audit_record(
+            actor=user if user.is_authenticated else None,
+            action=AuditAction.DENIED,
+            detail={"object_type": "courses.TreatmentCourse", "requested_id": str(course_id)[:64]},
+        )
+        raise Http404("No such course.")
+    return course
+
+
+def courses_for_patient(*, patient: Patient) -> list[TreatmentCourse]:
+    return list(TreatmentCourse.objects.filter(patient=patient).select_related("protocol"))
+
+
+def course_decisions(*, course: TreatmentCourse) -> list[PhaseDecision]:
+    return list(course.decisions.select_related("decided_by"))
+
+
+def course_score_history(course: TreatmentCourse) -> list[ScorePointLike]:
+    """The primary instrument's submitted scores for the course's patient (outcomes app)."""
+    return list(score_history(patient=course.patient, instrument_code=course.primary_instrument))
+
+
+def course_proposal(
+    *,
+    course: TreatmentCourse,
+    history: Sequence[ScorePointLike],
+    now: datetime | None = None,
+) -> Proposal | None:
+    """The proposal for the course's phase from a score history passed in (PROT-23, PROT-30,
+    PROT-32, PROT-40); None for phases that propose nothing."""
+    now = now or timezone.now()
+    rule = course.protocol.response_rule()
+    if course.phase == Phase.INDUCTION:
+        return propose_end_of_induction(
+            history,
+            rule=rule,
+            started_at=course.phase_started_at,
+            now=now,
+            extension_infusions_used=course.extension_infusions_used,
+        )
+    if course.phase == Phase.MAINTENANCE:
+        return propose_in_maintenance(
+            history,
+            rule=rule,
+            course_started_at=course.started_at,
+            phase_started_at=course.phase_started_at,
+            now=now,
+        )
+    return None
+
+
+def course_proposal_from_scores(*, course: TreatmentCourse) -> tuple[Proposal | None, bool]:
+    """(proposal, scores_unavailable) for the course page and API: a proposal is made only from
+    a real score history; with no submitted score of the primary scale the page says so."""
+    if course.phase not in (Phase.INDUCTION, Phase.MAINTENANCE):
+        return None, False
+    history = course_score_history(course)
+    if not history:
+        return None, True
+    return course_proposal(course=course, history=history), False

@@ -1,0 +1,263 @@
+"""Writes for protocols and treatment courses. Each checks the actor's capability, validates, and
+writes its audit event in the same transaction."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from infusionclinic.accounts.models import User
+from infusionclinic.accounts.roles import Perm
+from infusionclinic.audit.models import AuditAction
+from infusionclinic.audit.services import audit_record
+from infusionclinic.patients.models import Patient
+
+from .models import ALLOWED_TRANSITIONS, Phase, PhaseDecision, Protocol, TreatmentCourse
+from .proposals import Proposal, ResponseMeasure
+from .selectors import protocols_current
+
+
+def _require(actor: User, perm: Perm, what: str) -> None:
+    if not actor.has_role_perm(perm):
+        raise PermissionDenied(f"Your role may not {what}.")
+
+
+@transaction.atomic
+def course_start(
+    *,
+    actor: User,
+    patient: Patient,
+    indication: str,
+    protocol: Protocol | None = None,
+    primary_instrument: str = "",
+    started_at: datetime | None = None,
+) -> TreatmentCourse:
+    """A new course in induction (PROT-10) on the clinic's current protocol for the indication;
+    the course keeps that protocol version whatever later edits do."""
+    _require(actor, Perm.COURSE_MANAGE, "start a treatment course")
+    clinic = patient.home_location.clinic
+    current = {p.indication: p for p in protocols_current(clinic=clinic)}
+    if protocol is None:
+        protocol = current.get(indication)
+        if protocol is None:
+            raise ValidationError({"indication": ["No protocol for this indication."]})
+    elif protocol.clinic_id not in (None, clinic.pk):
+        raise ValidationError({"protocol": ["Not a protocol of this clinic."]})
+    if protocol.indication != indication:
+        raise ValidationError({"protocol": ["The protocol is for another indication."]})
+    if TreatmentCourse.objects.filter(patient=patient, indication=indication).exclude(
+        phase__in=[Phase.COMPLETED, Phase.DISCONTINUED]
+    ):
+        raise ValidationError({"indication": ["The patient already has an open course for this."]})
+    now = timezone.now()
+    started = started_at or now
+    course = TreatmentCourse.objects.create(
+        patient=patient,
+        indication=indication,
+        protocol=protocol,
+        primary_instrument=primary_instrument or protocol.primary_instrument,
+        phase=Phase.INDUCTION,
+        started_at=started,
+        phase_started_at=started,
+        created_by=actor,
+    )
+    PhaseDecision.objects.create(
+        course=course,
+        from_phase="",
+        to_phase=Phase.INDUCTION,
+        reason="Course started.",
+        proposal_rule_ids=["PROT-10"],
+        decided_by=actor,
+        decided_at=now,
+    )
+    audit_record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        patient=patient,
+        obj=course,
+        detail={"indication": indication, "protocol": f"{protocol.key} v{protocol.version}"},
+    )
+    return course
+
+
+@transaction.atomic
+def phase_decide(
+    *,
+    actor: User,
+    course: TreatmentCourse,
+    to_phase: str,
+    reason: str,
+    proposal: Proposal | None = None,
+    extension_infusions: int = 0,
+) -> PhaseDecision:
+    """A prescriber's decision (PROT-23/24, PROT-32, PROT-40), always with a written reason. The
+    proposal shown, if any, is recorded beside it with its rule ids and numbers."""
+    _require(actor, Perm.COURSE_MANAGE, "decide a course's phase")
+    course = TreatmentCourse.objects.select_for_update().get(pk=course.pk)
+    reason = (reason or "").strip()
+    errors: dict[str, list[str]] = {}
+    if not reason:
+        errors["reason"] = ["A decision needs a written reason."]
+    if to_phase not in Phase.values:
+        errors["to_phase"] = ["Unknown phase."]
+    elif to_phase not in ALLOWED_TRANSITIONS[course.phase]:
+        errors["to_phase"] = [
+            f"A course in {course.get_phase_display().lower()} cannot move to {to_phase}."
+        ]
+    extending = to_phase == course.phase == Phase.INDUCTION
+    if extending:
+        # PROT-23: extend induction once, by at most the protocol's extra infusions.
+        limit = course.protocol.max_extension_infusions
+        if course.extension_infusions_used:
+            errors["to_phase"] = ["Induction has already been extended once (PROT-23)."]
+        elif not 1 <= extension_infusions <= limit:
+            errors["extension_infusions"] = [f"Between 1 and {limit} infusions (PROT-23)."]
+    if errors:
+        raise ValidationError(errors)
+    now = timezone.now()
+    decision = PhaseDecision.objects.create(
+        course=course,
+        from_phase=course.phase,
+        to_phase=to_phase,
+        reason=reason,
+        proposal_action=proposal.action.value if proposal else "",
+        proposal_rule_ids=list(proposal.rule_ids) if proposal else [],
+        proposal_numbers=dict(proposal.numbers) if proposal else {},
+        extension_infusions=extension_infusions if extending else 0,
+        decided_by=actor,
+        decided_at=now,
+    )
+    if extending:
+        course.extension_infusions_used = extension_infusions
+    else:
+        course.phase = to_phase
+        course.phase_started_at = now
+        if to_phase == Phase.INDUCTION:  # re-induction (PROT-40) starts a fresh induction
+            course.extension_infusions_used = 0
+    course.save(
+        update_fields=["phase", "phase_started_at", "extension_infusions_used", "updated_at"]
+    )
+    audit_record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        patient=course.patient,
+        obj=course,
+        detail={
+            "from_phase": decision.from_phase,
+            "to_phase": to_phase,
+            "proposal": decision.proposal_action,
+            "rule_ids": decision.proposal_rule_ids,
+        },
+    )
+    return decision
+
+
+DEFAULT_PROTOCOLS = Path(__file__).resolve().parent / "data" / "protocols.json"
+
+
+def default_protocol_rows() -> list[dict[str, Any]]:
+    """The clinic-default protocols (protocol.md), as seeded by migration 0002."""
+    rows: list[dict[str, Any]] = json.loads(DEFAULT_PROTOCOLS.read_text(encoding="utf-8"))[
+        "protocols"
+    ]
+    return rows
+
+
+def protocol_defaults_ensure() -> int:
+    """Create any missing clinic-default protocol (version 1); returns how many were created.
+    The data migration seeds them; this restores them after a test database flush."""
+    created = 0
+    for row in default_protocol_rows():
+        _, made = Protocol.objects.get_or_create(key=row["key"], version=1, defaults=row)
+        created += made
+    return created
+
+
+PROTOCOL_EDITABLE = (
+    "name",
+    "induction_count",
+    "induction_interval_days",
+    "min_spacing_hours",
+    "maintenance_interval_days",
+    "primary_instrument",
+    "response_measure",
+    "response_threshold",
+    "partial_threshold",
+    "remission_below",
+    "baseline_window_days",
+    "max_extension_infusions",
+    "loss_of_response_count",
+    "reinduction_gap_days",
+    "default_dose_mg_per_kg",
+    "default_dose_mg_per_kg_per_h",
+    "default_duration_min",
+    "default_concentration_mg_per_ml",
+)
+_POSITIVE_INTS = {
+    "induction_count",
+    "induction_interval_days",
+    "maintenance_interval_days",
+    "baseline_window_days",
+    "loss_of_response_count",
+    "reinduction_gap_days",
+    "default_duration_min",
+}
+
+
+def _validate_protocol(values: dict[str, Any]) -> None:
+    errors: dict[str, list[str]] = {}
+    for name in _POSITIVE_INTS:
+        if not isinstance(values[name], int) or values[name] < 1:
+            errors[name] = ["Must be a whole number of at least 1."]
+    if values["response_measure"] not in {m.value for m in ResponseMeasure}:
+        errors["response_measure"] = ["Unknown measure."]
+    for name in ("response_threshold", "default_concentration_mg_per_ml"):
+        try:
+            if Decimal(values[name]) <= 0:
+                errors[name] = ["Must be greater than zero."]
+        except (InvalidOperation, TypeError):
+            errors[name] = ["Must be a number."]
+    if not str(values["primary_instrument"]).strip():
+        errors["primary_instrument"] = ["Required (PROT-13)."]
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def protocol_revise(*, actor: User, protocol: Protocol, changes: dict[str, Any]) -> Protocol:
+    """A clinic's edit: a new version of the protocol for the actor's clinic. Earlier versions
+    stay as they were, so running courses keep theirs."""
+    _require(actor, Perm.COURSE_MANAGE, "edit protocols")
+    location = actor.locations.select_related("clinic").first()
+    if location is None or protocol.clinic_id not in (None, location.clinic_id):
+        raise PermissionDenied("Not a protocol of your clinic.")
+    unknown = set(changes) - set(PROTOCOL_EDITABLE)
+    if unknown:
+        raise ValidationError({name: ["Not editable."] for name in sorted(unknown)})
+    values = {name: getattr(protocol, name) for name in PROTOCOL_EDITABLE} | changes
+    _validate_protocol(values)
+    latest = Protocol.objects.filter(key=protocol.key).aggregate(m=Max("version"))["m"] or 0
+    new = Protocol.objects.create(
+        key=protocol.key,
+        version=latest + 1,
+        clinic=location.clinic,
+        indication=protocol.indication,
+        created_by=actor,
+        **values,
+    )
+    changed = sorted(k for k in changes if changes[k] != getattr(protocol, k))
+    audit_record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        obj=new,
+        detail={"key": new.key, "version": new.version, "changed": changed},
+    )
+    return new

@@ -1,0 +1,159 @@
+"""Pages: a patient's courses (and starting one); a course with its phase history, the proposal
+from its score history, and the prescriber's decision; the clinic's protocols."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from infusionclinic.accounts.roles import Perm
+from infusionclinic.audit.models import AuditAction
+from infusionclinic.audit.services import audit_record
+from infusionclinic.patients.forms import apply_service_errors
+from infusionclinic.patients.selectors import patient_get_for_user
+
+from . import services
+from .forms import CourseStartForm, PhaseDecisionForm, ProtocolForm
+from .models import TreatmentCourse
+from .selectors import (
+    course_decisions,
+    course_get_for_user,
+    course_proposal_from_scores,
+    courses_for_patient,
+    protocol_get_for_user,
+    protocols_current,
+)
+
+
+def _require(request: HttpRequest, perm: Perm) -> None:
+    if not request.user.has_role_perm(perm):
+        raise PermissionDenied
+
+
+@login_required
+def patient_courses(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = patient_get_for_user(user=request.user, patient_id=patient_id)
+    _require(request, Perm.COURSE_VIEW)
+    can_manage = request.user.has_role_perm(Perm.COURSE_MANAGE)
+    form = CourseStartForm(request.POST or None) if can_manage else None
+    status = 200
+    if request.method == "POST":
+        if form is None:
+            raise PermissionDenied
+        if form.is_valid():
+            try:
+                course = services.course_start(
+                    actor=request.user, patient=patient, **form.cleaned_data
+                )
+            except ValidationError as exc:
+                apply_service_errors(form, exc)
+            else:
+                messages.success(request, "Course started in induction.")
+                return redirect("courses:course", course_id=course.pk)
+        status = 400
+    courses = courses_for_patient(patient=patient)
+    audit_record(
+        actor=request.user,
+        action=AuditAction.VIEW,
+        patient=patient,
+        detail={"page": "courses", "courses": [c.pk for c in courses]},
+    )
+    return render(
+        request,
+        "courses/patient_courses.html",
+        {"patient": patient, "courses": courses, "form": form},
+        status=status,
+    )
+
+
+def _render_course(
+    request: HttpRequest, course: TreatmentCourse, form: PhaseDecisionForm | None = None
+) -> HttpResponse:
+    proposal, scores_unavailable = course_proposal_from_scores(course=course)
+    can_decide = request.user.has_role_perm(Perm.COURSE_MANAGE) and course.is_open
+    return render(
+        request,
+        "courses/course_detail.html",
+        {
+            "course": course,
+            "patient": course.patient,
+            "decisions": course_decisions(course=course),
+            "proposal": proposal,
+            "scores_unavailable": scores_unavailable,
+            "form": (form or PhaseDecisionForm()) if can_decide else None,
+        },
+        status=400 if form is not None else 200,
+    )
+
+
+@login_required
+def course_detail(request: HttpRequest, course_id: int) -> HttpResponse:
+    course = course_get_for_user(user=request.user, course_id=course_id)
+    _require(request, Perm.COURSE_VIEW)
+    if request.method == "POST":
+        _require(request, Perm.COURSE_MANAGE)
+        form = PhaseDecisionForm(request.POST)
+        if form.is_valid():
+            proposal, _ = course_proposal_from_scores(course=course)
+            try:
+                services.phase_decide(
+                    actor=request.user,
+                    course=course,
+                    to_phase=form.cleaned_data["to_phase"],
+                    reason=form.cleaned_data["reason"],
+                    extension_infusions=form.cleaned_data["extension_infusions"] or 0,
+                    proposal=proposal,
+                )
+            except ValidationError as exc:
+                apply_service_errors(form, exc)
+            else:
+                messages.success(request, "Decision recorded.")
+                return redirect("courses:course", course_id=course.pk)
+        return _render_course(request, course, form)
+    audit_record(actor=request.user, action=AuditAction.VIEW, patient=course.patient, obj=course)
+    return _render_course(request, course)
+
+
+def _clinic(request: HttpRequest):  # type: ignore[no-untyped-def]
+    location = request.user.locations.select_related("clinic").first()
+    if location is None:
+        raise PermissionDenied
+    return location.clinic
+
+
+@login_required
+def protocol_list(request: HttpRequest) -> HttpResponse:
+    _require(request, Perm.COURSE_VIEW)
+    return render(
+        request,
+        "courses/protocol_list.html",
+        {
+            "protocols": protocols_current(clinic=_clinic(request)),
+            "can_edit": request.user.has_role_perm(Perm.COURSE_MANAGE),
+        },
+    )
+
+
+@login_required
+def protocol_edit(request: HttpRequest, protocol_id: int) -> HttpResponse:
+    _require(request, Perm.COURSE_MANAGE)
+    protocol = protocol_get_for_user(user=request.user, protocol_id=protocol_id)
+    form = ProtocolForm(request.POST or None, instance=protocol)
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                new = services.protocol_revise(
+                    actor=request.user,
+                    protocol=protocol,
+                    changes={name: form.cleaned_data[name] for name in services.PROTOCOL_EDITABLE},
+                )
+            except ValidationError as exc:
+                apply_service_errors(form, exc)
+            else:
+                messages.success(request, f"Saved as version {new.version}.")
+                return redirect("courses:protocols")
+        return render(
+            request, "courses/protocol_form.html", {"form": form, "protocol": protocol}, status=400
+        )
+    return render(request, "courses/protocol_form.html", {"form": form, "protocol": protocol})
