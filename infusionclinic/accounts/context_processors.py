@@ -14,4 +14,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "nav_can_create_patient": user.has_role_perm(Perm.PATIENT_CREATE),
         "nav_can_audit": user.has_role_perm(Perm.AUDIT_REPORT),
         "nav_is_patient": user.role == "patient",
+        "nav_can_leads": user.has_role_perm(Perm.LEADS_MANAGE),
+        "nav_can_site_edit": user.has_role_perm(Perm.SITE_EDIT),
+        "nav_can_newsletter": user.has_role_perm(Perm.NEWSLETTER_MANAGE),
     }

@@ -27,6 +27,9 @@ class Perm(StrEnum):
     DIAGNOSIS_EDIT = "chart.edit_diagnoses"
     AUDIT_REPORT = "audit.report"
     ADMIN_SITE = "admin.site"
+    LEADS_MANAGE = "leads.manage"  # consultation requests from the public site
+    SITE_EDIT = "site.edit"  # public pages
+    NEWSLETTER_MANAGE = "newsletter.manage"  # campaigns, subscriber export
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
@@ -39,6 +42,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.PATIENT_CREATE,
             Perm.PATIENT_EDIT_DEMOGRAPHICS,
             Perm.MEASUREMENT_RECORD,
+            Perm.LEADS_MANAGE,
         }
     ),
     Role.NURSE: frozenset(
@@ -69,6 +73,9 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.MEASUREMENT_RECORD,
             Perm.AUDIT_REPORT,
             Perm.ADMIN_SITE,
+            Perm.LEADS_MANAGE,
+            Perm.SITE_EDIT,
+            Perm.NEWSLETTER_MANAGE,
         }
     ),
 }
