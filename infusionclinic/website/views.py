@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from infusionclinic.accounts.roles import Perm
@@ -148,7 +149,10 @@ def lead_set_status(request: HttpRequest, lead_id: int) -> HttpResponse:
         consultation_request_set_status(
             actor=request.user, lead=lead, status=form.cleaned_data["status"]
         )
-    return redirect(request.POST.get("back") or reverse("website:leads"))
+    back = request.POST.get("back") or ""
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("website:leads")
+    return redirect(back)
 
 
 def _require_site_edit(request: HttpRequest) -> None:
