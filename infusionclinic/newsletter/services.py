@@ -75,8 +75,11 @@ def subscriber_subscribe(*, email: str, name: str, interests: list[str]) -> None
         return
     if subscriber is None:
         subscriber = Subscriber(email=email, created_at=now)
-    elif subscriber.confirmation_sent_at and now - subscriber.confirmation_sent_at < timedelta(
-        minutes=settings.NEWSLETTER_RESEND_MINUTES
+    elif (
+        subscriber.status == SubscriberStatus.PENDING
+        and subscriber.confirmation_sent_at
+        and now - subscriber.confirmation_sent_at
+        < timedelta(minutes=settings.NEWSLETTER_RESEND_MINUTES)
     ):
         return
     subscriber.name = name.strip()[:200]
