@@ -3,6 +3,9 @@
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from django.utils import timezone
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "pages"
 
@@ -42,3 +45,20 @@ def seed_text(slug: str) -> SeedText:
     header, _, body = raw.partition("\n\n")
     fields = dict(line.split(": ", 1) for line in header.splitlines())
     return SeedText(fields["title"], fields["description"], body.strip() + "\n")
+
+
+def seed_pages(page_model: Any, version_model: Any) -> None:
+    """Create version 1 of every public page that does not exist yet (run by migration 0002 with
+    its historical models). An admin's edits are never overwritten."""
+    now = timezone.now()
+    for spec in PUBLIC_PAGES:
+        if page_model.objects.filter(slug=spec.slug).exists():
+            continue
+        text = seed_text(spec.slug)
+        fields = {"title": text.title, "description": text.description}
+        page = page_model.objects.create(
+            slug=spec.slug, body_markdown=text.body_markdown, version=1, updated_at=now, **fields
+        )
+        version_model.objects.create(
+            page=page, version=1, body_markdown=text.body_markdown, edited_at=now, **fields
+        )

@@ -20,6 +20,7 @@ from django.utils import timezone
 from infusionclinic.newsletter import services
 from infusionclinic.newsletter.models import Campaign, Delivery, Subscriber
 from infusionclinic.newsletter.services import campaign_start
+from infusionclinic.website.tests.seeding import reseed_migration_rows
 from tests.factories import make_user
 
 from .factories import campaign as make_campaign
@@ -28,9 +29,13 @@ from .factories import subscriber
 DB_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
 # transaction=True: the worker closes and reopens database connections, as in production, which
-# would end a test-wrapping transaction on PostgreSQL. serialized_rollback: a transactional test
-# empties the tables, and these need the rows the migrations seed (audit chain head, pages).
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+# would end a test-wrapping transaction on PostgreSQL.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _seeded(transactional_db) -> None:
+    reseed_migration_rows()
 
 
 class _Inbox(Message):

@@ -17,17 +17,19 @@ from infusionclinic.newsletter.models import Subscriber
 from infusionclinic.website.models import ConsultationRequest
 from infusionclinic.website.pages import PUBLIC_PAGES
 
+from .seeding import reseed_migration_rows
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
 AXE = "/static/vendor/axe-core-4.14.1.min.js"
 TIMEOUT_MS = 10_000
 
-pytestmark = [
-    pytest.mark.browser,
-    # serialized_rollback: the pages and the audit chain head are rows the migrations seed, which a
-    # transactional test would otherwise find emptied by the one before it.
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _seeded(transactional_db) -> None:
+    reseed_migration_rows()
 
 
 @pytest.fixture(scope="module")
