@@ -143,3 +143,25 @@ def test_subscriber_csv_export_is_admin_only_audited_and_formula_safe(admin):
     assert AuditEvent.objects.filter(action="export", actor=admin).count() == 1
     front_desk = logged_in_client(make_user("front_desk"))
     assert front_desk.get("/staff/newsletter/subscribers.csv").status_code == 403
+
+
+@pytest.mark.django_db
+def test_admin_campaign_pages_render(admin):
+    subscriber("a@example.com")
+    client = logged_in_client(admin)
+    draft = make_campaign(admin)
+    for url in (
+        "/staff/newsletter/",
+        "/staff/newsletter/new/",
+        f"/staff/newsletter/{draft.pk}/",
+        f"/staff/newsletter/{draft.pk}/edit/",
+    ):
+        assert client.get(url).status_code == 200, url
+    response = client.post(
+        f"/staff/newsletter/{draft.pk}/edit/",
+        {"subject": "Renamed", "body_markdown": "Body", "segment": "anxiety"},
+    )
+    assert response.status_code == 302
+    draft.refresh_from_db()
+    assert (draft.subject, draft.segment) == ("Renamed", "anxiety")
+    assert "1 confirmed" in client.get("/staff/newsletter/").content.decode()
