@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_tasks import task
 
@@ -87,7 +87,11 @@ def subscriber_subscribe(*, email: str, name: str, interests: list[str]) -> None
     subscriber.status = SubscriberStatus.PENDING
     subscriber.confirm_nonce = secrets.token_hex(16)
     subscriber.confirmation_sent_at = now
-    subscriber.save()
+    try:
+        with transaction.atomic():
+            subscriber.save()
+    except IntegrityError:
+        return  # the same address signed up in a parallel request, which sends the mail
     subject, text, html = confirmation_mail_parts(
         name=subscriber.name,
         url=confirm_url(subscriber_id=subscriber.pk, nonce=subscriber.confirm_nonce),

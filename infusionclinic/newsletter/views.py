@@ -177,9 +177,7 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
             if campaign.status == CampaignStatus.DRAFT
             else None,
             "counts": [(label, counts.get(value, 0)) for value, label in DeliveryStatus.choices],
-            "problems": campaign.deliveries.filter(
-                status__in=[DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN]
-            )[:200],
+            "deliveries": campaign.deliveries.order_by("status", "email")[:1000],
         },
     )
 

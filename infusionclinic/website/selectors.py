@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils.safestring import SafeString, mark_safe
 
-from infusionclinic.accounts.models import User
+from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.common.markdown import markdown_to_safe_html
 
@@ -26,6 +26,9 @@ class RenderedPage:
     description: str
     html: SafeString
     updated_at: datetime
+
+
+LOCATIONS_CACHE_KEY = "website:locations"
 
 
 def _cache_key(slug: str) -> str:
@@ -59,6 +62,26 @@ def page_get_public(*, slug: str) -> RenderedPage:
         rendered = page_render(page)
         cache.set(key, rendered, timeout=settings.PUBLIC_PAGE_CACHE_SECONDS)
     return rendered
+
+
+@dataclass(frozen=True)
+class PublicLocation:
+    name: str
+    address: str
+    phone: str
+
+
+def public_locations() -> list[PublicLocation]:
+    """The clinic's sites for the locations and contact pages, cached like the pages. Locations
+    change rarely (an admin command), so they simply expire after PUBLIC_PAGE_CACHE_SECONDS."""
+    locations = cache.get(LOCATIONS_CACHE_KEY)
+    if locations is None:
+        locations = [
+            PublicLocation(name=loc.name, address=loc.address, phone=loc.phone)
+            for loc in Location.objects.order_by("name")
+        ]
+        cache.set(LOCATIONS_CACHE_KEY, locations, timeout=settings.PUBLIC_PAGE_CACHE_SECONDS)
+    return locations
 
 
 def page_cache_forget(*, slug: str) -> None:

@@ -111,7 +111,7 @@ def consultation_request_create(
         errors["contact_preference"] = ["Choose how we should contact you."]
     if contact_preference == ContactPreference.PHONE and not phone:
         errors["phone"] = ["Add a phone number, or choose email."]
-    if reason not in Interest.values:
+    if reason not in Interest.values or reason == Interest.POLICY_RESEARCH:
         errors["reason"] = ["Choose what you would like help with."]
     if errors:
         raise ValidationError(errors)

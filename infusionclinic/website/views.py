@@ -22,7 +22,12 @@ from infusionclinic.patients.forms import apply_service_errors
 from .forms import ConsultationRequestForm, LeadStatusForm, PageEditForm
 from .models import LeadStatus, Page
 from .pages import PAGES_BY_SLUG, PUBLIC_PAGES
-from .selectors import consultation_requests_for_user, page_get_public, page_render
+from .selectors import (
+    consultation_requests_for_user,
+    page_get_public,
+    page_render,
+    public_locations,
+)
 from .services import consultation_request_create, consultation_request_set_status, page_update
 
 
@@ -57,9 +62,14 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "website/page.html", public_context(request, "home"))
 
 
+# Pages that list the clinic's sites under their text.
+PAGES_WITH_LOCATIONS = {"locations", "contact"}
+
+
 @require_GET
 def public_page(request: HttpRequest, slug: str) -> HttpResponse:
-    return render(request, "website/page.html", public_context(request, slug))
+    extra = {"locations": public_locations()} if slug in PAGES_WITH_LOCATIONS else {}
+    return render(request, "website/page.html", public_context(request, slug, **extra))
 
 
 def consultation(request: HttpRequest) -> HttpResponse:

@@ -99,7 +99,9 @@ def test_admin_writes_previews_tests_and_sends_a_campaign_through_the_pages(admi
     client.post(f"/staff/newsletter/{campaign.pk}/send/")
     assert [m.to for m in mail.outbox[1:]] == [["a@example.com"]]
     detail = client.get(f"/staff/newsletter/{campaign.pk}/").content.decode()
-    assert "Sent" in detail
+    recipients = detail.split("<h3>Recipients</h3>", 1)[1]
+    assert "a@example.com</td><td>Sent</td>" in recipients  # delivery status per recipient
+    assert "b@example.com" not in recipients
     # A sent campaign can no longer change.
     client.post(
         f"/staff/newsletter/{campaign.pk}/edit/",

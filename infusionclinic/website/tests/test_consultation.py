@@ -72,6 +72,7 @@ def test_consultation_posts_over_the_rate_limit_get_429_and_are_not_stored():
         ({"email": "not-an-email"}, "Enter a valid email address."),
         ({"phone": "", "contact_preference": "phone"}, "Add a phone number, or choose email."),
         ({"reason": ""}, "This field is required."),
+        ({"reason": "policy_research"}, "Select a valid choice."),
     ],
 )
 def test_invalid_consultation_request_is_refused_with_a_message(change, field_error):

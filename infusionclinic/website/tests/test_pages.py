@@ -187,3 +187,20 @@ def test_robots_txt_keeps_crawlers_out_of_staff_pages_and_names_the_sitemap():
     for path in ("/accounts/", "/staff/", "/patients/", "/api/", "/admin/"):
         assert f"Disallow: {path}" in text
     assert "Sitemap: http://127.0.0.1:8000/sitemap.xml" in text
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/locations/", "/contact/"])
+def test_locations_and_contact_pages_list_each_site_and_stay_query_free(
+    url, location, django_assert_num_queries
+):
+    location.address = "12 Harbor St\nBoston, MA"
+    location.phone = "617-555-0100"
+    location.save()
+    client = Client()
+    html = client.get(url).content.decode()
+    assert "North" in html
+    assert "12 Harbor St<br>Boston, MA" in html
+    assert 'href="tel:617-555-0100"' in html
+    with django_assert_num_queries(0):
+        client.get(url)
