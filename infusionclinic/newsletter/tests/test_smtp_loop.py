@@ -4,6 +4,7 @@
 remaining recipient exactly once."""
 
 import re
+import smtplib
 import socket
 from collections import Counter
 from datetime import timedelta
@@ -207,8 +208,6 @@ def test_recipient_refused_by_the_server_is_marked_failed_and_the_rest_still_go(
     admin = make_user("admin")
     for address in ("a@example.com", "refused@example.com", "c@example.com"):
         subscriber(address)
-    import smtplib
-
     real_send = services.campaign_message
 
     def refusing(**kwargs):
@@ -227,3 +226,39 @@ def test_recipient_refused_by_the_server_is_marked_failed_and_the_rest_still_go(
     assert sorted(m["To"] for m in inbox.messages) == ["a@example.com", "c@example.com"]
     statuses = dict(Delivery.objects.values_list("email", "status"))
     assert statuses["refused@example.com"] == "failed"
+
+
+@override_settings(NEWSLETTER_BATCH_SIZE=10)
+def test_connection_lost_while_sending_marks_that_message_unknown_and_resume_sends_the_rest(inbox):
+    admin = make_user("admin")
+    for n in range(4):
+        subscriber(f"r{n}@example.com")
+    real_message = services.campaign_message
+
+    def dropping(**kwargs):
+        message = real_message(**kwargs)
+        if kwargs["to"] == "r1@example.com":
+
+            def drop(*args, **kw):
+                raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+
+            message.send = drop
+        return message
+
+    with mock.patch.object(services, "campaign_message", dropping):
+        campaign_start(actor=admin, campaign=make_campaign(admin))
+        run_worker()
+    # The batch stopped at the broken connection; the server may have had r1's message.
+    assert [m["To"] for m in inbox.messages] == ["r0@example.com"]
+    statuses = dict(Delivery.objects.values_list("email", "status"))
+    assert statuses == {
+        "r0@example.com": "sent",
+        "r1@example.com": "unknown",
+        "r2@example.com": "pending",
+        "r3@example.com": "pending",
+    }
+    call_command("newsletter_resume")
+    run_worker()
+    received = Counter(m["To"] for m in inbox.messages)
+    assert received == {"r0@example.com": 1, "r2@example.com": 1, "r3@example.com": 1}
+    assert Campaign.objects.get().status == "sent"
