@@ -23,6 +23,7 @@ demo: install
 	$(BIN)/python manage.py seed_demo
 	@echo "Mail is not sent in the demo: each message is written to var/mail/."
 	@echo "Starting the background worker and the web server on http://127.0.0.1:$(PORT)/ (Ctrl-C stops both)"
+	$(BIN)/python manage.py newsletter_resume
 	@trap 'kill 0' EXIT INT TERM; \
 	  $(BIN)/python manage.py db_worker --queue-name default --no-reload >var/worker.log 2>&1 & \
 	  $(BIN)/python manage.py runserver --noreload 127.0.0.1:$(PORT)
@@ -42,6 +43,7 @@ serve: install
 	  --bind 127.0.0.1:$(PORT) --workers $${WEB_CONCURRENCY:-3} --access-logfile -
 
 worker: install
+	$(BIN)/python manage.py newsletter_resume
 	$(BIN)/python manage.py db_worker --queue-name default
 
 lint: install

@@ -1,16 +1,12 @@
 from django.contrib import admin
-from django.shortcuts import redirect
 from django.urls import include, path
 
 from infusionclinic.api.api import api
-
-
-def root(request):  # type: ignore[no-untyped-def]
-    return redirect("accounts:home" if request.user.is_authenticated else "accounts:login")
-
+from infusionclinic.website.views import home
 
 urlpatterns = [
-    path("", root, name="root"),
+    # The public home page; logged-in people are sent on to their own home (website.views.home).
+    path("", home, name="root"),
     path("", include("infusionclinic.accounts.urls")),
     path("", include("infusionclinic.patients.urls")),
     path("", include("infusionclinic.courses.urls")),
@@ -18,6 +14,8 @@ urlpatterns = [
     path("", include("infusionclinic.audit.urls")),
     path("", include("infusionclinic.fhir.urls")),
     path("", include("infusionclinic.outcomes.urls")),
+    path("", include("infusionclinic.website.urls")),
+    path("", include("infusionclinic.newsletter.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

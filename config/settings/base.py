@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "infusionclinic.api",
     "infusionclinic.demo",
     "infusionclinic.fhir",
+    "infusionclinic.website",
+    "infusionclinic.newsletter",
 ]
 
 MIDDLEWARE = [
@@ -215,6 +217,27 @@ else:
 
 # --- Background work (django-tasks, database backend; worker: manage.py db_worker) -------------
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+
+# --- Public site and newsletter (issue 3) -------------------------------------------------------
+CLINIC_NAME = env.str("CLINIC_NAME", default="Infusion Clinic")
+# Base of every absolute link the site hands out (mails, sitemap, canonical and OpenGraph URLs).
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# One cache (CACHE_URL, e.g. redis://... or filecache:///path) shared by every web process makes
+# page-cache invalidation and the form rate limits exact; the default in-process cache is right
+# for one process and, with several, serves an edited page within PUBLIC_PAGE_CACHE_SECONDS.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+PUBLIC_PAGE_CACHE_SECONDS = env.int("PUBLIC_PAGE_CACHE_SECONDS", default=300)
+# Spam protection for the consultation and sign-up forms: posts per client address per window.
+PUBLIC_FORM_RATE_LIMIT = env.int("PUBLIC_FORM_RATE_LIMIT", default=5)
+PUBLIC_FORM_RATE_WINDOW_SECONDS = env.int("PUBLIC_FORM_RATE_WINDOW_SECONDS", default=3600)
+# Double opt-in: how long a confirmation link works, and how soon a repeated sign-up may send
+# another confirmation mail to the same address.
+NEWSLETTER_CONFIRM_MAX_AGE_HOURS = env.int("NEWSLETTER_CONFIRM_MAX_AGE_HOURS", default=72)
+NEWSLETTER_RESEND_MINUTES = env.int("NEWSLETTER_RESEND_MINUTES", default=10)
+# Campaign sending: recipients per background task, and how old a claim left by a crashed worker
+# must be before `newsletter_resume` marks it "unknown" (never re-sent automatically).
+NEWSLETTER_BATCH_SIZE = env.int("NEWSLETTER_BATCH_SIZE", default=50)
+NEWSLETTER_STALE_CLAIM_MINUTES = env.int("NEWSLETTER_STALE_CLAIM_MINUTES", default=10)
 
 # --- Clinic data-entry limits -----------------------------------------------------------------
 # Plausibility bounds for body measurements typed at the desk. No domain rule gives them

@@ -20,4 +20,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "nav_is_patient": user.role == "patient",
         "nav_can_ack_alerts": user.has_role_perm(Perm.SAFETY_ALERT_ACK),
         "nav_can_view_outcomes": user.has_role_perm(Perm.OUTCOMES_VIEW),
+        "nav_can_leads": user.has_role_perm(Perm.LEADS_MANAGE),
+        "nav_can_site_edit": user.has_role_perm(Perm.SITE_EDIT),
+        "nav_can_newsletter": user.has_role_perm(Perm.NEWSLETTER_MANAGE),
     }

@@ -37,6 +37,9 @@ class Perm(StrEnum):
     INSTRUMENT_ASSIGN = "outcomes.assign"
     ASSESSMENT_SELF_REPORT = "outcomes.self_report"  # a patient fills in their own
     SAFETY_ALERT_ACK = "outcomes.acknowledge_alert"  # SCALE-4: prescribers
+    LEADS_MANAGE = "leads.manage"  # consultation requests from the public site
+    SITE_EDIT = "site.edit"  # public pages
+    NEWSLETTER_MANAGE = "newsletter.manage"  # campaigns, subscriber export
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
@@ -49,6 +52,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.PATIENT_CREATE,
             Perm.PATIENT_EDIT_DEMOGRAPHICS,
             Perm.MEASUREMENT_RECORD,
+            Perm.LEADS_MANAGE,
         }
     ),
     Role.NURSE: frozenset(
@@ -94,6 +98,9 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.AUDIT_REPORT,
             Perm.ADMIN_SITE,
             Perm.OUTCOMES_VIEW,
+            Perm.LEADS_MANAGE,
+            Perm.SITE_EDIT,
+            Perm.NEWSLETTER_MANAGE,
         }
     ),
 }

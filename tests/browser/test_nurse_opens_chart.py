@@ -41,7 +41,8 @@ def test_nurse_logs_in_with_totp_finds_patient_by_family_name_and_opens_chart(
     other = PatientFactory(home_location=north, given_name="Oskar", family_name="Abernathy")
 
     # The site sends a logged-out visitor to the log-in page.
-    page.goto(live_server.url + "/")
+    page.goto(live_server.url + "/")  # the public site, with its log-in link
+    page.get_by_role("link", name="Staff and patient log-in").first.click()
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
     page.get_by_label("Email").fill(nurse.email)
     page.get_by_label("Password").fill(PASSWORD)

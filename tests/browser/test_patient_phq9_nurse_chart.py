@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def _log_in(page, base_url: str, email: str) -> None:
-    page.goto(base_url + "/")
+    page.goto(base_url + "/accounts/login/")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
