@@ -27,10 +27,21 @@ class Perm(StrEnum):
     DIAGNOSIS_EDIT = "chart.edit_diagnoses"
     AUDIT_REPORT = "audit.report"
     ADMIN_SITE = "admin.site"
+    # Intake, eligibility screening and consent (issue 4).
+    REFERRAL_MANAGE = "intake.manage_referrals"
+    INTAKE_EDIT = "intake.edit"  # fill in a draft intake (the patient, or staff on their behalf)
+    INTAKE_AMEND = "intake.amend"  # change a submitted intake, with a reason
+    SCREENING_VIEW = "intake.view_screening"
+    SCREENING_RUN = "intake.run_screening"
+    SCREENING_REVIEW = "intake.review_screening"  # decide on relative findings (ELIG-B*)
+    PRIOR_TREATMENT_EDIT = "intake.edit_prior_treatments"
+    CONSENT_SIGN = "consent.sign"
+    CONSENT_COUNTERSIGN = "consent.countersign"
+    CONSENT_PUBLISH = "consent.publish"
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
-    Role.PATIENT: frozenset({Perm.CHART_VIEW_CLINICAL}),
+    Role.PATIENT: frozenset({Perm.CHART_VIEW_CLINICAL, Perm.INTAKE_EDIT, Perm.CONSENT_SIGN}),
     # Front desk works with demographics, contacts and referrals; clinical detail is not theirs
     # to read (minimum necessary).
     Role.FRONT_DESK: frozenset(
@@ -39,6 +50,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.PATIENT_CREATE,
             Perm.PATIENT_EDIT_DEMOGRAPHICS,
             Perm.MEASUREMENT_RECORD,
+            Perm.REFERRAL_MANAGE,
         }
     ),
     Role.NURSE: frozenset(
@@ -48,6 +60,13 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.CHART_VIEW_CLINICAL,
             Perm.CHART_EDIT_CLINICAL,
             Perm.MEASUREMENT_RECORD,
+            Perm.REFERRAL_MANAGE,
+            Perm.INTAKE_EDIT,
+            Perm.INTAKE_AMEND,
+            Perm.SCREENING_VIEW,
+            Perm.SCREENING_RUN,
+            Perm.PRIOR_TREATMENT_EDIT,
+            Perm.CONSENT_COUNTERSIGN,
         }
     ),
     Role.PRESCRIBER: frozenset(
@@ -58,6 +77,14 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.CHART_EDIT_CLINICAL,
             Perm.MEASUREMENT_RECORD,
             Perm.DIAGNOSIS_EDIT,
+            Perm.REFERRAL_MANAGE,
+            Perm.INTAKE_EDIT,
+            Perm.INTAKE_AMEND,
+            Perm.SCREENING_VIEW,
+            Perm.SCREENING_RUN,
+            Perm.SCREENING_REVIEW,
+            Perm.PRIOR_TREATMENT_EDIT,
+            Perm.CONSENT_COUNTERSIGN,
         }
     ),
     Role.ADMIN: frozenset(
@@ -69,6 +96,9 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.MEASUREMENT_RECORD,
             Perm.AUDIT_REPORT,
             Perm.ADMIN_SITE,
+            Perm.REFERRAL_MANAGE,
+            Perm.SCREENING_VIEW,
+            Perm.CONSENT_PUBLISH,
         }
     ),
 }
