@@ -14,6 +14,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.intake.api import router as intake_router
 from infusionclinic.patients import services as patient_services
 from infusionclinic.patients.models import BodyMeasurement, Patient
 from infusionclinic.patients.selectors import (
@@ -235,3 +236,6 @@ def update_patient(request: HttpRequest, patient_id: str, payload: PatientPatch)
         actor=request.user, patient=patient, expected_version=version, changes=changes
     )
     return _detail(request, patient)
+
+
+api.add_router("", intake_router)
