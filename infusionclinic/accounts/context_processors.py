@@ -14,4 +14,5 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "nav_can_create_patient": user.has_role_perm(Perm.PATIENT_CREATE),
         "nav_can_audit": user.has_role_perm(Perm.AUDIT_REPORT),
         "nav_is_patient": user.role == "patient",
+        "nav_can_referrals": user.has_role_perm(Perm.REFERRAL_MANAGE),
     }

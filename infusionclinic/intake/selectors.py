@@ -9,7 +9,7 @@ from django.db.models import Max, QuerySet
 from django.http import Http404
 
 from infusionclinic.accounts.models import User
-from infusionclinic.accounts.roles import STAFF_ROLES, Perm
+from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.patients.models import Patient
@@ -185,10 +185,7 @@ def signature_get_for_user(*, user: User, signature_id: int | str) -> ConsentSig
         if pk is not None
         else None
     )
-    # Front desk sees the patient but not clinical papers; a consent is clinical.
-    if signature is None or not (
-        user.has_role_perm(Perm.CHART_VIEW_CLINICAL) or user.role not in STAFF_ROLES
-    ):
+    if signature is None:
         raise _denied(user, "intake.ConsentSignature", signature_id)
     return signature
 
