@@ -254,7 +254,7 @@ def _prot5(inp: ScreeningInput) -> str | None:
     return None
 
 
-def _checks(rule_id: str, inp: ScreeningInput, rule: Rule) -> str | None:  # noqa: C901
+def _checks(rule_id: str, inp: ScreeningInput, rule: Rule) -> str | None:
     """Evidence that `rule_id` applies to this input, or None. One branch per rule id."""
     match rule_id:
         case "ELIG-A1":

@@ -627,3 +627,32 @@ def test_booking_is_blocked_while_the_intake_is_a_draft(patient, nurse):
         False,
         ["The intake has not been submitted (PROT-3)."],
     )
+
+
+def test_consent_publish_command_adds_a_version(tmp_path):
+    from django.core.management import call_command
+
+    body = tmp_path / "risks.txt"
+    body.write_text("New risks text.", encoding="utf-8")
+    call_command(
+        "consent_publish", "risks", "--title", "Risks and side effects", "--body-file", body
+    )
+    latest = ConsentDocument.objects.filter(code="risks").order_by("-version").first()
+    assert (latest.version, latest.body) == (2, "New risks text.")
+    assert AuditEvent.objects.filter(
+        action=AuditAction.CREATE, object_type="intake.ConsentDocument", channel="cli"
+    ).exists()
+
+
+def test_a_birth_date_correction_re_runs_screening(patient, nurse):
+    submitted_intake(patient)
+    services.screening_run(actor=nurse, patient=patient)
+    patient_services.patient_update(
+        actor=nurse,
+        patient=patient,
+        expected_version=None,
+        changes={"birth_date": date(2015, 1, 1)},
+    )
+    view = screening_latest(patient=patient)
+    assert view.screening.trigger == "demographics"
+    assert view.rule_ids["absolute"] == ["ELIG-A10"]
