@@ -221,6 +221,10 @@ PATIENT_WEIGHT_MAX_KG = env.float("PATIENT_WEIGHT_MAX_KG", default=350.0)
 PATIENT_HEIGHT_MIN_CM = env.float("PATIENT_HEIGHT_MIN_CM", default=100.0)
 PATIENT_HEIGHT_MAX_CM = env.float("PATIENT_HEIGHT_MAX_CM", default=250.0)
 
+# --- Stored files (signed consent PDFs) ---------------------------------------------------------
+# Never served as static media: each download goes through an access-checked, audited view.
+MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(VAR_DIR / "media"))
+
 # --- Intake and eligibility screening (issue 4; ../shared/domain/protocol.md) ----------------
 # PROT-2 says "adequate dose and duration" without a number of weeks: unverified, my default.
 INTAKE_ADEQUATE_TRIAL_MIN_WEEKS = env.int("INTAKE_ADEQUATE_TRIAL_MIN_WEEKS", default=6)

@@ -207,6 +207,8 @@ def patient_may_be_booked(*, patient: Patient) -> tuple[bool, list[str]]:
     if view is None:
         reasons.append("The patient has not been screened for eligibility.")
     else:
+        if view.screening.rules_version != screening.rule_table().version:
+            reasons.append("The screening rules changed since the last screening: run it again.")
         if view.rule_ids["absolute"]:
             reasons.append(
                 "Not eligible: absolute contraindication "

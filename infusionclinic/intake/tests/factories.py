@@ -69,3 +69,16 @@ def consent_all(patient: Patient, signer, countersigner) -> list[ConsentSignatur
         )
         for document in consent_documents_current()
     ]
+
+
+def bookable_patient(patient: Patient, *, staff) -> Patient:
+    """A patient `patient_may_be_booked` lets through: submitted intake without findings that
+    block, a screening, and every current consent signed and countersigned. For other apps'
+    tests (scheduling, orders). `patient` needs an accepted indication on the chart (PROT-1) and
+    a linked user; `staff` is a nurse or prescriber at the patient's location."""
+    from infusionclinic.intake.services import screening_run
+
+    submitted_intake(patient)
+    screening_run(actor=staff, patient=patient)
+    consent_all(patient, patient.user, staff)
+    return patient

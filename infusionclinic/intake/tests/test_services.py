@@ -656,3 +656,29 @@ def test_a_birth_date_correction_re_runs_screening(patient, nurse):
     view = screening_latest(patient=patient)
     assert view.screening.trigger == "demographics"
     assert view.rule_ids["absolute"] == ["ELIG-A10"]
+
+
+def test_bookable_patient_factory_gives_a_patient_the_gate_lets_through(patient, nurse):
+    from .factories import bookable_patient
+
+    assert patient_may_be_booked(patient=bookable_patient(patient, staff=nurse)) == (True, [])
+
+
+def test_booking_is_blocked_when_the_rule_table_changed_since_the_last_screening(
+    patient, nurse, monkeypatch
+):
+    from infusionclinic.intake import screening as screening_module
+
+    submitted_intake(patient)
+    services.screening_run(actor=nurse, patient=patient)
+    consent_all(patient, patient.user, nurse)
+    table = screening_module.rule_table()
+    monkeypatch.setattr(
+        screening_module,
+        "rule_table",
+        lambda: screening_module.RuleTable(version="next", rules=table.rules),
+    )
+    assert patient_may_be_booked(patient=patient) == (
+        False,
+        ["The screening rules changed since the last screening: run it again."],
+    )
