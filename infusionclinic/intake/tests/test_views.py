@@ -365,3 +365,29 @@ def test_referral_routes_are_404_for_staff_of_another_location(location, other_l
 def test_patients_and_nurses_without_the_capability_cannot_list_referrals(patient, location):
     assert logged_in_client(patient.user).get("/referrals/").status_code == 403
     assert logged_in_client(make_user("nurse", location)).get("/referrals/").status_code == 200
+
+
+def test_nurse_completes_the_intake_on_the_patients_behalf(patient, location):
+    nurse = make_user("nurse", location)
+    client = logged_in_client(nurse)
+    data = _form_data(complete_answers())
+    response = client.post(f"/patients/{patient.pk}/intake/", {**data, "action": "submit"})
+    assert response.status_code == 302
+    intake = Intake.objects.get(patient=patient)
+    assert (intake.status, intake.submitted_by) == (IntakeStatus.SUBMITTED, nurse)
+
+
+@pytest.mark.parametrize(
+    ("role", "links"),
+    [
+        ("patient", [b"Intake form", b"Consent"]),
+        ("prescriber", [b"Intake form", b"Eligibility screening", b"Consent"]),
+        ("front_desk", []),
+    ],
+)
+def test_the_chart_links_to_the_intake_pages_the_role_may_open(patient, location, role, links):
+    user = patient.user if role == "patient" else make_user(role, location)
+    chart = logged_in_client(user).get(f"/patients/{patient.pk}/").content
+    for label in (b"Intake form", b"Eligibility screening", b"Consent</a>"):
+        expected = label.removesuffix(b"</a>") in links
+        assert (label in chart) == expected, label
