@@ -1,3 +1,5 @@
+import importlib
+
 import pytest
 
 from tests.factories import LocationFactory
@@ -24,11 +26,14 @@ def _is_transactional(request: pytest.FixtureRequest) -> bool:
 def _reference_data_after_flush(request: pytest.FixtureRequest) -> None:
     """Transactional tests (live server, browser, worker) end by flushing the database, which
     also empties the reference rows the data migrations wrote (instrument definitions, default
-    protocols, public pages). pytest-django runs those tests last, so only they can see a
-    flushed database: put the reference data back before each of them, as the migrations do."""
+    protocols, public pages, consent documents). pytest-django runs those tests last, so only
+    they can see a flushed database: put that data back before each of them, as the migrations
+    do."""
     if not _is_transactional(request):
         return
     request.getfixturevalue("transactional_db")
+    from django.apps import apps as django_apps
+
     from infusionclinic.courses.services import protocol_defaults_ensure
     from infusionclinic.outcomes.instruments import instruments_sync
     from infusionclinic.outcomes.models import InstrumentDefinition
@@ -38,3 +43,7 @@ def _reference_data_after_flush(request: pytest.FixtureRequest) -> None:
     instruments_sync(InstrumentDefinition)
     protocol_defaults_ensure()
     seed_pages(Page, PageVersion)
+    consent_migration = importlib.import_module(
+        "infusionclinic.intake.migrations.0002_consent_documents_v1"
+    )
+    consent_migration.publish(django_apps, None)

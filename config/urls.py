@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("infusionclinic.outcomes.urls")),
     path("", include("infusionclinic.website.urls")),
     path("", include("infusionclinic.newsletter.urls")),
+    path("", include("infusionclinic.intake.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

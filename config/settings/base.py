@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "infusionclinic.fhir",
     "infusionclinic.website",
     "infusionclinic.newsletter",
+    "infusionclinic.intake",
 ]
 
 MIDDLEWARE = [
@@ -268,6 +269,41 @@ OUTCOMES_SAFETY_ALERT_EMAIL = env.str("OUTCOMES_SAFETY_ALERT_EMAIL", default="")
 # Shown to a patient whose answers raise a safety alert (issue 5: 988 in the US).
 OUTCOMES_CRISIS_LINE = env.str(
     "OUTCOMES_CRISIS_LINE", default="988 Suicide & Crisis Lifeline: call or text 988 (US)"
+)
+
+# --- Stored files (signed consent PDFs) ---------------------------------------------------------
+# Never served as static media: each download goes through an access-checked, audited view.
+MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(VAR_DIR / "media"))
+
+# --- Intake and eligibility screening (issue 4; ../shared/domain/protocol.md) ----------------
+# PROT-2 says "adequate dose and duration" without a number of weeks: unverified, my default.
+INTAKE_ADEQUATE_TRIAL_MIN_WEEKS = env.int("INTAKE_ADEQUATE_TRIAL_MIN_WEEKS", default=6)
+# ELIG-A10: adults only.
+INTAKE_MIN_AGE_YEARS = env.int("INTAKE_MIN_AGE_YEARS", default=18)
+# PRE-2 (unverified in the domain notes; default on).
+INTAKE_PREGNANCY_TEST_REQUIRED = env.bool("INTAKE_PREGNANCY_TEST_REQUIRED", default=True)
+# ELIG-A3 "uncontrolled hypertension at screening", read with the do-not-start gate of
+# monitoring.md MON-BP-2 (SBP >= 180 or DBP >= 110).
+SCREENING_UNCONTROLLED_SBP_MMHG = env.int("SCREENING_UNCONTROLLED_SBP_MMHG", default=180)
+SCREENING_UNCONTROLLED_DBP_MMHG = env.int("SCREENING_UNCONTROLLED_DBP_MMHG", default=110)
+# PROT-1 accepted indications as ICD-10-CM code prefixes: MDD (F32, F33), bipolar depression
+# (F31), PTSD (F43.1), OCD (F42), fibromyalgia (M79.7), CRPS I/II (G90.5, G56.4, G57.7),
+# chronic pain (G89.2, G89.4).
+INTAKE_ACCEPTED_INDICATION_PREFIXES = env.list(
+    "INTAKE_ACCEPTED_INDICATION_PREFIXES",
+    default=[
+        "F32",
+        "F33",
+        "F31",
+        "F43.1",
+        "F42",
+        "M79.7",
+        "G90.5",
+        "G56.4",
+        "G57.7",
+        "G89.2",
+        "G89.4",
+    ],
 )
 
 LOGGING = {

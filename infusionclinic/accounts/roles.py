@@ -41,9 +41,28 @@ class Perm(StrEnum):
     SITE_EDIT = "site.edit"  # public pages
     NEWSLETTER_MANAGE = "newsletter.manage"  # campaigns, subscriber export
 
+    # Intake, eligibility screening and consent (issue 4).
+    REFERRAL_MANAGE = "intake.manage_referrals"
+    INTAKE_EDIT = "intake.edit"  # fill in a draft intake (the patient, or staff on their behalf)
+    INTAKE_AMEND = "intake.amend"  # change a submitted intake, with a reason
+    SCREENING_VIEW = "intake.view_screening"
+    SCREENING_RUN = "intake.run_screening"
+    SCREENING_REVIEW = "intake.review_screening"  # decide on relative findings (ELIG-B*)
+    PRIOR_TREATMENT_EDIT = "intake.edit_prior_treatments"
+    CONSENT_SIGN = "consent.sign"
+    CONSENT_COUNTERSIGN = "consent.countersign"
+    CONSENT_PUBLISH = "consent.publish"
+
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
-    Role.PATIENT: frozenset({Perm.CHART_VIEW_CLINICAL, Perm.ASSESSMENT_SELF_REPORT}),
+    Role.PATIENT: frozenset(
+        {
+            Perm.CHART_VIEW_CLINICAL,
+            Perm.ASSESSMENT_SELF_REPORT,
+            Perm.INTAKE_EDIT,
+            Perm.CONSENT_SIGN,
+        }
+    ),
     # Front desk works with demographics, contacts and referrals; clinical detail is not theirs
     # to read (minimum necessary).
     Role.FRONT_DESK: frozenset(
@@ -53,6 +72,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.PATIENT_EDIT_DEMOGRAPHICS,
             Perm.MEASUREMENT_RECORD,
             Perm.LEADS_MANAGE,
+            Perm.REFERRAL_MANAGE,
         }
     ),
     Role.NURSE: frozenset(
@@ -67,6 +87,13 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.INSTRUMENT_ASSIGN,
             Perm.COURSE_VIEW,
             Perm.ORDER_VIEW_SIGNED,
+            Perm.REFERRAL_MANAGE,
+            Perm.INTAKE_EDIT,
+            Perm.INTAKE_AMEND,
+            Perm.SCREENING_VIEW,
+            Perm.SCREENING_RUN,
+            Perm.PRIOR_TREATMENT_EDIT,
+            Perm.CONSENT_COUNTERSIGN,
         }
     ),
     Role.PRESCRIBER: frozenset(
@@ -86,6 +113,14 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.ASSESSMENT_ENTER,
             Perm.INSTRUMENT_ASSIGN,
             Perm.SAFETY_ALERT_ACK,
+            Perm.REFERRAL_MANAGE,
+            Perm.INTAKE_EDIT,
+            Perm.INTAKE_AMEND,
+            Perm.SCREENING_VIEW,
+            Perm.SCREENING_RUN,
+            Perm.SCREENING_REVIEW,
+            Perm.PRIOR_TREATMENT_EDIT,
+            Perm.CONSENT_COUNTERSIGN,
         }
     ),
     Role.ADMIN: frozenset(
@@ -101,6 +136,9 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.LEADS_MANAGE,
             Perm.SITE_EDIT,
             Perm.NEWSLETTER_MANAGE,
+            Perm.REFERRAL_MANAGE,
+            Perm.SCREENING_VIEW,
+            Perm.CONSENT_PUBLISH,
         }
     ),
 }

@@ -17,6 +17,7 @@ from infusionclinic.audit.services import audit_record
 from infusionclinic.courses.api import router as courses_router
 from infusionclinic.dosing.api import router as dosing_router
 from infusionclinic.fhir.api import router as fhir_router
+from infusionclinic.intake.api import router as intake_router
 from infusionclinic.outcomes.api import router as outcomes_router
 from infusionclinic.patients import services as patient_services
 from infusionclinic.patients.models import BodyMeasurement, Patient
@@ -245,3 +246,4 @@ api.add_router("", fhir_router)
 api.add_router("", outcomes_router)
 api.add_router("", dosing_router)
 api.add_router("", courses_router)
+api.add_router("", intake_router)

@@ -10,7 +10,6 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.apps import apps
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -21,6 +20,7 @@ from infusionclinic.accounts.services import user_reauthenticate
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.courses.models import TreatmentCourse
+from infusionclinic.intake.selectors import patient_may_be_booked
 from infusionclinic.patients.models import Patient
 
 from .calculator import (
@@ -36,8 +36,6 @@ from .calculator import (
 from .conf import dosing_limits, weight_max_age_days
 from .models import DosingOrder, OrderScope, OrderStatus, SignMethod
 from .selectors import body_values, previous_signed_order
-
-INTAKE_APP = "infusionclinic.intake"
 
 
 def _require_writer(actor: User) -> None:
@@ -275,22 +273,12 @@ def dosing_order_revise(
 
 
 def _booking_refusals(patient: Patient) -> list[str]:
-    """Intake's eligibility gate (issue 4), when that app is installed: a patient who may not be
-    booked may not have an order signed either. Imported lazily: this app does not need it."""
-    if not apps.is_installed(INTAKE_APP):
-        return []
-    from infusionclinic.intake.selectors import (  # type: ignore[import-not-found]
-        patient_may_be_booked,
-    )
-
-    result = patient_may_be_booked(patient=patient)
-    if isinstance(result, bool):
-        return [] if result else ["Intake does not allow this patient to be booked."]
-    allowed = getattr(result, "allowed", getattr(result, "ok", bool(result)))
+    """Intake's eligibility gate (issue 4): a patient who may not be booked (not eligible,
+    relative findings unreviewed, consent not current) may not have an order signed either."""
+    allowed, reasons = patient_may_be_booked(patient=patient)
     if allowed:
         return []
-    reasons = [str(r) for r in getattr(result, "reasons", [])]
-    return reasons or ["Intake does not allow this patient to be booked."]
+    return [str(r) for r in reasons] or ["Intake does not allow this patient to be booked."]
 
 
 def dosing_order_sign(

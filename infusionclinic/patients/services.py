@@ -67,6 +67,15 @@ class ConflictError(Exception):
     """The record changed since the editor loaded it."""
 
 
+def _rescreen(*, actor: User, patient: Patient, trigger: str) -> None:
+    """Eligibility screening reads diagnoses, weight, height, birth date and sex (issue 4):
+    re-run it in the same transaction whenever they change. Imported here, not at the top,
+    because the intake app builds on this module."""
+    from infusionclinic.intake.services import screening_refresh
+
+    screening_refresh(actor=actor, patient=patient, trigger=trigger)
+
+
 def _require(actor: User, perm: Perm) -> None:
     if not actor.has_role_perm(perm):
         raise PermissionDenied(f"Your role may not do this ({perm}).")
@@ -318,6 +327,8 @@ def patient_update(
         obj=current,
         detail={"fields": changed},
     )
+    if {"birth_date", "sex_at_birth"} & set(changed):
+        _rescreen(actor=actor, patient=current, trigger="demographics")
     return current
 
 
@@ -351,6 +362,7 @@ def measurement_record(
         recorded_by=actor,
     )
     audit_record(actor=actor, action=AuditAction.CREATE, patient=patient, obj=measurement)
+    _rescreen(actor=actor, patient=patient, trigger=f"measurement_{kind.value}")
     return measurement
 
 
@@ -392,6 +404,7 @@ def medication_add(
         recorded_by=actor,
     )
     audit_record(actor=actor, action=AuditAction.CREATE, patient=patient, obj=medication)
+    _rescreen(actor=actor, patient=patient, trigger="medication")
     return medication
 
 
@@ -437,6 +450,7 @@ def diagnosis_add(
         obj=diagnosis,
         detail={"code": entry.code},
     )
+    _rescreen(actor=actor, patient=patient, trigger="diagnosis")
     return diagnosis
 
 

@@ -11,6 +11,8 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Page, expect
 
+from infusionclinic.intake.tests.factories import bookable_patient
+from infusionclinic.patients.services import diagnosis_add
 from tests.factories import PASSWORD, LocationFactory, PatientFactory, add_weight, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -39,6 +41,10 @@ def test_prescriber_writes_and_signs_an_order_and_a_nurse_sees_it(
     }
     patient = PatientFactory(home_location=north, given_name="Marisol", family_name="Quintana")
     add_weight(patient, "80.0", timezone.localdate() - timedelta(days=3))
+    # Orders are signed only for a patient intake clears (issue 4): PTSD, intake, consent.
+    make_user("patient", patient=patient)
+    diagnosis_add(actor=prescriber, patient=patient, code="F43.10", is_primary=True)
+    bookable_patient(patient, staff=prescriber)
 
     # The prescriber opens the chart, then the order screen from it.
     _log_in(page, live_server.url, prescriber, devices[prescriber.pk])

@@ -210,10 +210,21 @@ def _page_post_data(patient: Patient) -> dict[str, str]:
     }
 
 
-def _api_body(patient: Patient, path: str = "") -> str:
+# Operations whose valid body is not a demographics change (issue 4 onwards).
+API_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("PUT", "/api/v1/patients/{patient_id}/intake"): {"allergies": "Penicillin"},
+    # outcomes: a valid PHQ-9 response
+    ("POST", "/api/v1/patients/{patient_id}/assessments"): {
+        "instrument": "PHQ-9",
+        "answers": [1] * 8 + [0],
+    },
+}
+
+
+def _api_body(patient: Patient, method: str = "", path: str = "") -> str:
     """A valid change, so that a refused request let through would change something."""
-    if path.endswith("/assessments"):  # outcomes: a valid PHQ-9 response
-        return json.dumps({"instrument": "PHQ-9", "answers": [1] * 8 + [0]})
+    if (method, path) in API_BODIES:
+        return json.dumps(API_BODIES[(method, path)])
     return json.dumps({"version": patient.version, "given_name": "Changed", "phone": "555-0199"})
 
 
@@ -281,7 +292,7 @@ def test_api_operation_answers_404_to_users_who_may_not_see_the_patient(world, m
     response = api_client(user).generic(
         method,
         url,
-        data="" if method == "GET" else _api_body(world.victim, path),
+        data="" if method == "GET" else _api_body(world.victim, method, path),
         content_type="application/json",
     )
     _assert_refused_as_not_found(response, user, world.victim, since)
@@ -291,7 +302,7 @@ def test_api_operation_answers_404_to_users_who_may_not_see_the_patient(world, m
     insider = api_client(world.insider).generic(
         method,
         url,
-        data="" if method == "GET" else _api_body(world.victim, path),
+        data="" if method == "GET" else _api_body(world.victim, method, path),
         content_type="application/json",
     )
     assert insider.status_code in (200, 201)

@@ -13,7 +13,7 @@ from infusionclinic.audit.models import AuditAction, AuditEvent
 from infusionclinic.dosing import services
 from infusionclinic.dosing.models import DosingOrder, OrderStatus
 from infusionclinic.dosing.selectors import order_get_for_user, orders_for_patient
-from tests.factories import PASSWORD, add_weight, make_user
+from tests.factories import PASSWORD, PatientFactory, add_weight, make_user
 
 from .factories import STANDARD, add_height, current_code, totp_device
 
@@ -222,29 +222,17 @@ def test_nurses_see_signed_orders_only(prescriber, nurse, patient):
     assert order_get_for_user(user=nurse, order_id=signed.pk) == signed
 
 
-def test_intake_gate_is_skipped_when_intake_is_not_installed(prescriber, patient):
-    from django.apps import apps
-
-    assert not apps.is_installed(services.INTAKE_APP)
-    assert services._booking_refusals(patient) == []
-
-
-def test_intake_gate_refuses_signing_when_intake_says_no(monkeypatch, prescriber, patient):
-    import sys
-    import types
-    from types import SimpleNamespace
-
-    fake = types.ModuleType("infusionclinic.intake.selectors")
-    fake.patient_may_be_booked = lambda *, patient: SimpleNamespace(
-        allowed=False, reasons=["ELIG-A3: uncontrolled hypertension"]
-    )
-    monkeypatch.setitem(sys.modules, "infusionclinic.intake", types.ModuleType("intake"))
-    monkeypatch.setitem(sys.modules, "infusionclinic.intake.selectors", fake)
-    monkeypatch.setattr(services.apps, "is_installed", lambda name: True)
-    order = draft(prescriber, patient)
+def test_intake_gate_refuses_signing_for_a_patient_intake_does_not_clear(prescriber, location):
+    """Issue 4's gate applies to orders: a patient without a submitted intake, screening and
+    current consent may not have an order signed, and the reasons are shown."""
+    unscreened = PatientFactory(home_location=location)
+    add_weight(unscreened, "80.0", timezone.localdate() - timedelta(days=1))
+    order = draft(prescriber, unscreened)
     with pytest.raises(ValidationError) as err:
         services.dosing_order_sign(actor=prescriber, order=order, password=PASSWORD)
-    assert "ELIG-A3: uncontrolled hypertension" in err.value.message_dict["__all__"]
+    assert any("intake" in m.lower() for m in err.value.message_dict["__all__"])
+    order.refresh_from_db()
+    assert order.status == "draft"
 
 
 @pytest.mark.parametrize(
