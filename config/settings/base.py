@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "infusionclinic.patients",
     "infusionclinic.api",
     "infusionclinic.demo",
+    "infusionclinic.ops",
 ]
 
 MIDDLEWARE = [
