@@ -221,6 +221,11 @@ PATIENT_WEIGHT_MAX_KG = env.float("PATIENT_WEIGHT_MAX_KG", default=350.0)
 PATIENT_HEIGHT_MIN_CM = env.float("PATIENT_HEIGHT_MIN_CM", default=100.0)
 PATIENT_HEIGHT_MAX_CM = env.float("PATIENT_HEIGHT_MAX_CM", default=250.0)
 
+# --- Reliability (issue 11) ---------------------------------------------------------------------
+# How long an API Idempotency-Key (and the answer stored with it) is kept: a retry within this
+# window replays the first answer. 24 hours covers a monitor or integration retrying overnight.
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

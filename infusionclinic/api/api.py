@@ -24,6 +24,7 @@ from infusionclinic.patients.selectors import (
 )
 
 from .auth import BearerTokenAuth
+from .idempotency import idempotent
 from .schemas import (
     ErrorOut,
     LocationOut,
@@ -155,6 +156,7 @@ def search_patients(
 
 
 @api.post("/patients", response={201: PatientOut, **ERRORS}, tags=["patients"])
+@idempotent
 def create_patient(request: HttpRequest, payload: PatientIn) -> Any:
     # The role check comes first: a role that may not register patients (a patient user works at
     # no location) must get 403, not a 422 about the location.
