@@ -2,11 +2,13 @@
 
 A client that may retry (a pump monitor on a flaky network, an integration's job queue) sends
 `Idempotency-Key: <unique string>` with the POST. The first request with that key runs normally;
-a retry with the same key and the same body gets the stored answer back (status and body, with
-`Idempotent-Replayed: true`) without the handler running again; the same key with a different body
-answers 422 and changes nothing. Keys are per user and per endpoint (method and path) and expire
-after IDEMPOTENCY_KEY_TTL_HOURS (24 by default). Only a success (2xx) is stored: a refused request
-(4xx) saved nothing, so its key is released and the corrected request may reuse it.
+a retry with the same key and the same body (byte for byte) gets the stored answer back (status
+and body, with `Idempotent-Replayed: true`) without the handler running again; the same key with
+a different body answers 422 and changes nothing. Keys are per user and per endpoint (method and
+path) and expire after IDEMPOTENCY_KEY_TTL_HOURS (24 by default). Only a success (2xx) is stored:
+a refused request (4xx) saved nothing, so its key is released and the corrected request may reuse
+it. A replay is not a new read and writes no audit event: it repeats, to the same user, the answer
+whose request was audited.
 
 Use it on any django-ninja POST operation, under the route decorator:
 

@@ -93,6 +93,10 @@ def _pg_args(database: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
     env = {**os.environ, "PGCONNECT_TIMEOUT": "10"}
     if database.get("PASSWORD"):
         env["PGPASSWORD"] = str(database["PASSWORD"])
+    # TLS settings from DATABASE_URL (?sslmode=require...) reach libpq through its environment.
+    for name in ("sslmode", "sslrootcert", "sslcert", "sslkey"):
+        if database.get("OPTIONS", {}).get(name):
+            env[f"PG{name.upper()}"] = str(database["OPTIONS"][name])
     return args, env
 
 

@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 import subprocess  # noqa: S404
 import sys
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +56,9 @@ class Site:
         return result
 
     def query(self, sql: str) -> list[tuple[object, ...]]:
-        with sqlite3.connect(self.db_path) as conn:
+        # closing(): sqlite3's own context manager commits but leaves the connection open, and
+        # its checkpoint at close would then rewrite the file whenever the GC gets to it.
+        with closing(sqlite3.connect(self.db_path)) as conn:
             return conn.execute(sql).fetchall()
 
 
@@ -72,7 +75,7 @@ call_command("create_api_token", "{email}")
 
 def sqlite_add_location(db_path: Path, code: str) -> None:
     """A write made behind the application's back: a copy of an existing location row."""
-    with sqlite3.connect(db_path) as conn:
+    with closing(sqlite3.connect(db_path)) as conn, conn:
         columns = [row[1] for row in conn.execute("PRAGMA table_info(accounts_location)")]
         copied = [c for c in columns if c not in {"id", "code", "name"}]
         conn.execute(
@@ -94,7 +97,7 @@ def _site_template(tmp_path_factory: pytest.TempPathFactory) -> Site:
     )
     out = site.manage("shell", "-c", script, BACKUP_KEY=new_key()).stdout
     token = out.strip().splitlines()[-1]
-    with sqlite3.connect(site.db_path) as conn:
+    with closing(sqlite3.connect(site.db_path)) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return Site(site.db_path, token=token)
 
