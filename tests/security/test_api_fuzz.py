@@ -1,8 +1,8 @@
 """Hostile input (issue 11): schemathesis generates requests from /api/v1/openapi.json, valid and
 invalid, and sends them with a valid bearer token to the Django app in-process (WSGI). Every
 answer must be below 500 and conform to the schema: status code, content type, body and headers
-as documented; invalid input refused, valid input accepted. Bounded to 25 examples per operation
-so it runs in seconds in CI."""
+as documented, and input that breaks the schema refused. Bounded to 25 examples per operation so
+it runs in seconds in CI."""
 
 from __future__ import annotations
 
