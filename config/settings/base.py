@@ -50,10 +50,12 @@ INSTALLED_APPS = [
     "infusionclinic.website",
     "infusionclinic.newsletter",
     "infusionclinic.intake",
+    "infusionclinic.ops",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "infusionclinic.common.middleware.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -305,6 +307,16 @@ INTAKE_ACCEPTED_INDICATION_PREFIXES = env.list(
         "G89.4",
     ],
 )
+# --- Reliability (issue 11) ---------------------------------------------------------------------
+# How long an API Idempotency-Key (and the answer stored with it) is kept: a retry within this
+# window replays the first answer. 24 hours covers a monitor or integration retrying overnight.
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+# The largest request body accepted (bytes); larger answers 413 before any view runs
+# (common.middleware.RequestBodyLimitMiddleware). 1 MiB: the largest legitimate body today, a
+# patient registration, is a few KiB, and a batch of monitor readings or an intake form stays far
+# below it; Django's default (2.5 MiB) is larger than anything here needs, and every request body
+# is held in memory. There are no file uploads yet; when there are, they get their own limit.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
 
 LOGGING = {
     "version": 1,

@@ -29,6 +29,7 @@ from infusionclinic.patients.selectors import (
 )
 
 from .auth import BearerTokenAuth
+from .idempotency import idempotent
 from .schemas import (
     ErrorOut,
     LocationOut,
@@ -46,7 +47,16 @@ api = NinjaAPI(
     urls_namespace="api",
 )
 
-ERRORS: dict[int, Any] = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+# 400: a body that is not JSON; 413: a body over DATA_UPLOAD_MAX_MEMORY_SIZE (both found
+# undocumented by the schemathesis run in tests/security/test_api_fuzz.py).
+ERRORS: dict[int, Any] = {
+    400: ErrorOut,
+    401: ErrorOut,
+    403: ErrorOut,
+    404: ErrorOut,
+    413: ErrorOut,
+    422: ErrorOut,
+}
 
 
 def _error(
@@ -160,6 +170,7 @@ def search_patients(
 
 
 @api.post("/patients", response={201: PatientOut, **ERRORS}, tags=["patients"])
+@idempotent
 def create_patient(request: HttpRequest, payload: PatientIn) -> Any:
     # The role check comes first: a role that may not register patients (a patient user works at
     # no location) must get 403, not a 422 about the location.
@@ -247,3 +258,22 @@ api.add_router("", outcomes_router)
 api.add_router("", dosing_router)
 api.add_router("", courses_router)
 api.add_router("", intake_router)
+
+
+def _document_error_answers() -> None:
+    """Every operation can answer the errors the handlers above produce (a body that is not
+    JSON, no token, a role refusal, a record you may not see, a body too large, invalid fields):
+    declare them on each, so the OpenAPI schema tells the truth whatever router added the route.
+    An operation with one non-200 success code keeps that code as its default answer."""
+    for router in (api.default_router, *(r for _, r in api._routers)):
+        for path_view in router.path_operations.values():
+            for operation in path_view.operations:
+                models = operation.response_models
+                if len(models) == 1 and next(iter(models)) != 200:
+                    continue
+                for code, schema in ERRORS.items():
+                    if code not in models:
+                        models[code] = operation._create_response_model(schema)
+
+
+_document_error_answers()

@@ -1,5 +1,7 @@
+import json
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_cache_control
 
@@ -37,3 +39,32 @@ class NoStoreMiddleware:
         if api or (user is not None and user.is_authenticated):
             patch_cache_control(response, no_store=True, private=True, max_age=0)
         return response
+
+
+class RequestBodyLimitMiddleware:
+    """Refuse a request whose declared body exceeds DATA_UPLOAD_MAX_MEMORY_SIZE with 413, before
+    any session, authentication or view runs, on every route alike (issue 11: every form and
+    endpoint rejects oversized bodies). Django's own check of the same setting, when a view reads
+    the body, stays as the second line (a 400)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if limit is not None and declared > limit:
+            message = (
+                f"The request body is larger than the {limit // 1024} KiB this server accepts."
+            )
+            if request.path.startswith("/api/"):
+                return HttpResponse(
+                    json.dumps({"message": message, "errors": {}}),
+                    status=413,
+                    content_type="application/json",
+                )
+            return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
