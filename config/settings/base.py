@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "infusionclinic.accounts",
     "infusionclinic.audit",
     "infusionclinic.patients",
+    "infusionclinic.scheduling",
     "infusionclinic.api",
     "infusionclinic.demo",
 ]
@@ -225,6 +226,38 @@ PATIENT_HEIGHT_MAX_CM = env.float("PATIENT_HEIGHT_MAX_CM", default=250.0)
 # lasts, and the shortest reason accepted. Operational policy, not a clinical number.
 EMERGENCY_ACCESS_MINUTES = env.int("EMERGENCY_ACCESS_MINUTES", default=240)
 EMERGENCY_ACCESS_MIN_REASON_CHARS = env.int("EMERGENCY_ACCESS_MIN_REASON_CHARS", default=20)
+
+# --- Scheduling (issue 8) -----------------------------------------------------------------------
+# Infusion appointment length = preparation + infusion + observation. DOSE-4: default infusion
+# 40 min; MON-T5: minimum observation 60 min after the end. Preparation (IV line, MON-T1 baseline
+# after 5 min rest) has no domain number: unverified, default 20 min.
+SCHEDULING_INFUSION_PREP_MINUTES = env.int("SCHEDULING_INFUSION_PREP_MINUTES", default=20)
+SCHEDULING_INFUSION_MINUTES = env.int("SCHEDULING_INFUSION_MINUTES", default=40)  # DOSE-4
+SCHEDULING_RECOVERY_MINUTES = env.int("SCHEDULING_RECOVERY_MINUTES", default=60)  # MON-T5
+# Consultation and follow-up lengths: not in the domain documents (unverified, defaults).
+SCHEDULING_CONSULTATION_MINUTES = env.int("SCHEDULING_CONSULTATION_MINUTES", default=60)
+SCHEDULING_FOLLOW_UP_MINUTES = env.int("SCHEDULING_FOLLOW_UP_MINUTES", default=30)
+# How many booked infusion chairs one nurse on shift may watch (issue 8: configurable;
+# unverified, conservative default 2).
+SCHEDULING_CHAIRS_PER_NURSE = env.int("SCHEDULING_CHAIRS_PER_NURSE", default=2)
+# Slot grid for availability, minutes (operational).
+SCHEDULING_SLOT_MINUTES = env.int("SCHEDULING_SLOT_MINUTES", default=15)
+# Cancelling later than this before the start is flagged "late" (operational; default 24 h).
+SCHEDULING_LATE_CANCEL_HOURS = env.int("SCHEDULING_LATE_CANCEL_HOURS", default=24)
+# PROT-10: induction default 3 infusions every 7 days; PROT-30: maintenance every 28 days;
+# PROT-12: minimum spacing between infusions 48 h (unverified in the domain document).
+SCHEDULING_INDUCTION_COUNT = env.int("SCHEDULING_INDUCTION_COUNT", default=3)
+SCHEDULING_INDUCTION_INTERVAL_DAYS = env.int("SCHEDULING_INDUCTION_INTERVAL_DAYS", default=7)
+SCHEDULING_MAINTENANCE_INTERVAL_DAYS = env.int("SCHEDULING_MAINTENANCE_INTERVAL_DAYS", default=28)
+SCHEDULING_MIN_SPACING_HOURS = env.int("SCHEDULING_MIN_SPACING_HOURS", default=48)
+# Reminder offsets before the appointment, hours (issue 8 example: 72 and 24).
+SCHEDULING_REMINDER_OFFSETS_HOURS = env.list(
+    "SCHEDULING_REMINDER_OFFSETS_HOURS", cast=int, default=[72, 24]
+)
+# SMS provider: dotted path to a class with send(*, to, body). The default only logs.
+SCHEDULING_SMS_PROVIDER = env.str(
+    "SCHEDULING_SMS_PROVIDER", default="infusionclinic.scheduling.sms.LoggingSmsProvider"
+)
 
 LOGGING = {
     "version": 1,

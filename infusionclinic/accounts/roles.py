@@ -28,6 +28,7 @@ class Perm(StrEnum):
     EMERGENCY_ACCESS = "chart.emergency_access"  # "break the glass": always audited
     AUDIT_REPORT = "audit.report"
     ADMIN_SITE = "admin.site"
+    APPOINTMENT_BOOK = "schedule.book"  # book, move, cancel, record no-shows
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
@@ -40,6 +41,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.PATIENT_CREATE,
             Perm.PATIENT_EDIT_DEMOGRAPHICS,
             Perm.MEASUREMENT_RECORD,
+            Perm.APPOINTMENT_BOOK,
         }
     ),
     Role.NURSE: frozenset(
@@ -49,6 +51,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.CHART_VIEW_CLINICAL,
             Perm.CHART_EDIT_CLINICAL,
             Perm.MEASUREMENT_RECORD,
+            Perm.APPOINTMENT_BOOK,
         }
     ),
     Role.PRESCRIBER: frozenset(
@@ -60,6 +63,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.MEASUREMENT_RECORD,
             Perm.DIAGNOSIS_EDIT,
             Perm.EMERGENCY_ACCESS,
+            Perm.APPOINTMENT_BOOK,
         }
     ),
     Role.ADMIN: frozenset(
@@ -71,6 +75,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.MEASUREMENT_RECORD,
             Perm.AUDIT_REPORT,
             Perm.ADMIN_SITE,
+            Perm.APPOINTMENT_BOOK,
         }
     ),
 }

@@ -22,6 +22,7 @@ from infusionclinic.patients.selectors import (
     patient_get_for_user,
     patient_search,
 )
+from infusionclinic.scheduling.api import router as scheduling_router
 
 from .auth import BearerTokenAuth
 from .schemas import (
@@ -235,3 +236,6 @@ def update_patient(request: HttpRequest, patient_id: str, payload: PatientPatch)
         actor=request.user, patient=patient, expected_version=version, changes=changes
     )
     return _detail(request, patient)
+
+
+api.add_router("", scheduling_router)
