@@ -254,6 +254,11 @@ SCHEDULING_MIN_SPACING_HOURS = env.int("SCHEDULING_MIN_SPACING_HOURS", default=4
 SCHEDULING_REMINDER_OFFSETS_HOURS = env.list(
     "SCHEDULING_REMINDER_OFFSETS_HOURS", cast=int, default=[72, 24]
 )
+# Reminder instructions. PRE-4: no solid food for 6 h, clear liquids until 2 h before the start.
+SCHEDULING_NPO_SOLIDS_H = env.int("SCHEDULING_NPO_SOLIDS_H", default=6)  # PRE-4
+SCHEDULING_NPO_CLEAR_H = env.int("SCHEDULING_NPO_CLEAR_H", default=2)  # PRE-4
+# Domain part of iCalendar UIDs (RFC 5545 recommends a domain you control).
+ICAL_UID_DOMAIN = env.str("ICAL_UID_DOMAIN", default="infusionclinic.invalid")
 # SMS provider: dotted path to a class with send(*, to, body). The default only logs.
 SCHEDULING_SMS_PROVIDER = env.str(
     "SCHEDULING_SMS_PROVIDER", default="infusionclinic.scheduling.sms.LoggingSmsProvider"

@@ -35,6 +35,7 @@ from .models import (
     OpeningHours,
     StaffShift,
 )
+from .reminders import reminders_create, reminders_reset
 
 
 class BookingConflict(ConflictError):
@@ -240,6 +241,7 @@ def _create(
             )
     except IntegrityError as exc:  # PostgreSQL exclusion constraint: someone was faster
         raise BookingConflict("The chair or the patient was booked at that time.") from exc
+    reminders_create(appointment=appointment)
     audit_record(
         actor=actor,
         action=AuditAction.CREATE,
@@ -356,6 +358,7 @@ def appointment_move(
             appointment.save(update_fields=["starts_at", "ends_at", "chair", "updated_at"])
     except IntegrityError as exc:
         raise BookingConflict("The chair or the patient was booked at that time.") from exc
+    reminders_reset(appointment=appointment)
     audit_record(
         actor=actor,
         action=AuditAction.UPDATE,
