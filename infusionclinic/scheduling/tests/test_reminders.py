@@ -11,7 +11,11 @@ from icalendar import Calendar
 
 from infusionclinic.common.tests.test_mail import DB_TASKS, smtp_server  # noqa: F401 - fixture
 from infusionclinic.scheduling.models import Reminder
-from infusionclinic.scheduling.reminders import reminder_text, reminders_dispatch
+from infusionclinic.scheduling.reminders import (
+    reminder_text,
+    reminders_dispatch,
+    send_reminder_task,
+)
 from infusionclinic.scheduling.services import appointment_book, appointment_cancel
 from tests.factories import PatientFactory, make_user
 
