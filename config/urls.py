@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("infusionclinic.accounts.urls")),
     path("", include("infusionclinic.patients.urls")),
     path("", include("infusionclinic.audit.urls")),
+    path("", include("infusionclinic.scheduling.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from django.conf import settings
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import STAFF_ROLES
@@ -16,7 +17,14 @@ from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.patients.selectors import patients_visible_to
 
-from .models import Appointment, AppointmentKind, Chair, Holiday, OpeningHours
+from .models import (
+    Appointment,
+    AppointmentKind,
+    AppointmentStatus,
+    Chair,
+    Holiday,
+    OpeningHours,
+)
 from .services import appointment_length, booking_problems, free_chair
 
 
@@ -90,3 +98,17 @@ def availability(*, location: Location, day: date, kind: str) -> list[Slot]:
             slots.append(Slot(starts_at=moment, ends_at=ends, chair=chair))
         moment += step
     return slots
+
+
+def feed_appointments(
+    *, user: User, days_back: int = 30, days_ahead: int = 365
+) -> list[Appointment]:
+    """What a user's private feed shows: booked appointments they may see, in a window."""
+    now = timezone.now()
+    return list(
+        appointments_visible_to(user=user).filter(
+            status=AppointmentStatus.BOOKED,
+            starts_at__gte=now - timedelta(days=days_back),
+            starts_at__lte=now + timedelta(days=days_ahead),
+        )
+    )

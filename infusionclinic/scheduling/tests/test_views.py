@@ -1,0 +1,145 @@
+"""Pages: day calendar per location in local time, move/cancel with the same checks, series
+booking from the patient's page, the private revocable feed, and 404 across locations/patients."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from icalendar import Calendar
+
+from infusionclinic.audit.models import AuditEvent
+from infusionclinic.scheduling.models import Appointment, CalendarFeed
+from infusionclinic.scheduling.services import appointment_book
+from tests.factories import PatientFactory, logged_in_client, make_user
+
+from .factories import future_day, local, staffed_location
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def desk(location):
+    return make_user("front_desk", location)
+
+
+@pytest.fixture
+def chairs(location):
+    return staffed_location(location)
+
+
+@pytest.fixture
+def appointment(desk, location, chairs):
+    return appointment_book(
+        actor=desk,
+        patient=PatientFactory(home_location=location, family_name="Quill"),
+        location=location,
+        kind="infusion",
+        starts_at=local(location, future_day(), 10),
+    )
+
+
+def test_day_view_shows_chairs_as_columns_in_local_time(desk, location, appointment):
+    url = f"/schedule/{location.code}/{future_day().isoformat()}/"
+    html = logged_in_client(desk).get(url).content.decode()
+    assert "Chair 1" in html
+    assert "Chair 2" in html
+    assert "10:00–12:00" in html  # America/New_York, not UTC
+    assert "Quill" in html
+
+
+def test_day_view_of_a_location_you_do_not_work_at_is_404(other_location, location, appointment):
+    nurse = make_user("nurse", other_location)
+    url = f"/schedule/{location.code}/{future_day().isoformat()}/"
+    assert logged_in_client(nurse).get(url).status_code == 404
+
+
+def test_appointment_page_is_404_for_another_locations_staff_and_another_patient(
+    location, other_location, appointment
+):
+    url = f"/appointments/{appointment.pk}/"
+    for user in (
+        make_user("front_desk", other_location),
+        make_user("prescriber", other_location),
+        make_user("patient", patient=PatientFactory(home_location=location)),
+    ):
+        client = logged_in_client(user)
+        assert client.get(url).status_code == 404
+        response = client.post(url, {"action": "cancel", "reason": "x"})
+        assert response.status_code == 404
+        assert AuditEvent.objects.filter(actor=user, action="denied").count() == 2
+    assert Appointment.objects.get().status == "booked"
+
+
+def test_move_form_runs_the_booking_checks(desk, location, appointment):
+    client = logged_in_client(desk)
+    url = f"/appointments/{appointment.pk}/"
+    day = future_day()
+    response = client.post(url, {"action": "move", "date": day.isoformat(), "time": "17:00"})
+    assert "Outside opening hours" in response.content.decode()
+    response = client.post(url, {"action": "move", "date": day.isoformat(), "time": "13:00"})
+    assert response.status_code == 302
+    appointment.refresh_from_db()
+    assert appointment.starts_at == local(location, day, 13)
+
+
+def test_cancel_form_records_reason(desk, appointment):
+    response = logged_in_client(desk).post(
+        f"/appointments/{appointment.pk}/", {"action": "cancel", "reason": "Flu"}
+    )
+    assert response.status_code == 302
+    appointment.refresh_from_db()
+    assert appointment.status == "cancelled"
+    assert appointment.status_reason == "Flu"
+
+
+def test_front_desk_proposes_and_accepts_an_induction_series_in_one_step(desk, location, chairs):
+    patient = PatientFactory(home_location=location)
+    client = logged_in_client(desk)
+    url = f"/patients/{patient.pk}/series/"
+    form = {
+        "location": location.pk,
+        "first_date": future_day().isoformat(),
+        "preferred_time": "09:00",
+        "count": 3,
+        "interval_days": 7,
+    }
+    html = client.post(url, {**form, "action": "propose"}).content.decode()
+    starts = re.findall(r'name="starts" value="([^"]+)"', html)
+    assert len(starts) == 3
+    assert not Appointment.objects.exists()
+    response = client.post(url, {**form, "action": "accept", "starts": starts})
+    assert response.status_code == 302
+    booked = Appointment.objects.filter(patient=patient)
+    assert booked.count() == 3
+    assert len({a.series for a in booked}) == 1
+
+
+def test_private_feed_parses_and_is_revocable(desk, location, appointment):
+    client = logged_in_client(desk)
+    client.post("/calendar-feed/", {"action": "create"})
+    token = CalendarFeed.objects.get(user=desk).token
+    response = client.get(f"/calendar-feed/{token}.ics")
+    assert response["Content-Type"].startswith("text/calendar")
+    events = Calendar.from_ical(response.content).walk("VEVENT")
+    assert [e.decoded("dtstart") for e in events] == [appointment.starts_at]
+    assert "Quill" not in response.content.decode()  # no names in a feed
+    client.post("/calendar-feed/", {"action": "revoke"})
+    assert client.get(f"/calendar-feed/{token}.ics").status_code == 404
+
+
+def test_patient_feed_shows_only_their_own_appointments(desk, location, appointment):
+    own = make_user("patient", patient=appointment.patient)
+    other_patient = PatientFactory(home_location=location)
+    appointment_book(
+        actor=desk,
+        patient=other_patient,
+        location=location,
+        kind="consultation",
+        starts_at=local(location, future_day() + timedelta(days=1), 10),
+    )
+    feed = CalendarFeed.objects.create(user=own)
+    response = logged_in_client(own).get(f"/calendar-feed/{feed.token}.ics")
+    events = Calendar.from_ical(response.content).walk("VEVENT")
+    assert [str(e["uid"]) for e in events] == [
+        f"appointment-{appointment.pk}@infusionclinic.invalid"
+    ]

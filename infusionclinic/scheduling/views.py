@@ -1,0 +1,243 @@
+"""Staff calendar (day view per location, chairs as columns), one appointment (move, cancel),
+booking an infusion series from a patient's page, and the private iCalendar feed."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from infusionclinic.accounts.roles import Perm
+from infusionclinic.audit.models import AuditAction
+from infusionclinic.audit.services import audit_record
+from infusionclinic.patients.forms import apply_service_errors
+from infusionclinic.patients.selectors import locations_for_user, patient_get_for_user
+
+from . import services
+from .forms import CancelForm, MoveForm, SeriesForm
+from .ical import calendar_bytes
+from .models import AppointmentStatus, CalendarFeed
+from .selectors import (
+    appointment_get_for_user,
+    appointments_visible_to,
+    feed_appointments,
+    location_get_for_user,
+)
+from .series import SeriesError, series_propose
+
+
+def _require(request: HttpRequest, perm: Perm) -> None:
+    if not request.user.has_role_perm(perm):
+        raise PermissionDenied
+
+
+@login_required
+def schedule_home(request: HttpRequest) -> HttpResponse:
+    _require(request, Perm.APPOINTMENT_BOOK)
+    location = locations_for_user(user=request.user).first()
+    if location is None:
+        raise Http404("You work at no location.")
+    today = timezone.localdate(timezone=location.tzinfo)
+    return redirect("scheduling:day", location_code=location.code, day=today.isoformat())
+
+
+@login_required
+def day_view(request: HttpRequest, location_code: str, day: str) -> HttpResponse:
+    """One day at one location: a column per chair (and one for appointments without a chair)."""
+    _require(request, Perm.APPOINTMENT_BOOK)
+    location = location_get_for_user(user=request.user, location=location_code)
+    try:
+        date = dt.date.fromisoformat(day)
+    except ValueError as exc:
+        raise Http404("Not a date.") from exc
+    tz = location.tzinfo
+    start = dt.datetime.combine(date, dt.time(0), tzinfo=tz)
+    end = dt.datetime.combine(date + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+    appointments = list(
+        appointments_visible_to(user=request.user).filter(
+            location=location,
+            status=AppointmentStatus.BOOKED,
+            starts_at__lt=end,
+            ends_at__gt=start,
+        )
+    )
+    chairs = list(location.chairs.filter(active=True))
+    columns = [
+        {"title": chair.name, "appointments": [a for a in appointments if a.chair_id == chair.pk]}
+        for chair in chairs
+    ]
+    columns.append(
+        {"title": "No chair", "appointments": [a for a in appointments if a.chair_id is None]}
+    )
+    audit_record(
+        actor=request.user,
+        action=AuditAction.VIEW,
+        detail={
+            "calendar": location.code,
+            "day": date.isoformat(),
+            "patient_ids": sorted({a.patient_id for a in appointments}),
+        },
+    )
+    return render(
+        request,
+        "scheduling/day.html",
+        {
+            "location": location,
+            "date": date,
+            "columns": columns,
+            "previous_day": (date - dt.timedelta(days=1)).isoformat(),
+            "next_day": (date + dt.timedelta(days=1)).isoformat(),
+            "locations": locations_for_user(user=request.user),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def appointment_detail(request: HttpRequest, appointment_id: int) -> HttpResponse:
+    appointment = appointment_get_for_user(user=request.user, appointment_id=appointment_id)
+    tz = appointment.location.tzinfo
+    local_start = appointment.starts_at.astimezone(tz)
+    move_form = MoveForm(initial={"date": local_start.date(), "time": local_start.time()})
+    cancel_form = CancelForm()
+    if request.method == "POST":
+        _require(request, Perm.APPOINTMENT_BOOK)
+        action = request.POST.get("action")
+        try:
+            if action == "move":
+                move_form = MoveForm(request.POST)
+                if move_form.is_valid():
+                    starts_at = dt.datetime.combine(
+                        move_form.cleaned_data["date"], move_form.cleaned_data["time"], tzinfo=tz
+                    )
+                    services.appointment_move(
+                        actor=request.user, appointment=appointment, starts_at=starts_at
+                    )
+                    messages.success(request, "Appointment moved.")
+                    return redirect("scheduling:appointment", appointment_id=appointment.pk)
+            elif action == "cancel":
+                cancel_form = CancelForm(request.POST)
+                if cancel_form.is_valid():
+                    services.appointment_cancel(
+                        actor=request.user, appointment=appointment, **cancel_form.cleaned_data
+                    )
+                    messages.success(request, "Appointment cancelled.")
+                    return redirect("scheduling:appointment", appointment_id=appointment.pk)
+        except services.BookingConflict as exc:
+            (move_form if action == "move" else cancel_form).add_error(None, str(exc))
+        except ValidationError as exc:
+            apply_service_errors(move_form if action == "move" else cancel_form, exc)
+    else:
+        audit_record(
+            actor=request.user,
+            action=AuditAction.VIEW,
+            patient=appointment.patient,
+            obj=appointment,
+        )
+    return render(
+        request,
+        "scheduling/appointment.html",
+        {
+            "appointment": appointment,
+            "local_start": local_start,
+            "local_end": appointment.ends_at.astimezone(tz),
+            "move_form": move_form,
+            "cancel_form": cancel_form,
+            "can_book": request.user.has_role_perm(Perm.APPOINTMENT_BOOK),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def series_book(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """Propose an induction series (PROT-10 defaults) and accept it in one step."""
+    patient = patient_get_for_user(user=request.user, patient_id=patient_id)
+    _require(request, Perm.APPOINTMENT_BOOK)
+    locations = locations_for_user(user=request.user)
+    form = SeriesForm(request.POST or None, locations=locations)
+    proposal: list[dt.datetime] = []
+    tz_name = "UTC"
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        location = data["location"]
+        tz_name = location.timezone
+        try:
+            proposal = series_propose(
+                first_date=data["first_date"],
+                count=data["count"],
+                interval_days=data["interval_days"],
+                preferred_time=data["preferred_time"],
+                preferred_weekday=data["preferred_weekday"],
+                **services.location_calendar(location=location),  # type: ignore[arg-type]
+            )
+        except SeriesError as exc:
+            form.add_error(None, str(exc))
+        if proposal and request.POST.get("action") == "accept":
+            accepted = request.POST.getlist("starts")
+            if accepted != [p.isoformat() for p in proposal]:
+                form.add_error(None, "The proposal changed; check it and accept again.")
+            else:
+                try:
+                    services.appointment_series_book(
+                        actor=request.user, patient=patient, location=location, starts=proposal
+                    )
+                except services.BookingConflict as exc:
+                    form.add_error(None, str(exc))
+                else:
+                    messages.success(request, f"{len(proposal)} infusions booked.")
+                    return redirect("patients:chart", patient_id=patient.pk)
+    else:
+        audit_record(actor=request.user, action=AuditAction.VIEW, patient=patient, obj=patient)
+    return render(
+        request,
+        "scheduling/series.html",
+        {"patient": patient, "form": form, "proposal": proposal, "tz_name": tz_name},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def feed_manage(request: HttpRequest) -> HttpResponse:
+    """Create, replace or revoke the signed-in user's private calendar feed."""
+    if request.method == "POST":
+        CalendarFeed.objects.filter(user=request.user).delete()
+        if request.POST.get("action") == "create":
+            CalendarFeed.objects.create(user=request.user)
+            messages.success(request, "New feed address created; the old one no longer works.")
+        else:
+            messages.success(request, "Calendar feed revoked.")
+        audit_record(
+            actor=request.user,
+            action=AuditAction.GRANT
+            if request.POST.get("action") == "create"
+            else AuditAction.REVOKE,
+            detail={"calendar_feed": True},
+        )
+        return redirect("scheduling:feed_manage")
+    feed = CalendarFeed.objects.filter(user=request.user).first()
+    url = request.build_absolute_uri(f"/calendar-feed/{feed.token}.ics") if feed is not None else ""
+    return render(request, "scheduling/feed.html", {"feed_url": url})
+
+
+def feed(request: HttpRequest, token: str) -> HttpResponse:
+    """The private feed. The token is the only credential (calendar apps cannot log in); an
+    unknown or revoked token answers 404."""
+    subscription = CalendarFeed.objects.select_related("user").filter(token=token).first()
+    if subscription is None or not subscription.user.is_active:
+        raise Http404
+    user = subscription.user
+    appointments = feed_appointments(user=user)
+    audit_record(
+        actor=user,
+        action=AuditAction.EXPORT,
+        detail={"calendar_feed": True, "appointment_ids": [a.pk for a in appointments]},
+    )
+    body = calendar_bytes(appointments, for_staff=user.is_clinic_staff)
+    return HttpResponse(body, content_type="text/calendar; charset=utf-8")
