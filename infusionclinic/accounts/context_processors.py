@@ -18,4 +18,5 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "nav_can_audit": user.has_role_perm(Perm.AUDIT_REPORT),
         "nav_can_break_glass": user.has_role_perm(Perm.EMERGENCY_ACCESS),
         "nav_is_patient": user.role == "patient",
+        "nav_can_schedule": user.has_role_perm(Perm.APPOINTMENT_BOOK),
     }
