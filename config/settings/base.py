@@ -244,6 +244,10 @@ SCHEDULING_CHAIRS_PER_NURSE = env.int("SCHEDULING_CHAIRS_PER_NURSE", default=2)
 SCHEDULING_SLOT_MINUTES = env.int("SCHEDULING_SLOT_MINUTES", default=15)
 # Cancelling later than this before the start is flagged "late" (operational; default 24 h).
 SCHEDULING_LATE_CANCEL_HOURS = env.int("SCHEDULING_LATE_CANCEL_HOURS", default=24)
+# Patients may move or cancel online up to this many hours before the start (operational).
+SCHEDULING_PATIENT_CHANGE_CUTOFF_HOURS = env.int(
+    "SCHEDULING_PATIENT_CHANGE_CUTOFF_HOURS", default=24
+)
 # PROT-10: induction default 3 infusions every 7 days; PROT-30: maintenance every 28 days;
 # PROT-12: minimum spacing between infusions 48 h (unverified in the domain document).
 SCHEDULING_INDUCTION_COUNT = env.int("SCHEDULING_INDUCTION_COUNT", default=3)

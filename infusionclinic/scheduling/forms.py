@@ -47,3 +47,11 @@ class SeriesForm(forms.Form):
         )
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.fields["location"].queryset = locations  # type: ignore[attr-defined]
+
+
+class PortalBookForm(forms.Form):
+    type = forms.ChoiceField(
+        choices=[("consultation", "Consultation"), ("follow_up", "Follow-up")],
+        label="Appointment type",
+    )
+    date = forms.DateField(widget=DateInput)

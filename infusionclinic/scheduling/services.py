@@ -23,6 +23,7 @@ from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.mail import email_enqueue
 from infusionclinic.patients.models import Patient
 from infusionclinic.patients.services import ConflictError
 
@@ -57,7 +58,12 @@ def appointment_length(kind: str) -> timedelta:
     raise ValidationError({"kind": ["Unknown appointment type."]})
 
 
-def _require_booking_rights(actor: User, location: Location) -> None:
+def _require_booking_rights(actor: User, location: Location, patient: Patient) -> None:
+    if actor.role == Role.PATIENT:
+        # Self-service: a patient acts on their own appointments only.
+        if patient.user_id != actor.pk or not actor.is_active:
+            raise PermissionDenied("You may only manage your own appointments.")
+        return
     if not actor.has_role_perm(Perm.APPOINTMENT_BOOK):
         raise PermissionDenied("Your role may not book appointments.")
     if not actor.locations.filter(pk=location.pk).exists():
@@ -188,6 +194,43 @@ def free_chair(
     )
 
 
+def _patient_cut_off(actor: User, appointment: Appointment, new_start: datetime | None) -> None:
+    """Patients change appointments online only up to SCHEDULING_PATIENT_CHANGE_CUTOFF_HOURS
+    before the start (of the booked time and, when moving, of the new time)."""
+    if actor.role != Role.PATIENT:
+        return
+    hours = settings.SCHEDULING_PATIENT_CHANGE_CUTOFF_HOURS
+    limit = timezone.now() + timedelta(hours=hours)
+    if appointment.starts_at < limit or (new_start is not None and new_start < limit):
+        raise BookingConflict(
+            f"Online changes are possible up to {hours} h before the appointment; "
+            "please call the clinic."
+        )
+
+
+def _notify_front_desk(actor: User, appointment: Appointment, what: str) -> None:
+    """Tell the location's front desk when a patient changes something through the portal. No
+    names in mail: the link opens the appointment for staff who may see it."""
+    if actor.role != Role.PATIENT:
+        return
+    to = list(
+        User.objects.filter(
+            role=Role.FRONT_DESK, is_active=True, locations=appointment.location
+        ).values_list("email", flat=True)
+    )
+    if to:
+        local = appointment.starts_at.astimezone(appointment.location.tzinfo)
+        email_enqueue(
+            subject=f"Portal: appointment {what}",
+            body=(
+                f"A patient {what} appointment #{appointment.pk} "
+                f"({appointment.get_kind_display()}, {local:%Y-%m-%d %H:%M}) through the portal.\n"
+                f"/appointments/{appointment.pk}/"
+            ),
+            to=to,
+        )
+
+
 def _lock_location(location: Location) -> None:
     # Serialises bookings per location on PostgreSQL; on SQLite the IMMEDIATE transaction
     # already holds the database's write lock.
@@ -264,11 +307,15 @@ def appointment_book(
 ) -> Appointment:
     """Book one appointment; `patient` comes from `patient_get_for_user`. An infusion without a
     chair gets the first free one. Raises BookingConflict with every reason it cannot be booked."""
-    _require_booking_rights(actor, location)
+    _require_booking_rights(actor, location, patient)
     if kind not in AppointmentKind.values:
         raise ValidationError({"kind": ["Unknown appointment type."]})
+    if actor.role == Role.PATIENT and kind == AppointmentKind.INFUSION:
+        # Infusions follow the prescriber's course plan; patients reschedule them, the clinic
+        # books them.
+        raise PermissionDenied("Infusions are booked by the clinic; you can move booked ones.")
     _lock_location(location)
-    return _create(
+    appointment = _create(
         actor=actor,
         patient=patient,
         location=location,
@@ -277,6 +324,8 @@ def appointment_book(
         chair=chair,
         series=None,
     )
+    _notify_front_desk(actor, appointment, "booked")
+    return appointment
 
 
 @transaction.atomic
@@ -288,7 +337,9 @@ def appointment_series_book(
     starts: Sequence[datetime],
 ) -> list[Appointment]:
     """Accept a proposed infusion series in one step: all appointments or none."""
-    _require_booking_rights(actor, location)
+    _require_booking_rights(actor, location, patient)
+    if actor.role == Role.PATIENT:
+        raise PermissionDenied("Infusion series are booked by the clinic.")
     if not starts:
         raise ValidationError({"starts": ["The series is empty."]})
     _lock_location(location)
@@ -321,11 +372,12 @@ def appointment_move(
 ) -> Appointment:
     """Move a booked appointment, with the same checks as booking (including PROT-12 spacing
     against the rest of the patient's series)."""
-    _require_booking_rights(actor, appointment.location)
+    _require_booking_rights(actor, appointment.location, appointment.patient)
     _lock_location(appointment.location)
     appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
     if appointment.status != AppointmentStatus.BOOKED:
         raise BookingConflict("Only a booked appointment can be moved.")
+    _patient_cut_off(actor, appointment, starts_at)
     if timezone.is_naive(starts_at) or starts_at <= timezone.now():
         raise ValidationError({"starts_at": ["Give a future time with a time zone."]})
     ends_at = starts_at + appointment_length(appointment.kind)
@@ -366,6 +418,7 @@ def appointment_move(
         obj=appointment,
         detail={"from": before.isoformat(), "to": starts_at.isoformat()},
     )
+    _notify_front_desk(actor, appointment, "moved")
     return appointment
 
 
@@ -375,8 +428,11 @@ def appointment_cancel(
 ) -> Appointment:
     """Cancel (or record a no-show) with a reason. A cancellation within
     SCHEDULING_LATE_CANCEL_HOURS of the start is flagged late."""
-    _require_booking_rights(actor, appointment.location)
+    _require_booking_rights(actor, appointment.location, appointment.patient)
     appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
+    if actor.role == Role.PATIENT and no_show:
+        raise PermissionDenied("Only the clinic records no-shows.")
+    _patient_cut_off(actor, appointment, None)
     reason = reason.strip()
     if not reason:
         raise ValidationError({"reason": ["Give a reason."]})
@@ -407,6 +463,7 @@ def appointment_cancel(
         obj=appointment,
         detail={"status": appointment.status, "late": appointment.late_cancellation},
     )
+    _notify_front_desk(actor, appointment, "cancelled")
     return appointment
 
 

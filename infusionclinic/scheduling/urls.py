@@ -9,6 +9,7 @@ urlpatterns = [
     path("schedule/<str:location_code>/<str:day>/", views.day_view, name="day"),
     path("appointments/<int:appointment_id>/", views.appointment_detail, name="appointment"),
     path("patients/<int:patient_id>/series/", views.series_book, name="series"),
+    path("my/appointments/", views.my_appointments, name="my_appointments"),
     path("calendar-feed/", views.feed_manage, name="feed_manage"),
     path("calendar-feed/<str:token>.ics", views.feed, name="feed"),
 ]

@@ -13,19 +13,24 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from infusionclinic.accounts.roles import Perm
+from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.patients.forms import apply_service_errors
-from infusionclinic.patients.selectors import locations_for_user, patient_get_for_user
+from infusionclinic.patients.selectors import (
+    locations_for_user,
+    patient_get_for_user,
+    patients_visible_to,
+)
 
 from . import services
-from .forms import CancelForm, MoveForm, SeriesForm
+from .forms import CancelForm, MoveForm, PortalBookForm, SeriesForm
 from .ical import calendar_bytes
-from .models import AppointmentStatus, CalendarFeed
+from .models import AppointmentKind, AppointmentStatus, CalendarFeed
 from .selectors import (
     appointment_get_for_user,
     appointments_visible_to,
+    availability,
     feed_appointments,
     location_get_for_user,
 )
@@ -104,10 +109,12 @@ def appointment_detail(request: HttpRequest, appointment_id: int) -> HttpRespons
     appointment = appointment_get_for_user(user=request.user, appointment_id=appointment_id)
     tz = appointment.location.tzinfo
     local_start = appointment.starts_at.astimezone(tz)
+    is_patient = request.user.role == Role.PATIENT
     move_form = MoveForm(initial={"date": local_start.date(), "time": local_start.time()})
     cancel_form = CancelForm()
     if request.method == "POST":
-        _require(request, Perm.APPOINTMENT_BOOK)
+        if not is_patient:
+            _require(request, Perm.APPOINTMENT_BOOK)
         action = request.POST.get("action")
         try:
             if action == "move":
@@ -123,6 +130,8 @@ def appointment_detail(request: HttpRequest, appointment_id: int) -> HttpRespons
                     return redirect("scheduling:appointment", appointment_id=appointment.pk)
             elif action == "cancel":
                 cancel_form = CancelForm(request.POST)
+                if is_patient:
+                    cancel_form.fields.pop("no_show")
                 if cancel_form.is_valid():
                     services.appointment_cancel(
                         actor=request.user, appointment=appointment, **cancel_form.cleaned_data
@@ -140,6 +149,8 @@ def appointment_detail(request: HttpRequest, appointment_id: int) -> HttpRespons
             patient=appointment.patient,
             obj=appointment,
         )
+    if is_patient:
+        cancel_form.fields.pop("no_show", None)
     return render(
         request,
         "scheduling/appointment.html",
@@ -149,7 +160,7 @@ def appointment_detail(request: HttpRequest, appointment_id: int) -> HttpRespons
             "local_end": appointment.ends_at.astimezone(tz),
             "move_form": move_form,
             "cancel_form": cancel_form,
-            "can_book": request.user.has_role_perm(Perm.APPOINTMENT_BOOK),
+            "can_book": is_patient or request.user.has_role_perm(Perm.APPOINTMENT_BOOK),
         },
     )
 
@@ -241,3 +252,61 @@ def feed(request: HttpRequest, token: str) -> HttpResponse:
     )
     body = calendar_bytes(appointments, for_staff=user.is_clinic_staff)
     return HttpResponse(body, content_type="text/calendar; charset=utf-8")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def my_appointments(request: HttpRequest) -> HttpResponse:
+    """Patient self-service: own appointments; book a consultation or follow-up in a free slot
+    (GET ?type=&date= lists them; POST books one). Infusions are booked by the clinic."""
+    if request.user.role != Role.PATIENT:
+        raise PermissionDenied
+    patient = patients_visible_to(user=request.user).select_related("home_location").first()
+    if patient is None:
+        raise Http404
+    location = patient.home_location
+    form = PortalBookForm(request.GET or None)
+    slots: list[object] = []
+    if request.method == "POST":
+        form = PortalBookForm(request.POST)
+        if form.is_valid():
+            try:
+                starts_at = dt.datetime.fromisoformat(request.POST.get("starts_at", ""))
+                services.appointment_book(
+                    actor=request.user,
+                    patient=patient,
+                    location=location,
+                    kind=form.cleaned_data["type"],
+                    starts_at=starts_at,
+                )
+            except ValueError:
+                form.add_error(None, "Choose one of the listed times.")
+            except services.BookingConflict as exc:
+                form.add_error(None, str(exc))
+            except ValidationError as exc:
+                apply_service_errors(form, exc)
+            else:
+                messages.success(request, "Appointment booked.")
+                return redirect("scheduling:my_appointments")
+    elif form.is_valid():
+        slots = availability(
+            location=location, day=form.cleaned_data["date"], kind=form.cleaned_data["type"]
+        )
+    appointments = list(appointments_visible_to(user=request.user).order_by("starts_at"))
+    audit_record(
+        actor=request.user,
+        action=AuditAction.VIEW,
+        patient=patient,
+        detail={"appointment_ids": [a.pk for a in appointments]},
+    )
+    return render(
+        request,
+        "scheduling/my_appointments.html",
+        {
+            "appointments": appointments,
+            "form": form,
+            "slots": slots,
+            "location": location,
+            "kinds": [AppointmentKind.CONSULTATION, AppointmentKind.FOLLOW_UP],
+        },
+    )

@@ -5,6 +5,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from icalendar import Calendar
 
 from infusionclinic.audit.models import AuditEvent
@@ -143,3 +144,76 @@ def test_patient_feed_shows_only_their_own_appointments(desk, location, appointm
     assert [str(e["uid"]) for e in events] == [
         f"appointment-{appointment.pk}@infusionclinic.invalid"
     ]
+
+
+# --- Patient self-service ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def patient_user(appointment):
+    return make_user("patient", patient=appointment.patient)
+
+
+def test_patient_sees_own_appointments_and_books_a_follow_up_in_a_free_slot(
+    location, desk, appointment, patient_user, mailoutbox
+):
+    client = logged_in_client(patient_user)
+    day = future_day() + timedelta(days=3)
+    html = client.get("/my/appointments/", {"type": "follow_up", "date": day.isoformat()})
+    html = html.content.decode()
+    assert f"/appointments/{appointment.pk}/" in html
+    starts = re.findall(r'name="starts_at" value="([^"]+)"', html)
+    assert starts
+    response = client.post(
+        "/my/appointments/", {"type": "follow_up", "date": day.isoformat(), "starts_at": starts[0]}
+    )
+    assert response.status_code == 302
+    booked = Appointment.objects.get(kind="follow_up")
+    assert booked.patient == appointment.patient
+    # The front desk is told, without the patient's name.
+    assert [m.to for m in mailoutbox] == [[desk.email]]
+    assert "Quill" not in mailoutbox[0].body
+
+
+def test_patient_cannot_book_an_infusion_themselves(location, appointment, patient_user):
+    with pytest.raises(PermissionDenied):
+        appointment_book(
+            actor=patient_user,
+            patient=appointment.patient,
+            location=location,
+            kind="infusion",
+            starts_at=local(location, future_day() + timedelta(days=4), 10),
+        )
+
+
+def test_patient_cancels_own_appointment_before_cut_off_but_not_after(
+    location, appointment, patient_user, settings
+):
+    client = logged_in_client(patient_user)
+    url = f"/appointments/{appointment.pk}/"
+    settings.SCHEDULING_PATIENT_CHANGE_CUTOFF_HOURS = 24 * 30  # the appointment is now "too close"
+    response = client.post(url, {"action": "cancel", "reason": "Away"})
+    assert "please call the clinic" in response.content.decode()
+    appointment.refresh_from_db()
+    assert appointment.status == "booked"
+    settings.SCHEDULING_PATIENT_CHANGE_CUTOFF_HOURS = 24
+    response = client.post(url, {"action": "cancel", "reason": "Away"})
+    assert response.status_code == 302
+    appointment.refresh_from_db()
+    assert appointment.status == "cancelled"
+
+
+def test_patient_reschedules_own_infusion_with_the_same_checks(location, appointment, patient_user):
+    client = logged_in_client(patient_user)
+    url = f"/appointments/{appointment.pk}/"
+    day = future_day() + timedelta(days=2)
+    response = client.post(url, {"action": "move", "date": day.isoformat(), "time": "07:00"})
+    assert "Outside opening hours" in response.content.decode()
+    response = client.post(url, {"action": "move", "date": day.isoformat(), "time": "11:00"})
+    assert response.status_code == 302
+    appointment.refresh_from_db()
+    assert appointment.starts_at == local(location, day, 11)
+
+
+def test_my_appointments_is_for_patients_only(desk):
+    assert logged_in_client(desk).get("/my/appointments/").status_code == 403
