@@ -257,3 +257,36 @@ def test_postgresql_exclusion_constraint_refuses_overlap_written_around_the_serv
             starts_at=first.starts_at,
             ends_at=first.ends_at,
         )
+
+
+def _next_dst_change(location, after):
+    """The first local date after `after` whose UTC offset differs from the day before."""
+    day = after
+    while True:
+        day += timedelta(days=1)
+        if (
+            local(location, day, 12).utcoffset()
+            != local(location, day - timedelta(days=1), 12).utcoffset()
+        ):
+            return day
+
+
+def test_series_booked_across_a_holiday_and_a_dst_change_keeps_local_times(desk, location, chairs):
+    from infusionclinic.scheduling.series import series_propose
+
+    # The series: day 0, day 8 (day 7 is a holiday), day 14, with the DST change in between.
+    first = _next_dst_change(location, future_day(9)) - timedelta(days=8)
+    Holiday.objects.create(location=location, date=first + timedelta(days=7), name="Closed")
+    starts = series_propose(
+        first_date=first,
+        count=3,
+        interval_days=7,
+        preferred_time=local(location, first, 9).time(),
+        **services.location_calendar(location=location),
+    )
+    patient = PatientFactory(home_location=location)
+    booked = appointment_series_book(actor=desk, patient=patient, location=location, starts=starts)
+    local_starts = [a.starts_at.astimezone(location.tzinfo) for a in booked]
+    assert [s.strftime("%H:%M") for s in local_starts] == ["09:00"] * 3
+    assert local_starts[1].date() == first + timedelta(days=8)  # moved past the holiday
+    assert len({s.utcoffset() for s in local_starts}) == 2  # the series spans the DST change
