@@ -261,6 +261,8 @@ SCHEDULING_REMINDER_OFFSETS_HOURS = env.list(
 # Reminder instructions. PRE-4: no solid food for 6 h, clear liquids until 2 h before the start.
 SCHEDULING_NPO_SOLIDS_H = env.int("SCHEDULING_NPO_SOLIDS_H", default=6)  # PRE-4
 SCHEDULING_NPO_CLEAR_H = env.int("SCHEDULING_NPO_CLEAR_H", default=2)  # PRE-4
+# The clinic's public address, for links in reminders sent by the worker (no request there).
+SCHEDULING_SITE_URL = env.str("SCHEDULING_SITE_URL", default="http://127.0.0.1:8000")
 # Domain part of iCalendar UIDs (RFC 5545 recommends a domain you control).
 ICAL_UID_DOMAIN = env.str("ICAL_UID_DOMAIN", default="infusionclinic.invalid")
 # SMS provider: dotted path to a class with send(*, to, body). The default only logs.

@@ -55,3 +55,12 @@ class PortalBookForm(forms.Form):
         label="Appointment type",
     )
     date = forms.DateField(widget=DateInput)
+
+
+class SafetyForm(forms.Form):
+    fasting = forms.BooleanField(required=False, label="I will follow the fasting instructions")
+    escort_name = forms.CharField(max_length=200, required=False, label="Escort's name")
+    escort_phone = forms.CharField(max_length=32, required=False, label="Escort's phone number")
+    no_driving = forms.BooleanField(
+        required=False, label="I will not drive or operate machinery until the next day"
+    )

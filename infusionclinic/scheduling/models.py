@@ -136,6 +136,11 @@ class Appointment(TimeStampedModel):
     booked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
     )
+    # Pre-visit safety confirmation by the patient (PRE-4 fasting, PRE-5 escort, PRE-6 no
+    # driving), shown to staff at check-in.
+    safety_confirmed_at = models.DateTimeField(null=True, blank=True)
+    escort_name = models.CharField(max_length=200, blank=True)
+    escort_phone = models.CharField(max_length=32, blank=True)
 
     class Meta:
         ordering = ["starts_at"]

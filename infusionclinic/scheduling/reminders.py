@@ -89,6 +89,9 @@ def reminder_text(appointment: Appointment) -> str:
             "Escort: a responsible adult must take you home. Bring their name and phone number; "
             "we cannot check you in without them.",
             "Do not drive or operate machinery until the next day, after a restful sleep.",
+            "",
+            "Please confirm your preparation (fasting, escort, no driving) here: "
+            f"{settings.SCHEDULING_SITE_URL.rstrip('/')}/appointments/{appointment.pk}/confirm/",
         ]
     return "\n".join(lines)
 

@@ -485,3 +485,46 @@ def location_calendar(*, location: Location) -> dict[str, object]:
         "length": appointment_length(AppointmentKind.INFUSION),
         "min_spacing": timedelta(hours=settings.SCHEDULING_MIN_SPACING_HOURS),
     }
+
+
+@transaction.atomic
+def appointment_confirm_safety(
+    *,
+    actor: User,
+    appointment: Appointment,
+    fasting: bool,
+    no_driving: bool,
+    escort_name: str,
+    escort_phone: str,
+) -> Appointment:
+    """The patient confirms, before an infusion, that they will fast (PRE-4), have a named
+    escort with a phone number (PRE-5) and not drive until the next day (PRE-6)."""
+    if actor.role != Role.PATIENT or appointment.patient.user_id != actor.pk:
+        raise PermissionDenied("Only the patient confirms their own preparation.")
+    errors: dict[str, list[str]] = {}
+    if not fasting:
+        errors["fasting"] = ["Please confirm you will follow the fasting instructions."]
+    if not no_driving:
+        errors["no_driving"] = ["Please confirm you will not drive until the next day."]
+    if not escort_name.strip():
+        errors["escort_name"] = ["Name the adult who will take you home."]
+    if not escort_phone.strip():
+        errors["escort_phone"] = ["Give your escort's phone number."]
+    if errors:
+        raise ValidationError(errors)
+    if appointment.status != AppointmentStatus.BOOKED:
+        raise BookingConflict("This appointment is no longer booked.")
+    appointment.safety_confirmed_at = timezone.now()
+    appointment.escort_name = escort_name.strip()[:200]
+    appointment.escort_phone = escort_phone.strip()[:32]
+    appointment.save(
+        update_fields=["safety_confirmed_at", "escort_name", "escort_phone", "updated_at"]
+    )
+    audit_record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        patient=appointment.patient,
+        obj=appointment,
+        detail={"safety_confirmed": True},
+    )
+    return appointment

@@ -8,6 +8,7 @@ urlpatterns = [
     path("schedule/", views.schedule_home, name="home"),
     path("schedule/<str:location_code>/<str:day>/", views.day_view, name="day"),
     path("appointments/<int:appointment_id>/", views.appointment_detail, name="appointment"),
+    path("appointments/<int:appointment_id>/confirm/", views.safety_confirm, name="safety_confirm"),
     path("patients/<int:patient_id>/series/", views.series_book, name="series"),
     path("my/appointments/", views.my_appointments, name="my_appointments"),
     path("calendar-feed/", views.feed_manage, name="feed_manage"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -24,7 +25,7 @@ from infusionclinic.patients.selectors import (
 )
 
 from . import services
-from .forms import CancelForm, MoveForm, PortalBookForm, SeriesForm
+from .forms import CancelForm, MoveForm, PortalBookForm, SafetyForm, SeriesForm
 from .ical import calendar_bytes
 from .models import AppointmentKind, AppointmentStatus, CalendarFeed
 from .selectors import (
@@ -308,5 +309,40 @@ def my_appointments(request: HttpRequest) -> HttpResponse:
             "slots": slots,
             "location": location,
             "kinds": [AppointmentKind.CONSULTATION, AppointmentKind.FOLLOW_UP],
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def safety_confirm(request: HttpRequest, appointment_id: int) -> HttpResponse:
+    """Linked from the reminder: the patient confirms fasting, escort and no driving."""
+    appointment = appointment_get_for_user(user=request.user, appointment_id=appointment_id)
+    if request.user.role != Role.PATIENT:
+        raise PermissionDenied
+    form = SafetyForm(
+        request.POST or None,
+        initial={"escort_name": appointment.escort_name, "escort_phone": appointment.escort_phone},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.appointment_confirm_safety(
+                actor=request.user, appointment=appointment, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        except services.BookingConflict as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Thank you: your preparation is confirmed.")
+            return redirect("scheduling:appointment", appointment_id=appointment.pk)
+    return render(
+        request,
+        "scheduling/safety_confirm.html",
+        {
+            "appointment": appointment,
+            "form": form,
+            "npo_solids_h": settings.SCHEDULING_NPO_SOLIDS_H,
+            "npo_clear_h": settings.SCHEDULING_NPO_CLEAR_H,
         },
     )

@@ -99,3 +99,4 @@ def test_reminder_text_has_prep_instructions_pre4_pre5_pre6(location):
     assert "responsible adult" in text  # PRE-5
     assert "Do not drive" in text  # PRE-6
     assert "10:00" in text  # local time at the location
+    assert f"/appointments/{appointment.pk}/confirm/" in text  # issue 8 item 7

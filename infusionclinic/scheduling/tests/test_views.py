@@ -217,3 +217,32 @@ def test_patient_reschedules_own_infusion_with_the_same_checks(location, appoint
 
 def test_my_appointments_is_for_patients_only(desk):
     assert logged_in_client(desk).get("/my/appointments/").status_code == 403
+
+
+def test_pre_visit_safety_confirmation_pre4_pre5_pre6_shows_at_check_in(
+    desk, location, appointment, patient_user
+):
+    client = logged_in_client(patient_user)
+    url = f"/appointments/{appointment.pk}/confirm/"
+    response = client.post(url, {"fasting": "on", "escort_name": "Sam", "escort_phone": ""})
+    assert "phone number" in response.content.decode()  # PRE-5 needs name and phone
+    appointment.refresh_from_db()
+    assert appointment.safety_confirmed_at is None
+    day_url = f"/schedule/{location.code}/{future_day().isoformat()}/"
+    assert "safety not confirmed" in logged_in_client(desk).get(day_url).content.decode()
+    response = client.post(
+        url,
+        {"fasting": "on", "no_driving": "on", "escort_name": "Sam", "escort_phone": "555-0100"},
+    )
+    assert response.status_code == 302
+    appointment.refresh_from_db()
+    assert appointment.safety_confirmed_at is not None
+    staff_page = logged_in_client(desk).get(f"/appointments/{appointment.pk}/").content.decode()
+    assert "Confirmed by the patient (escort: Sam, 555-0100)" in staff_page
+
+
+def test_safety_confirmation_is_the_patients_own(location, other_location, appointment):
+    url = f"/appointments/{appointment.pk}/confirm/"
+    stranger = make_user("patient", patient=PatientFactory(home_location=location))
+    assert logged_in_client(stranger).get(url).status_code == 404
+    assert logged_in_client(make_user("nurse", other_location)).get(url).status_code == 404
