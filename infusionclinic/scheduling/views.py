@@ -346,3 +346,55 @@ def safety_confirm(request: HttpRequest, appointment_id: int) -> HttpResponse:
             "npo_clear_h": settings.SCHEDULING_NPO_CLEAR_H,
         },
     )
+
+
+@login_required
+def week_view(request: HttpRequest, location_code: str, day: str) -> HttpResponse:
+    """Seven days from `day`: a row per day, a column per chair."""
+    _require(request, Perm.APPOINTMENT_BOOK)
+    location = location_get_for_user(user=request.user, location=location_code)
+    try:
+        first = dt.date.fromisoformat(day)
+    except ValueError as exc:
+        raise Http404("Not a date.") from exc
+    tz = location.tzinfo
+    start = dt.datetime.combine(first, dt.time(0), tzinfo=tz)
+    end = dt.datetime.combine(first + dt.timedelta(days=7), dt.time(0), tzinfo=tz)
+    appointments = list(
+        appointments_visible_to(user=request.user).filter(
+            location=location, status=AppointmentStatus.BOOKED, starts_at__lt=end, ends_at__gt=start
+        )
+    )
+    chairs = list(location.chairs.filter(active=True))
+    chair_ids: list[int | None] = [c.pk for c in chairs] + [None]
+    rows = []
+    for offset in range(7):
+        date = first + dt.timedelta(days=offset)
+        on_day = [a for a in appointments if a.starts_at.astimezone(tz).date() == date]
+        rows.append(
+            {
+                "date": date,
+                "cells": [[a for a in on_day if a.chair_id == cid] for cid in chair_ids],
+            }
+        )
+    audit_record(
+        actor=request.user,
+        action=AuditAction.VIEW,
+        detail={
+            "calendar": location.code,
+            "week_from": first.isoformat(),
+            "patient_ids": sorted({a.patient_id for a in appointments}),
+        },
+    )
+    return render(
+        request,
+        "scheduling/week.html",
+        {
+            "location": location,
+            "first": first,
+            "titles": [c.name for c in chairs] + ["No chair"],
+            "rows": rows,
+            "previous_week": (first - dt.timedelta(days=7)).isoformat(),
+            "next_week": (first + dt.timedelta(days=7)).isoformat(),
+        },
+    )

@@ -246,3 +246,15 @@ def test_safety_confirmation_is_the_patients_own(location, other_location, appoi
     stranger = make_user("patient", patient=PatientFactory(home_location=location))
     assert logged_in_client(stranger).get(url).status_code == 404
     assert logged_in_client(make_user("nurse", other_location)).get(url).status_code == 404
+
+
+def test_week_view_lists_the_days_with_chairs_as_columns(
+    desk, location, other_location, appointment
+):
+    first = future_day() - timedelta(days=2)
+    url = f"/schedule/{location.code}/{first.isoformat()}/week/"
+    html = logged_in_client(desk).get(url).content.decode()
+    assert html.count('<tr><th scope="row">') == 7
+    assert "Chair 2" in html
+    assert "10:00</a> Infusion: Quill" in html
+    assert logged_in_client(make_user("nurse", other_location)).get(url).status_code == 404
