@@ -76,8 +76,13 @@ class SeriesProposeIn(Schema):
     first_date: date
     preferred_time: time
     preferred_weekday: int | None = Field(None, ge=0, le=6, description="0 = Monday")
-    count: int | None = Field(None, ge=1, le=52, description="Default: PROT-10 induction count")
-    interval_days: int | None = Field(None, ge=1, le=365, description="Default: PROT-10")
+    phase: Literal["induction", "maintenance"] = Field(
+        "induction",
+        description="Sets the defaults: induction PROT-10 (3, every 7 days), maintenance PROT-30 "
+        "(1, every 28 days after first_date)",
+    )
+    count: int | None = Field(None, ge=1, le=52, description="Default from the phase")
+    interval_days: int | None = Field(None, ge=1, le=365, description="Default from the phase")
 
 
 class SeriesBookIn(Schema):
@@ -167,11 +172,17 @@ def propose_series(request: HttpRequest, payload: SeriesProposeIn) -> Any:
     at the preferred local time, skipping holidays and closed days. Nothing is booked."""
     _require_booking(request)
     place = location_get_for_user(user=request.user, location=payload.location)
+    if payload.phase == "maintenance":
+        # PROT-30: maintenance every 4 weeks by default; propose the next one.
+        default_count, default_interval = 1, settings.SCHEDULING_MAINTENANCE_INTERVAL_DAYS
+    else:  # PROT-10
+        default_count = settings.SCHEDULING_INDUCTION_COUNT
+        default_interval = settings.SCHEDULING_INDUCTION_INTERVAL_DAYS
     try:
         return series_propose(
             first_date=payload.first_date,
-            count=payload.count or settings.SCHEDULING_INDUCTION_COUNT,
-            interval_days=payload.interval_days or settings.SCHEDULING_INDUCTION_INTERVAL_DAYS,
+            count=payload.count or default_count,
+            interval_days=payload.interval_days or default_interval,
             preferred_time=payload.preferred_time,
             preferred_weekday=payload.preferred_weekday,
             **services.location_calendar(location=place),

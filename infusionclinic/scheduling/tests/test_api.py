@@ -1,7 +1,7 @@
 """The scheduling API: availability, booking (409 with the reason, 422 on bad input), and 404 for
 appointments of another location or another patient."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -168,3 +168,23 @@ def test_series_proposal_defaults_to_prot10_and_acceptance_books_all(
     local_days = [a.starts_at.astimezone(location.tzinfo).date() for a in booked]
     assert local_days == [first, first + timedelta(days=8), first + timedelta(days=14)]
     assert {a.starts_at.astimezone(location.tzinfo).strftime("%H:%M") for a in booked} == {"09:30"}
+
+
+def test_maintenance_phase_proposes_prot30_interval(desk, location, chairs):
+    proposal = (
+        api_client(desk)
+        .post(
+            "/api/v1/appointment-series/proposal",
+            {
+                "location": location.code,
+                "first_date": str(future_day()),
+                "preferred_time": "09:30",
+                "phase": "maintenance",
+                "count": 2,
+            },
+            content_type="application/json",
+        )
+        .json()
+    )
+    days = [date.fromisoformat(p[:10]) for p in proposal]
+    assert days[1] - days[0] == timedelta(days=28)  # PROT-30 default
