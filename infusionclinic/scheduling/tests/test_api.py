@@ -188,3 +188,17 @@ def test_maintenance_phase_proposes_prot30_interval(desk, location, chairs):
     )
     days = [date.fromisoformat(p[:10]) for p in proposal]
     assert days[1] - days[0] == timedelta(days=28)  # PROT-30 default
+
+
+@pytest.mark.parametrize(
+    "query", ["date=2030-02-30&type=infusion", "type=infusion", "date=2030-01-07&type=spa"]
+)
+def test_availability_bad_input_answers_422(desk, location, chairs, query):
+    response = api_client(desk).get(f"/api/v1/availability?location={location.code}&{query}")
+    assert response.status_code == 422
+
+
+def test_availability_at_a_location_you_do_not_work_at_is_404(location, other_location, chairs):
+    nurse = make_user("nurse", other_location)
+    url = f"/api/v1/availability?location={location.code}&date={future_day()}&type=infusion"
+    assert api_client(nurse).get(url).status_code == 404
