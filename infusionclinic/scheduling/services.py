@@ -225,7 +225,7 @@ def _notify_front_desk(actor: User, appointment: Appointment, what: str) -> None
             body=(
                 f"A patient {what} appointment #{appointment.pk} "
                 f"({appointment.get_kind_display()}, {local:%Y-%m-%d %H:%M}) through the portal.\n"
-                f"/appointments/{appointment.pk}/"
+                f"{settings.SCHEDULING_SITE_URL.rstrip('/')}/appointments/{appointment.pk}/"
             ),
             to=to,
         )

@@ -14,22 +14,21 @@ from .factories import future_day, local, staffed_location
 ATTEMPTS = 50
 
 
-@pytest.mark.skipif(
+POSTGRESQL_ONLY = pytest.mark.skipif(
     connection.vendor != "postgresql",
     reason="SQLite serialises all writers (IMMEDIATE transactions); concurrency is a PostgreSQL "
     "property. test_services shows sequential double-booking is refused on both.",
 )
-@pytest.mark.django_db(transaction=True)
-def test_50_concurrent_bookings_of_one_chair_and_time_create_exactly_one(location):
-    chair = staffed_location(location, chairs=1, nurses=ATTEMPTS)[0]
-    desk = make_user("front_desk", location)
-    patients = [PatientFactory(home_location=location) for _ in range(ATTEMPTS)]
-    starts_at = local(location, future_day(), 10)
-    barrier = threading.Barrier(ATTEMPTS)
+
+
+def _race(desk, location, patients, starts_at, chairs):
+    """Every patient's booking attempt at once (patient i on chairs[i]), each thread on its own
+    connection."""
+    barrier = threading.Barrier(len(patients))
     outcomes: list[str] = []
     lock = threading.Lock()
 
-    def attempt(patient):
+    def attempt(patient, chair):
         try:
             barrier.wait()
             appointment_book(
@@ -50,11 +49,37 @@ def test_50_concurrent_bookings_of_one_chair_and_time_create_exactly_one(locatio
         with lock:
             outcomes.append(result)
 
-    threads = [threading.Thread(target=attempt, args=(p,)) for p in patients]
+    threads = [
+        threading.Thread(target=attempt, args=(p, c)) for p, c in zip(patients, chairs, strict=True)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    return outcomes
+
+
+@POSTGRESQL_ONLY
+@pytest.mark.django_db(transaction=True)
+def test_50_concurrent_bookings_of_one_chair_and_time_create_exactly_one(location):
+    chair = staffed_location(location, chairs=1, nurses=ATTEMPTS)[0]
+    desk = make_user("front_desk", location)
+    patients = [PatientFactory(home_location=location) for _ in range(ATTEMPTS)]
+    when = local(location, future_day(), 10)
+    outcomes = _race(desk, location, patients, when, [chair] * ATTEMPTS)
     assert sorted(set(outcomes)) == ["booked", "conflict"], outcomes
     assert outcomes.count("booked") == 1
     assert Appointment.objects.filter(chair=chair).count() == 1
+
+
+@POSTGRESQL_ONLY
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_bookings_on_free_chairs_never_exceed_the_nurse_ratio(location, settings):
+    # No exclusion constraint covers the ratio: the location row lock has to serialise them.
+    settings.SCHEDULING_CHAIRS_PER_NURSE = 2
+    chairs = staffed_location(location, chairs=20, nurses=1)
+    desk = make_user("front_desk", location)
+    patients = [PatientFactory(home_location=location) for _ in range(20)]
+    outcomes = _race(desk, location, patients, local(location, future_day(), 10), chairs)
+    assert outcomes.count("booked") == 2, outcomes
+    assert Appointment.objects.count() == 2
