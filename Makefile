@@ -21,6 +21,7 @@ demo: install
 	@mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py seed_demo_schedule
 	@echo "Mail is not sent in the demo: each message is written to var/mail/."
 	@echo "Starting the background worker and the web server on http://127.0.0.1:$(PORT)/ (Ctrl-C stops both)"
 	$(BIN)/python manage.py newsletter_resume

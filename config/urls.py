@@ -17,6 +17,7 @@ urlpatterns = [
     path("", include("infusionclinic.website.urls")),
     path("", include("infusionclinic.newsletter.urls")),
     path("", include("infusionclinic.intake.urls")),
+    path("", include("infusionclinic.scheduling.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

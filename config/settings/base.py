@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "infusionclinic.outcomes",
     "infusionclinic.courses",
     "infusionclinic.dosing",
+    "infusionclinic.scheduling",
     "infusionclinic.api",
     "infusionclinic.demo",
     "infusionclinic.fhir",
@@ -317,6 +318,49 @@ IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 # below it; Django's default (2.5 MiB) is larger than anything here needs, and every request body
 # is held in memory. There are no file uploads yet; when there are, they get their own limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
+
+# --- Scheduling (issue 8) -----------------------------------------------------------------------
+# Infusion appointment length = preparation + infusion + observation. DOSE-4: default infusion
+# 40 min; MON-T5: minimum observation 60 min after the end. Preparation (IV line, MON-T1 baseline
+# after 5 min rest) has no domain number: unverified, default 20 min.
+SCHEDULING_INFUSION_PREP_MINUTES = env.int("SCHEDULING_INFUSION_PREP_MINUTES", default=20)
+SCHEDULING_INFUSION_MINUTES = env.int("SCHEDULING_INFUSION_MINUTES", default=40)  # DOSE-4
+SCHEDULING_RECOVERY_MINUTES = env.int("SCHEDULING_RECOVERY_MINUTES", default=60)  # MON-T5
+# Consultation and follow-up lengths: not in the domain documents (unverified, defaults).
+SCHEDULING_CONSULTATION_MINUTES = env.int("SCHEDULING_CONSULTATION_MINUTES", default=60)
+SCHEDULING_FOLLOW_UP_MINUTES = env.int("SCHEDULING_FOLLOW_UP_MINUTES", default=30)
+# How many booked infusion chairs one nurse on shift may watch (issue 8: configurable;
+# unverified, conservative default 2).
+SCHEDULING_CHAIRS_PER_NURSE = env.int("SCHEDULING_CHAIRS_PER_NURSE", default=2)
+# Slot grid for availability, minutes (operational).
+SCHEDULING_SLOT_MINUTES = env.int("SCHEDULING_SLOT_MINUTES", default=15)
+# Cancelling later than this before the start is flagged "late" (operational; default 24 h).
+SCHEDULING_LATE_CANCEL_HOURS = env.int("SCHEDULING_LATE_CANCEL_HOURS", default=24)
+# Patients may move or cancel online up to this many hours before the start (operational).
+SCHEDULING_PATIENT_CHANGE_CUTOFF_HOURS = env.int(
+    "SCHEDULING_PATIENT_CHANGE_CUTOFF_HOURS", default=24
+)
+# PROT-10: induction default 3 infusions every 7 days; PROT-30: maintenance every 28 days;
+# PROT-12: minimum spacing between infusions 48 h (unverified in the domain document).
+SCHEDULING_INDUCTION_COUNT = env.int("SCHEDULING_INDUCTION_COUNT", default=3)
+SCHEDULING_INDUCTION_INTERVAL_DAYS = env.int("SCHEDULING_INDUCTION_INTERVAL_DAYS", default=7)
+SCHEDULING_MAINTENANCE_INTERVAL_DAYS = env.int("SCHEDULING_MAINTENANCE_INTERVAL_DAYS", default=28)
+SCHEDULING_MIN_SPACING_HOURS = env.int("SCHEDULING_MIN_SPACING_HOURS", default=48)
+# Reminder offsets before the appointment, hours (issue 8 example: 72 and 24).
+SCHEDULING_REMINDER_OFFSETS_HOURS = env.list(
+    "SCHEDULING_REMINDER_OFFSETS_HOURS", cast=int, default=[72, 24]
+)
+# Reminder instructions. PRE-4: no solid food for 6 h, clear liquids until 2 h before the start.
+SCHEDULING_NPO_SOLIDS_H = env.int("SCHEDULING_NPO_SOLIDS_H", default=6)  # PRE-4
+SCHEDULING_NPO_CLEAR_H = env.int("SCHEDULING_NPO_CLEAR_H", default=2)  # PRE-4
+# The clinic's public address, for links in reminders sent by the worker (no request there).
+SCHEDULING_SITE_URL = env.str("SCHEDULING_SITE_URL", default="http://127.0.0.1:8000")
+# Domain part of iCalendar UIDs (RFC 5545 recommends a domain you control).
+ICAL_UID_DOMAIN = env.str("ICAL_UID_DOMAIN", default="infusionclinic.invalid")
+# SMS provider: dotted path to a class with send(*, to, body). The default only logs.
+SCHEDULING_SMS_PROVIDER = env.str(
+    "SCHEDULING_SMS_PROVIDER", default="infusionclinic.scheduling.sms.LoggingSmsProvider"
+)
 
 LOGGING = {
     "version": 1,

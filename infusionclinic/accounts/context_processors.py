@@ -24,4 +24,5 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "nav_can_site_edit": user.has_role_perm(Perm.SITE_EDIT),
         "nav_can_newsletter": user.has_role_perm(Perm.NEWSLETTER_MANAGE),
         "nav_can_referrals": user.has_role_perm(Perm.REFERRAL_MANAGE),
+        "nav_can_schedule": user.has_role_perm(Perm.APPOINTMENT_BOOK),
     }

@@ -52,6 +52,7 @@ class Perm(StrEnum):
     CONSENT_SIGN = "consent.sign"
     CONSENT_COUNTERSIGN = "consent.countersign"
     CONSENT_PUBLISH = "consent.publish"
+    APPOINTMENT_BOOK = "schedule.book"  # book, move, cancel, record no-shows
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
@@ -73,6 +74,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.MEASUREMENT_RECORD,
             Perm.LEADS_MANAGE,
             Perm.REFERRAL_MANAGE,
+            Perm.APPOINTMENT_BOOK,
         }
     ),
     Role.NURSE: frozenset(
@@ -94,6 +96,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.SCREENING_RUN,
             Perm.PRIOR_TREATMENT_EDIT,
             Perm.CONSENT_COUNTERSIGN,
+            Perm.APPOINTMENT_BOOK,
         }
     ),
     Role.PRESCRIBER: frozenset(
@@ -121,6 +124,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.SCREENING_REVIEW,
             Perm.PRIOR_TREATMENT_EDIT,
             Perm.CONSENT_COUNTERSIGN,
+            Perm.APPOINTMENT_BOOK,
         }
     ),
     Role.ADMIN: frozenset(
@@ -139,6 +143,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.REFERRAL_MANAGE,
             Perm.SCREENING_VIEW,
             Perm.CONSENT_PUBLISH,
+            Perm.APPOINTMENT_BOOK,
         }
     ),
 }

@@ -27,6 +27,7 @@ from infusionclinic.patients.selectors import (
     patient_get_for_user,
     patient_search,
 )
+from infusionclinic.scheduling.api import router as scheduling_router
 
 from .auth import BearerTokenAuth
 from .idempotency import idempotent
@@ -258,6 +259,7 @@ api.add_router("", outcomes_router)
 api.add_router("", dosing_router)
 api.add_router("", courses_router)
 api.add_router("", intake_router)
+api.add_router("", scheduling_router)
 
 
 def _document_error_answers() -> None:

@@ -1,0 +1,114 @@
+"""Reads of appointments and availability, scoped by the user: staff see their locations'
+appointments, a patient their own. A miss answers 404 and writes a `denied` audit event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from infusionclinic.accounts.models import Location, User
+from infusionclinic.accounts.roles import STAFF_ROLES
+from infusionclinic.audit.models import AuditAction
+from infusionclinic.audit.services import audit_record
+from infusionclinic.patients.selectors import patients_visible_to
+
+from .models import (
+    Appointment,
+    AppointmentKind,
+    AppointmentStatus,
+    Chair,
+    Holiday,
+    OpeningHours,
+)
+from .services import appointment_length, booking_problems, free_chair
+
+
+def appointments_visible_to(*, user: User) -> QuerySet[Appointment]:
+    qs = Appointment.objects.filter(patient__in=patients_visible_to(user=user))
+    if user.is_authenticated and user.role in STAFF_ROLES:
+        # Staff see appointments at their own locations only (emergency access to a chart does
+        # not open another location's calendar).
+        qs = qs.filter(location__in=user.locations.all())
+    return qs.select_related("patient", "location", "chair")
+
+
+def appointment_get_for_user(*, user: User, appointment_id: int | str) -> Appointment:
+    text = str(appointment_id)
+    pk = int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+    appointment = (
+        appointments_visible_to(user=user).filter(pk=pk).first() if pk is not None else None
+    )
+    if appointment is None:
+        audit_record(
+            actor=user if user.is_authenticated else None,
+            action=AuditAction.DENIED,
+            detail={"object_type": "scheduling.Appointment", "requested_id": text[:64]},
+        )
+        raise Http404("No such appointment.")
+    return appointment
+
+
+def location_get_for_user(*, user: User, location: str | int) -> Location:
+    """A location the staff member works at, by code or id; otherwise 404."""
+    qs = user.locations.all() if user.role in STAFF_ROLES else Location.objects.none()
+    text = str(location)
+    found = qs.filter(code=text).first()
+    if found is None and text.isascii() and text.isdigit():
+        found = qs.filter(pk=int(text)).first()
+    if found is None:
+        raise Http404("No such location.")
+    return found
+
+
+@dataclass(frozen=True)
+class Slot:
+    starts_at: datetime
+    ends_at: datetime
+    chair: Chair | None
+
+
+def availability(*, location: Location, day: date, kind: str) -> list[Slot]:
+    """Start times on `day` (local date at the location) at which an appointment of `kind` could
+    be booked now, on the SCHEDULING_SLOT_MINUTES grid, with the chair it would get."""
+    if Holiday.objects.filter(location=location, date=day).exists():
+        return []
+    hours = OpeningHours.objects.filter(location=location, weekday=day.weekday()).first()
+    if hours is None:
+        return []
+    tz = location.tzinfo
+    length = appointment_length(kind)
+    step = timedelta(minutes=settings.SCHEDULING_SLOT_MINUTES)
+    # UTC arithmetic: correct on daylight-saving days too.
+    moment = datetime.combine(day, hours.opens_at, tzinfo=tz).astimezone(UTC)
+    closes = datetime.combine(day, hours.closes_at, tzinfo=tz).astimezone(UTC)
+    slots = []
+    while moment + length <= closes:
+        ends = moment + length
+        chair = None
+        if kind == AppointmentKind.INFUSION:
+            chair = free_chair(location=location, starts_at=moment, ends_at=ends)
+        if (kind != AppointmentKind.INFUSION or chair is not None) and not booking_problems(
+            location=location, kind=kind, starts_at=moment, ends_at=ends, chair=chair, patient=None
+        ):
+            slots.append(Slot(starts_at=moment, ends_at=ends, chair=chair))
+        moment += step
+    return slots
+
+
+def feed_appointments(
+    *, user: User, days_back: int = 30, days_ahead: int = 365
+) -> list[Appointment]:
+    """What a user's private feed shows: booked appointments they may see, in a window."""
+    now = timezone.now()
+    return list(
+        appointments_visible_to(user=user).filter(
+            status=AppointmentStatus.BOOKED,
+            starts_at__gte=now - timedelta(days=days_back),
+            starts_at__lte=now + timedelta(days=days_ahead),
+        )
+    )

@@ -1,0 +1,400 @@
+"""Staff calendar (day view per location, chairs as columns), one appointment (move, cancel),
+booking an infusion series from a patient's page, and the private iCalendar feed."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from infusionclinic.accounts.roles import Perm, Role
+from infusionclinic.audit.models import AuditAction
+from infusionclinic.audit.services import audit_record
+from infusionclinic.patients.forms import apply_service_errors
+from infusionclinic.patients.selectors import (
+    locations_for_user,
+    patient_get_for_user,
+    patients_visible_to,
+)
+
+from . import services
+from .forms import CancelForm, MoveForm, PortalBookForm, SafetyForm, SeriesForm
+from .ical import calendar_bytes
+from .models import AppointmentKind, AppointmentStatus, CalendarFeed
+from .selectors import (
+    appointment_get_for_user,
+    appointments_visible_to,
+    availability,
+    feed_appointments,
+    location_get_for_user,
+)
+from .series import SeriesError, series_propose
+
+
+def _require(request: HttpRequest, perm: Perm) -> None:
+    if not request.user.has_role_perm(perm):
+        raise PermissionDenied
+
+
+@login_required
+def schedule_home(request: HttpRequest) -> HttpResponse:
+    _require(request, Perm.APPOINTMENT_BOOK)
+    location = locations_for_user(user=request.user).first()
+    if location is None:
+        raise Http404("You work at no location.")
+    today = timezone.localdate(timezone=location.tzinfo)
+    return redirect("scheduling:day", location_code=location.code, day=today.isoformat())
+
+
+@login_required
+def day_view(request: HttpRequest, location_code: str, day: str) -> HttpResponse:
+    """One day at one location: a column per chair (and one for appointments without a chair)."""
+    _require(request, Perm.APPOINTMENT_BOOK)
+    location = location_get_for_user(user=request.user, location=location_code)
+    try:
+        date = dt.date.fromisoformat(day)
+    except ValueError as exc:
+        raise Http404("Not a date.") from exc
+    tz = location.tzinfo
+    start = dt.datetime.combine(date, dt.time(0), tzinfo=tz)
+    end = dt.datetime.combine(date + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+    appointments = list(
+        appointments_visible_to(user=request.user).filter(
+            location=location,
+            status=AppointmentStatus.BOOKED,
+            starts_at__lt=end,
+            ends_at__gt=start,
+        )
+    )
+    chairs = list(location.chairs.filter(active=True))
+    columns = [
+        {"title": chair.name, "appointments": [a for a in appointments if a.chair_id == chair.pk]}
+        for chair in chairs
+    ]
+    columns.append(
+        {"title": "No chair", "appointments": [a for a in appointments if a.chair_id is None]}
+    )
+    audit_record(
+        actor=request.user,
+        action=AuditAction.VIEW,
+        detail={
+            "calendar": location.code,
+            "day": date.isoformat(),
+            "patient_ids": sorted({a.patient_id for a in appointments}),
+        },
+    )
+    return render(
+        request,
+        "scheduling/day.html",
+        {
+            "location": location,
+            "date": date,
+            "columns": columns,
+            "previous_day": (date - dt.timedelta(days=1)).isoformat(),
+            "next_day": (date + dt.timedelta(days=1)).isoformat(),
+            "locations": locations_for_user(user=request.user),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def appointment_detail(request: HttpRequest, appointment_id: int) -> HttpResponse:
+    appointment = appointment_get_for_user(user=request.user, appointment_id=appointment_id)
+    tz = appointment.location.tzinfo
+    local_start = appointment.starts_at.astimezone(tz)
+    is_patient = request.user.role == Role.PATIENT
+    move_form = MoveForm(initial={"date": local_start.date(), "time": local_start.time()})
+    cancel_form = CancelForm()
+    if request.method == "POST":
+        if not is_patient:
+            _require(request, Perm.APPOINTMENT_BOOK)
+        action = request.POST.get("action")
+        try:
+            if action == "move":
+                move_form = MoveForm(request.POST)
+                if move_form.is_valid():
+                    starts_at = dt.datetime.combine(
+                        move_form.cleaned_data["date"], move_form.cleaned_data["time"], tzinfo=tz
+                    )
+                    services.appointment_move(
+                        actor=request.user, appointment=appointment, starts_at=starts_at
+                    )
+                    messages.success(request, "Appointment moved.")
+                    return redirect("scheduling:appointment", appointment_id=appointment.pk)
+            elif action == "cancel":
+                cancel_form = CancelForm(request.POST)
+                if is_patient:
+                    cancel_form.fields.pop("no_show")
+                if cancel_form.is_valid():
+                    services.appointment_cancel(
+                        actor=request.user, appointment=appointment, **cancel_form.cleaned_data
+                    )
+                    messages.success(request, "Appointment cancelled.")
+                    return redirect("scheduling:appointment", appointment_id=appointment.pk)
+        except services.BookingConflict as exc:
+            (move_form if action == "move" else cancel_form).add_error(None, str(exc))
+        except ValidationError as exc:
+            apply_service_errors(move_form if action == "move" else cancel_form, exc)
+    else:
+        audit_record(
+            actor=request.user,
+            action=AuditAction.VIEW,
+            patient=appointment.patient,
+            obj=appointment,
+        )
+    if is_patient:
+        cancel_form.fields.pop("no_show", None)
+    return render(
+        request,
+        "scheduling/appointment.html",
+        {
+            "appointment": appointment,
+            "local_start": local_start,
+            "local_end": appointment.ends_at.astimezone(tz),
+            "move_form": move_form,
+            "cancel_form": cancel_form,
+            "can_book": is_patient or request.user.has_role_perm(Perm.APPOINTMENT_BOOK),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def series_book(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """Propose an induction series (PROT-10 defaults) and accept it in one step."""
+    patient = patient_get_for_user(user=request.user, patient_id=patient_id)
+    _require(request, Perm.APPOINTMENT_BOOK)
+    locations = locations_for_user(user=request.user)
+    form = SeriesForm(request.POST or None, locations=locations)
+    proposal: list[dt.datetime] = []
+    tz_name = "UTC"
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        location = data["location"]
+        tz_name = location.timezone
+        try:
+            proposal = series_propose(
+                first_date=data["first_date"],
+                count=data["count"],
+                interval_days=data["interval_days"],
+                preferred_time=data["preferred_time"],
+                preferred_weekday=data["preferred_weekday"],
+                **services.location_calendar(location=location),  # type: ignore[arg-type]
+            )
+        except SeriesError as exc:
+            form.add_error(None, str(exc))
+        if proposal and request.POST.get("action") == "accept":
+            accepted = request.POST.getlist("starts")
+            if accepted != [p.isoformat() for p in proposal]:
+                form.add_error(None, "The proposal changed; check it and accept again.")
+            else:
+                try:
+                    services.appointment_series_book(
+                        actor=request.user, patient=patient, location=location, starts=proposal
+                    )
+                except services.BookingConflict as exc:
+                    form.add_error(None, str(exc))
+                else:
+                    messages.success(request, f"{len(proposal)} infusions booked.")
+                    return redirect("patients:chart", patient_id=patient.pk)
+    else:
+        audit_record(actor=request.user, action=AuditAction.VIEW, patient=patient, obj=patient)
+    return render(
+        request,
+        "scheduling/series.html",
+        {"patient": patient, "form": form, "proposal": proposal, "tz_name": tz_name},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def feed_manage(request: HttpRequest) -> HttpResponse:
+    """Create, replace or revoke the signed-in user's private calendar feed."""
+    if request.method == "POST":
+        CalendarFeed.objects.filter(user=request.user).delete()
+        if request.POST.get("action") == "create":
+            CalendarFeed.objects.create(user=request.user)
+            messages.success(request, "New feed address created; the old one no longer works.")
+        else:
+            messages.success(request, "Calendar feed revoked.")
+        audit_record(
+            actor=request.user,
+            action=AuditAction.GRANT
+            if request.POST.get("action") == "create"
+            else AuditAction.REVOKE,
+            detail={"calendar_feed": True},
+        )
+        return redirect("scheduling:feed_manage")
+    feed = CalendarFeed.objects.filter(user=request.user).first()
+    url = request.build_absolute_uri(f"/calendar-feed/{feed.token}.ics") if feed is not None else ""
+    return render(request, "scheduling/feed.html", {"feed_url": url})
+
+
+def feed(request: HttpRequest, token: str) -> HttpResponse:
+    """The private feed. The token is the only credential (calendar apps cannot log in); an
+    unknown or revoked token answers 404."""
+    subscription = CalendarFeed.objects.select_related("user").filter(token=token).first()
+    if subscription is None or not subscription.user.is_active:
+        raise Http404
+    user = subscription.user
+    appointments = feed_appointments(user=user)
+    audit_record(
+        actor=user,
+        action=AuditAction.EXPORT,
+        detail={"calendar_feed": True, "appointment_ids": [a.pk for a in appointments]},
+    )
+    body = calendar_bytes(appointments, for_staff=user.is_clinic_staff)
+    return HttpResponse(body, content_type="text/calendar; charset=utf-8")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def my_appointments(request: HttpRequest) -> HttpResponse:
+    """Patient self-service: own appointments; book a consultation or follow-up in a free slot
+    (GET ?type=&date= lists them; POST books one). Infusions are booked by the clinic."""
+    if request.user.role != Role.PATIENT:
+        raise PermissionDenied
+    patient = patients_visible_to(user=request.user).select_related("home_location").first()
+    if patient is None:
+        raise Http404
+    location = patient.home_location
+    form = PortalBookForm(request.GET or None)
+    slots: list[object] = []
+    if request.method == "POST":
+        form = PortalBookForm(request.POST)
+        if form.is_valid():
+            try:
+                starts_at = dt.datetime.fromisoformat(request.POST.get("starts_at", ""))
+                services.appointment_book(
+                    actor=request.user,
+                    patient=patient,
+                    location=location,
+                    kind=form.cleaned_data["type"],
+                    starts_at=starts_at,
+                )
+            except ValueError:
+                form.add_error(None, "Choose one of the listed times.")
+            except services.BookingConflict as exc:
+                form.add_error(None, str(exc))
+            except ValidationError as exc:
+                apply_service_errors(form, exc)
+            else:
+                messages.success(request, "Appointment booked.")
+                return redirect("scheduling:my_appointments")
+    elif form.is_valid():
+        slots = availability(
+            location=location, day=form.cleaned_data["date"], kind=form.cleaned_data["type"]
+        )
+    appointments = list(appointments_visible_to(user=request.user).order_by("starts_at"))
+    audit_record(
+        actor=request.user,
+        action=AuditAction.VIEW,
+        patient=patient,
+        detail={"appointment_ids": [a.pk for a in appointments]},
+    )
+    return render(
+        request,
+        "scheduling/my_appointments.html",
+        {
+            "appointments": appointments,
+            "form": form,
+            "slots": slots,
+            "location": location,
+            "kinds": [AppointmentKind.CONSULTATION, AppointmentKind.FOLLOW_UP],
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def safety_confirm(request: HttpRequest, appointment_id: int) -> HttpResponse:
+    """Linked from the reminder: the patient confirms fasting, escort and no driving."""
+    appointment = appointment_get_for_user(user=request.user, appointment_id=appointment_id)
+    if request.user.role != Role.PATIENT:
+        raise PermissionDenied
+    form = SafetyForm(
+        request.POST or None,
+        initial={"escort_name": appointment.escort_name, "escort_phone": appointment.escort_phone},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.appointment_confirm_safety(
+                actor=request.user, appointment=appointment, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        except services.BookingConflict as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Thank you: your preparation is confirmed.")
+            return redirect("scheduling:appointment", appointment_id=appointment.pk)
+    return render(
+        request,
+        "scheduling/safety_confirm.html",
+        {
+            "appointment": appointment,
+            "form": form,
+            "npo_solids_h": settings.SCHEDULING_NPO_SOLIDS_H,
+            "npo_clear_h": settings.SCHEDULING_NPO_CLEAR_H,
+        },
+    )
+
+
+@login_required
+def week_view(request: HttpRequest, location_code: str, day: str) -> HttpResponse:
+    """Seven days from `day`: a row per day, a column per chair."""
+    _require(request, Perm.APPOINTMENT_BOOK)
+    location = location_get_for_user(user=request.user, location=location_code)
+    try:
+        first = dt.date.fromisoformat(day)
+    except ValueError as exc:
+        raise Http404("Not a date.") from exc
+    tz = location.tzinfo
+    start = dt.datetime.combine(first, dt.time(0), tzinfo=tz)
+    end = dt.datetime.combine(first + dt.timedelta(days=7), dt.time(0), tzinfo=tz)
+    appointments = list(
+        appointments_visible_to(user=request.user).filter(
+            location=location, status=AppointmentStatus.BOOKED, starts_at__lt=end, ends_at__gt=start
+        )
+    )
+    chairs = list(location.chairs.filter(active=True))
+    chair_ids: list[int | None] = [c.pk for c in chairs] + [None]
+    rows = []
+    for offset in range(7):
+        date = first + dt.timedelta(days=offset)
+        on_day = [a for a in appointments if a.starts_at.astimezone(tz).date() == date]
+        rows.append(
+            {
+                "date": date,
+                "cells": [[a for a in on_day if a.chair_id == cid] for cid in chair_ids],
+            }
+        )
+    audit_record(
+        actor=request.user,
+        action=AuditAction.VIEW,
+        detail={
+            "calendar": location.code,
+            "week_from": first.isoformat(),
+            "patient_ids": sorted({a.patient_id for a in appointments}),
+        },
+    )
+    return render(
+        request,
+        "scheduling/week.html",
+        {
+            "location": location,
+            "first": first,
+            "titles": [c.name for c in chairs] + ["No chair"],
+            "rows": rows,
+            "previous_week": (first - dt.timedelta(days=7)).isoformat(),
+            "next_week": (first + dt.timedelta(days=7)).isoformat(),
+        },
+    )
