@@ -158,6 +158,7 @@ class OrderOut(Schema):
     findings: list[FindingOut]
     rule_ids: list[str]
     warning_reason: str
+    override_reason: str
     change_reason: str
     created_at: datetime
     signed_at: datetime | None
@@ -194,6 +195,7 @@ class SignIn(Schema):
     password: str = Field("", max_length=256)
     totp: str = Field("", max_length=16)
     warning_reason: str = Field("", max_length=2000)
+    override_reason: str = Field("", max_length=2000, description="LIM-4 override reason")
 
 
 def order_out(order: DosingOrder) -> dict[str, Any]:
@@ -275,6 +277,7 @@ def sign_order(request: HttpRequest, order_id: str, payload: SignIn) -> Any:
         password=payload.password,
         totp=payload.totp,
         warning_reason=payload.warning_reason,
+        override_reason=payload.override_reason,
     )
     return order_out(order)
 

@@ -44,8 +44,13 @@ class Indication(StrEnum):
         return self is Indication.PAIN
 
 
+# dosing.md §6: "A hard stop blocks the order from being signed; an override needs a prescriber
+# reason." Only the hard stops the table marks "hard stop (override)" may be overridden.
+OVERRIDABLE_RULES = frozenset({"LIM-4"})
+
+
 class Severity(StrEnum):
-    HARD_STOP = "hard_stop"  # blocks signing
+    HARD_STOP = "hard_stop"  # blocks signing (LIM-4: unless a prescriber overrides with a reason)
     WARNING = "warning"  # signing needs a written reason
     NOTE = "note"  # informational (DOSE-P3), no reason needed
 

@@ -78,3 +78,8 @@ class SignForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         required=False,
     )
+    override_reason = forms.CharField(
+        label="Reason for overriding the hard limit (LIM-4)",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+    )

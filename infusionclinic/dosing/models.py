@@ -80,6 +80,8 @@ class DosingOrder(models.Model):
     rule_ids = models.JSONField(default=list)
     blocked = models.BooleanField(default=False)
     warning_reason = models.TextField(blank=True)  # soft limits need a written reason
+    # dosing.md LIM-4 "hard stop (override)": the prescriber's reason for signing above it.
+    override_reason = models.TextField(blank=True)
     change_reason = models.TextField(blank=True)  # DOSE-3: why a new version
 
     created_by = models.ForeignKey(

@@ -24,6 +24,7 @@ from infusionclinic.intake.selectors import patient_may_be_booked
 from infusionclinic.patients.models import Patient
 
 from .calculator import (
+    OVERRIDABLE_RULES,
     Calculation,
     DoseInput,
     DoseInputError,
@@ -288,11 +289,13 @@ def dosing_order_sign(
     password: str = "",
     totp: str = "",
     warning_reason: str = "",
+    override_reason: str = "",
 ) -> DosingOrder:
     """Sign a draft: only a prescriber (LIM-15), re-authenticating in this request with the
-    password or a TOTP code; no hard stop (LIM-*), a written reason for every warning, a fresh
-    weight (WT-8). The re-authentication runs outside the signing transaction so that a failed
-    attempt's audit event is kept."""
+    password or a TOTP code; no hard stop (LIM-*) except an overridable one (LIM-4) with a
+    written override reason, a written reason for every warning, a fresh weight (WT-8). The
+    re-authentication runs outside the signing transaction so that a failed attempt's audit
+    event is kept."""
     if actor.role != Role.PRESCRIBER or not actor.has_role_perm(Perm.ORDER_WRITE):
         raise PermissionDenied("Only a prescriber signs dosing orders (LIM-15).")
     field, method = ("totp", SignMethod.TOTP) if totp else ("password", SignMethod.PASSWORD)
@@ -301,11 +304,19 @@ def dosing_order_sign(
         raise ValidationError({"password": ["Re-enter your password or a TOTP code to sign."]})
     if not user_reauthenticate(user=actor, secret=secret, purpose="sign dosing order"):
         raise ValidationError({field: ["Not correct: re-enter your password or a current code."]})
-    return _sign(actor=actor, order=order, method=method, warning_reason=warning_reason)
+    return _sign(
+        actor=actor,
+        order=order,
+        method=method,
+        warning_reason=warning_reason,
+        override_reason=override_reason,
+    )
 
 
 @transaction.atomic
-def _sign(*, actor: User, order: DosingOrder, method: str, warning_reason: str) -> DosingOrder:
+def _sign(
+    *, actor: User, order: DosingOrder, method: str, warning_reason: str, override_reason: str
+) -> DosingOrder:
     order = (
         DosingOrder.objects.select_for_update()
         .select_related("patient__home_location")
@@ -323,8 +334,17 @@ def _sign(*, actor: User, order: DosingOrder, method: str, warning_reason: str) 
         raise ValidationError({"__all__": ["A newer version of this order exists."]})
     errors: dict[str, list[str]] = {}
     hard = [f for f in order.findings if f["severity"] == Severity.HARD_STOP]
-    if hard:
-        errors["__all__"] = [f"{f['rule_id']}: {f['message']}" for f in hard]
+    blocking = [f for f in hard if f["rule_id"] not in OVERRIDABLE_RULES]
+    overridable = [f for f in hard if f["rule_id"] in OVERRIDABLE_RULES]
+    if blocking:
+        errors["__all__"] = [f"{f['rule_id']}: {f['message']}" for f in blocking]
+    override = (override_reason or "").strip()
+    if overridable and not override:
+        errors["override_reason"] = [
+            "Above a hard limit: "
+            + "; ".join(f"{f['rule_id']}: {f['message']}" for f in overridable)
+            + " Signing needs your written reason for overriding it."
+        ]
     if not _weight_is_fresh(order.patient, order.weight_measured_on):
         errors.setdefault("__all__", []).append(
             f"The weight is older than {weight_max_age_days()} days: weigh the patient again and "
@@ -345,6 +365,7 @@ def _sign(*, actor: User, order: DosingOrder, method: str, warning_reason: str) 
         signed_at=now,
         sign_method=method,
         warning_reason=reason,
+        override_reason=override if overridable else "",
     )
     if updated != 1:  # pragma: no cover - the row lock above makes this unreachable
         raise ValidationError({"__all__": ["The order changed while signing."]})
@@ -357,6 +378,7 @@ def _sign(*, actor: User, order: DosingOrder, method: str, warning_reason: str) 
         detail={
             "signed": True,
             "sign_method": method,
+            "overridden": [f["rule_id"] for f in overridable],
             "version": order.version,
             "supersedes": order.supersedes_id,
             "warnings": [f["rule_id"] for f in order.warnings],

@@ -20,6 +20,7 @@ from infusionclinic.patients.models import Patient
 from infusionclinic.patients.selectors import patient_get_for_user
 
 from . import services
+from .calculator import OVERRIDABLE_RULES
 from .forms import OrderForm, ReviseForm, SignForm
 from .models import DosingOrder
 from .selectors import order_get_for_user, order_versions, titration_history
@@ -126,6 +127,10 @@ def _render_order(
     sign_form = sign_form or SignForm()
     if not order.warnings:
         del sign_form.fields["warning_reason"]  # a reason is asked for warnings only
+    if not any(
+        f["severity"] == "hard_stop" and f["rule_id"] in OVERRIDABLE_RULES for f in order.findings
+    ):
+        del sign_form.fields["override_reason"]  # only an overridable hard stop (LIM-4) asks
     return render(
         request,
         "dosing/order_detail.html",

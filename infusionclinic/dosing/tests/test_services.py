@@ -131,14 +131,60 @@ def test_lim15_signer_must_be_a_prescriber(role, location, prescriber, patient):
         services.dosing_order_sign(actor=make_user(role, location), order=order, password=PASSWORD)
 
 
-def test_hard_stop_blocks_signing_lim4(prescriber, patient):
+def test_hard_stop_blocks_signing_lim4_and_the_default_session_cap_lim9(prescriber, patient):
+    """1.2 mg/kg: LIM-4 asks for an override reason, and LIM-9 (default cap = LIM-4 × dosing
+    weight) is a hard stop no reason lifts."""
     order = draft(prescriber, patient, dose_mg_per_kg="1.2")
     assert order.blocked
     with pytest.raises(ValidationError) as err:
         services.dosing_order_sign(
-            actor=prescriber, order=order, password=PASSWORD, warning_reason="sure"
+            actor=prescriber,
+            order=order,
+            password=PASSWORD,
+            warning_reason="sure",
+            override_reason="Partial response at 1.0 mg/kg; tolerated well.",
         )
-    assert any("LIM-4" in m for m in err.value.message_dict["__all__"])
+    assert any("LIM-9" in m for m in err.value.message_dict["__all__"])
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DRAFT
+
+
+@override_settings(DOSING_LIMITS={"max_mg_session": "200"})
+def test_lim4_hard_stop_is_overridden_only_with_a_written_reason(prescriber, patient):
+    """dosing.md §6: LIM-4 is "hard stop (override)": a prescriber may sign above 1.0 mg/kg with a
+    written reason (audited); without one, signing is refused on that field."""
+    order = draft(prescriber, patient, dose_mg_per_kg="1.2")
+    assert [f["rule_id"] for f in order.findings if f["severity"] == "hard_stop"] == ["LIM-4"]
+    with pytest.raises(ValidationError) as err:
+        services.dosing_order_sign(
+            actor=prescriber, order=order, password=PASSWORD, warning_reason="titrating"
+        )
+    assert "LIM-4" in err.value.message_dict["override_reason"][0]
+    signed = services.dosing_order_sign(
+        actor=prescriber,
+        order=order,
+        password=PASSWORD,
+        warning_reason="titrating",
+        override_reason="Partial response at 1.0 mg/kg; tolerated well; discussed with patient.",
+    )
+    assert signed.status == OrderStatus.SIGNED
+    assert signed.override_reason.startswith("Partial response")
+    event = AuditEvent.objects.filter(action="update", object_id=str(order.pk)).last()
+    assert event.detail["overridden"] == ["LIM-4"]
+
+
+@override_settings(DOSING_LIMITS={"max_mg_session": "200"})
+def test_an_override_reason_does_not_lift_other_hard_stops_lim1(prescriber, patient):
+    order = draft(prescriber, patient, concentration_mg_per_ml="100")
+    with pytest.raises(ValidationError) as err:
+        services.dosing_order_sign(
+            actor=prescriber,
+            order=order,
+            password=PASSWORD,
+            warning_reason="x",
+            override_reason="I really want to",
+        )
+    assert any("LIM-1" in m for m in err.value.message_dict["__all__"])
 
 
 def test_soft_limit_needs_a_written_reason_lim3(prescriber, patient):
