@@ -84,6 +84,27 @@ def courses_for_patient(*, patient: Patient) -> list[TreatmentCourse]:
     return list(TreatmentCourse.objects.filter(patient=patient).select_related("protocol"))
 
 
+def course_active_for_patient(*, patient: Patient) -> TreatmentCourse | None:
+    """The patient's course in induction or maintenance (the newest, if several), or None."""
+    return (
+        TreatmentCourse.objects.filter(
+            patient=patient, phase__in=(Phase.INDUCTION, Phase.MAINTENANCE)
+        )
+        .select_related("protocol")
+        .order_by("-started_at")
+        .first()
+    )
+
+
+def course_series_defaults(*, course: TreatmentCourse) -> dict[str, int]:
+    """What the course's protocol version books next: the induction series (PROT-10), or one
+    maintenance infusion at its interval (PROT-30)."""
+    protocol = course.protocol
+    if course.phase == Phase.MAINTENANCE:
+        return {"count": 1, "interval_days": protocol.maintenance_interval_days}
+    return {"count": protocol.induction_count, "interval_days": protocol.induction_interval_days}
+
+
 def course_decisions(*, course: TreatmentCourse) -> list[PhaseDecision]:
     return list(course.decisions.select_related("decided_by"))
 

@@ -38,13 +38,11 @@ class SeriesForm(forms.Form):
     interval_days = forms.IntegerField(min_value=1, max_value=365, label="Every (days)")
 
     def __init__(self, *args: object, locations: object, **kwargs: object) -> None:
-        kwargs.setdefault(
-            "initial",
-            {
+        if not kwargs.get("initial"):
+            kwargs["initial"] = {
                 "count": settings.SCHEDULING_INDUCTION_COUNT,
                 "interval_days": settings.SCHEDULING_INDUCTION_INTERVAL_DAYS,
-            },
-        )
+            }
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.fields["location"].queryset = locations  # type: ignore[attr-defined]
 

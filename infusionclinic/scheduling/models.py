@@ -130,6 +130,14 @@ class Appointment(TimeStampedModel):
     )
     # Appointments accepted together from one series proposal share this id.
     series = models.UUIDField(null=True, blank=True, db_index=True)
+    # The treatment course an infusion belongs to (issue 8: course-driven booking).
+    course = models.ForeignKey(
+        "courses.TreatmentCourse",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="appointments",
+    )
     status_reason = models.CharField(max_length=500, blank=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     late_cancellation = models.BooleanField(default=False)

@@ -23,6 +23,7 @@ from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.common.mail import email_enqueue
+from infusionclinic.courses.models import TreatmentCourse
 from infusionclinic.intake.selectors import patient_may_be_booked
 from infusionclinic.patients.models import Patient
 from infusionclinic.patients.services import ConflictError
@@ -243,6 +244,7 @@ def _create(
     starts_at: datetime,
     chair: Chair | None,
     series: uuid.UUID | None,
+    course: TreatmentCourse | None = None,
 ) -> Appointment:
     if timezone.is_naive(starts_at):
         raise ValidationError({"starts_at": ["Give a time zone (e.g. ...Z or +02:00)."]})
@@ -277,6 +279,7 @@ def _create(
                 starts_at=starts_at,
                 ends_at=ends_at,
                 series=series,
+                course=course,
                 booked_by=actor,
             )
     except IntegrityError as exc:  # PostgreSQL exclusion constraint: someone was faster
@@ -287,7 +290,12 @@ def _create(
         action=AuditAction.CREATE,
         patient=patient,
         obj=appointment,
-        detail={"kind": kind, "starts_at": starts_at.isoformat(), "series": str(series or "")},
+        detail={
+            "kind": kind,
+            "starts_at": starts_at.isoformat(),
+            "series": str(series or ""),
+            "course": course.pk if course else None,
+        },
     )
     return appointment
 
@@ -332,8 +340,12 @@ def appointment_series_book(
     patient: Patient,
     location: Location,
     starts: Sequence[datetime],
+    course: TreatmentCourse | None = None,
 ) -> list[Appointment]:
-    """Accept a proposed infusion series in one step: all appointments or none."""
+    """Accept a proposed infusion series in one step: all appointments or none. With a treatment
+    course, each appointment is linked to it."""
+    if course is not None and course.patient_id != patient.pk:
+        raise ValidationError({"course": ["That course belongs to another patient."]})
     _require_booking_rights(actor, location, patient)
     if actor.role == Role.PATIENT:
         raise PermissionDenied("Infusion series are booked by the clinic.")
@@ -353,6 +365,7 @@ def appointment_series_book(
                     starts_at=starts_at,
                     chair=None,
                     series=series,
+                    course=course,
                 )
             )
         except BookingConflict as exc:

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods
 from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.courses.selectors import course_active_for_patient, course_series_defaults
 from infusionclinic.patients.forms import apply_service_errors
 from infusionclinic.patients.selectors import (
     locations_for_user,
@@ -173,7 +174,12 @@ def series_book(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
     _require(request, Perm.APPOINTMENT_BOOK)
     locations = locations_for_user(user=request.user)
-    form = SeriesForm(request.POST or None, locations=locations)
+    # Course-driven booking (issue 8): the patient's active course sets what is proposed — the
+    # induction series of its protocol version (PROT-10) or the next maintenance infusion
+    # (PROT-30) — and the booked infusions are linked to it.
+    course = course_active_for_patient(patient=patient)
+    initial = course_series_defaults(course=course) if course else None
+    form = SeriesForm(request.POST or None, locations=locations, initial=initial)
     proposal: list[dt.datetime] = []
     tz_name = "UTC"
     if request.method == "POST" and form.is_valid():
@@ -198,7 +204,11 @@ def series_book(request: HttpRequest, patient_id: int) -> HttpResponse:
             else:
                 try:
                     services.appointment_series_book(
-                        actor=request.user, patient=patient, location=location, starts=proposal
+                        actor=request.user,
+                        patient=patient,
+                        location=location,
+                        starts=proposal,
+                        course=course,
                     )
                 except services.BookingConflict as exc:
                     form.add_error(None, str(exc))
@@ -210,7 +220,13 @@ def series_book(request: HttpRequest, patient_id: int) -> HttpResponse:
     return render(
         request,
         "scheduling/series.html",
-        {"patient": patient, "form": form, "proposal": proposal, "tz_name": tz_name},
+        {
+            "patient": patient,
+            "form": form,
+            "proposal": proposal,
+            "tz_name": tz_name,
+            "course": course,
+        },
     )
 
 

@@ -115,6 +115,45 @@ def test_front_desk_proposes_and_accepts_an_induction_series_in_one_step(desk, l
     assert len({a.series for a in booked}) == 1
 
 
+@pytest.mark.parametrize(
+    ("phase", "count", "interval_days"),
+    [("induction", 3, 7), ("maintenance", 1, 28)],  # protocol.md PROT-10, PROT-30 defaults
+)
+def test_series_follows_the_active_course_protocol_and_links_the_course(
+    desk, location, chairs, phase, count, interval_days
+):
+    """Issue 8, course-driven booking: the patient's active course proposes its protocol
+    version's induction series (PROT-10) or the next maintenance infusion (PROT-30), and the
+    booked infusions belong to that course."""
+    from infusionclinic.courses.models import TreatmentCourse
+    from infusionclinic.courses.services import course_start
+
+    patient = PatientFactory(home_location=location)
+    course = course_start(
+        actor=make_user("prescriber", location), patient=patient, indication="depression"
+    )
+    TreatmentCourse.objects.filter(pk=course.pk).update(phase=phase)
+    client = logged_in_client(desk)
+    url = f"/patients/{patient.pk}/series/"
+    page = client.get(url)
+    assert page.context["form"].initial == {"count": count, "interval_days": interval_days}
+    assert "series-course" in page.content.decode()
+    form = {
+        "location": location.pk,
+        "first_date": future_day().isoformat(),
+        "preferred_time": "09:00",
+        "count": count,
+        "interval_days": interval_days,
+    }
+    html = client.post(url, {**form, "action": "propose"}).content.decode()
+    starts = re.findall(r'name="starts" value="([^"]+)"', html)
+    assert len(starts) == count
+    client.post(url, {**form, "action": "accept", "starts": starts})
+    booked = Appointment.objects.filter(patient=patient)
+    assert booked.count() == count
+    assert {a.course_id for a in booked} == {course.pk}
+
+
 def test_private_feed_parses_and_is_revocable(desk, location, appointment):
     client = logged_in_client(desk)
     client.post("/calendar-feed/", {"action": "create"})
