@@ -15,8 +15,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.urls import reverse
 from django.utils import timezone
 from django_tasks import task
+
+from infusionclinic.outcomes.selectors import assignments_active
 
 from .ical import calendar_bytes
 from .models import Appointment, AppointmentKind, AppointmentStatus, Reminder, ReminderChannel
@@ -93,6 +96,14 @@ def reminder_text(appointment: Appointment) -> str:
             "Please confirm your preparation (fasting, escort, no driving) here: "
             f"{settings.SCHEDULING_SITE_URL.rstrip('/')}/appointments/{appointment.pk}/confirm/",
         ]
+        # Issue 5: the questionnaires assigned for the course are filled in before each infusion.
+        codes = [a.instrument_code for a in assignments_active(patient=appointment.patient)]
+        if codes:
+            lines += [
+                "",
+                f"Before your infusion, please fill in your questionnaires ({', '.join(codes)}): "
+                f"{settings.SCHEDULING_SITE_URL.rstrip('/')}{reverse('outcomes:my_list')}",
+            ]
     return "\n".join(lines)
 
 

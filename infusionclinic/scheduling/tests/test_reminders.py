@@ -100,3 +100,16 @@ def test_reminder_text_has_prep_instructions_pre4_pre5_pre6(location):
     assert "Do not drive" in text  # PRE-6
     assert "10:00" in text  # local time at the location
     assert f"/appointments/{appointment.pk}/confirm/" in text  # issue 8 item 7
+    assert "questionnaires" not in text  # none assigned
+
+
+def test_reminder_links_the_questionnaires_assigned_to_the_patient(location):
+    """Issue 5: the patient completes the assigned questionnaires before each infusion, from a
+    link in the reminder the day before."""
+    from infusionclinic.outcomes.models import InstrumentAssignment
+
+    _, appointment = _book(location)
+    InstrumentAssignment.objects.create(patient=appointment.patient, instrument_code="PHQ-9")
+    text = reminder_text(appointment)
+    assert "please fill in your questionnaires (PHQ-9)" in text
+    assert "/my/questionnaires/" in text
