@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("infusionclinic.dosing.urls")),
     path("", include("infusionclinic.audit.urls")),
     path("", include("infusionclinic.fhir.urls")),
+    path("", include("infusionclinic.reports.urls")),
     path("", include("infusionclinic.outcomes.urls")),
     path("", include("infusionclinic.website.urls")),
     path("", include("infusionclinic.newsletter.urls")),

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "infusionclinic.api",
     "infusionclinic.demo",
     "infusionclinic.fhir",
+    "infusionclinic.reports",
     "infusionclinic.website",
     "infusionclinic.newsletter",
     "infusionclinic.intake",
@@ -251,6 +252,9 @@ PATIENT_WEIGHT_MIN_KG = env.float("PATIENT_WEIGHT_MIN_KG", default=25.0)
 PATIENT_WEIGHT_MAX_KG = env.float("PATIENT_WEIGHT_MAX_KG", default=350.0)
 PATIENT_HEIGHT_MIN_CM = env.float("PATIENT_HEIGHT_MIN_CM", default=100.0)
 PATIENT_HEIGHT_MAX_CM = env.float("PATIENT_HEIGHT_MAX_CM", default=250.0)
+
+# Progress reports: how long a link sent to the referring provider stays valid (days).
+REPORT_LINK_DAYS = env.int("REPORT_LINK_DAYS", default=14)
 
 # FHIR: the identifier system of this clinic's MRNs (a URI the clinic owns).
 FHIR_MRN_SYSTEM = env.str("FHIR_MRN_SYSTEM", default="urn:infusionclinic:mrn")

@@ -29,6 +29,8 @@ class Perm(StrEnum):
     COURSE_MANAGE = "course.manage"  # start a course, decide its phase; edit protocols
     ORDER_VIEW_SIGNED = "order.view_signed"  # signed dosing orders
     ORDER_WRITE = "order.write"  # draft, revise and sign dosing orders (dosing.md LIM-15)
+    REPORT_VIEW = "report.view"  # the progress report for the referring provider
+    REPORT_SHARE = "report.share"  # send it (expiring link) to the referring provider
     EMERGENCY_ACCESS = "chart.emergency_access"  # "break the glass": always audited
     AUDIT_REPORT = "audit.report"
     ADMIN_SITE = "admin.site"
@@ -89,6 +91,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.INSTRUMENT_ASSIGN,
             Perm.COURSE_VIEW,
             Perm.ORDER_VIEW_SIGNED,
+            Perm.REPORT_VIEW,
             Perm.REFERRAL_MANAGE,
             Perm.INTAKE_EDIT,
             Perm.INTAKE_AMEND,
@@ -112,6 +115,8 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.ORDER_VIEW_SIGNED,
             Perm.ORDER_WRITE,
             Perm.EMERGENCY_ACCESS,
+            Perm.REPORT_VIEW,
+            Perm.REPORT_SHARE,
             Perm.OUTCOMES_VIEW,
             Perm.ASSESSMENT_ENTER,
             Perm.INSTRUMENT_ASSIGN,
@@ -144,6 +149,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.SCREENING_VIEW,
             Perm.CONSENT_PUBLISH,
             Perm.APPOINTMENT_BOOK,
+            Perm.REPORT_VIEW,
         }
     ),
 }

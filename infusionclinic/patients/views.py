@@ -111,6 +111,7 @@ def _render_chart(request: HttpRequest, patient: Patient, **forms: Any) -> HttpR
         "can_edit_clinical": user.has_role_perm(Perm.CHART_EDIT_CLINICAL),
         "can_edit_diagnoses": user.has_role_perm(Perm.DIAGNOSIS_EDIT),
         "can_view_courses": user.has_role_perm(Perm.COURSE_VIEW),
+        "can_view_report": user.has_role_perm(Perm.REPORT_VIEW),
         "measurement_form": forms.get("measurement_form") or MeasurementForm(),
         "allergy_form": forms.get("allergy_form") or AllergyForm(),
         "medication_form": forms.get("medication_form") or MedicationForm(),
