@@ -55,5 +55,10 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Benchmarks (issue 13), never part of `make test`: PostgreSQL, over HTTP. BENCH_SEED=N seeds N
+# patients first (manage.py seed_scale); BENCH_REQUESTS sets requests per operation.
+bench: install
+	$(BIN)/python bench/run.py
+
 clean:
 	rm -rf $(VENV) var/staticfiles .pytest_cache .ruff_cache
