@@ -258,6 +258,8 @@ REPORT_LINK_DAYS = env.int("REPORT_LINK_DAYS", default=14)
 
 # FHIR: the identifier system of this clinic's MRNs (a URI the clinic owns).
 FHIR_MRN_SYSTEM = env.str("FHIR_MRN_SYSTEM", default="urn:infusionclinic:mrn")
+# codes.md CODE-RX1: RxNorm ingredient ketamine, RxCUI 6130 (marked unverified there).
+FHIR_KETAMINE_RXCUI = env.str("FHIR_KETAMINE_RXCUI", default="6130")
 
 # "Break the glass": how long a prescriber's emergency access to a chart outside their locations
 # lasts, and the shortest reason accepted. Operational policy, not a clinical number.

@@ -147,3 +147,123 @@ def body_measurement_resource(measurement: BodyMeasurement) -> dict[str, Any]:
             "code": unit,
         },
     }
+
+
+# --- Questionnaires (outcomes): QuestionnaireResponse + the total as a survey Observation -------
+# codes.md CODE-S1..S6 (LOINC panel and total codes live in each instrument's data file).
+
+
+def questionnaire_response_resource(assessment: Any) -> dict[str, Any]:
+    spec = assessment.instrument.spec
+    panel = spec.loinc.get("panel")
+    resource: dict[str, Any] = {
+        "resourceType": "QuestionnaireResponse",
+        "id": f"qr-{assessment.pk}",
+        "status": "completed",
+        "subject": patient_reference(assessment.patient_id),
+        "authored": assessment.completed_at.isoformat(),
+        "item": [
+            {
+                "linkId": str(number),
+                "answer": [{"valueInteger": value}],
+            }
+            for number, value in enumerate(assessment.answers, start=1)
+            if value is not None
+        ],
+    }
+    # The instrument is named by its LOINC panel where one exists, else by the clinic's code.
+    resource["questionnaire"] = (
+        f"http://loinc.org/q/{panel}" if panel else f"urn:infusionclinic:instrument:{spec.code}"
+    )
+    return resource
+
+
+def score_observation_resource(assessment: Any) -> dict[str, Any]:
+    spec = assessment.instrument.spec
+    total_code = spec.loinc.get("total")
+    coding = (
+        [{"system": LOINC, "code": total_code, "display": f"{spec.name} total score"}]
+        if total_code
+        else [{"system": "urn:infusionclinic:instrument", "code": spec.code}]
+    )
+    return {
+        "resourceType": "Observation",
+        "id": f"score-{assessment.pk}",
+        "status": "final",
+        "category": [
+            {"coding": [{"system": OBSERVATION_CATEGORY, "code": "survey", "display": "Survey"}]}
+        ],
+        "code": {"coding": coding, "text": f"{spec.name} total score"},
+        "subject": patient_reference(assessment.patient_id),
+        "effectiveDateTime": assessment.completed_at.isoformat(),
+        "valueInteger": assessment.total,
+        "derivedFrom": [{"reference": f"QuestionnaireResponse/qr-{assessment.pk}"}],
+    }
+
+
+# --- Dosing orders: MedicationRequest (codes.md CODE-RX1, RxNorm ingredient ketamine) ----------
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+def medication_request_resource(order: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationRequest",
+        "id": f"order-{order.pk}",
+        "status": "active" if order.status == "signed" else "draft",
+        "intent": "order",
+        "medicationCodeableConcept": {
+            "coding": [
+                {"system": RXNORM, "code": settings.FHIR_KETAMINE_RXCUI, "display": "ketamine"}
+            ],
+            "text": "ketamine hydrochloride injection, IV infusion",
+        },
+        "subject": patient_reference(order.patient_id),
+        "authoredOn": (order.signed_at or order.created_at).isoformat(),
+        "dosageInstruction": [
+            {
+                "text": f"{order.dose_mg} mg IV over {order.duration_min} min at "
+                f"{order.rate_ml_per_h} mL/h ({order.concentration_mg_per_ml} mg/mL)",
+                "route": {"text": "intravenous"},
+                "doseAndRate": [
+                    {
+                        "doseQuantity": {
+                            "value": float(order.dose_mg),
+                            "unit": "mg",
+                            "system": UCUM,
+                            "code": "mg",
+                        },
+                        "rateQuantity": {
+                            "value": float(order.rate_ml_per_h),
+                            "unit": "mL/h",
+                            "system": UCUM,
+                            "code": "mL/h",
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+
+
+# --- Scheduling: Appointment -------------------------------------------------------------------
+APPOINTMENT_STATUS = {
+    "booked": "booked",
+    "cancelled": "cancelled",
+    "no_show": "noshow",
+    "completed": "fulfilled",
+}
+
+
+def appointment_resource(appointment: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "Appointment",
+        "id": f"appt-{appointment.pk}",
+        "status": APPOINTMENT_STATUS.get(appointment.status, "booked"),
+        "serviceType": [{"text": appointment.get_kind_display()}],
+        "start": appointment.starts_at.isoformat(),
+        "end": appointment.ends_at.isoformat(),
+        "participant": [
+            {"actor": patient_reference(appointment.patient_id), "status": "accepted"},
+            {"actor": {"display": appointment.location.name}, "status": "accepted"},
+        ],
+    }

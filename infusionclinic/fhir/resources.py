@@ -13,18 +13,29 @@ from datetime import date
 from typing import Any
 
 from django.db.models import QuerySet
+from fhir.resources.R4B.appointment import Appointment as FhirAppointment
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient as FhirPatient
+from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
+from infusionclinic.dosing.models import DosingOrder, OrderStatus
+from infusionclinic.outcomes.models import Assessment, AssessmentStatus
+from infusionclinic.outcomes.selectors import instruments_current
 from infusionclinic.patients.models import BodyMeasurement, Diagnosis, Patient
+from infusionclinic.scheduling.models import Appointment
 
 from .mapping import (
     BODY_MEASUREMENT_CODES,
+    appointment_resource,
     body_measurement_resource,
     condition_resource,
+    medication_request_resource,
     patient_resource,
+    questionnaire_response_resource,
+    score_observation_resource,
 )
 
 # fhir.resources ships R5 by default; its R4B models validate the R4 (4.0.1) resources served here
@@ -34,6 +45,9 @@ MODELS: dict[str, Any] = {
     "Condition": Condition,
     "Observation": Observation,
     "Bundle": Bundle,
+    "QuestionnaireResponse": QuestionnaireResponse,
+    "MedicationRequest": MedicationRequest,
+    "Appointment": FhirAppointment,
 }
 
 CHUNK = 500
@@ -51,7 +65,8 @@ class Source:
     queryset: Callable[[QuerySet[Patient]], QuerySet[Any]]
     to_resource: Callable[[Any], dict[str, Any]]
     # For Observation search: LOINC code -> filter, and the date field.
-    codes: dict[str, dict[str, Any]] | None = None
+    # LOINC code -> queryset filter, or a function giving that map (read when searching).
+    codes: dict[str, dict[str, Any]] | Callable[[], dict[str, dict[str, Any]]] | None = None
     date_field: str | None = None
 
     def search(
@@ -64,9 +79,10 @@ class Source:
     ) -> QuerySet[Any] | None:
         qs = self.queryset(patients)
         if code:
-            if not self.codes or code not in self.codes:
+            codes = self.codes() if callable(self.codes) else self.codes
+            if not codes or code not in codes:
                 return None
-            qs = qs.filter(**self.codes[code])
+            qs = qs.filter(**codes[code])
         if self.date_field and date_from:
             qs = qs.filter(**{f"{self.date_field}__gte": date_from})
         if self.date_field and date_to:
@@ -92,7 +108,52 @@ SOURCES: list[Source] = [
         codes={loinc: {"kind": kind} for kind, (loinc, _, _) in BODY_MEASUREMENT_CODES.items()},
         date_field="measured_on",
     ),
+    Source(
+        "Observation",
+        lambda patients: _submitted(patients),
+        score_observation_resource,
+        codes=lambda: _score_codes(),
+        date_field="completed_at__date",
+    ),
+    Source(
+        "QuestionnaireResponse",
+        lambda patients: _submitted(patients),
+        questionnaire_response_resource,
+    ),
+    Source(
+        "MedicationRequest",
+        lambda patients: DosingOrder.objects.filter(
+            patient__in=patients, status=OrderStatus.SIGNED
+        ).order_by("pk"),
+        medication_request_resource,
+    ),
+    Source(
+        "Appointment",
+        lambda patients: (
+            Appointment.objects.filter(patient__in=patients)
+            .select_related("location")
+            .order_by("pk")
+        ),
+        appointment_resource,
+    ),
 ]
+
+
+def _score_codes() -> dict[str, dict[str, Any]]:
+    """Each instrument's LOINC total code (codes.md CODE-S2, S4, S5, S6) -> its assessments."""
+    return {
+        definition.spec.loinc["total"]: {"instrument__code": definition.code}
+        for definition in instruments_current()
+        if definition.spec.loinc.get("total")
+    }
+
+
+def _submitted(patients: QuerySet[Patient]) -> QuerySet[Assessment]:
+    return (
+        Assessment.objects.filter(patient__in=patients, status=AssessmentStatus.SUBMITTED)
+        .select_related("instrument")
+        .order_by("pk")
+    )
 
 
 def resources_for(

@@ -175,7 +175,17 @@ def test_bulk_export_writes_ndjson_per_resource_type(location, other_location, c
     PatientFactory(home_location=other_location)  # not exported
     call_command("fhir_export", location="north", out=str(tmp_path))
     files = {p.name: p.read_text().splitlines() for p in tmp_path.iterdir()}
-    assert set(files) == {"Condition.ndjson", "Observation.ndjson", "Patient.ndjson"}
+    assert set(files) == {
+        f"{t}.ndjson"
+        for t in (
+            "Appointment",
+            "Condition",
+            "MedicationRequest",
+            "Observation",
+            "Patient",
+            "QuestionnaireResponse",
+        )
+    }
     assert len(files["Patient.ndjson"]) == 1
     assert len(files["Observation.ndjson"]) == 4
     for lines in files.values():
@@ -189,3 +199,62 @@ def test_bulk_export_refuses_an_unknown_location(tmp_path):
 
     with pytest.raises(CommandError, match="No location"):
         call_command("fhir_export", location="nowhere", out=str(tmp_path))
+
+
+def test_bundle_holds_questionnaire_scores_signed_orders_and_appointments(location, chart):
+    """Issue 9: QuestionnaireResponse and its total as a survey Observation (LOINC 44261-6,
+    codes.md CODE-S2), MedicationRequest for a signed order (RxNorm, mg and mL/h in UCUM),
+    Appointment; each validates with fhir.resources."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from infusionclinic.dosing.models import DosingOrder
+    from infusionclinic.dosing.services import dosing_order_create
+    from infusionclinic.outcomes.services import assessment_submit
+    from infusionclinic.scheduling.models import Appointment
+
+    prescriber = make_user("prescriber", location)
+    assessment_submit(
+        actor=prescriber, patient=chart, instrument_code="PHQ-9", answers=[1] * 8 + [0]
+    )
+    order = dosing_order_create(
+        actor=prescriber,
+        patient=chart,
+        indication="depression",
+        weight_basis="actual",
+        sex_for_dosing="female",
+        dose_mg_per_kg="0.5",
+        duration_min=40,
+        concentration_mg_per_ml="1",
+    )
+    DosingOrder.objects.filter(pk=order.pk).update(  # signing itself is pinned in dosing/tests
+        status="signed", signed_by=prescriber, signed_at=timezone.now()
+    )
+    start = timezone.now() + timedelta(days=3)
+    Appointment.objects.create(
+        patient=chart,
+        location=location,
+        kind="consultation",
+        starts_at=start,
+        ends_at=start + timedelta(hours=1),
+    )
+    bundle = (
+        api_client(make_user("nurse", location)).get(f"/api/v1/patients/{chart.pk}/fhir").json()
+    )
+    validate(bundle)
+    by_type: dict[str, list] = {}
+    for entry in bundle["entry"]:
+        by_type.setdefault(entry["resource"]["resourceType"], []).append(entry["resource"])
+    score = next(o for o in by_type["Observation"] if o["id"].startswith("score-"))
+    assert score["code"]["coding"][0]["code"] == "44261-6"
+    assert score["valueInteger"] == 8
+    assert score["category"][0]["coding"][0]["code"] == "survey"
+    (response,) = by_type["QuestionnaireResponse"]
+    assert len(response["item"]) == 9
+    (request,) = by_type["MedicationRequest"]
+    assert request["medicationCodeableConcept"]["coding"][0]["system"].endswith("rxnorm")
+    rate = request["dosageInstruction"][0]["doseAndRate"][0]["rateQuantity"]
+    order.refresh_from_db()
+    assert (rate["value"], rate["code"]) == (float(order.rate_ml_per_h), "mL/h")
+    assert by_type["Appointment"][0]["status"] == "booked"
