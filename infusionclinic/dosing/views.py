@@ -15,6 +15,7 @@ from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.courses.models import Phase
 from infusionclinic.courses.selectors import courses_for_patient, protocols_current
+from infusionclinic.outcomes.selectors import scored_assessments
 from infusionclinic.patients.forms import apply_service_errors
 from infusionclinic.patients.models import Patient
 from infusionclinic.patients.selectors import patient_get_for_user
@@ -112,6 +113,8 @@ def patient_orders(request: HttpRequest, patient_id: int) -> HttpResponse:
         {
             "patient": patient,
             "history": history,
+            # The scores titration rests on (outcomes): latest first, all instruments.
+            "scores": list(reversed(scored_assessments(patient=patient)))[:12],
             "courses": courses,
             "form": form,
             "phases": Phase,

@@ -39,6 +39,17 @@ def test_order_screen_shows_titration_history_and_named_slots(prescriber, patien
     assert "40.0 mg" in html
     for slot in ('id="slot-scores"', 'id="slot-side-effects"', 'id="slot-blood-pressure"'):
         assert slot in html
+    assert "No questionnaire submitted yet." in html
+
+
+def test_order_screen_shows_the_scores_titration_rests_on(prescriber, patient):
+    from infusionclinic.outcomes.services import assessment_submit
+
+    assessment_submit(
+        actor=prescriber, patient=patient, instrument_code="PHQ-9", answers=[2] * 8 + [0]
+    )
+    page = logged_in_client(prescriber).get(reverse("dosing:patient_orders", args=[patient.pk]))
+    assert "PHQ-9: 16" in page.content.decode()
 
 
 def test_prescriber_writes_a_draft_then_signs_it_with_password(prescriber, nurse, patient):
