@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "infusionclinic.courses",
     "infusionclinic.dosing",
     "infusionclinic.scheduling",
+    "infusionclinic.controlled",
     "infusionclinic.api",
     "infusionclinic.demo",
     "infusionclinic.fhir",

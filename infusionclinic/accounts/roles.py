@@ -53,6 +53,10 @@ class Perm(StrEnum):
     CONSENT_COUNTERSIGN = "consent.countersign"
     CONSENT_PUBLISH = "consent.publish"
     APPOINTMENT_BOOK = "schedule.book"  # book, move, cancel, record no-shows
+    # Controlled-substance log (issue 7, controlled-substances.md).
+    CS_VIEW = "controlled.view"  # ledger, counts, discrepancies of one's locations
+    CS_RECORD = "controlled.record"  # receive, draw, administer, waste, count (licensed staff)
+    CS_EXPORT = "controlled.export"  # biennial inventory and theft/loss data pack
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
@@ -97,6 +101,8 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.PRIOR_TREATMENT_EDIT,
             Perm.CONSENT_COUNTERSIGN,
             Perm.APPOINTMENT_BOOK,
+            Perm.CS_VIEW,
+            Perm.CS_RECORD,
         }
     ),
     Role.PRESCRIBER: frozenset(
@@ -125,6 +131,8 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.PRIOR_TREATMENT_EDIT,
             Perm.CONSENT_COUNTERSIGN,
             Perm.APPOINTMENT_BOOK,
+            Perm.CS_VIEW,
+            Perm.CS_RECORD,
         }
     ),
     Role.ADMIN: frozenset(
@@ -144,6 +152,8 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.SCREENING_VIEW,
             Perm.CONSENT_PUBLISH,
             Perm.APPOINTMENT_BOOK,
+            Perm.CS_VIEW,
+            Perm.CS_EXPORT,
         }
     ),
 }
