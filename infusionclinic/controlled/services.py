@@ -11,7 +11,6 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from infusionclinic.accounts.models import Location, User
@@ -69,7 +68,8 @@ def balance_ml(lot: Lot) -> Decimal:
 
 def dose_remaining_ml(draw: LedgerEntry) -> Decimal:
     """CS-43: drawn − administered − wasted − corrected for this dose."""
-    used = draw.dose_entries.aggregate(total=Sum("qty_ml"))["total"] or Decimal(0)
+    # Summed in Python: SQLite's SUM of decimals is a float, and this must be exact (CS-43).
+    used = sum(draw.dose_entries.values_list("qty_ml", flat=True), Decimal(0))
     return draw.qty_ml - used
 
 
