@@ -338,3 +338,26 @@ def test_s7_discrepancy_resolved_with_a_reason_leaves_the_balance(nurse, draw):
     assert d.status == DiscrepancyStatus.RESOLVED
     assert d.loss_entry is None
     assert services.balance_ml(d.lot) == D("9.00")
+
+
+def test_cs45_postgresql_refuses_update_and_delete_behind_the_apps_back(nurse, draw):
+    from django.db import DatabaseError, connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the triggers exist on PostgreSQL only")
+    for sql in (
+        "UPDATE controlled_ledgerentry SET qty_ml = 0 WHERE id = %s",
+        "DELETE FROM controlled_ledgerentry WHERE id = %s",
+    ):
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, [draw.pk])
+
+
+def test_nav_shows_the_log_to_those_who_may_view_it(location):
+    from tests.factories import logged_in_client
+
+    nurse_page = logged_in_client(make_user("nurse", location)).get("/", follow=True)
+    desk_page = logged_in_client(make_user("front_desk", location)).get("/", follow=True)
+    assert nurse_page.status_code == desk_page.status_code == 200
+    assert b"Controlled substances" in nurse_page.content
+    assert b"Controlled substances" not in desk_page.content
