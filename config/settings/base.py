@@ -382,3 +382,5 @@ DOSING_LIMITS = env.json("DOSING_LIMITS", default={})
 # many mL of the ledger is only noted (⚠️ unverified default 0.5; exact counts have no tolerance).
 CONTROLLED_WITNESS_ROLES = env.list("CONTROLLED_WITNESS_ROLES", default=["nurse", "prescriber"])
 CONTROLLED_VARIANCE_TOLERANCE_ML = env.str("CONTROLLED_VARIANCE_TOLERANCE_ML", default="0.5")
+# CS-45: entries back-dated by more than this many minutes are flagged (⚠️ unverified default 60).
+CONTROLLED_LATE_ENTRY_MINUTES = env.int("CONTROLLED_LATE_ENTRY_MINUTES", default=60)

@@ -176,6 +176,15 @@ class LedgerEntry(AppendOnlyModel):
     def __str__(self) -> str:
         return f"{self.lot} #{self.seq} {self.kind} {self.qty_ml} mL"
 
+    @property
+    def is_late(self) -> bool:
+        """CS-45: back-dated beyond the setting's minutes."""
+        from datetime import timedelta
+
+        from .conf import late_entry_minutes
+
+        return self.occurred_at < self.recorded_at - timedelta(minutes=late_entry_minutes())
+
 
 class CountMethod(models.TextChoices):
     EXACT = "exact", "Exact (sealed vials or measured)"

@@ -361,3 +361,34 @@ def test_nav_shows_the_log_to_those_who_may_view_it(location):
     assert nurse_page.status_code == desk_page.status_code == 200
     assert b"Controlled substances" in nurse_page.content
     assert b"Controlled substances" not in desk_page.content
+
+
+def test_cs5_cs45_event_time_is_kept_and_back_dated_entries_are_flagged(nurse, location, ketamine):
+    arrived = timezone.now() - timedelta(hours=3)
+    entry = services.receipt_record(
+        actor=nurse,
+        location=location,
+        product=ketamine,
+        lot_number="B1",
+        expiry=date(2030, 1, 1),
+        containers=1,
+        supplier="S",
+        invoice_number="I",
+        received_at=arrived,
+    )
+    assert entry.occurred_at == arrived
+    assert entry.is_late
+    assert not receive(nurse, location, ketamine, lot_number="B2").is_late
+    receive_later = timezone.now() + timedelta(hours=1)
+    with pytest.raises(ValidationError):
+        services.receipt_record(
+            actor=nurse,
+            location=location,
+            product=ketamine,
+            lot_number="B3",
+            expiry=date(2030, 1, 1),
+            containers=1,
+            supplier="S",
+            invoice_number="I",
+            received_at=receive_later,
+        )
