@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "infusionclinic.courses",
     "infusionclinic.dosing",
     "infusionclinic.scheduling",
+    "infusionclinic.controlled",
     "infusionclinic.api",
     "infusionclinic.demo",
     "infusionclinic.fhir",
@@ -381,3 +382,11 @@ LOGGING = {
 # infusionclinic.dosing.calculator.DosingLimits, e.g. {"max_infusion_conc_mg_per_ml": 2}.
 DOSING_WEIGHT_MAX_AGE_DAYS = env.int("DOSING_WEIGHT_MAX_AGE_DAYS", default=30)
 DOSING_LIMITS = env.json("DOSING_LIMITS", default={})
+
+# Controlled-substance log (../shared/domain/controlled-substances.md). CS-44: roles whose users
+# may witness waste, destruction and corrections. §7: an estimated open-vial count within this
+# many mL of the ledger is only noted (⚠️ unverified default 0.5; exact counts have no tolerance).
+CONTROLLED_WITNESS_ROLES = env.list("CONTROLLED_WITNESS_ROLES", default=["nurse", "prescriber"])
+CONTROLLED_VARIANCE_TOLERANCE_ML = env.str("CONTROLLED_VARIANCE_TOLERANCE_ML", default="0.5")
+# CS-45: entries back-dated by more than this many minutes are flagged (⚠️ unverified default 60).
+CONTROLLED_LATE_ENTRY_MINUTES = env.int("CONTROLLED_LATE_ENTRY_MINUTES", default=60)

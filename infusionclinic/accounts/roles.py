@@ -55,6 +55,10 @@ class Perm(StrEnum):
     CONSENT_COUNTERSIGN = "consent.countersign"
     CONSENT_PUBLISH = "consent.publish"
     APPOINTMENT_BOOK = "schedule.book"  # book, move, cancel, record no-shows
+    # Controlled-substance log (issue 7, controlled-substances.md).
+    CS_VIEW = "controlled.view"  # ledger, counts, discrepancies of one's locations
+    CS_RECORD = "controlled.record"  # receive, draw, administer, waste, count (licensed staff)
+    CS_EXPORT = "controlled.export"  # biennial inventory and theft/loss data pack
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
@@ -100,6 +104,8 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.PRIOR_TREATMENT_EDIT,
             Perm.CONSENT_COUNTERSIGN,
             Perm.APPOINTMENT_BOOK,
+            Perm.CS_VIEW,
+            Perm.CS_RECORD,
         }
     ),
     Role.PRESCRIBER: frozenset(
@@ -130,6 +136,8 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.PRIOR_TREATMENT_EDIT,
             Perm.CONSENT_COUNTERSIGN,
             Perm.APPOINTMENT_BOOK,
+            Perm.CS_VIEW,
+            Perm.CS_RECORD,
         }
     ),
     Role.ADMIN: frozenset(
@@ -150,6 +158,8 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.CONSENT_PUBLISH,
             Perm.APPOINTMENT_BOOK,
             Perm.REPORT_VIEW,
+            Perm.CS_VIEW,
+            Perm.CS_EXPORT,
         }
     ),
 }

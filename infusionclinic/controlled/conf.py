@@ -1,0 +1,23 @@
+"""Controlled-substance settings (controlled-substances.md). Unverified (⚠️) values are settings
+with the document's default."""
+
+from decimal import Decimal
+
+from django.conf import settings
+
+
+def witness_roles() -> frozenset[str]:
+    """CS-44: roles whose users may witness waste, destruction and corrections ("licensed")."""
+    return frozenset(getattr(settings, "CONTROLLED_WITNESS_ROLES", ("nurse", "prescriber")))
+
+
+def late_entry_minutes() -> int:
+    """CS-45: an entry whose event time is more than this before its entry time is flagged as
+    back-dated (default 60 ⚠️)."""
+    return int(getattr(settings, "CONTROLLED_LATE_ENTRY_MINUTES", 60))
+
+
+def variance_tolerance_ml() -> Decimal:
+    """§7 step 4: an estimated open-vial count within this many mL is noted, not a discrepancy
+    (default 0.5 mL ⚠️). Exact (sealed/measured) counts have zero tolerance."""
+    return Decimal(str(getattr(settings, "CONTROLLED_VARIANCE_TOLERANCE_ML", "0.5")))

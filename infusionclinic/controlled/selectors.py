@@ -1,0 +1,119 @@
+"""Reads of the controlled-substance log, scoped to the locations the user works at (CS-4)."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from infusionclinic.accounts.models import Location, User
+from infusionclinic.accounts.roles import STAFF_ROLES
+from infusionclinic.audit.models import AuditAction
+from infusionclinic.audit.services import audit_record
+from infusionclinic.dosing.models import DosingOrder, OrderStatus
+from infusionclinic.dosing.selectors import orders_visible_to
+
+from .models import Discrepancy, EntryKind, LedgerEntry, Lot
+
+
+def _pk(value: int | str) -> int | None:
+    text = str(value)
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
+def _denied(user: User, object_type: str, requested: int | str) -> Http404:
+    audit_record(
+        actor=user if user.is_authenticated else None,
+        action=AuditAction.DENIED,
+        detail={"object_type": object_type, "requested_id": str(requested)[:64]},
+    )
+    return Http404("Not found.")
+
+
+def cs_location_get_for_user(*, user: User, location_code: str) -> Location:
+    qs = user.locations.all() if user.role in STAFF_ROLES else Location.objects.none()
+    found = qs.filter(code=location_code).first()
+    if found is None:
+        raise _denied(user, "accounts.Location", location_code)
+    return found
+
+
+def lot_get_for_user(*, user: User, location: Location, lot_id: int | str) -> Lot:
+    pk = _pk(lot_id)
+    lot = (
+        Lot.objects.select_related("product", "location").filter(location=location, pk=pk).first()
+        if pk is not None
+        else None
+    )
+    if lot is None:
+        raise _denied(user, "controlled.Lot", lot_id)
+    return lot
+
+
+def draw_get_for_user(*, user: User, location: Location, entry_id: int | str) -> LedgerEntry:
+    pk = _pk(entry_id)
+    entry = (
+        LedgerEntry.objects.select_related("lot__product", "lot__location", "patient", "order")
+        .filter(lot__location=location, kind=EntryKind.DRAW, pk=pk)
+        .first()
+        if pk is not None
+        else None
+    )
+    if entry is None:
+        raise _denied(user, "controlled.LedgerEntry", entry_id)
+    return entry
+
+
+def discrepancy_get_for_user(
+    *, user: User, location: Location, discrepancy_id: int | str
+) -> Discrepancy:
+    pk = _pk(discrepancy_id)
+    found = (
+        Discrepancy.objects.select_related("lot__product", "count")
+        .filter(lot__location=location, pk=pk)
+        .first()
+        if pk is not None
+        else None
+    )
+    if found is None:
+        raise _denied(user, "controlled.Discrepancy", discrepancy_id)
+    return found
+
+
+def lots_at(*, location: Location) -> QuerySet[Lot]:
+    return Lot.objects.filter(location=location).select_related("product")
+
+
+def entries_at(*, location: Location) -> QuerySet[LedgerEntry]:
+    return (
+        LedgerEntry.objects.filter(lot__location=location)
+        .select_related("lot__product", "actor", "witness", "patient", "order")
+        .order_by("-recorded_at", "-pk")
+    )
+
+
+def signed_orders_at(*, user: User, location: Location) -> QuerySet[DosingOrder]:
+    """CS-42: the signed orders a draw may be tied to: patients of this location."""
+    return (
+        orders_visible_to(user=user)
+        .filter(status=OrderStatus.SIGNED, patient__home_location=location)
+        .select_related("patient")
+        .order_by("-signed_at")
+    )
+
+
+def open_draws_at(*, location: Location) -> list[LedgerEntry]:
+    """Draws whose dose is not yet fully administered or wasted (CS-43)."""
+    from .services import dose_remaining_ml
+
+    draws = LedgerEntry.objects.filter(lot__location=location, kind=EntryKind.DRAW).select_related(
+        "lot__product", "patient"
+    )
+    return [d for d in draws.order_by("-pk")[:200] if dose_remaining_ml(d) > 0]
+
+
+def open_discrepancies_at(*, location: Location) -> QuerySet[Discrepancy]:
+    return (
+        Discrepancy.objects.filter(lot__location=location, status__in=["open", "investigated"])
+        .select_related("lot__product", "count")
+        .order_by("-opened_at")
+    )

@@ -1,0 +1,535 @@
+"""Writes to the controlled-substance log. Each service locks the lot row (select_for_update),
+appends one ledger entry with the balance after it, and records its audit event in the same
+transaction; a refused call raises ValidationError and writes nothing (CS-41, CS-45)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from infusionclinic.accounts.models import Location, User
+from infusionclinic.accounts.roles import Perm
+from infusionclinic.accounts.services import user_reauthenticate
+from infusionclinic.audit.models import AuditAction
+from infusionclinic.audit.services import audit_record
+from infusionclinic.dosing.models import DosingOrder
+
+from . import conf
+from .models import (
+    DIRECTION,
+    Count,
+    CountMethod,
+    Discrepancy,
+    DiscrepancyStatus,
+    EntryKind,
+    LedgerEntry,
+    Lot,
+    Product,
+)
+
+ML_STEP = Decimal("0.01")
+NDC_RE = re.compile(r"^(\d{4}-\d{4}-\d{2}|\d{5}-\d{3}-\d{2}|\d{5}-\d{4}-\d)$")
+
+
+def _require(actor: User, perm: Perm) -> None:
+    if not actor.has_role_perm(perm):
+        raise PermissionDenied
+
+
+def _quantity_ml(value: Any, field: str = "qty_ml") -> Decimal:
+    try:
+        qty = Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise ValidationError({field: ["Enter a number of mL."]}) from exc
+    if not qty.is_finite() or qty <= 0 or qty != qty.quantize(ML_STEP) or qty >= 10**8:
+        raise ValidationError({field: ["Enter a positive quantity in mL (at most 2 decimals)."]})
+    return qty
+
+
+def ndc11(ndc: str) -> str:
+    """CS-24: the 11-digit 5-4-2 billing form, zero-padding the short segment of the printed form;
+    an unhyphenated string is refused (its segments cannot be inferred)."""
+    if not NDC_RE.match(ndc):
+        raise ValidationError({"ndc": ["Enter the NDC as printed: 4-4-2, 5-3-2 or 5-4-1."]})
+    a, b, c = ndc.split("-")
+    return f"{a.zfill(5)}-{b.zfill(4)}-{c.zfill(2)}"
+
+
+def balance_ml(lot: Lot) -> Decimal:
+    last = lot.entries.order_by("-seq").values_list("balance_after_ml", flat=True).first()
+    return last if last is not None else Decimal("0.00")
+
+
+def dose_remaining_ml(draw: LedgerEntry) -> Decimal:
+    """CS-43: drawn − administered − wasted − corrected for this dose."""
+    # Summed in Python: SQLite's SUM of decimals is a float, and this must be exact (CS-43).
+    used = sum(draw.dose_entries.values_list("qty_ml", flat=True), Decimal(0))
+    return draw.qty_ml - used
+
+
+def _check_location(actor: User, location: Location) -> None:
+    if not actor.locations.filter(pk=location.pk).exists():
+        raise PermissionDenied
+
+
+def _witness_check(*, actor: User, lot: Lot, witness_email: str, witness_secret: str, purpose: str):
+    """CS-44: another active user in a licensed role at this location, re-authenticated now."""
+    witness = User.objects.filter(email__iexact=(witness_email or "").strip()).first()
+    if witness is None or not witness.is_active:
+        raise ValidationError({"witness_email": ["No such active user."]})
+    if witness.pk == actor.pk:
+        raise ValidationError({"witness_email": ["The witness must be another person (CS-44)."]})
+    if witness.role not in conf.witness_roles():
+        raise ValidationError({"witness_email": ["The witness must be a licensed user (CS-44)."]})
+    if not witness.locations.filter(pk=lot.location_id).exists():
+        raise ValidationError({"witness_email": ["The witness does not work at this location."]})
+    if not user_reauthenticate(user=witness, secret=witness_secret, purpose=purpose):
+        raise ValidationError({"witness_secret": ["The witness's password or code is wrong."]})
+    return witness
+
+
+def _append(
+    *,
+    actor: User,
+    lot: Lot,
+    kind: str,
+    qty_ml: Decimal,
+    delta_ml: Decimal,
+    occurred_at: datetime | None,
+    patient: Any = None,
+    **fields: Any,
+) -> LedgerEntry:
+    """Append under the lot's row lock. The caller holds the transaction."""
+    Lot.objects.select_for_update().filter(pk=lot.pk).first()
+    last = lot.entries.order_by("-seq").values_list("seq", "balance_after_ml").first()
+    seq, balance = last if last is not None else (0, Decimal("0.00"))
+    after = balance + delta_ml
+    if after < 0:  # CS-41: a hard stop
+        raise ValidationError(
+            {"qty_ml": [f"Only {balance} mL of lot {lot.lot_number} is on hand (CS-41)."]}
+        )
+    now = timezone.now()
+    if occurred_at is not None and occurred_at > now:
+        raise ValidationError({"occurred_at": ["The event cannot be in the future."]})
+    concentration = lot.product.strength_mg_per_ml
+    entry = LedgerEntry.objects.create(
+        lot=lot,
+        seq=seq + 1,
+        kind=kind,
+        qty_ml=qty_ml,
+        concentration_mg_per_ml=concentration,
+        qty_mg=qty_ml * concentration,  # CS-48
+        delta_ml=delta_ml,
+        balance_after_ml=after,
+        occurred_at=occurred_at or now,
+        actor=actor,
+        patient=patient,
+        **fields,
+    )
+    audit_record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        patient=patient,
+        obj=entry,
+        detail={
+            "kind": kind,
+            "lot": lot.lot_number,
+            "location": lot.location.code,
+            "qty_ml": str(qty_ml),
+            "balance_after_ml": str(after),
+            "witness": entry.witness.email if entry.witness else "",
+        },
+    )
+    return entry
+
+
+@transaction.atomic
+def product_get_or_create(
+    *,
+    ndc: str,
+    name: str,
+    strength_mg_per_ml: Any,
+    container_ml: Any,
+    labeler: str = "",
+    unit_ndc: str = "",
+    dosage_form: str = "injection",
+) -> Product:
+    ndc = (ndc or "").strip()
+    eleven = ndc11(ndc)
+    try:
+        strength = Decimal(str(strength_mg_per_ml))
+        container = Decimal(str(container_ml))
+    except InvalidOperation as exc:
+        raise ValidationError({"strength_mg_per_ml": ["Enter numbers."]}) from exc
+    if strength <= 0 or container <= 0:
+        raise ValidationError({"strength_mg_per_ml": ["Strength and volume must be positive."]})
+    product = Product.objects.filter(ndc=ndc).first()
+    if product is None:
+        return Product.objects.create(
+            ndc=ndc,
+            ndc11=eleven,
+            unit_ndc=unit_ndc,
+            name=name or "Ketamine HCl",
+            labeler=labeler,
+            dosage_form=dosage_form,
+            strength_mg_per_ml=strength,
+            container_ml=container,
+        )
+    if (product.strength_mg_per_ml, product.container_ml) != (strength, container):
+        raise ValidationError(
+            {"strength_mg_per_ml": ["This NDC was received with another strength/volume (CS-48)."]}
+        )
+    return product
+
+
+@transaction.atomic
+def receipt_record(
+    *,
+    actor: User,
+    location: Location,
+    product: Product,
+    lot_number: str,
+    expiry: date,
+    containers: int,
+    supplier: str,
+    invoice_number: str,
+    supplier_dea: str = "",
+    received_at: datetime | None = None,
+) -> LedgerEntry:
+    """CS-30: vials received on the supplier's invoice (CS-8), dated the day they arrived (CS-5)."""
+    _require(actor, Perm.CS_RECORD)
+    _check_location(actor, location)
+    if not (lot_number or "").strip():
+        raise ValidationError({"lot_number": ["Enter the lot number."]})
+    if not (invoice_number or "").strip():
+        raise ValidationError({"invoice_number": ["Enter the supplier's invoice number (CS-8)."]})
+    if not (supplier or "").strip():
+        raise ValidationError({"supplier": ["Enter the supplier."]})
+    if not isinstance(containers, int) or containers < 1:
+        raise ValidationError({"containers": ["Enter the number of vials received."]})
+    lot, _ = Lot.objects.get_or_create(
+        product=product,
+        location=location,
+        lot_number=lot_number.strip(),
+        defaults={"expiry": expiry},
+    )
+    if lot.expiry != expiry:
+        raise ValidationError({"expiry": ["This lot is on file with another expiry date."]})
+    qty = product.container_ml * containers
+    return _append(
+        actor=actor,
+        lot=lot,
+        kind=EntryKind.RECEIPT,
+        qty_ml=qty,
+        delta_ml=qty,
+        occurred_at=received_at,
+        supplier=supplier.strip(),
+        supplier_dea=supplier_dea.strip(),
+        invoice_number=invoice_number.strip(),
+    )
+
+
+@transaction.atomic
+def draw_record(
+    *, actor: User, lot: Lot, order: DosingOrder, qty_ml: Any, occurred_at: datetime | None = None
+) -> LedgerEntry:
+    """CS-31, CS-42: a draw is tied to a SIGNED, current order of a patient of this location; the
+    lot must not be expired. `order` comes from `dosing.selectors.order_get_for_user`."""
+    _require(actor, Perm.CS_RECORD)
+    _check_location(actor, lot.location)
+    qty = _quantity_ml(qty_ml)
+    if not order.is_signed or getattr(order, "is_superseded", False):
+        raise ValidationError({"order": ["Choose a signed, current dosing order (CS-42)."]})
+    if order.patient.home_location_id != lot.location_id:
+        raise ValidationError({"order": ["The order's patient is not a patient of this location."]})
+    if lot.expiry < timezone.localdate(timezone=lot.location.tzinfo):
+        raise ValidationError({"lot": ["This lot has expired (CS-31)."]})
+    if lot.discrepancies.filter(status__in=[DiscrepancyStatus.OPEN, "investigated"]).exists():
+        raise ValidationError({"lot": ["This lot is quarantined by an open discrepancy (§7)."]})
+    return _append(
+        actor=actor,
+        lot=lot,
+        kind=EntryKind.DRAW,
+        qty_ml=qty,
+        delta_ml=-qty,
+        occurred_at=occurred_at,
+        patient=order.patient,
+        order=order,
+    )
+
+
+def _dose_out(
+    *, actor: User, draw: LedgerEntry, kind: str, qty_ml: Any, occurred_at, **fields: Any
+) -> LedgerEntry:
+    if draw.kind != EntryKind.DRAW:
+        raise ValidationError({"dose": ["Choose a draw."]})
+    qty = _quantity_ml(qty_ml)
+    Lot.objects.select_for_update().filter(pk=draw.lot_id).first()
+    remaining = dose_remaining_ml(draw)
+    if qty > remaining:  # CS-41 for the dose, CS-43
+        raise ValidationError({"qty_ml": [f"Only {remaining} mL of this dose is unaccounted for."]})
+    return _append(
+        actor=actor,
+        lot=draw.lot,
+        kind=kind,
+        qty_ml=qty,
+        delta_ml=Decimal("0.00"),
+        occurred_at=occurred_at,
+        patient=draw.patient,
+        dose=draw,
+        order=draw.order,
+        **fields,
+    )
+
+
+@transaction.atomic
+def administration_record(
+    *, actor: User, draw: LedgerEntry, qty_ml: Any, occurred_at: datetime | None = None
+) -> LedgerEntry:
+    """CS-32: what the patient received out of a drawn dose (may be less than drawn)."""
+    _require(actor, Perm.CS_RECORD)
+    _check_location(actor, draw.lot.location)
+    return _dose_out(
+        actor=actor,
+        draw=draw,
+        kind=EntryKind.ADMINISTRATION,
+        qty_ml=qty_ml,
+        occurred_at=occurred_at,
+    )
+
+
+def waste_record(
+    *,
+    actor: User,
+    draw: LedgerEntry,
+    qty_ml: Any,
+    reason: str,
+    witness_email: str,
+    witness_secret: str,
+    occurred_at: datetime | None = None,
+) -> LedgerEntry:
+    """CS-33, CS-44: wastage out of a drawn dose, witnessed by another licensed user who
+    re-authenticates in the same request (outside the write transaction, so that a failed attempt's
+    audit event is kept)."""
+    _require(actor, Perm.CS_RECORD)
+    _check_location(actor, draw.lot.location)
+    if not (reason or "").strip():
+        raise ValidationError({"reason": ["Say what was wasted and how (CS-33)."]})
+    qty = _quantity_ml(qty_ml)
+    if qty > dose_remaining_ml(draw):
+        raise ValidationError({"qty_ml": ["More than the dose has left."]})
+    witness = _witness_check(
+        actor=actor,
+        lot=draw.lot,
+        witness_email=witness_email,
+        witness_secret=witness_secret,
+        purpose="controlled.waste",
+    )
+    with transaction.atomic():
+        return _dose_out(
+            actor=actor,
+            draw=draw,
+            kind=EntryKind.WASTE,
+            qty_ml=qty,
+            occurred_at=occurred_at,
+            witness=witness,
+            reason=reason.strip(),
+        )
+
+
+def stock_out_record(
+    *,
+    actor: User,
+    lot: Lot,
+    kind: str,
+    qty_ml: Any,
+    reason: str,
+    witness_email: str = "",
+    witness_secret: str = "",
+    occurred_at: datetime | None = None,
+) -> LedgerEntry:
+    """CS-37 destruction (witnessed) or return to a reverse distributor; CS-38 theft/loss."""
+    _require(actor, Perm.CS_RECORD)
+    _check_location(actor, lot.location)
+    if kind not in (EntryKind.DESTRUCTION, EntryKind.RETURN, EntryKind.LOSS):
+        raise ValidationError({"kind": ["Not a stock-out kind."]})
+    if not (reason or "").strip():
+        raise ValidationError({"reason": ["Give the reason and circumstances."]})
+    qty = _quantity_ml(qty_ml)
+    witness = None
+    if kind == EntryKind.DESTRUCTION:
+        witness = _witness_check(
+            actor=actor,
+            lot=lot,
+            witness_email=witness_email,
+            witness_secret=witness_secret,
+            purpose="controlled.destruction",
+        )
+    with transaction.atomic():
+        return _append(
+            actor=actor,
+            lot=lot,
+            kind=kind,
+            qty_ml=qty,
+            delta_ml=-qty * abs(DIRECTION[kind]),
+            occurred_at=occurred_at,
+            witness=witness,
+            reason=reason.strip(),
+        )
+
+
+def adjustment_record(
+    *,
+    actor: User,
+    corrects: LedgerEntry,
+    delta_ml: Any,
+    reason: str,
+    witness_email: str,
+    witness_secret: str,
+) -> LedgerEntry:
+    """CS-40: a correction of one earlier entry, as a new entry with its own signed change to the
+    balance, a reason and a re-authenticated witness (CS-44)."""
+    _require(actor, Perm.CS_RECORD)
+    lot = corrects.lot
+    _check_location(actor, lot.location)
+    try:
+        delta = Decimal(str(delta_ml))
+    except InvalidOperation as exc:
+        raise ValidationError({"delta_ml": ["Enter a number of mL."]}) from exc
+    if not delta.is_finite() or delta == 0 or delta != delta.quantize(ML_STEP):
+        raise ValidationError({"delta_ml": ["Enter a non-zero change in mL (2 decimals)."]})
+    if not (reason or "").strip():
+        raise ValidationError({"reason": ["Say what is corrected and why (CS-40)."]})
+    witness = _witness_check(
+        actor=actor,
+        lot=lot,
+        witness_email=witness_email,
+        witness_secret=witness_secret,
+        purpose="controlled.correction",
+    )
+    with transaction.atomic():
+        return _append(
+            actor=actor,
+            lot=lot,
+            kind=EntryKind.ADJUSTMENT,
+            qty_ml=abs(delta),
+            delta_ml=delta,
+            occurred_at=None,
+            witness=witness,
+            corrects=corrects,
+            reason=reason.strip(),
+        )
+
+
+@transaction.atomic
+def count_record(*, actor: User, lot: Lot, counted_ml: Any, method: str, note: str = "") -> Count:
+    """CS-39, R2: a count of one lot; a variance beyond tolerance opens a Discrepancy (§7)."""
+    _require(actor, Perm.CS_RECORD)
+    _check_location(actor, lot.location)
+    try:
+        counted = Decimal(str(counted_ml))
+    except InvalidOperation as exc:
+        raise ValidationError({"counted_ml": ["Enter a number of mL."]}) from exc
+    if not counted.is_finite() or counted < 0 or counted != counted.quantize(ML_STEP):
+        raise ValidationError({"counted_ml": ["Enter the mL found (2 decimals)."]})
+    if method not in CountMethod.values:
+        raise ValidationError({"method": ["Choose how it was counted."]})
+    Lot.objects.select_for_update().filter(pk=lot.pk).first()
+    count = Count.objects.create(
+        lot=lot,
+        counted_ml=counted,
+        method=method,
+        expected_ml=balance_ml(lot),
+        counted_at=timezone.now(),
+        counted_by=actor,
+        note=note.strip(),
+    )
+    tolerance = conf.variance_tolerance_ml() if method == CountMethod.ESTIMATED else Decimal(0)
+    discrepancy = None
+    if abs(count.variance_ml) > tolerance:
+        discrepancy = Discrepancy.objects.create(count=count, lot=lot)
+    audit_record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        obj=count,
+        detail={
+            "lot": lot.lot_number,
+            "counted_ml": str(counted),
+            "expected_ml": str(count.expected_ml),
+            "discrepancy": discrepancy.pk if discrepancy else None,
+        },
+    )
+    return count
+
+
+@transaction.atomic
+def discrepancy_investigate(*, actor: User, discrepancy: Discrepancy, notes: str) -> Discrepancy:
+    """§7 steps 2-3: recount and trace, written down."""
+    _require(actor, Perm.CS_RECORD)
+    _check_location(actor, discrepancy.lot.location)
+    discrepancy = Discrepancy.objects.select_for_update().get(pk=discrepancy.pk)
+    if discrepancy.status != DiscrepancyStatus.OPEN:
+        raise ValidationError({"status": ["Only an open discrepancy can be investigated."]})
+    if not (notes or "").strip():
+        raise ValidationError({"notes": ["Write down what the recount and trace found."]})
+    discrepancy.status = DiscrepancyStatus.INVESTIGATED
+    discrepancy.investigation_notes = notes.strip()
+    discrepancy.investigated_by = actor
+    discrepancy.save()
+    audit_record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        obj=discrepancy,
+        detail={"status": discrepancy.status},
+    )
+    return discrepancy
+
+
+@transaction.atomic
+def discrepancy_close(
+    *, actor: User, discrepancy: Discrepancy, outcome: str, reason: str
+) -> Discrepancy:
+    """§7 step 4: resolved with a reason (documentation error, minor variance, CS-14), or reported
+    as theft/loss: a `loss` entry for the missing mL (CS-38; DEA notice and Form 106, CS-13)."""
+    _require(actor, Perm.CS_RECORD)
+    _check_location(actor, discrepancy.lot.location)
+    discrepancy = Discrepancy.objects.select_for_update().get(pk=discrepancy.pk)
+    if discrepancy.status != DiscrepancyStatus.INVESTIGATED:
+        raise ValidationError({"status": ["Investigate the discrepancy first (§7)."]})
+    if outcome not in (DiscrepancyStatus.RESOLVED, DiscrepancyStatus.REPORTED_LOSS):
+        raise ValidationError({"outcome": ["Choose resolved or reported as loss."]})
+    if not (reason or "").strip():
+        raise ValidationError({"reason": ["Give the reason."]})
+    if outcome == DiscrepancyStatus.REPORTED_LOSS:
+        missing = -discrepancy.count.variance_ml
+        if missing <= 0:
+            raise ValidationError({"outcome": ["Nothing is missing: the count found more."]})
+        missing = min(missing, balance_ml(discrepancy.lot))
+        if missing > 0:
+            discrepancy.loss_entry = _append(
+                actor=actor,
+                lot=discrepancy.lot,
+                kind=EntryKind.LOSS,
+                qty_ml=missing,
+                delta_ml=-missing,
+                occurred_at=None,
+                reason=f"Discrepancy {discrepancy.pk}: {reason.strip()}",
+            )
+    discrepancy.status = outcome
+    discrepancy.resolution_reason = reason.strip()
+    discrepancy.closed_by = actor
+    discrepancy.closed_at = timezone.now()
+    discrepancy.save()
+    audit_record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        obj=discrepancy,
+        detail={"status": outcome},
+    )
+    return discrepancy

@@ -1,0 +1,22 @@
+from django.urls import path
+
+from . import views
+
+app_name = "controlled"
+
+urlpatterns = [
+    path("controlled/", views.home, name="home"),
+    path("controlled/<slug:location_code>/", views.ledger, name="ledger"),
+    path("controlled/<slug:location_code>/receive/", views.receive, name="receive"),
+    path("controlled/<slug:location_code>/draw/", views.draw, name="draw"),
+    path("controlled/<slug:location_code>/administer/", views.administer, name="administer"),
+    path("controlled/<slug:location_code>/waste/", views.waste, name="waste"),
+    path("controlled/<slug:location_code>/reconcile/", views.reconcile, name="reconcile"),
+    path(
+        "controlled/<slug:location_code>/discrepancies/<int:discrepancy_id>/",
+        views.discrepancy,
+        name="discrepancy",
+    ),
+    path("controlled/<slug:location_code>/inventory.csv", views.inventory_export, name="inventory"),
+    path("controlled/<slug:location_code>/theft-loss.csv", views.loss_export, name="loss_pack"),
+]
