@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "infusionclinic.newsletter",
     "infusionclinic.intake",
     "infusionclinic.ops",
+    "infusionclinic.billing",
 ]
 
 MIDDLEWARE = [
@@ -375,3 +376,12 @@ LOGGING = {
 # infusionclinic.dosing.calculator.DosingLimits, e.g. {"max_infusion_conc_mg_per_ml": 2}.
 DOSING_WEIGHT_MAX_AGE_DAYS = env.int("DOSING_WEIGHT_MAX_AGE_DAYS", default=30)
 DOSING_LIMITS = env.json("DOSING_LIMITS", default={})
+
+# --- Billing (issue 9, self-pay) ----------------------------------------------------------------
+BILLING_PAYMENT_PROVIDER = env.str("BILLING_PAYMENT_PROVIDER", default="manual")
+# codes.md CODE-PX-R3: the clinic decides whether it issues superbills at all.
+BILLING_ISSUE_SUPERBILLS = env.bool("BILLING_ISSUE_SUPERBILLS", default=True)
+# CMS place-of-service code printed on superbills; "11" (office) is a default, not a domain rule.
+BILLING_PLACE_OF_SERVICE = env.str("BILLING_PLACE_OF_SERVICE", default="11")
+BILLING_TAX_ID = env.str("BILLING_TAX_ID", default="")
+BILLING_CURRENCY = "USD"

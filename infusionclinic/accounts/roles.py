@@ -53,6 +53,10 @@ class Perm(StrEnum):
     CONSENT_COUNTERSIGN = "consent.countersign"
     CONSENT_PUBLISH = "consent.publish"
     APPOINTMENT_BOOK = "schedule.book"  # book, move, cancel, record no-shows
+    # Self-pay billing (issue 9).
+    BILLING_MANAGE = "billing.manage"  # prices, invoices, packages, payments, refunds, superbills
+    BILLING_PROVIDER_EDIT = "billing.edit_provider"  # a prescriber's NPI for claims
+    BILLING_VIEW_OWN = "billing.view_own"  # a patient's own invoices and receipts
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
@@ -62,6 +66,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.ASSESSMENT_SELF_REPORT,
             Perm.INTAKE_EDIT,
             Perm.CONSENT_SIGN,
+            Perm.BILLING_VIEW_OWN,
         }
     ),
     # Front desk works with demographics, contacts and referrals; clinical detail is not theirs
@@ -75,6 +80,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.LEADS_MANAGE,
             Perm.REFERRAL_MANAGE,
             Perm.APPOINTMENT_BOOK,
+            Perm.BILLING_MANAGE,
         }
     ),
     Role.NURSE: frozenset(
@@ -144,6 +150,8 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.SCREENING_VIEW,
             Perm.CONSENT_PUBLISH,
             Perm.APPOINTMENT_BOOK,
+            Perm.BILLING_MANAGE,
+            Perm.BILLING_PROVIDER_EDIT,
         }
     ),
 }
