@@ -235,3 +235,10 @@ def test_patient_sees_own_invoices_but_cannot_pay_or_refund(setup):
 def test_admin_manages_billing(setup, location):
     client = logged_in_client(make_user("admin", location))
     assert client.get(reverse("billing:invoice", args=[setup["invoice"].pk])).status_code == 200
+
+
+def test_chart_links_to_billing_for_front_desk_only(setup, location):
+    url = reverse("patients:chart", args=[setup["patient"].pk])
+    billing = reverse("billing:patient_billing", args=[setup["patient"].pk]).encode()
+    assert billing in logged_in_client(setup["desk"]).get(url).content
+    assert billing not in logged_in_client(make_user("nurse", location)).get(url).content
