@@ -43,13 +43,15 @@ def test_invoice_api_404_for_other_location_and_other_patient(invoice, other_loc
         make_user("admin", other_location),
         make_user("patient", patient=PatientFactory(home_location=location)),
     ):
-        assert api_client(user).get(f"/api/v1/invoices/{invoice.pk}").status_code == 404
+        client = api_client(user)
+        assert client.get(f"/api/v1/invoices/{invoice.pk}").status_code == 404
+        assert client.get(f"/api/v1/invoices?patient={invoice.patient_id}").status_code == 404
 
 
 def test_invoice_api_own_patient_200_nurse_403(invoice, location):
     owner = make_user("patient", patient=invoice.patient)
     assert api_client(owner).get(f"/api/v1/invoices/{invoice.pk}").status_code == 200
-    listing = api_client(owner).get(f"/api/v1/patients/{invoice.patient_id}/invoices")
+    listing = api_client(owner).get(f"/api/v1/invoices?patient={invoice.patient_id}")
     assert [x["number"] for x in listing.json()] == [invoice.number]
     nurse = make_user("nurse", location)
     assert api_client(nurse).get(f"/api/v1/invoices/{invoice.pk}").status_code == 403
