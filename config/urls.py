@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("infusionclinic.intake.urls")),
     path("", include("infusionclinic.scheduling.urls")),
     path("", include("infusionclinic.controlled.urls")),
+    path("", include("infusionclinic.billing.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

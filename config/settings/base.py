@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "infusionclinic.newsletter",
     "infusionclinic.intake",
     "infusionclinic.ops",
+    "infusionclinic.billing",
 ]
 
 MIDDLEWARE = [
@@ -390,3 +391,11 @@ CONTROLLED_WITNESS_ROLES = env.list("CONTROLLED_WITNESS_ROLES", default=["nurse"
 CONTROLLED_VARIANCE_TOLERANCE_ML = env.str("CONTROLLED_VARIANCE_TOLERANCE_ML", default="0.5")
 # CS-45: entries back-dated by more than this many minutes are flagged (⚠️ unverified default 60).
 CONTROLLED_LATE_ENTRY_MINUTES = env.int("CONTROLLED_LATE_ENTRY_MINUTES", default=60)
+# --- Billing (issue 9, self-pay) ----------------------------------------------------------------
+BILLING_PAYMENT_PROVIDER = env.str("BILLING_PAYMENT_PROVIDER", default="manual")
+# codes.md CODE-PX-R3: the clinic decides whether it issues superbills at all.
+BILLING_ISSUE_SUPERBILLS = env.bool("BILLING_ISSUE_SUPERBILLS", default=True)
+# CMS place-of-service code printed on superbills; "11" (office) is a default, not a domain rule.
+BILLING_PLACE_OF_SERVICE = env.str("BILLING_PLACE_OF_SERVICE", default="11")
+BILLING_TAX_ID = env.str("BILLING_TAX_ID", default="")
+BILLING_CURRENCY = "USD"

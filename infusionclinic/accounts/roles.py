@@ -59,6 +59,10 @@ class Perm(StrEnum):
     CS_VIEW = "controlled.view"  # ledger, counts, discrepancies of one's locations
     CS_RECORD = "controlled.record"  # receive, draw, administer, waste, count (licensed staff)
     CS_EXPORT = "controlled.export"  # biennial inventory and theft/loss data pack
+    # Self-pay billing (issue 9).
+    BILLING_MANAGE = "billing.manage"  # prices, invoices, packages, payments, refunds, superbills
+    BILLING_PROVIDER_EDIT = "billing.edit_provider"  # a prescriber's NPI for claims
+    BILLING_VIEW_OWN = "billing.view_own"  # a patient's own invoices and receipts
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
@@ -68,6 +72,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.ASSESSMENT_SELF_REPORT,
             Perm.INTAKE_EDIT,
             Perm.CONSENT_SIGN,
+            Perm.BILLING_VIEW_OWN,
         }
     ),
     # Front desk works with demographics, contacts and referrals; clinical detail is not theirs
@@ -81,6 +86,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.LEADS_MANAGE,
             Perm.REFERRAL_MANAGE,
             Perm.APPOINTMENT_BOOK,
+            Perm.BILLING_MANAGE,
         }
     ),
     Role.NURSE: frozenset(
@@ -160,6 +166,8 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.REPORT_VIEW,
             Perm.CS_VIEW,
             Perm.CS_EXPORT,
+            Perm.BILLING_MANAGE,
+            Perm.BILLING_PROVIDER_EDIT,
         }
     ),
 }

@@ -14,6 +14,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.billing.api import router as billing_router
 from infusionclinic.courses.api import router as courses_router
 from infusionclinic.dosing.api import router as dosing_router
 from infusionclinic.fhir.api import router as fhir_router
@@ -260,6 +261,7 @@ api.add_router("", dosing_router)
 api.add_router("", courses_router)
 api.add_router("", intake_router)
 api.add_router("", scheduling_router)
+api.add_router("", billing_router)
 
 
 def _document_error_answers() -> None:

@@ -1,0 +1,128 @@
+"""Billing API (read-only): a patient's invoices and one invoice with its lines, figures and
+payments. Money is a decimal string in USD."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+from ninja import Router, Schema
+
+from infusionclinic.accounts.roles import Perm
+from infusionclinic.api.schemas import ErrorOut
+from infusionclinic.audit.models import AuditAction
+from infusionclinic.audit.services import audit_record
+from infusionclinic.patients.selectors import patient_get_for_user
+
+from .models import Invoice
+from .selectors import invoice_figures, invoice_get_for_user, invoices_for_patient
+
+router = Router(tags=["billing"])
+ERRORS: dict[int, Any] = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+
+
+class LineOut(Schema):
+    code: str
+    label: str
+    units: int
+    unit_price: Decimal
+
+
+class PaymentOut(Schema):
+    id: int
+    kind: str
+    method: str
+    amount: Decimal
+    reference: str
+    recorded_at: datetime
+
+
+class InvoiceOut(Schema):
+    id: int
+    number: str
+    patient_id: int
+    location: str
+    appointment_id: int | None
+    date_of_service: date
+    currency: str
+    subtotal: Decimal
+    package_credit: Decimal
+    total: Decimal
+    paid: Decimal
+    refunded: Decimal
+    balance: Decimal
+    lines: list[LineOut] | None = None
+    payments: list[PaymentOut] | None = None
+
+
+def _require_read(request: HttpRequest) -> None:
+    user = request.user
+    if not (user.has_role_perm(Perm.BILLING_MANAGE) or user.has_role_perm(Perm.BILLING_VIEW_OWN)):
+        raise PermissionDenied("Your role has no access to billing.")
+
+
+def _out(invoice: Invoice, *, detail: bool = False) -> dict[str, Any]:
+    figures = invoice_figures(invoice)
+    out: dict[str, Any] = {
+        "id": invoice.pk,
+        "number": invoice.number,
+        "patient_id": invoice.patient_id,
+        "location": invoice.location.code,
+        "appointment_id": invoice.appointment_id,
+        "date_of_service": invoice.date_of_service,
+        "currency": invoice.currency,
+        **figures.__dict__,
+    }
+    if detail:
+        out["lines"] = [
+            {"code": x.code, "label": x.label, "units": x.units, "unit_price": x.unit_price}
+            for x in invoice.lines.all()
+        ]
+        out["payments"] = [
+            {
+                "id": p.pk,
+                "kind": p.kind,
+                "method": p.method,
+                "amount": p.amount,
+                "reference": p.reference,
+                "recorded_at": p.recorded_at,
+            }
+            for p in invoice.payments.all()
+        ]
+    return out
+
+
+# A query parameter, not /patients/{patient_id}/invoices: the generated access matrix's positive
+# control is a prescriber, who has no billing (403); this route's 404 tests are in test_api.py.
+@router.get("/invoices", response={200: list[InvoiceOut], **ERRORS})
+def list_invoices(request: HttpRequest, patient: int) -> Any:
+    """A patient's invoices with their totals and balances (`?patient=<id>`)."""
+    patient_row = patient_get_for_user(user=request.user, patient_id=patient)
+    _require_read(request)
+    audit_record(
+        actor=request.user,
+        action=AuditAction.VIEW,
+        patient=patient_row,
+        obj=patient_row,
+        detail={"api": "invoices"},
+    )
+    rows = invoices_for_patient(user=request.user, patient=patient_row)
+    return [_out(invoice) for invoice, _ in rows]
+
+
+@router.get("/invoices/{invoice_id}", response={200: InvoiceOut, **ERRORS})
+def get_invoice(request: HttpRequest, invoice_id: int) -> Any:
+    """One invoice with its lines and payments (404 outside your patients and locations)."""
+    invoice = invoice_get_for_user(user=request.user, invoice_id=invoice_id)
+    _require_read(request)
+    audit_record(
+        actor=request.user,
+        action=AuditAction.VIEW,
+        patient=invoice.patient,
+        obj=invoice,
+        detail={"api": "invoice"},
+    )
+    return _out(invoice, detail=True)

@@ -1,0 +1,240 @@
+"""Self-pay billing: services (CPT/HCPCS), an effective-dated price list per location, invoices per
+appointment, packages, payments and refunds. Money is Decimal (USD) to the cent."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from infusionclinic.accounts.models import Location
+from infusionclinic.common.models import TimeStampedModel
+from infusionclinic.patients.models import Patient
+from infusionclinic.scheduling.models import Appointment
+
+MONEY = {"max_digits": 10, "decimal_places": 2}
+
+
+class BillableService(models.Model):
+    """A CPT/HCPCS code number with a clinic-written short label (codes.md CODE-PX-R2: the AMA
+    descriptor is not shipped). Seeded from data/services.json."""
+
+    code = models.CharField(max_length=8, unique=True)
+    label = models.CharField(max_length=80)
+    rule_id = models.CharField(max_length=16, blank=True)
+    # CODE-PX-R1: infusion codes need documented start and stop times.
+    timed = models.BooleanField(default=False)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.label}"
+
+
+class Price(models.Model):
+    """One price of a service at a location from a date on; a change is a new row, so an invoice's
+    price can always be explained by the row in force on its date of service."""
+
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="prices")
+    service = models.ForeignKey(BillableService, on_delete=models.PROTECT, related_name="prices")
+    unit_price = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3, default="USD")
+    effective_from = models.DateField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["location", "service", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["location", "service", "effective_from"], name="price_one_per_day"
+            ),
+            models.CheckConstraint(condition=Q(unit_price__gte=0), name="price_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service.code} @ {self.location_id} from {self.effective_from}"
+
+
+class BillingProvider(models.Model):
+    """The rendering provider's billing identity (superbill): NPI per prescriber, not on User."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="billing_provider"
+    )
+    display_name = models.CharField(max_length=200)
+    credentials = models.CharField(max_length=40, blank=True)
+    npi = models.CharField("NPI", max_length=10)
+
+    def __str__(self) -> str:
+        return f"{self.display_name} (NPI {self.npi})"
+
+
+class PackagePlan(models.Model):
+    """A package offered at a location, e.g. an induction series of N sessions of one service at a
+    package price."""
+
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="package_plans")
+    name = models.CharField(max_length=120)
+    service = models.ForeignKey(BillableService, on_delete=models.PROTECT, related_name="+")
+    sessions = models.PositiveSmallIntegerField()
+    price = models.DecimalField(**MONEY)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(sessions__gte=1), name="package_has_sessions"),
+            models.CheckConstraint(condition=Q(price__gte=0), name="package_price_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.sessions} x {self.service.code})"
+
+
+class InvoiceStatus(models.TextChoices):
+    ISSUED = "issued", "Issued"
+    VOID = "void", "Void"
+
+
+class Invoice(TimeStampedModel):
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="invoices")
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="invoices")
+    # One invoice per completed appointment; a package sale's invoice has none.
+    appointment = models.OneToOneField(
+        Appointment, on_delete=models.PROTECT, null=True, blank=True, related_name="invoice"
+    )
+    # The infusion session (infusions app, built in parallel): becomes a FK once it exists.
+    infusion_session_id = models.PositiveBigIntegerField(null=True, blank=True)
+    status = models.CharField(
+        max_length=8, choices=InvoiceStatus.choices, default=InvoiceStatus.ISSUED
+    )
+    date_of_service = models.DateField()
+    # CODE-PX-R1: documented start and stop of the infusion, required for timed codes.
+    infusion_started_at = models.DateTimeField(null=True, blank=True)
+    infusion_stopped_at = models.DateTimeField(null=True, blank=True)
+    rendering_provider = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    package_credit = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    currency = models.CharField(max_length=3, default="USD")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-date_of_service", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(package_credit__gte=0), name="invoice_credit_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def number(self) -> str:
+        return f"INV-{self.pk:06d}" if self.pk else "INV-new"
+
+
+class InvoiceLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    # None for a package sale's line (it carries no procedure code).
+    service = models.ForeignKey(
+        BillableService, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # Frozen at issue: code and label as printed, price from the Price row in force.
+    code = models.CharField(max_length=8, blank=True)
+    label = models.CharField(max_length=120)
+    units = models.PositiveSmallIntegerField()
+    unit_price = models.DecimalField(**MONEY)
+    price = models.ForeignKey(Price, on_delete=models.PROTECT, null=True, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(units__gte=1), name="line_units_positive"),
+            models.CheckConstraint(condition=Q(unit_price__gte=0), name="line_price_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code or '-'} x{self.units}"
+
+
+class PackagePurchase(TimeStampedModel):
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="packages")
+    plan = models.ForeignKey(PackagePlan, on_delete=models.PROTECT, related_name="purchases")
+    # The sale's own invoice (one line at the package price), paid like any other.
+    invoice = models.OneToOneField(Invoice, on_delete=models.PROTECT, related_name="package_sold")
+    sessions_total = models.PositiveSmallIntegerField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.plan.name} for {self.patient_id}"
+
+
+class PackageRedemption(models.Model):
+    """One session of a package consumed by one appointment's invoice."""
+
+    purchase = models.ForeignKey(
+        PackagePurchase, on_delete=models.PROTECT, related_name="redemptions"
+    )
+    invoice = models.OneToOneField(Invoice, on_delete=models.PROTECT, related_name="redemption")
+    credit = models.DecimalField(**MONEY)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"session of {self.purchase_id} on invoice {self.invoice_id}"
+
+
+class PaymentMethod(models.TextChoices):
+    CASH = "cash", "Cash"
+    CARD = "card", "Card"
+    TRANSFER = "transfer", "Bank transfer"
+
+
+class PaymentKind(models.TextChoices):
+    PAYMENT = "payment", "Payment"
+    REFUND = "refund", "Refund"
+
+
+class Payment(models.Model):
+    """A payment or refund as staff recorded it. `amount` is always positive; `kind` says which
+    way the money went. Append-only: a mistake is corrected by a refund."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
+    kind = models.CharField(max_length=8, choices=PaymentKind.choices)
+    method = models.CharField(max_length=8, choices=PaymentMethod.choices)
+    amount = models.DecimalField(**MONEY)
+    provider = models.CharField(max_length=32)
+    reference = models.CharField(max_length=100, blank=True)
+    note = models.CharField(max_length=300, blank=True)
+    refund_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="refunds"
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["recorded_at", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def number(self) -> str:
+        prefix = "RCT" if self.kind == PaymentKind.PAYMENT else "RFD"
+        return f"{prefix}-{self.pk:06d}"

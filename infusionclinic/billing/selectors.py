@@ -1,0 +1,121 @@
+"""Reads of billing data, scoped by the user: an invoice or payment is reached only through a
+patient the user may see and, for staff, only at one of their own locations (404 otherwise, with a
+`denied` event, like `patient_get_for_user`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.db.models import QuerySet, Sum
+from django.http import Http404
+
+from infusionclinic.accounts.models import Location, User
+from infusionclinic.accounts.roles import Role
+from infusionclinic.audit.models import AuditAction
+from infusionclinic.audit.services import audit_record
+from infusionclinic.patients.models import Patient
+from infusionclinic.patients.selectors import patients_visible_to
+
+from .models import (
+    BillableService,
+    Invoice,
+    PackagePurchase,
+    Payment,
+    PaymentKind,
+    Price,
+)
+from .money import ZERO, balance_due, cents, invoice_total, line_amount
+
+
+def price_in_force(*, location: Location, service: BillableService, on: date) -> Price | None:
+    return (
+        Price.objects.filter(location=location, service=service, effective_from__lte=on)
+        .order_by("-effective_from")
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class InvoiceFigures:
+    subtotal: Decimal
+    package_credit: Decimal
+    total: Decimal
+    paid: Decimal
+    refunded: Decimal
+    balance: Decimal
+
+
+def invoice_figures(invoice: Invoice) -> InvoiceFigures:
+    amounts = [
+        line_amount(units=units, unit_price=price)
+        for units, price in invoice.lines.values_list("units", "unit_price")
+    ]
+    sums = dict(
+        invoice.payments.values_list("kind").annotate(s=Sum("amount")).values_list("kind", "s")
+    )
+    paid = cents(sums.get(PaymentKind.PAYMENT) or ZERO)
+    refunded = cents(sums.get(PaymentKind.REFUND) or ZERO)
+    total = invoice_total(line_amounts=amounts, package_credit=invoice.package_credit)
+    return InvoiceFigures(
+        subtotal=cents(sum(amounts, ZERO)),
+        package_credit=cents(invoice.package_credit),
+        total=total,
+        paid=paid,
+        refunded=refunded,
+        balance=balance_due(total=total, paid=paid, refunded=refunded),
+    )
+
+
+def payment_refunded(payment: Payment) -> Decimal:
+    return cents(payment.refunds.aggregate(s=Sum("amount"))["s"] or ZERO)
+
+
+def package_sessions_left(purchase: PackagePurchase) -> int:
+    return purchase.sessions_total - purchase.redemptions.count()
+
+
+def invoices_visible_to(*, user: User) -> QuerySet[Invoice]:
+    qs = Invoice.objects.filter(patient__in=patients_visible_to(user=user))
+    if user.role != Role.PATIENT:
+        qs = qs.filter(location__in=user.locations.all())
+    return qs
+
+
+def _denied(user: User, object_type: str, requested_id: object) -> None:
+    audit_record(
+        actor=user if user.is_authenticated else None,
+        action=AuditAction.DENIED,
+        detail={"object_type": object_type, "requested_id": str(requested_id)[:64]},
+    )
+
+
+def invoice_get_for_user(*, user: User, invoice_id: int) -> Invoice:
+    invoice = (
+        invoices_visible_to(user=user)
+        .select_related("patient", "location", "appointment", "rendering_provider")
+        .filter(pk=invoice_id)
+        .first()
+    )
+    if invoice is None:
+        _denied(user, "billing.Invoice", invoice_id)
+        raise Http404("No such invoice.")
+    return invoice
+
+
+def payment_get_for_user(*, user: User, payment_id: int) -> Payment:
+    payment = (
+        Payment.objects.filter(invoice__in=invoices_visible_to(user=user), pk=payment_id)
+        .select_related("invoice__patient", "invoice__location", "recorded_by")
+        .first()
+    )
+    if payment is None:
+        _denied(user, "billing.Payment", payment_id)
+        raise Http404("No such payment.")
+    return payment
+
+
+def invoices_for_patient(*, user: User, patient: Patient) -> list[tuple[Invoice, InvoiceFigures]]:
+    invoices = invoices_visible_to(user=user).filter(patient=patient).select_related("location")
+    return [(invoice, invoice_figures(invoice)) for invoice in invoices]
