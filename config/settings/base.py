@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "infusionclinic.courses",
     "infusionclinic.dosing",
     "infusionclinic.scheduling",
+    "infusionclinic.infusions",
     "infusionclinic.api",
     "infusionclinic.demo",
     "infusionclinic.fhir",

@@ -54,6 +54,10 @@ class Perm(StrEnum):
     CONSENT_PUBLISH = "consent.publish"
     APPOINTMENT_BOOK = "schedule.book"  # book, move, cancel, record no-shows
 
+    # Infusion sessions (issue 7).
+    SESSION_RUN = "infusions.run"  # day board, check-in, pre-checks, pump, vitals, discharge
+    SESSION_BP_OVERRIDE = "infusions.bp_override"  # MON-BP-1/2: start despite the BP gate
+
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.PATIENT: frozenset(
@@ -97,6 +101,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.PRIOR_TREATMENT_EDIT,
             Perm.CONSENT_COUNTERSIGN,
             Perm.APPOINTMENT_BOOK,
+            Perm.SESSION_RUN,
         }
     ),
     Role.PRESCRIBER: frozenset(
@@ -125,6 +130,8 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.PRIOR_TREATMENT_EDIT,
             Perm.CONSENT_COUNTERSIGN,
             Perm.APPOINTMENT_BOOK,
+            Perm.SESSION_RUN,
+            Perm.SESSION_BP_OVERRIDE,
         }
     ),
     Role.ADMIN: frozenset(
