@@ -17,6 +17,7 @@ from infusionclinic.audit.services import audit_record
 from infusionclinic.courses.api import router as courses_router
 from infusionclinic.dosing.api import router as dosing_router
 from infusionclinic.fhir.api import router as fhir_router
+from infusionclinic.infusions.api import router as infusions_router
 from infusionclinic.intake.api import router as intake_router
 from infusionclinic.outcomes.api import router as outcomes_router
 from infusionclinic.patients import services as patient_services
@@ -260,6 +261,7 @@ api.add_router("", dosing_router)
 api.add_router("", courses_router)
 api.add_router("", intake_router)
 api.add_router("", scheduling_router)
+api.add_router("", infusions_router)
 
 
 def _document_error_answers() -> None:
