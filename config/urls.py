@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("infusionclinic.newsletter.urls")),
     path("", include("infusionclinic.intake.urls")),
     path("", include("infusionclinic.scheduling.urls")),
+    path("", include("infusionclinic.infusions.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

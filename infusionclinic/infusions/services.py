@@ -678,3 +678,26 @@ def note_amend(*, actor: User, note: SessionNote, text: str, reason: str) -> Not
     )
     _audit(actor, note.session, amendment, event="note_amend", reason=amendment.reason)
     return amendment
+
+
+def session_open_for_appointment(*, actor: User, appointment: Appointment) -> InfusionSession:
+    """The day board's "open session": the appointment's session with the patient's latest
+    signed order (an existing session is returned as it is)."""
+    from infusionclinic.dosing.selectors import previous_signed_order
+
+    existing = InfusionSession.objects.filter(appointment=appointment).first()
+    if existing is not None:
+        return existing
+    if appointment.kind != "infusion" or appointment.status != "booked":
+        raise ValidationError({"appointment": ["Only a booked infusion opens a session."]})
+    order = previous_signed_order(patient=appointment.patient)
+    if order is None:
+        raise ValidationError({"order": ["No signed dosing order for this patient."]})
+    return session_create(
+        actor=actor,
+        patient=appointment.patient,
+        order=order,
+        location=appointment.location,
+        scheduled_at=appointment.starts_at,
+        appointment=appointment,
+    )
