@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 
 from django.db.models import QuerySet
 from django.http import Http404
@@ -73,7 +74,7 @@ def pump_running_since(session: InfusionSession) -> datetime | None:
     return None
 
 
-def dose_given_mg(session: InfusionSession, *, now: datetime | None = None):  # noqa: ANN201
+def dose_given_mg(session: InfusionSession, *, now: datetime | None = None) -> Decimal:
     seconds = rules.running_seconds(pump_events(session), now=now or timezone.now())
     return rules.dose_given_mg(
         seconds=seconds,
