@@ -21,6 +21,7 @@ urlpatterns = [
     path("", include("infusionclinic.scheduling.urls")),
     path("", include("infusionclinic.controlled.urls")),
     path("", include("infusionclinic.billing.urls")),
+    path("", include("infusionclinic.infusions.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

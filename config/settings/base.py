@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "infusionclinic.dosing",
     "infusionclinic.scheduling",
     "infusionclinic.controlled",
+    "infusionclinic.infusions",
     "infusionclinic.api",
     "infusionclinic.demo",
     "infusionclinic.fhir",

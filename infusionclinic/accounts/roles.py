@@ -64,6 +64,10 @@ class Perm(StrEnum):
     BILLING_PROVIDER_EDIT = "billing.edit_provider"  # a prescriber's NPI for claims
     BILLING_VIEW_OWN = "billing.view_own"  # a patient's own invoices and receipts
 
+    # Infusion sessions (issue 7).
+    SESSION_RUN = "infusions.run"  # day board, check-in, pre-checks, pump, vitals, discharge
+    SESSION_BP_OVERRIDE = "infusions.bp_override"  # MON-BP-1/2: start despite the BP gate
+
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.PATIENT: frozenset(
@@ -112,6 +116,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.APPOINTMENT_BOOK,
             Perm.CS_VIEW,
             Perm.CS_RECORD,
+            Perm.SESSION_RUN,
         }
     ),
     Role.PRESCRIBER: frozenset(
@@ -144,6 +149,8 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.APPOINTMENT_BOOK,
             Perm.CS_VIEW,
             Perm.CS_RECORD,
+            Perm.SESSION_RUN,
+            Perm.SESSION_BP_OVERRIDE,
         }
     ),
     Role.ADMIN: frozenset(

@@ -18,6 +18,7 @@ from infusionclinic.billing.api import router as billing_router
 from infusionclinic.courses.api import router as courses_router
 from infusionclinic.dosing.api import router as dosing_router
 from infusionclinic.fhir.api import router as fhir_router
+from infusionclinic.infusions.api import router as infusions_router
 from infusionclinic.intake.api import router as intake_router
 from infusionclinic.outcomes.api import router as outcomes_router
 from infusionclinic.patients import services as patient_services
@@ -262,6 +263,7 @@ api.add_router("", courses_router)
 api.add_router("", intake_router)
 api.add_router("", scheduling_router)
 api.add_router("", billing_router)
+api.add_router("", infusions_router)
 
 
 def _document_error_answers() -> None:

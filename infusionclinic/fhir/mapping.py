@@ -267,3 +267,87 @@ def appointment_resource(appointment: Any) -> dict[str, Any]:
             {"actor": {"display": appointment.location.name}, "status": "accepted"},
         ],
     }
+
+
+# Session vital signs (infusions.VitalSign), codes.md CODE-V2..V8 with UCUM units.
+VITAL_CODES: dict[str, tuple[str, str, str]] = {
+    "bp": ("85354-9", "Blood pressure panel with all children optional", ""),  # CODE-V2
+    "systolic": ("8480-6", "Systolic blood pressure", "mm[Hg]"),  # CODE-V3
+    "diastolic": ("8462-4", "Diastolic blood pressure", "mm[Hg]"),  # CODE-V4
+    "hr": ("8867-4", "Heart rate", "/min"),  # CODE-V5
+    "rr": ("9279-1", "Respiratory rate", "/min"),  # CODE-V6
+    "spo2": ("2708-6", "Oxygen saturation in arterial blood", "%"),  # CODE-V7
+    "spo2_pulse_ox": (
+        "59408-5",
+        "Oxygen saturation in arterial blood by pulse oximetry",
+        "%",
+    ),  # CODE-V8
+}
+
+
+def _coding(key: str) -> dict[str, Any]:
+    code, display, _ = VITAL_CODES[key]
+    return {"system": LOINC, "code": code, "display": display}
+
+
+def _quantity(value: int, key: str) -> dict[str, Any]:
+    unit = VITAL_CODES[key][2]
+    return {"value": value, "unit": unit, "system": UCUM, "code": unit}
+
+
+def _vital_base(vital: Any, kind: str, codings: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": f"vs-{kind}-{vital.pk}",
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": OBSERVATION_CATEGORY,
+                        "code": "vital-signs",
+                        "display": "Vital Signs",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": codings, "text": codings[0]["display"]},
+        "subject": patient_reference(vital.session.patient_id),
+        "effectiveDateTime": vital.taken_at.isoformat(),
+    }
+
+
+def vital_bp_resource(vital: Any) -> dict[str, Any]:
+    """CODE-V2 panel with CODE-V3/V4 components."""
+    resource = _vital_base(vital, "bp", [_coding("bp")])
+    resource["component"] = [
+        {
+            "code": {"coding": [_coding("systolic")]},
+            "valueQuantity": _quantity(vital.systolic_mmhg, "systolic"),
+        },
+        {
+            "code": {"coding": [_coding("diastolic")]},
+            "valueQuantity": _quantity(vital.diastolic_mmhg, "diastolic"),
+        },
+    ]
+    return resource
+
+
+def vital_hr_resource(vital: Any) -> dict[str, Any]:
+    return {
+        **_vital_base(vital, "hr", [_coding("hr")]),
+        "valueQuantity": _quantity(vital.heart_rate_bpm, "hr"),
+    }
+
+
+def vital_rr_resource(vital: Any) -> dict[str, Any]:
+    return {
+        **_vital_base(vital, "rr", [_coding("rr")]),
+        "valueQuantity": _quantity(vital.respiratory_rate, "rr"),
+    }
+
+
+def vital_spo2_resource(vital: Any) -> dict[str, Any]:
+    """CODE-V8: both 2708-6 and 59408-5 codings."""
+    resource = _vital_base(vital, "spo2", [_coding("spo2"), _coding("spo2_pulse_ox")])
+    return {**resource, "valueQuantity": _quantity(vital.spo2_pct, "spo2")}

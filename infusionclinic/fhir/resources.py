@@ -29,6 +29,7 @@ from infusionclinic.scheduling.models import Appointment
 
 from .mapping import (
     BODY_MEASUREMENT_CODES,
+    VITAL_CODES,
     appointment_resource,
     body_measurement_resource,
     condition_resource,
@@ -36,6 +37,10 @@ from .mapping import (
     patient_resource,
     questionnaire_response_resource,
     score_observation_resource,
+    vital_bp_resource,
+    vital_hr_resource,
+    vital_rr_resource,
+    vital_spo2_resource,
 )
 
 # fhir.resources ships R5 by default; its R4B models validate the R4 (4.0.1) resources served here
@@ -51,6 +56,16 @@ MODELS: dict[str, Any] = {
 }
 
 CHUNK = 500
+
+
+def _session_vitals(patients: QuerySet[Patient]) -> QuerySet[Any]:
+    from infusionclinic.infusions.models import VitalSign
+
+    return (
+        VitalSign.objects.filter(session__patient__in=patients)
+        .select_related("session")
+        .order_by("pk")
+    )
 
 
 def validate(resource: dict[str, Any]) -> dict[str, Any]:
@@ -136,6 +151,22 @@ SOURCES: list[Source] = [
         ),
         appointment_resource,
     ),
+    # Infusion-session vital signs: one Observation per measure and reading (codes.md CODE-V2..8).
+    *[
+        Source(
+            "Observation",
+            lambda patients: _session_vitals(patients),
+            to_resource,
+            codes={VITAL_CODES[key][0]: {} for key in keys},
+            date_field="taken_at__date",
+        )
+        for to_resource, keys in (
+            (vital_bp_resource, ("bp",)),
+            (vital_hr_resource, ("hr",)),
+            (vital_rr_resource, ("rr",)),
+            (vital_spo2_resource, ("spo2", "spo2_pulse_ox")),
+        )
+    ],
 ]
 
 

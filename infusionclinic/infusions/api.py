@@ -1,0 +1,205 @@
+"""API: infusion sessions (/api/v1/sessions/{session_id}...). Every route goes through
+`session_get_for_user`, so another location's or another patient's session answers 404.
+
+A bedside monitor posts readings to `/vitals` with an `Idempotency-Key` header: a retried post
+replays the first answer and never stores a reading twice."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from django.http import Http404, HttpRequest
+from ninja import Router, Schema, Status
+from pydantic import ConfigDict
+
+from infusionclinic.api.idempotency import idempotent
+from infusionclinic.api.schemas import ErrorOut
+from infusionclinic.audit.models import AuditAction
+from infusionclinic.audit.services import audit_record
+
+from . import selectors, services
+from .models import InfusionSession, VitalSign
+
+router = Router(tags=["infusion sessions"])
+ERRORS: dict[int, Any] = {
+    400: ErrorOut,
+    401: ErrorOut,
+    403: ErrorOut,
+    404: ErrorOut,
+    413: ErrorOut,
+    422: ErrorOut,
+}
+
+
+class VitalsIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    taken_at: datetime
+    systolic_mmhg: int
+    diastolic_mmhg: int
+    heart_rate_bpm: int
+    spo2_pct: int
+    respiratory_rate: int
+    sedation: int | None = None  # MOAA/S 0-5 (MON-3)
+
+
+class AlertOut(Schema):
+    id: int
+    rule_id: str
+    level: str
+    message: str
+    action: str
+    acknowledged: bool
+
+
+class VitalsOut(Schema):
+    id: int
+    session_id: int
+    phase: str
+    taken_at: datetime
+    systolic_mmhg: int
+    diastolic_mmhg: int
+    heart_rate_bpm: int
+    spo2_pct: int
+    respiratory_rate: int
+    sedation: int | None
+    alerts: list[AlertOut]
+
+
+class SessionOut(Schema):
+    id: int
+    patient_id: int
+    order_id: int
+    location: str
+    state: str
+    dose_given_mg: float
+    next_reading_due: datetime | None
+    reading_overdue: bool
+    open_alerts: list[AlertOut]
+    discharge_problems: list[str]
+
+
+class PumpIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["start", "pause", "resume", "stop"]
+    reason: str = ""
+
+
+class CheckInIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    identity_confirmed: bool
+    escort_name: str
+    escort_phone: str
+
+
+class DischargeIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    escort_name: str
+
+
+class CancelIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    no_show: bool = False
+    reason: str
+
+
+def _alert(a: Any) -> dict[str, Any]:
+    return {
+        "id": a.pk,
+        "rule_id": a.rule_id,
+        "level": a.level,
+        "message": a.message,
+        "action": a.action,
+        "acknowledged": a.acknowledged_at is not None,
+    }
+
+
+def _vital(v: VitalSign) -> dict[str, Any]:
+    return {
+        "id": v.pk,
+        "session_id": v.session_id,
+        "phase": v.phase,
+        "taken_at": v.taken_at,
+        "systolic_mmhg": v.systolic_mmhg,
+        "diastolic_mmhg": v.diastolic_mmhg,
+        "heart_rate_bpm": v.heart_rate_bpm,
+        "spo2_pct": v.spo2_pct,
+        "respiratory_rate": v.respiratory_rate,
+        "sedation": v.sedation,
+        "alerts": [_alert(a) for a in v.alerts.all()],
+    }
+
+
+def _session(session: InfusionSession) -> dict[str, Any]:
+    session.refresh_from_db()
+    overdue = selectors.reading_overdue(session)
+    return {
+        "id": session.pk,
+        "patient_id": session.patient_id,
+        "order_id": session.order_id,
+        "location": session.location.code,
+        "state": session.state,
+        "dose_given_mg": float(selectors.dose_given_mg(session)),
+        "next_reading_due": overdue.due_at if overdue else None,
+        "reading_overdue": bool(overdue and overdue.overdue),
+        "open_alerts": [_alert(a) for a in session.alerts.filter(acknowledged_at__isnull=True)],
+        "discharge_problems": (
+            services.discharge_problems(session) if session.state == "recovering" else []
+        ),
+    }
+
+
+@router.get("/sessions/{session_id}", response={200: SessionOut, **ERRORS})
+def session_detail(request: HttpRequest, session_id: str) -> Any:
+    session = selectors.session_get_for_user(user=request.user, session_id=session_id)
+    audit_record(actor=request.user, action=AuditAction.VIEW, patient=session.patient, obj=session)
+    return _session(session)
+
+
+@router.post("/sessions/{session_id}/vitals", response={201: VitalsOut, **ERRORS})
+@idempotent
+def session_vitals(request: HttpRequest, session_id: str, payload: VitalsIn) -> Any:
+    session = selectors.session_get_for_user(user=request.user, session_id=session_id)
+    vital = services.vital_record(actor=request.user, session=session, **payload.model_dump())
+    return Status(201, _vital(vital))
+
+
+@router.post("/sessions/{session_id}/check-in", response={200: SessionOut, **ERRORS})
+def session_check_in(request: HttpRequest, session_id: str, payload: CheckInIn) -> Any:
+    session = selectors.session_get_for_user(user=request.user, session_id=session_id)
+    services.session_check_in(actor=request.user, session=session, **payload.model_dump())
+    return _session(session)
+
+
+@router.post("/sessions/{session_id}/pump", response={200: SessionOut, **ERRORS})
+def session_pump(request: HttpRequest, session_id: str, payload: PumpIn) -> Any:
+    session = selectors.session_get_for_user(user=request.user, session_id=session_id)
+    services.pump_event_record(
+        actor=request.user, session=session, action=payload.action, reason=payload.reason
+    )
+    return _session(session)
+
+
+@router.post(
+    "/sessions/{session_id}/alerts/{alert_id}/acknowledge", response={200: AlertOut, **ERRORS}
+)
+def session_alert_acknowledge(request: HttpRequest, session_id: str, alert_id: int) -> Any:
+    session = selectors.session_get_for_user(user=request.user, session_id=session_id)
+    alert = session.alerts.filter(pk=alert_id).first()
+    if alert is None:
+        raise Http404("No such alert.")
+    return _alert(services.alert_acknowledge(actor=request.user, alert=alert))
+
+
+@router.post("/sessions/{session_id}/discharge", response={200: SessionOut, **ERRORS})
+def session_discharge(request: HttpRequest, session_id: str, payload: DischargeIn) -> Any:
+    session = selectors.session_get_for_user(user=request.user, session_id=session_id)
+    services.session_discharge(actor=request.user, session=session, escort_name=payload.escort_name)
+    return _session(session)
+
+
+@router.post("/sessions/{session_id}/cancel", response={200: SessionOut, **ERRORS})
+def session_cancel(request: HttpRequest, session_id: str, payload: CancelIn) -> Any:
+    session = selectors.session_get_for_user(user=request.user, session_id=session_id)
+    services.session_cancel(
+        actor=request.user, session=session, no_show=payload.no_show, reason=payload.reason
+    )
+    return _session(session)

@@ -1,0 +1,134 @@
+"""Forms of the session page: each parses one action's input for one service."""
+
+from django import forms
+from django.utils import timezone
+
+from . import rules
+from .models import PregnancyTest
+
+
+class CheckInForm(forms.Form):
+    identity_confirmed = forms.BooleanField(
+        required=False, label="Identity confirmed (name and date of birth)"
+    )
+    escort_name = forms.CharField(max_length=200, required=False, label="Escort's name (PRE-5)")
+    escort_phone = forms.CharField(max_length=32, required=False, label="Escort's phone (PRE-5)")
+
+
+class PreCheckForm(forms.Form):
+    fasting_confirmed = forms.BooleanField(
+        required=False, label="Fasting confirmed: no solids 6 h, clear liquids 2 h (PRE-4)"
+    )
+    questionnaires_done = forms.BooleanField(required=False, label="Questionnaires done")
+    pregnancy_test = forms.ChoiceField(
+        choices=[("", "—"), *PregnancyTest.choices], required=False, label="Pregnancy test (PRE-2)"
+    )
+    weight_kg = forms.DecimalField(label="Today's weight (kg)", max_digits=5, decimal_places=1)
+
+
+class VitalsForm(forms.Form):
+    systolic_mmhg = forms.IntegerField(label="Systolic (mmHg)")
+    diastolic_mmhg = forms.IntegerField(label="Diastolic (mmHg)")
+    heart_rate_bpm = forms.IntegerField(label="Heart rate (/min)")
+    spo2_pct = forms.IntegerField(label="SpO2 (%)")
+    respiratory_rate = forms.IntegerField(label="Respiratory rate (/min)")
+    sedation = forms.TypedChoiceField(
+        label="MOAA/S (MON-3)",
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[("", "—"), *[(i, str(i)) for i in range(5, -1, -1)]],
+    )
+    dissociation = forms.TypedChoiceField(
+        label="Dissociation (MON-CADSS clinician rating)",
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[("", "—"), (0, "0 none"), (1, "1 mild"), (2, "2 moderate"), (3, "3 severe")],
+    )
+
+    def values(self) -> dict:
+        return {**self.cleaned_data, "taken_at": timezone.now()}
+
+
+class OverrideForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), label="Override reason")
+
+
+class PumpForm(forms.Form):
+    action = forms.ChoiceField(
+        choices=[("start", "start"), ("pause", "pause"), ("resume", "resume"), ("stop", "stop")]
+    )
+    reason = forms.CharField(max_length=500, required=False)
+
+
+class AcknowledgeForm(forms.Form):
+    alert_id = forms.IntegerField(widget=forms.HiddenInput)
+    note = forms.CharField(max_length=500, required=False, label="Action taken")
+
+
+class SideEffectForm(forms.Form):
+    code = forms.ChoiceField(label="Side effect")
+    grade = forms.TypedChoiceField(
+        coerce=int,
+        choices=[(1, "1 mild"), (2, "2 moderate"), (3, "3 severe")],
+        label="Grade",
+    )
+    note = forms.CharField(max_length=500, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["code"].choices = [
+            (code, f"{code} {name}") for code, name in rules.side_effect_catalogue().items()
+        ]
+
+
+class ResolveForm(forms.Form):
+    effect_id = forms.IntegerField(widget=forms.HiddenInput)
+
+
+_SCORE = [(2, "2"), (1, "1"), (0, "0")]
+
+
+class ScoreForm(forms.Form):
+    """DIS-1 modified Aldrete and DIS-2 PADSS, five items each."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in rules.ALDRETE_ITEMS:
+            self.fields[f"aldrete_{name}"] = forms.TypedChoiceField(
+                coerce=int, choices=_SCORE, label=f"Aldrete: {name.replace('_', ' ')}"
+            )
+        for name in rules.PADSS_ITEMS:
+            self.fields[f"padss_{name}"] = forms.TypedChoiceField(
+                coerce=int, choices=_SCORE, label=f"PADSS: {name.replace('_', ' ')}"
+            )
+        self.fields["voiding_not_required"] = forms.BooleanField(
+            required=False, label="Voiding not required (DIS-4)"
+        )
+
+    def values(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "aldrete": {n: data[f"aldrete_{n}"] for n in rules.ALDRETE_ITEMS},
+            "padss": {n: data[f"padss_{n}"] for n in rules.PADSS_ITEMS},
+            "voiding_not_required": data["voiding_not_required"],
+        }
+
+
+class DischargeForm(forms.Form):
+    escort_name = forms.CharField(max_length=200, label="Leaves with (escort's name)")
+
+
+class CancelForm(forms.Form):
+    no_show = forms.BooleanField(required=False, label="No-show")
+    reason = forms.CharField(max_length=500)
+
+
+class EmptyForm(forms.Form):
+    pass
+
+
+class AmendForm(forms.Form):
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+    reason = forms.CharField(max_length=500)

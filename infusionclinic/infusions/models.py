@@ -1,0 +1,251 @@
+"""An infusion session (FHIR Encounter) from check-in to discharge: pre-checks, pump events
+(MedicationAdministration timing), vital signs (Observation), alerts, side effects, discharge
+scores and the signed session note."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from infusionclinic.accounts.models import Location
+from infusionclinic.dosing.models import DosingOrder
+from infusionclinic.patients.models import Patient
+from infusionclinic.scheduling.models import Appointment
+
+
+class SessionState(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    CHECKED_IN = "checked_in", "Checked in"
+    PRE_CHECKS = "pre_checks", "Pre-checks done"
+    INFUSING = "infusing", "Infusing"
+    PAUSED = "paused", "Paused"
+    RECOVERING = "recovering", "Recovering"
+    DISCHARGED = "discharged", "Discharged"
+    CANCELLED = "cancelled", "Cancelled"
+    NO_SHOW = "no_show", "No-show"
+
+
+class InfusionSession(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="infusion_sessions")
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="+")
+    appointment = models.OneToOneField(
+        Appointment, null=True, blank=True, on_delete=models.PROTECT, related_name="session"
+    )
+    order = models.ForeignKey(DosingOrder, on_delete=models.PROTECT, related_name="sessions")
+    scheduled_at = models.DateTimeField()
+    state = models.CharField(
+        max_length=16, choices=SessionState.choices, default=SessionState.SCHEDULED
+    )
+    state_reason = models.CharField(max_length=500, blank=True)
+    checked_in_at = models.DateTimeField(null=True, blank=True)
+    identity_confirmed = models.BooleanField(default=False)
+    escort_name = models.CharField(max_length=200, blank=True)  # PRE-5
+    escort_phone = models.CharField(max_length=32, blank=True)
+    # MON-BP-1/2: a prescriber's recorded decision to start despite the pre-infusion BP.
+    bp_override_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    bp_override_at = models.DateTimeField(null=True, blank=True)
+    bp_override_reason = models.TextField(blank=True)
+    infusion_ended_at = models.DateTimeField(null=True, blank=True)
+    discharged_at = models.DateTimeField(null=True, blank=True)
+    discharged_to_escort = models.CharField(max_length=200, blank=True)  # DIS-3, PRE-5
+    discharged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["scheduled_at", "pk"]
+        indexes = [models.Index(fields=["location", "scheduled_at"])]
+
+    def __str__(self) -> str:
+        return f"Session {self.pk} ({self.state})"
+
+
+class PregnancyTest(models.TextChoices):
+    NOT_APPLICABLE = "not_applicable", "Not applicable"
+    NEGATIVE = "negative", "Negative"
+    POSITIVE = "positive", "Positive"
+
+
+class PreCheck(models.Model):
+    """The pre-infusion checklist as the nurse recorded it (PRE-2, PRE-4, PRE-5, PROT-C1)."""
+
+    session = models.OneToOneField(
+        InfusionSession, on_delete=models.CASCADE, related_name="precheck"
+    )
+    consent_current = models.BooleanField()  # intake.patient_may_be_booked at the time
+    consent_reasons = models.JSONField(default=list)
+    questionnaires_done = models.BooleanField()
+    fasting_confirmed = models.BooleanField()  # PRE-4
+    pregnancy_test = models.CharField(max_length=16, choices=PregnancyTest.choices)  # PRE-2
+    weight_kg = models.DecimalField(max_digits=5, decimal_places=1)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"Pre-checks of session {self.session_id}"
+
+
+class PumpAction(models.TextChoices):
+    START = "start", "Start"
+    PAUSE = "pause", "Pause"
+    RESUME = "resume", "Resume"
+    STOP = "stop", "Stop"
+
+
+class PumpEvent(models.Model):
+    session = models.ForeignKey(InfusionSession, on_delete=models.CASCADE, related_name="pump")
+    action = models.CharField(max_length=8, choices=PumpAction.choices)
+    at = models.DateTimeField()
+    reason = models.CharField(max_length=500, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.action} at {self.at:%H:%M} UTC"
+
+
+class VitalPhase(models.TextChoices):
+    PRE = "pre", "Pre-infusion"
+    INFUSION = "infusion", "During infusion"
+    RECOVERY = "recovery", "Recovery"
+
+
+class VitalSign(models.Model):
+    session = models.ForeignKey(InfusionSession, on_delete=models.CASCADE, related_name="vitals")
+    phase = models.CharField(max_length=8, choices=VitalPhase.choices)
+    taken_at = models.DateTimeField()
+    systolic_mmhg = models.PositiveSmallIntegerField()
+    diastolic_mmhg = models.PositiveSmallIntegerField()
+    heart_rate_bpm = models.PositiveSmallIntegerField()
+    spo2_pct = models.PositiveSmallIntegerField()
+    respiratory_rate = models.PositiveSmallIntegerField()  # breaths per minute
+    sedation = models.PositiveSmallIntegerField(null=True, blank=True)  # MOAA/S 0-5 (MON-3)
+    dissociation = models.PositiveSmallIntegerField(null=True, blank=True)  # 0-3 (MON-CADSS)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["taken_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.systolic_mmhg}/{self.diastolic_mmhg} at {self.taken_at:%H:%M} UTC"
+
+
+class AlertLevel(models.TextChoices):
+    WARNING = "warning", "Warning"
+    ALERT = "alert", "Alert"
+    CRITICAL = "critical", "Critical"
+
+
+class VitalAlert(models.Model):
+    """A threshold crossing (monitoring.md §3): the reading, rule, action, and who acknowledged."""
+
+    session = models.ForeignKey(InfusionSession, on_delete=models.CASCADE, related_name="alerts")
+    vital = models.ForeignKey(VitalSign, on_delete=models.CASCADE, related_name="alerts")
+    rule_id = models.CharField(max_length=16)
+    level = models.CharField(max_length=8, choices=AlertLevel.choices)
+    message = models.CharField(max_length=300)
+    action = models.CharField(max_length=300)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledge_note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id} ({self.level})"
+
+
+class SideEffect(models.Model):
+    session = models.ForeignKey(
+        InfusionSession, on_delete=models.CASCADE, related_name="side_effects"
+    )
+    code = models.CharField(max_length=8)  # AE-* from data/side_effects.json
+    grade = models.PositiveSmallIntegerField()  # 1 mild, 2 moderate, 3 severe (monitoring.md §4)
+    onset_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    note = models.CharField(max_length=500, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["onset_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.code} grade {self.grade}"
+
+
+class DischargeScore(models.Model):
+    """Modified Aldrete (DIS-1) and PADSS (DIS-2), five items of 0-2 each."""
+
+    session = models.ForeignKey(
+        InfusionSession, on_delete=models.CASCADE, related_name="discharge_scores"
+    )
+    assessed_at = models.DateTimeField()
+    aldrete = models.JSONField()  # {item: 0-2}
+    padss = models.JSONField()
+    aldrete_total = models.PositiveSmallIntegerField()
+    padss_total = models.PositiveSmallIntegerField()
+    voiding_not_required = models.BooleanField(default=False)  # DIS-4
+    assessed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["assessed_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"Aldrete {self.aldrete_total}, PADSS {self.padss_total}"
+
+
+class SessionNote(models.Model):
+    """Generated from the record; signed by the nurse and the prescriber, then locked."""
+
+    session = models.OneToOneField(InfusionSession, on_delete=models.CASCADE, related_name="note")
+    body = models.TextField()
+    generated_at = models.DateTimeField()
+    nurse_signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    nurse_signed_at = models.DateTimeField(null=True, blank=True)
+    prescriber_signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    prescriber_signed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Note of session {self.session_id}"
+
+    @property
+    def locked(self) -> bool:
+        return self.nurse_signed_at is not None and self.prescriber_signed_at is not None
+
+
+class NoteAmendment(models.Model):
+    note = models.ForeignKey(SessionNote, on_delete=models.CASCADE, related_name="amendments")
+    text = models.TextField()
+    reason = models.CharField(max_length=500)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"Amendment {self.pk} of note {self.note_id}"

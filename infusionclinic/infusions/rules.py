@@ -1,0 +1,208 @@
+"""Pure rules of monitoring.md: thresholds (MON-BP-*, MON-HR-1, MON-RR-1, MON-O2-*, MON-SED-1),
+reading intervals (MON-T2/T4/T6), the dose actually given, and the discharge scores (DIS-1/2)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
+from pathlib import Path
+
+from .conf import conf
+
+
+@dataclass(frozen=True)
+class Reading:
+    systolic_mmhg: int
+    diastolic_mmhg: int
+    heart_rate_bpm: int
+    spo2_pct: int
+    respiratory_rate: int
+    sedation: int | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule_id: str
+    level: str  # warning | alert | critical
+    message: str
+    action: str
+
+
+def pre_infusion_findings(r: Reading) -> list[Finding]:
+    """The blood-pressure gate before start (MON-BP-2 over MON-BP-1)."""
+    if r.systolic_mmhg >= conf("bp_stop_systolic_mmhg") or r.diastolic_mmhg >= conf(
+        "bp_stop_diastolic_mmhg"
+    ):
+        return [
+            Finding(
+                "MON-BP-2",
+                "critical",
+                f"Pre-infusion BP {r.systolic_mmhg}/{r.diastolic_mmhg} mmHg is at or above "
+                f"{conf('bp_stop_systolic_mmhg')}/{conf('bp_stop_diastolic_mmhg')}.",
+                "Do not start: repeat the reading; reschedule or refer. "
+                "Only a prescriber's recorded override allows a start.",
+            )
+        ]
+    if r.systolic_mmhg >= conf("bp_warn_systolic_mmhg") or r.diastolic_mmhg >= conf(
+        "bp_warn_diastolic_mmhg"
+    ):
+        return [
+            Finding(
+                "MON-BP-1",
+                "warning",
+                f"Pre-infusion BP {r.systolic_mmhg}/{r.diastolic_mmhg} mmHg is at or above "
+                f"{conf('bp_warn_systolic_mmhg')}/{conf('bp_warn_diastolic_mmhg')}.",
+                "A prescriber acknowledges (records a reason) before the start.",
+            )
+        ]
+    return []
+
+
+def reading_findings(r: Reading, *, baseline: Reading | None, pre_infusion: bool) -> list[Finding]:
+    """Every threshold a reading crosses, each with its rule id and suggested action."""
+    out: list[Finding] = []
+    bp = f"{r.systolic_mmhg}/{r.diastolic_mmhg} mmHg"
+    if pre_infusion:
+        out += pre_infusion_findings(r)
+    elif r.systolic_mmhg >= conf("bp_stop_systolic_mmhg") or r.diastolic_mmhg >= conf(
+        "bp_stop_diastolic_mmhg"
+    ):
+        out.append(
+            Finding(
+                "MON-BP-3",
+                "alert",
+                f"BP {bp} during the session.",
+                "Pause the pump, recheck in 5 min, notify the prescriber; "
+                "resume only on the prescriber's order.",
+            )
+        )
+    if (
+        baseline is not None
+        and not pre_infusion
+        and (
+            r.systolic_mmhg - baseline.systolic_mmhg >= conf("bp_rise_systolic_mmhg")
+            or r.diastolic_mmhg - baseline.diastolic_mmhg >= conf("bp_rise_diastolic_mmhg")
+        )
+    ):
+        out.append(
+            Finding(
+                "MON-BP-5",
+                "warning",
+                f"BP {bp} rose from the baseline "
+                f"{baseline.systolic_mmhg}/{baseline.diastolic_mmhg} mmHg.",
+                "Recheck and watch the trend.",
+            )
+        )
+    if r.systolic_mmhg < conf("bp_low_systolic_mmhg"):
+        out.append(Finding("MON-BP-6", "alert", f"Low BP {bp}.", "Pause the pump and assess."))
+    if r.heart_rate_bpm < conf("hr_low_bpm") or r.heart_rate_bpm > conf("hr_high_bpm"):
+        out.append(
+            Finding(
+                "MON-HR-1",
+                "alert",
+                f"Heart rate {r.heart_rate_bpm}/min outside "
+                f"{conf('hr_low_bpm')}-{conf('hr_high_bpm')}.",
+                "Pause the pump and assess.",
+            )
+        )
+    if r.respiratory_rate < conf("rr_low_per_min") or r.respiratory_rate > conf("rr_high_per_min"):
+        out.append(
+            Finding(
+                "MON-RR-1",
+                "alert",
+                f"Respiratory rate {r.respiratory_rate}/min outside "
+                f"{conf('rr_low_per_min')}-{conf('rr_high_per_min')}.",
+                "Pause the pump and assess.",
+            )
+        )
+    if r.spo2_pct < conf("spo2_stop_below_pct"):
+        out.append(
+            Finding(
+                "MON-O2-2",
+                "critical",
+                f"SpO2 {r.spo2_pct} % below {conf('spo2_stop_below_pct')} %.",
+                "Stop the infusion, give oxygen, support the airway.",
+            )
+        )
+    elif r.spo2_pct < conf("spo2_warn_below_pct"):
+        out.append(
+            Finding(
+                "MON-O2-1",
+                "warning",
+                f"SpO2 {r.spo2_pct} % below {conf('spo2_warn_below_pct')} % on room air.",
+                "Stimulate the patient and reposition.",
+            )
+        )
+    if r.sedation is not None and r.sedation <= conf("sedation_stop_at_or_below"):
+        out.append(
+            Finding(
+                "MON-SED-1",
+                "critical",
+                f"MOAA/S {r.sedation}: unresponsive to voice.",
+                "Stop the infusion and check the airway.",
+            )
+        )
+    return out
+
+
+def reading_interval(*, infusing: bool) -> timedelta:
+    """MON-T2 during the infusion, MON-T4 after it."""
+    minutes = conf("interval_infusing_min") if infusing else conf("interval_recovering_min")
+    return timedelta(minutes=minutes)
+
+
+def reading_due_at(*, last: datetime, infusing: bool) -> datetime:
+    return last + reading_interval(infusing=infusing)
+
+
+def reading_overdue(*, last: datetime, infusing: bool, now: datetime) -> bool:
+    """MON-T6: no reading within the interval plus the grace minutes."""
+    grace = timedelta(minutes=conf("overdue_grace_min"))
+    return now > reading_due_at(last=last, infusing=infusing) + grace
+
+
+def running_seconds(events: list[tuple[str, datetime]], *, now: datetime) -> Decimal:
+    """Seconds the pump ran: from each start/resume to the next pause/stop (or now)."""
+    total = Decimal(0)
+    running_since: datetime | None = None
+    for action, at in sorted(events, key=lambda e: e[1]):
+        if action in ("start", "resume") and running_since is None:
+            running_since = at
+        elif action in ("pause", "stop") and running_since is not None:
+            total += Decimal(str((at - running_since).total_seconds()))
+            running_since = None
+    if running_since is not None and now > running_since:
+        total += Decimal(str((now - running_since).total_seconds()))
+    return total
+
+
+def dose_given_mg(
+    *, seconds: Decimal, rate_ml_per_h: Decimal, concentration_mg_per_ml: Decimal
+) -> Decimal:
+    """Running time × rate × concentration (RATE-7 reversed over what actually ran)."""
+    return (seconds / Decimal(3600) * rate_ml_per_h * concentration_mg_per_ml).quantize(
+        Decimal("0.1"), rounding=ROUND_HALF_UP
+    )
+
+
+ALDRETE_ITEMS = ("activity", "respiration", "circulation", "consciousness", "spo2")  # DIS-1
+PADSS_ITEMS = ("vital_signs", "activity_mental", "pain_nausea", "bleeding", "intake_output")
+
+
+def score_total(items: dict[str, int], names: tuple[str, ...], field: str) -> int:
+    missing = [n for n in names if n not in items]
+    bad = [n for n in names if n in items and items[n] not in (0, 1, 2)]
+    if missing or bad:
+        from django.core.exceptions import ValidationError
+
+        raise ValidationError({field: ["Score every item 0, 1 or 2: " + ", ".join(names) + "."]})
+    return sum(items[n] for n in names)
+
+
+@cache
+def side_effect_catalogue() -> dict[str, str]:
+    data = json.loads((Path(__file__).parent / "data" / "side_effects.json").read_text())
+    return {e["id"]: e["name"] for e in data["effects"]}

@@ -1,0 +1,117 @@
+"""Reads of infusion sessions, scoped by the user: staff who run sessions, at their own
+locations, for patients they may see. Anyone else gets 404 and a `denied` audit event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db.models import QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from infusionclinic.accounts.models import Location, User
+from infusionclinic.accounts.roles import Perm
+from infusionclinic.audit.models import AuditAction
+from infusionclinic.audit.services import audit_record
+from infusionclinic.patients.selectors import patients_visible_to
+
+from . import rules
+from .models import InfusionSession, PumpAction, SessionState, VitalSign
+
+
+def sessions_visible_to(*, user: User) -> QuerySet[InfusionSession]:
+    if not user.is_authenticated or not user.has_role_perm(Perm.SESSION_RUN):
+        return InfusionSession.objects.none()
+    return InfusionSession.objects.filter(
+        patient__in=patients_visible_to(user=user), location__in=user.locations.all()
+    )
+
+
+def session_get_for_user(*, user: User, session_id: int | str) -> InfusionSession:
+    text = str(session_id)
+    pk = int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+    session = (
+        sessions_visible_to(user=user)
+        .select_related("patient", "location", "order", "appointment__chair")
+        .filter(pk=pk)
+        .first()
+        if pk is not None
+        else None
+    )
+    if session is None:
+        audit_record(
+            actor=user if user.is_authenticated else None,
+            action=AuditAction.DENIED,
+            detail={"object_type": "infusions.InfusionSession", "requested_id": text[:64]},
+        )
+        raise Http404("No such session.")
+    return session
+
+
+def location_get_for_user(*, user: User, code: str | None) -> Location:
+    locations = user.locations.all().order_by("name")
+    found = locations.filter(code=code).first() if code else locations.first()
+    if found is None or not user.has_role_perm(Perm.SESSION_RUN):
+        raise Http404("No such location.")
+    return found
+
+
+def baseline_reading(session: InfusionSession) -> VitalSign | None:
+    """The last pre-infusion reading (MON-T1): the gate's reading and MON-BP-5's baseline."""
+    return session.vitals.filter(phase="pre").order_by("-taken_at", "-pk").first()
+
+
+def pump_events(session: InfusionSession) -> list[tuple[str, datetime]]:
+    return [(e.action, e.at) for e in session.pump.all()]
+
+
+def pump_running_since(session: InfusionSession) -> datetime | None:
+    last = session.pump.order_by("-at", "-pk").first()
+    if last is not None and last.action in (PumpAction.START, PumpAction.RESUME):
+        return last.at
+    return None
+
+
+def dose_given_mg(session: InfusionSession, *, now: datetime | None = None) -> Decimal:
+    seconds = rules.running_seconds(pump_events(session), now=now or timezone.now())
+    return rules.dose_given_mg(
+        seconds=seconds,
+        rate_ml_per_h=session.order.rate_ml_per_h,
+        concentration_mg_per_ml=session.order.concentration_mg_per_ml,
+    )
+
+
+@dataclass(frozen=True)
+class Overdue:
+    due_at: datetime
+    overdue: bool
+
+
+def reading_overdue(session: InfusionSession, *, now: datetime | None = None) -> Overdue | None:
+    """MON-T2/T4/T6: when the next reading is due while infusing (also paused) or recovering,
+    counted from the last reading or from the phase's start; None outside those phases."""
+    now = now or timezone.now()
+    infusing = session.state in (SessionState.INFUSING, SessionState.PAUSED)
+    if not infusing and session.state != SessionState.RECOVERING:
+        return None
+    started = session.pump.filter(action=PumpAction.START).first()
+    phase_start = started.at if infusing and started else session.infusion_ended_at
+    last = session.vitals.order_by("-taken_at").values_list("taken_at", flat=True).first()
+    anchor = max(t for t in (last, phase_start) if t is not None) if (last or phase_start) else now
+    due = rules.reading_due_at(last=anchor, infusing=infusing)
+    return Overdue(
+        due_at=due, overdue=rules.reading_overdue(last=anchor, infusing=infusing, now=now)
+    )
+
+
+def board_sessions(*, user: User, location: Location, day: date) -> list[InfusionSession]:
+    tz = location.tzinfo
+    start = datetime.combine(day, time.min, tzinfo=tz)
+    return list(
+        sessions_visible_to(user=user)
+        .filter(location=location, scheduled_at__gte=start, scheduled_at__lt=start + timedelta(1))
+        .select_related("patient", "appointment__chair")
+        .order_by("scheduled_at", "pk")
+    )

@@ -1,0 +1,703 @@
+"""Writes of an infusion session, each checking the actor's capability, the state machine
+(scheduled → checked_in → pre_checks → infusing ⇄ paused → recovering → discharged; cancelled,
+no_show) and the rules of monitoring.md / protocol.md, with its audit event in the same
+transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from infusionclinic.accounts.models import Location, User
+from infusionclinic.accounts.roles import Perm, Role
+from infusionclinic.audit.models import AuditAction
+from infusionclinic.audit.services import audit_record
+from infusionclinic.dosing.models import DosingOrder
+from infusionclinic.intake.selectors import patient_may_be_booked
+from infusionclinic.patients.models import Patient
+from infusionclinic.scheduling.models import Appointment
+
+from . import rules, selectors
+from .conf import conf
+from .models import (
+    DischargeScore,
+    InfusionSession,
+    NoteAmendment,
+    PreCheck,
+    PregnancyTest,
+    PumpAction,
+    PumpEvent,
+    SessionNote,
+    SessionState,
+    SideEffect,
+    VitalAlert,
+    VitalPhase,
+    VitalSign,
+)
+
+S = SessionState
+FUTURE_SKEW = timedelta(seconds=60)  # a monitor's clock may run slightly ahead
+
+
+def _require_run(actor: User) -> None:
+    if not actor.has_role_perm(Perm.SESSION_RUN):
+        raise PermissionDenied("Your role does not run infusion sessions.")
+
+
+def _lock(session: InfusionSession) -> InfusionSession:
+    return (
+        InfusionSession.objects.select_for_update()
+        .select_related("order", "patient")
+        .get(pk=session.pk)
+    )
+
+
+def _require_state(session: InfusionSession, *states: str) -> None:
+    if session.state not in states:
+        raise ValidationError(
+            {"state": [f"Not possible while the session is {session.get_state_display()}."]}
+        )
+
+
+def _audit(actor: User, session: InfusionSession, obj: Any, **detail: Any) -> None:
+    audit_record(
+        actor=actor,
+        action=AuditAction.CREATE if obj is not session else AuditAction.UPDATE,
+        patient=session.patient,
+        obj=obj,
+        detail={"session": session.pk, **detail},
+    )
+
+
+@transaction.atomic
+def session_create(
+    *,
+    actor: User,
+    patient: Patient,
+    order: DosingOrder,
+    location: Location,
+    scheduled_at: datetime,
+    appointment: Appointment | None = None,
+) -> InfusionSession:
+    _require_run(actor)
+    if not actor.locations.filter(pk=location.pk).exists():
+        raise PermissionDenied("Not one of your locations.")
+    if order.patient_id != patient.pk or not order.is_signed:
+        raise ValidationError({"order": ["A signed order for this patient is required."]})
+    if appointment is not None and appointment.patient_id != patient.pk:
+        raise ValidationError({"appointment": ["Not this patient's appointment."]})
+    session = InfusionSession.objects.create(
+        patient=patient,
+        order=order,
+        location=location,
+        scheduled_at=scheduled_at,
+        appointment=appointment,
+        escort_name=appointment.escort_name if appointment else "",
+        escort_phone=appointment.escort_phone if appointment else "",
+        created_by=actor,
+    )
+    audit_record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        patient=patient,
+        obj=session,
+        detail={"event": "session_create", "order": order.pk},
+    )
+    return session
+
+
+@transaction.atomic
+def session_check_in(
+    *,
+    actor: User,
+    session: InfusionSession,
+    identity_confirmed: bool,
+    escort_name: str,
+    escort_phone: str,
+) -> InfusionSession:
+    """PRE-5: no check-in without a named escort and a phone number (hard stop)."""
+    _require_run(actor)
+    session = _lock(session)
+    _require_state(session, S.SCHEDULED)
+    errors: dict[str, list[str]] = {}
+    if not identity_confirmed:
+        errors["identity_confirmed"] = ["Confirm the patient's identity (name and birth date)."]
+    if not escort_name.strip():
+        errors["escort_name"] = ["PRE-5: no check-in without a named escort."]
+    if len([c for c in escort_phone if c.isdigit()]) < 7:
+        errors["escort_phone"] = ["PRE-5: the escort's phone number is required."]
+    if errors:
+        raise ValidationError(errors)
+    session.state = S.CHECKED_IN
+    session.checked_in_at = timezone.now()
+    session.identity_confirmed = True
+    session.escort_name = escort_name.strip()
+    session.escort_phone = escort_phone.strip()
+    session.save()
+    _audit(actor, session, session, event="check_in", escort=session.escort_name)
+    return session
+
+
+@transaction.atomic
+def session_precheck_record(
+    *,
+    actor: User,
+    session: InfusionSession,
+    fasting_confirmed: bool,
+    questionnaires_done: bool,
+    pregnancy_test: str,
+    weight_kg: Any,
+) -> PreCheck:
+    """The pre-infusion checklist. Hard stops: consent not current or intake not clearing the
+    patient (PROT-C1/C2 via intake), fasting not confirmed (PRE-4), a positive pregnancy test
+    (ELIG-A7, PRE-2), no pre-infusion vital signs (MON-T1)."""
+    _require_run(actor)
+    session = _lock(session)
+    _require_state(session, S.CHECKED_IN)
+    errors: dict[str, list[str]] = {}
+    if not pregnancy_test and not conf("pregnancy_test_required"):
+        pregnancy_test = PregnancyTest.NOT_APPLICABLE  # PRE-2 switched off by the clinic
+    may, reasons = patient_may_be_booked(patient=session.patient)
+    if not may:
+        errors["consent_current"] = [str(r) for r in reasons]
+    if not fasting_confirmed:
+        errors["fasting_confirmed"] = ["PRE-4: fasting (no solids 6 h, clear liquids 2 h)."]
+    if pregnancy_test not in PregnancyTest.values:
+        errors["pregnancy_test"] = ["PRE-2: record the pregnancy test or 'not applicable'."]
+    elif pregnancy_test == PregnancyTest.POSITIVE:
+        errors["pregnancy_test"] = ["ELIG-A7: a positive pregnancy test stops the session."]
+    try:
+        weight = Decimal(str(weight_kg))
+    except (InvalidOperation, ValueError):
+        weight = Decimal(-1)
+    if not Decimal(20) <= weight <= Decimal(350):
+        errors["weight_kg"] = ["Today's weight in kg (20-350)."]
+    if selectors.baseline_reading(session) is None:
+        errors["vitals"] = ["MON-T1: record a full set of pre-infusion vital signs first."]
+    if errors:
+        raise ValidationError(errors)
+    precheck = PreCheck.objects.create(
+        session=session,
+        consent_current=True,
+        consent_reasons=[],
+        questionnaires_done=questionnaires_done,
+        fasting_confirmed=True,
+        pregnancy_test=pregnancy_test,
+        weight_kg=weight,
+        recorded_by=actor,
+        recorded_at=timezone.now(),
+    )
+    session.state = S.PRE_CHECKS
+    session.save(update_fields=["state"])
+    _audit(actor, session, precheck, event="pre_checks", weight_kg=str(weight))
+    return precheck
+
+
+def _int(value: Any, field: str, low: int, high: int, errors: dict[str, list[str]]) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        errors[field] = ["A whole number is required."]
+        return None
+    if isinstance(value, float) and value != number:
+        errors[field] = ["A whole number is required."]
+        return None
+    if not low <= number <= high:
+        errors[field] = [f"Must be between {low} and {high}."]
+        return None
+    return number
+
+
+@transaction.atomic
+def vital_record(
+    *,
+    actor: User,
+    session: InfusionSession,
+    taken_at: datetime,
+    systolic_mmhg: Any,
+    diastolic_mmhg: Any,
+    heart_rate_bpm: Any,
+    spo2_pct: Any,
+    respiratory_rate: Any,
+    sedation: Any = None,
+    dissociation: Any = None,
+) -> VitalSign:
+    """Store a reading and raise an alert for every threshold it crosses (monitoring.md §3)."""
+    _require_run(actor)
+    session = _lock(session)
+    phase = {
+        S.CHECKED_IN: VitalPhase.PRE,
+        S.PRE_CHECKS: VitalPhase.PRE,
+        S.INFUSING: VitalPhase.INFUSION,
+        S.PAUSED: VitalPhase.INFUSION,
+        S.RECOVERING: VitalPhase.RECOVERY,
+    }.get(session.state)
+    if phase is None:
+        raise ValidationError({"state": ["Vital signs are recorded from check-in to discharge."]})
+    errors: dict[str, list[str]] = {}
+    sbp = _int(systolic_mmhg, "systolic_mmhg", 40, 300, errors)
+    dbp = _int(diastolic_mmhg, "diastolic_mmhg", 20, 250, errors)
+    hr = _int(heart_rate_bpm, "heart_rate_bpm", 20, 300, errors)
+    # SpO2 above 100 % is impossible.
+    spo2 = _int(spo2_pct, "spo2_pct", 50, 100, errors)
+    rr = _int(respiratory_rate, "respiratory_rate", 0, 80, errors)
+    sed = None if sedation in (None, "") else _int(sedation, "sedation", 0, 5, errors)  # MON-3
+    dis = (
+        None if dissociation in (None, "") else _int(dissociation, "dissociation", 0, 3, errors)
+    )  # MON-CADSS default clinician rating
+    if sbp is not None and dbp is not None and sbp <= dbp:
+        errors["systolic_mmhg"] = ["Systolic must be above diastolic."]
+    if timezone.is_naive(taken_at):
+        errors["taken_at"] = ["Give the time with its UTC offset."]
+    elif taken_at > timezone.now() + FUTURE_SKEW:
+        errors["taken_at"] = ["A reading cannot be in the future."]
+    elif session.checked_in_at and taken_at < session.checked_in_at - timedelta(minutes=30):
+        errors["taken_at"] = ["Before this session's check-in."]
+    if errors:
+        raise ValidationError(errors)
+    vital = VitalSign.objects.create(
+        session=session,
+        phase=phase,
+        taken_at=taken_at,
+        systolic_mmhg=sbp,
+        diastolic_mmhg=dbp,
+        heart_rate_bpm=hr,
+        spo2_pct=spo2,
+        respiratory_rate=rr,
+        sedation=sed,
+        dissociation=dis,
+        recorded_by=actor,
+    )
+    baseline = selectors.baseline_reading(session) if phase != VitalPhase.PRE else None
+    reading = _reading(vital)
+    findings = rules.reading_findings(
+        reading,
+        baseline=_reading(baseline) if baseline else None,
+        pre_infusion=phase == VitalPhase.PRE,
+    )
+    for f in findings:
+        VitalAlert.objects.create(
+            session=session,
+            vital=vital,
+            rule_id=f.rule_id,
+            level=f.level,
+            message=f.message,
+            action=f.action,
+        )
+    _audit(actor, session, vital, event="vitals", alerts=[f.rule_id for f in findings])
+    return vital
+
+
+def _reading(v: VitalSign) -> rules.Reading:
+    return rules.Reading(
+        systolic_mmhg=v.systolic_mmhg,
+        diastolic_mmhg=v.diastolic_mmhg,
+        heart_rate_bpm=v.heart_rate_bpm,
+        spo2_pct=v.spo2_pct,
+        respiratory_rate=v.respiratory_rate,
+        sedation=v.sedation,
+    )
+
+
+def bp_gate_findings(session: InfusionSession) -> list[rules.Finding]:
+    baseline = selectors.baseline_reading(session)
+    return rules.pre_infusion_findings(_reading(baseline)) if baseline else []
+
+
+def bp_gate_open(session: InfusionSession) -> bool:
+    """MON-BP-1/2: open when the last pre-infusion BP is below the thresholds, or a prescriber
+    recorded an override after that reading."""
+    baseline = selectors.baseline_reading(session)
+    if baseline is None:
+        return False
+    if not rules.pre_infusion_findings(_reading(baseline)):
+        return True
+    return session.bp_override_at is not None and session.bp_override_at >= baseline.created_at
+
+
+@transaction.atomic
+def session_bp_override(*, actor: User, session: InfusionSession, reason: str) -> InfusionSession:
+    if actor.role != Role.PRESCRIBER or not actor.has_role_perm(Perm.SESSION_BP_OVERRIDE):
+        raise PermissionDenied("Only a prescriber may override the blood-pressure gate.")
+    session = _lock(session)
+    _require_state(session, S.PRE_CHECKS)
+    if len(reason.strip()) < 5:
+        raise ValidationError({"reason": ["Write the reason for starting despite the BP."]})
+    findings = bp_gate_findings(session)
+    if not findings:
+        raise ValidationError({"reason": ["The blood pressure does not need an override."]})
+    session.bp_override_by = actor
+    session.bp_override_at = timezone.now()
+    session.bp_override_reason = reason.strip()
+    session.save(update_fields=["bp_override_by", "bp_override_at", "bp_override_reason"])
+    _audit(
+        actor,
+        session,
+        session,
+        event="bp_override",
+        rule_ids=[f.rule_id for f in findings],
+        reason=session.bp_override_reason,
+    )
+    return session
+
+
+_PUMP_FROM = {
+    PumpAction.START: ((S.PRE_CHECKS,), S.INFUSING),
+    PumpAction.PAUSE: ((S.INFUSING,), S.PAUSED),
+    PumpAction.RESUME: ((S.PAUSED,), S.INFUSING),
+    PumpAction.STOP: ((S.INFUSING, S.PAUSED), S.RECOVERING),
+}
+
+
+@transaction.atomic
+def pump_event_record(
+    *, actor: User, session: InfusionSession, action: str, reason: str = ""
+) -> PumpEvent:
+    _require_run(actor)
+    session = _lock(session)
+    if action not in _PUMP_FROM:
+        raise ValidationError({"action": ["start, pause, resume or stop."]})
+    allowed, target = _PUMP_FROM[PumpAction(action)]
+    _require_state(session, *allowed)
+    now = timezone.now()
+    if action == PumpAction.START and not bp_gate_open(session):
+        findings = bp_gate_findings(session)
+        ids = ", ".join(f.rule_id for f in findings) or "MON-T1"
+        raise ValidationError(
+            {
+                "state": [
+                    f"{ids}: the blood-pressure gate is closed; a prescriber's override "
+                    "with a reason is required (or no pre-infusion reading yet)."
+                ]
+            }
+        )
+    if action == PumpAction.RESUME:
+        open_alerts = session.alerts.filter(
+            acknowledged_at__isnull=True, level__in=["alert", "critical"]
+        )
+        if open_alerts.exists():
+            raise ValidationError({"state": ["Acknowledge the open alerts before resuming."]})
+        last_run = session.pump.filter(action__in=["start", "resume"]).order_by("-at").first()
+        bp3 = session.alerts.filter(rule_id="MON-BP-3")
+        if last_run is not None:
+            bp3 = bp3.filter(vital__taken_at__gte=last_run.at)
+        if bp3.exists() and actor.role != Role.PRESCRIBER:
+            raise PermissionDenied("MON-BP-3: resume only on the prescriber's order.")
+    event = PumpEvent.objects.create(
+        session=session, action=action, at=now, reason=reason.strip()[:500], actor=actor
+    )
+    session.state = target
+    fields = ["state"]
+    if action == PumpAction.STOP:
+        session.infusion_ended_at = now
+        fields.append("infusion_ended_at")
+    session.save(update_fields=fields)
+    _audit(actor, session, event, event="pump_" + action, reason=event.reason)
+    return event
+
+
+@transaction.atomic
+def alert_acknowledge(*, actor: User, alert: VitalAlert, note: str = "") -> VitalAlert:
+    _require_run(actor)
+    alert = (
+        VitalAlert.objects.select_for_update().select_related("session__patient").get(pk=alert.pk)
+    )
+    if alert.acknowledged_at is not None:
+        raise ValidationError({"alert": ["Already acknowledged."]})
+    alert.acknowledged_by = actor
+    alert.acknowledged_at = timezone.now()
+    alert.acknowledge_note = note.strip()[:500]
+    alert.save(update_fields=["acknowledged_by", "acknowledged_at", "acknowledge_note"])
+    _audit(actor, alert.session, alert, event="alert_ack", rule_id=alert.rule_id)
+    return alert
+
+
+@transaction.atomic
+def side_effect_record(
+    *,
+    actor: User,
+    session: InfusionSession,
+    code: str,
+    grade: Any,
+    onset_at: datetime | None = None,
+    note: str = "",
+) -> SideEffect:
+    """An effect from the AE-* catalogue with its grade (1 mild, 2 moderate, 3 severe)."""
+    _require_run(actor)
+    session = _lock(session)
+    _require_state(session, S.CHECKED_IN, S.PRE_CHECKS, S.INFUSING, S.PAUSED, S.RECOVERING)
+    errors: dict[str, list[str]] = {}
+    if code not in rules.side_effect_catalogue():
+        errors["code"] = ["Choose an effect from the catalogue (AE-1 to AE-14)."]
+    level = _int(grade, "grade", 1, 3, errors)
+    onset = onset_at or timezone.now()
+    if onset > timezone.now() + FUTURE_SKEW:
+        errors["onset_at"] = ["Cannot be in the future."]
+    if errors:
+        raise ValidationError(errors)
+    effect = SideEffect.objects.create(
+        session=session, code=code, grade=level, onset_at=onset, note=note[:500], recorded_by=actor
+    )
+    _audit(actor, session, effect, event="side_effect", code=code, grade=level)
+    return effect
+
+
+@transaction.atomic
+def side_effect_resolve(*, actor: User, effect: SideEffect) -> SideEffect:
+    _require_run(actor)
+    if effect.resolved_at is None:
+        effect.resolved_at = timezone.now()
+        effect.save(update_fields=["resolved_at"])
+        _audit(actor, effect.session, effect, event="side_effect_resolved", code=effect.code)
+    return effect
+
+
+@transaction.atomic
+def discharge_score_record(
+    *,
+    actor: User,
+    session: InfusionSession,
+    aldrete: dict[str, int],
+    padss: dict[str, int],
+    voiding_not_required: bool = False,
+) -> DischargeScore:
+    """DIS-1 (modified Aldrete) and DIS-2 (PADSS); DIS-4: 'voiding not required' scores the
+    intake/output item as if voided, and the choice is recorded."""
+    _require_run(actor)
+    session = _lock(session)
+    _require_state(session, S.RECOVERING)
+    padss = dict(padss)
+    if voiding_not_required and padss.get("intake_output") == 1:
+        padss["intake_output"] = 2
+    score = DischargeScore.objects.create(
+        session=session,
+        assessed_at=timezone.now(),
+        aldrete=aldrete,
+        padss=padss,
+        aldrete_total=rules.score_total(aldrete, rules.ALDRETE_ITEMS, "aldrete"),
+        padss_total=rules.score_total(padss, rules.PADSS_ITEMS, "padss"),
+        voiding_not_required=voiding_not_required,
+        assessed_by=actor,
+    )
+    _audit(
+        actor,
+        session,
+        score,
+        event="discharge_score",
+        aldrete=score.aldrete_total,
+        padss=score.padss_total,
+    )
+    return score
+
+
+def discharge_problems(session: InfusionSession, *, now: datetime | None = None) -> list[str]:
+    """DIS-3: what still stands between this patient and discharge."""
+    now = now or timezone.now()
+    problems: list[str] = []
+    if session.state != S.RECOVERING or session.infusion_ended_at is None:
+        return ["The infusion has not been stopped yet."]
+    minimum = timedelta(minutes=conf("min_observation_min"))
+    if now < session.infusion_ended_at + minimum:
+        left = int((session.infusion_ended_at + minimum - now).total_seconds() // 60) + 1
+        problems.append(f"MON-T5: minimum observation not over ({left} min left).")
+    score = session.discharge_scores.order_by("-assessed_at", "-pk").first()
+    if score is None:
+        problems.append("DIS-1/DIS-2: no discharge score recorded.")
+    else:
+        if score.aldrete_total < conf("aldrete_min"):
+            problems.append(
+                f"DIS-1: modified Aldrete {score.aldrete_total} < {conf('aldrete_min')}."
+            )
+        if score.padss_total < conf("padss_min"):
+            problems.append(f"DIS-2: PADSS {score.padss_total} < {conf('padss_min')}.")
+    if not session.escort_name:
+        problems.append("PRE-5: no escort recorded.")
+    if session.side_effects.filter(grade=3, resolved_at__isnull=True).exists():
+        problems.append("DIS-3: a grade-3 side effect is unresolved.")
+    if session.alerts.filter(acknowledged_at__isnull=True).exists():
+        problems.append("An alert is not acknowledged.")
+    return problems
+
+
+@transaction.atomic
+def session_discharge(
+    *, actor: User, session: InfusionSession, escort_name: str
+) -> InfusionSession:
+    """DIS-3; the discharging nurse or prescriber is the sign-off."""
+    _require_run(actor)
+    session = _lock(session)
+    problems = discharge_problems(session)
+    if not escort_name.strip():
+        problems.append("PRE-5: name the escort the patient leaves with.")
+    if problems:
+        raise ValidationError({"__all__": problems})
+    session.state = S.DISCHARGED
+    session.discharged_at = timezone.now()
+    session.discharged_by = actor
+    session.discharged_to_escort = escort_name.strip()[:200]
+    session.save(update_fields=["state", "discharged_at", "discharged_by", "discharged_to_escort"])
+    _audit(actor, session, session, event="discharge", escort=session.discharged_to_escort)
+    return session
+
+
+@transaction.atomic
+def session_cancel(
+    *, actor: User, session: InfusionSession, no_show: bool, reason: str
+) -> InfusionSession:
+    _require_run(actor)
+    session = _lock(session)
+    _require_state(session, S.SCHEDULED, S.CHECKED_IN, S.PRE_CHECKS)
+    if not reason.strip():
+        raise ValidationError({"reason": ["Give a reason."]})
+    session.state = S.NO_SHOW if no_show else S.CANCELLED
+    session.state_reason = reason.strip()[:500]
+    session.save(update_fields=["state", "state_reason"])
+    _audit(actor, session, session, event=session.state, reason=session.state_reason)
+    return session
+
+
+def note_text(session: InfusionSession) -> str:
+    """The session note from the record (issue 7 item 6)."""
+    tz = session.location.tzinfo
+
+    def t(value: datetime | None) -> str:
+        return value.astimezone(tz).strftime("%Y-%m-%d %H:%M") if value else "-"
+
+    order = session.order
+    lines = [
+        f"Infusion session {session.pk} — {session.patient.given_name} "
+        f"{session.patient.family_name} (MRN {session.patient.mrn}), {session.location.name}",
+        f"Order {order.label}: {order.dose_mg} mg ketamine at {order.rate_ml_per_h} mL/h, "
+        f"{order.concentration_mg_per_ml} mg/mL, {order.duration_min} min.",
+        f"Dose given (pump running time × rate × concentration): "
+        f"{selectors.dose_given_mg(session)} mg.",
+        f"Checked in {t(session.checked_in_at)}; escort {session.escort_name} "
+        f"({session.escort_phone}).",
+    ]
+    if session.bp_override_at:
+        lines.append(
+            f"BP gate overridden by {session.bp_override_by} at {t(session.bp_override_at)}: "
+            f"{session.bp_override_reason}"
+        )
+    lines.append("Pump:")
+    lines += [f"  {t(e.at)} {e.action} {e.reason}".rstrip() for e in session.pump.all()]
+    lines.append("Vital signs (time, phase, BP mmHg, HR, SpO2 %, RR, MOAA/S, dissociation):")
+    for v in session.vitals.all():
+        lines.append(
+            f"  {t(v.taken_at)} {v.phase} {v.systolic_mmhg}/{v.diastolic_mmhg} "
+            f"{v.heart_rate_bpm} {v.spo2_pct} {v.respiratory_rate} "
+            f"{'-' if v.sedation is None else v.sedation} "
+            f"{'-' if v.dissociation is None else v.dissociation}"
+        )
+    lines.append("Alerts:")
+    for a in session.alerts.all():
+        lines.append(
+            f"  {a.rule_id} ({a.level}) {a.message} — acknowledged by "
+            f"{a.acknowledged_by or 'nobody'} {t(a.acknowledged_at)}"
+        )
+    catalogue = rules.side_effect_catalogue()
+    lines.append("Side effects:")
+    for s in session.side_effects.all():
+        lines.append(
+            f"  {t(s.onset_at)} {s.code} {catalogue.get(s.code, '')}, grade {s.grade}"
+            f"{', resolved ' + t(s.resolved_at) if s.resolved_at else ''}"
+        )
+    score = session.discharge_scores.order_by("-assessed_at").first()
+    if score:
+        lines.append(
+            f"Discharge scores {t(score.assessed_at)}: modified Aldrete {score.aldrete_total}/10, "
+            f"PADSS {score.padss_total}/10."
+        )
+    lines.append(
+        f"Infusion ended {t(session.infusion_ended_at)}; discharged {t(session.discharged_at)} "
+        f"by {session.discharged_by or '-'} to {session.discharged_to_escort or '-'}."
+    )
+    return "\n".join(lines)
+
+
+@transaction.atomic
+def note_generate(*, actor: User, session: InfusionSession) -> SessionNote:
+    _require_run(actor)
+    session = _lock(session)
+    _require_state(session, S.DISCHARGED)
+    note = SessionNote.objects.select_for_update().filter(session=session).first()
+    if note is not None and (note.nurse_signed_at or note.prescriber_signed_at):
+        raise ValidationError({"note": ["Signed notes are not regenerated; add an amendment."]})
+    body = note_text(session)
+    if note is None:
+        note = SessionNote.objects.create(session=session, body=body, generated_at=timezone.now())
+    else:
+        note.body = body
+        note.generated_at = timezone.now()
+        note.save(update_fields=["body", "generated_at"])
+    _audit(actor, session, note, event="note_generate")
+    return note
+
+
+@transaction.atomic
+def note_sign(*, actor: User, note: SessionNote) -> SessionNote:
+    _require_run(actor)
+    note = (
+        SessionNote.objects.select_for_update().select_related("session__patient").get(pk=note.pk)
+    )
+    now = timezone.now()
+    if actor.role == Role.NURSE:
+        if note.nurse_signed_at:
+            raise ValidationError({"note": ["A nurse already signed."]})
+        note.nurse_signed_by, note.nurse_signed_at = actor, now
+    elif actor.role == Role.PRESCRIBER:
+        if note.prescriber_signed_at:
+            raise ValidationError({"note": ["A prescriber already signed."]})
+        note.prescriber_signed_by, note.prescriber_signed_at = actor, now
+    else:
+        raise PermissionDenied("A nurse and a prescriber sign the note.")
+    note.save()
+    _audit(actor, note.session, note, event="note_sign", role=actor.role, locked=note.locked)
+    return note
+
+
+@transaction.atomic
+def note_amend(*, actor: User, note: SessionNote, text: str, reason: str) -> NoteAmendment:
+    _require_run(actor)
+    if not note.locked:
+        raise ValidationError({"note": ["The note is not locked yet: regenerate it instead."]})
+    errors = {}
+    if not text.strip():
+        errors["text"] = ["Write the amendment."]
+    if not reason.strip():
+        errors["reason"] = ["Give the reason for the amendment."]
+    if errors:
+        raise ValidationError(errors)
+    amendment = NoteAmendment.objects.create(
+        note=note, text=text.strip(), reason=reason.strip()[:500], author=actor
+    )
+    _audit(actor, note.session, amendment, event="note_amend", reason=amendment.reason)
+    return amendment
+
+
+def session_open_for_appointment(*, actor: User, appointment: Appointment) -> InfusionSession:
+    """The day board's "open session": the appointment's session with the patient's latest
+    signed order (an existing session is returned as it is)."""
+    from infusionclinic.dosing.selectors import previous_signed_order
+
+    existing = InfusionSession.objects.filter(appointment=appointment).first()
+    if existing is not None:
+        return existing
+    if appointment.kind != "infusion" or appointment.status != "booked":
+        raise ValidationError({"appointment": ["Only a booked infusion opens a session."]})
+    order = previous_signed_order(patient=appointment.patient)
+    if order is None:
+        raise ValidationError({"order": ["No signed dosing order for this patient."]})
+    return session_create(
+        actor=actor,
+        patient=appointment.patient,
+        order=order,
+        location=appointment.location,
+        scheduled_at=appointment.starts_at,
+        appointment=appointment,
+    )

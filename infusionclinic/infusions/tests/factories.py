@@ -1,0 +1,80 @@
+"""Builders that drive a session through the services to a given state."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from infusionclinic.infusions import services
+from infusionclinic.infusions.models import InfusionSession, PumpEvent
+
+NORMAL = {
+    "systolic_mmhg": 120,
+    "diastolic_mmhg": 75,
+    "heart_rate_bpm": 72,
+    "spo2_pct": 98,
+    "respiratory_rate": 14,
+}
+GOOD_ALDRETE = dict.fromkeys(("activity", "respiration", "circulation", "consciousness", "spo2"), 2)
+GOOD_PADSS = dict.fromkeys(
+    ("vital_signs", "activity_mental", "pain_nausea", "bleeding", "intake_output"), 2
+)
+
+
+def session_for(nurse, patient, order, location) -> InfusionSession:
+    return services.session_create(
+        actor=nurse, patient=patient, order=order, location=location, scheduled_at=timezone.now()
+    )
+
+
+def vitals(nurse, session, **values: Any):
+    data = {**NORMAL, "taken_at": timezone.now(), **values}
+    return services.vital_record(actor=nurse, session=session, **data)
+
+
+def checked_in(nurse, session) -> InfusionSession:
+    return services.session_check_in(
+        actor=nurse,
+        session=session,
+        identity_confirmed=True,
+        escort_name="Alex Escort",
+        escort_phone="555-010-0199",
+    )
+
+
+def prechecked(nurse, session, **pre_vitals: Any) -> InfusionSession:
+    checked_in(nurse, session)
+    vitals(nurse, session, **pre_vitals)
+    services.session_precheck_record(
+        actor=nurse,
+        session=session,
+        fasting_confirmed=True,
+        questionnaires_done=True,
+        pregnancy_test="negative",
+        weight_kg="80.0",
+    )
+    session.refresh_from_db()
+    return session
+
+
+def infusing(nurse, session) -> InfusionSession:
+    prechecked(nurse, session)
+    services.pump_event_record(actor=nurse, session=session, action="start")
+    session.refresh_from_db()
+    return session
+
+
+def shift_back(session: InfusionSession, minutes: int) -> None:
+    """Move the session's recorded times into the past (as if that much time had passed)."""
+    delta = timedelta(minutes=minutes)
+    for event in PumpEvent.objects.filter(session=session):
+        PumpEvent.objects.filter(pk=event.pk).update(at=event.at - delta)
+    for vital in session.vitals.all():
+        type(vital).objects.filter(pk=vital.pk).update(taken_at=vital.taken_at - delta)
+    if session.infusion_ended_at:
+        InfusionSession.objects.filter(pk=session.pk).update(
+            infusion_ended_at=session.infusion_ended_at - delta
+        )
+    session.refresh_from_db()

@@ -1,0 +1,148 @@
+"""POST /api/v1/sessions/{session_id}/vitals (issue 7 item 7), state changes, and 404 for
+another location's staff and another patient."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from infusionclinic.audit.models import AuditAction, AuditEvent
+from infusionclinic.infusions.models import VitalSign
+from tests.factories import api_client, make_user
+
+from .factories import NORMAL, checked_in, infusing
+
+
+def _post(client, session, body, **headers):
+    return client.post(
+        f"/api/v1/sessions/{session.pk}/vitals",
+        data=json.dumps(body, default=str),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def _body(**values):
+    return {**NORMAL, "taken_at": timezone.now().isoformat(), **values}
+
+
+def test_vitals_post_returns_reading_with_alerts(nurse, session):
+    infusing(nurse, session)
+    response = _post(api_client(nurse), session, _body(spo2_pct=89, sedation=4))
+    assert response.status_code == 201, response.content
+    data = response.json()
+    assert data["spo2_pct"] == 89
+    assert data["sedation"] == 4
+    assert [(a["rule_id"], a["level"]) for a in data["alerts"]] == [("MON-O2-2", "critical")]
+    assert "oxygen" in data["alerts"][0]["action"]
+    assert set(data["alerts"][0]) >= {"rule_id", "level", "message", "action"}
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"systolic_mmhg": 80, "diastolic_mmhg": 80}, "systolic_mmhg"),
+        ({"spo2_pct": 101}, "spo2_pct"),
+        ({"taken_at": "FUTURE"}, "taken_at"),
+    ],
+)
+def test_implausible_vitals_answer_422(nurse, session, values, field):
+    checked_in(nurse, session)
+    if values.get("taken_at") == "FUTURE":
+        values["taken_at"] = (timezone.now() + timedelta(minutes=10)).isoformat()
+    response = _post(api_client(nurse), session, _body(**values))
+    assert response.status_code == 422
+    assert field in response.json()["errors"]
+    assert not VitalSign.objects.exists()
+
+
+def test_retried_vitals_post_with_same_idempotency_key_stores_one_reading(nurse, session):
+    checked_in(nurse, session)
+    client = api_client(nurse)
+    body = _body()
+    first = _post(client, session, body, **{"Idempotency-Key": "monitor-7-0001"})
+    again = _post(client, session, body, **{"Idempotency-Key": "monitor-7-0001"})
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert VitalSign.objects.count() == 1
+    other = _post(client, session, _body(), **{"Idempotency-Key": "monitor-7-0002"})
+    assert other.status_code == 201
+    assert VitalSign.objects.count() == 2
+
+
+def test_state_change_endpoints_and_bp_gate(nurse, session):
+    client = api_client(nurse)
+    r = client.post(
+        f"/api/v1/sessions/{session.pk}/check-in",
+        data={"identity_confirmed": True, "escort_name": "", "escort_phone": ""},
+        content_type="application/json",
+    )
+    assert r.status_code == 422
+    assert "escort_name" in r.json()["errors"]  # PRE-5
+    r = client.post(
+        f"/api/v1/sessions/{session.pk}/check-in",
+        data={"identity_confirmed": True, "escort_name": "Sam", "escort_phone": "555 010 0100"},
+        content_type="application/json",
+    )
+    assert r.json()["state"] == "checked_in"
+    r = client.post(
+        f"/api/v1/sessions/{session.pk}/pump",
+        data={"action": "start"},
+        content_type="application/json",
+    )
+    assert r.status_code == 422  # pre-checks not done
+
+
+def test_pump_endpoint_pauses_and_reports_dose(nurse, session):
+    infusing(nurse, session)
+    r = api_client(nurse).post(
+        f"/api/v1/sessions/{session.pk}/pump",
+        data={"action": "pause", "reason": "nausea"},
+        content_type="application/json",
+    )
+    assert r.status_code == 200
+    assert r.json()["state"] == "paused"
+    assert r.json()["dose_given_mg"] >= 0
+
+
+def test_alert_acknowledge_endpoint(nurse, session):
+    infusing(nurse, session)
+    alert_id = _post(api_client(nurse), session, _body(heart_rate_bpm=160)).json()["alerts"][0][
+        "id"
+    ]
+    r = api_client(nurse).post(f"/api/v1/sessions/{session.pk}/alerts/{alert_id}/acknowledge")
+    assert r.status_code == 200
+    assert r.json()["acknowledged"] is True
+
+
+@pytest.mark.parametrize("who", ["other_location_nurse", "patient_user", "other_patient_user"])
+def test_session_routes_answer_404_to_others(who, session, other_location, location):
+    from tests.factories import PatientFactory
+
+    user = {
+        "other_location_nurse": lambda: make_user("nurse", other_location),
+        "patient_user": lambda: session.patient.user,
+        "other_patient_user": lambda: make_user(
+            "patient", patient=PatientFactory(home_location=location)
+        ),
+    }[who]()
+    client = api_client(user)
+    assert client.get(f"/api/v1/sessions/{session.pk}").status_code == 404
+    assert _post(client, session, _body()).status_code == 404
+    r = client.post(
+        f"/api/v1/sessions/{session.pk}/pump",
+        data={"action": "start"},
+        content_type="application/json",
+    )
+    assert r.status_code == 404
+    assert AuditEvent.objects.filter(actor=user, action=AuditAction.DENIED).exists()
+    assert client.get("/api/v1/sessions/99999999").status_code == 404
+
+
+def test_session_detail_is_audited_as_a_view(nurse, session):
+    r = api_client(nurse).get(f"/api/v1/sessions/{session.pk}")
+    assert r.status_code == 200
+    assert r.json()["state"] == "scheduled"
+    assert AuditEvent.objects.filter(actor=nurse, action=AuditAction.VIEW).exists()

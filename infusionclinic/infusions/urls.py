@@ -1,0 +1,27 @@
+from django.urls import path
+
+from . import views
+
+app_name = "infusions"
+
+urlpatterns = [
+    path("infusions/board/", views.board, name="board_home"),
+    path("infusions/board/<str:location_code>/", views.board, name="board"),
+    path("infusions/board/<str:location_code>/partial/", views.board_partial, name="board_partial"),
+    path(
+        "infusions/board/<str:location_code>/appointments/<int:appointment_id>/open/",
+        views.session_open,
+        name="session_open",
+    ),
+    path("infusions/sessions/<int:session_id>/", views.session_detail, name="session"),
+    path(
+        "infusions/sessions/<int:session_id>/discharge-sheet/",
+        views.discharge_sheet,
+        name="discharge_sheet",
+    ),
+    path(
+        "infusions/sessions/<int:session_id>/<slug:action>/",
+        views.session_action,
+        name="session_action",
+    ),
+]

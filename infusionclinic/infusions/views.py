@@ -1,0 +1,286 @@
+"""Pages: the day board per location (its list refreshed by htmx polling) and the session page,
+whose forms each post to one action that calls one service."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from django import forms as django_forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from infusionclinic.accounts.roles import Perm
+from infusionclinic.audit.models import AuditAction
+from infusionclinic.audit.services import audit_record
+from infusionclinic.patients.forms import apply_service_errors
+from infusionclinic.scheduling.models import AppointmentStatus
+from infusionclinic.scheduling.selectors import appointment_get_for_user, appointments_visible_to
+
+from . import forms, rules, selectors, services
+from .models import InfusionSession, SessionNote, SessionState
+
+BOARD_COLUMNS = [
+    SessionState.SCHEDULED,
+    SessionState.CHECKED_IN,
+    SessionState.PRE_CHECKS,
+    SessionState.INFUSING,
+    SessionState.PAUSED,
+    SessionState.RECOVERING,
+    SessionState.DISCHARGED,
+    SessionState.CANCELLED,
+    SessionState.NO_SHOW,
+]
+
+
+def _require_run(request: HttpRequest) -> None:
+    if not request.user.has_role_perm(Perm.SESSION_RUN):
+        raise PermissionDenied
+
+
+def _board_context(request: HttpRequest, location_code: str | None) -> dict[str, Any]:
+    _require_run(request)
+    location = selectors.location_get_for_user(user=request.user, code=location_code)
+    day = timezone.now().astimezone(location.tzinfo).date()
+    sessions = selectors.board_sessions(user=request.user, location=location, day=day)
+    start = dt.datetime.combine(day, dt.time.min, tzinfo=location.tzinfo)
+    unopened = list(
+        appointments_visible_to(user=request.user)
+        .filter(
+            location=location,
+            kind="infusion",
+            status=AppointmentStatus.BOOKED,
+            starts_at__gte=start,
+            starts_at__lt=start + dt.timedelta(days=1),
+            session__isnull=True,
+        )
+        .order_by("starts_at")
+    )
+    now = timezone.now()
+    rows = []
+    for s in sessions:
+        overdue = selectors.reading_overdue(s, now=now)
+        rows.append(
+            {
+                "session": s,
+                "overdue": bool(overdue and overdue.overdue),
+                "open_alerts": s.alerts.filter(acknowledged_at__isnull=True).count(),
+            }
+        )
+    columns = [
+        {"state": state, "rows": [r for r in rows if r["session"].state == state]}
+        for state in BOARD_COLUMNS
+    ]
+    audit_record(
+        actor=request.user,
+        action=AuditAction.VIEW,
+        detail={"page": "infusion day board", "location": location.code, "sessions": len(rows)},
+    )
+    return {
+        "location": location,
+        "locations": request.user.locations.all(),
+        "day": day,
+        "columns": columns,
+        "unopened": unopened,
+        "now": now,
+    }
+
+
+@login_required
+def board(request: HttpRequest, location_code: str | None = None) -> HttpResponse:
+    return render(request, "infusions/board.html", _board_context(request, location_code))
+
+
+@login_required
+def board_partial(request: HttpRequest, location_code: str) -> HttpResponse:
+    return render(request, "infusions/_board_columns.html", _board_context(request, location_code))
+
+
+@login_required
+@require_POST
+def session_open(request: HttpRequest, location_code: str, appointment_id: int) -> HttpResponse:
+    _require_run(request)
+    appointment = appointment_get_for_user(user=request.user, appointment_id=appointment_id)
+    try:
+        session = services.session_open_for_appointment(actor=request.user, appointment=appointment)
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+        return redirect("infusions:board", location_code=location_code)
+    return redirect("infusions:session", session_id=session.pk)
+
+
+def _note(session: InfusionSession) -> SessionNote | None:
+    return SessionNote.objects.filter(session=session).first()
+
+
+def _page(request: HttpRequest, session: InfusionSession, bound: dict[str, Any]) -> dict[str, Any]:
+    overdue = selectors.reading_overdue(session)
+    gate = services.bp_gate_findings(session) if session.state == SessionState.PRE_CHECKS else []
+    data = {
+        "session": session,
+        "patient": session.patient,
+        "order": session.order,
+        "dose_given_mg": selectors.dose_given_mg(session),
+        "overdue": overdue,
+        "gate": gate,
+        "gate_open": services.bp_gate_open(session) if gate else True,
+        "vitals": session.vitals.all(),
+        "alerts": session.alerts.select_related("vital", "acknowledged_by"),
+        "side_effects": session.side_effects.all(),
+        "catalogue": rules.side_effect_catalogue(),
+        "scores": session.discharge_scores.all(),
+        "discharge_problems": (
+            services.discharge_problems(session) if session.state == SessionState.RECOVERING else []
+        ),
+        "note": _note(session),
+        "pump": session.pump.select_related("actor"),
+        "can_override": request.user.has_role_perm(Perm.SESSION_BP_OVERRIDE),
+    }
+    for name, (form_class, _) in ACTIONS.items():
+        data[name.replace("-", "_") + "_form"] = bound.get(name) or form_class()
+    return data
+
+
+@login_required
+def session_detail(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = selectors.session_get_for_user(user=request.user, session_id=session_id)
+    audit_record(actor=request.user, action=AuditAction.VIEW, patient=session.patient, obj=session)
+    return render(request, "infusions/session.html", _page(request, session, {}))
+
+
+@login_required
+def discharge_sheet(request: HttpRequest, session_id: int) -> HttpResponse:
+    """DIS-5 / PRE-6: the printed discharge instructions."""
+    session = selectors.session_get_for_user(user=request.user, session_id=session_id)
+    audit_record(
+        actor=request.user,
+        action=AuditAction.EXPORT,
+        patient=session.patient,
+        obj=session,
+        detail={"document": "discharge sheet"},
+    )
+    return render(request, "infusions/discharge_sheet.html", {"session": session})
+
+
+Handler = Callable[[HttpRequest, InfusionSession, dict[str, Any]], Any]
+
+
+def _alert(session: InfusionSession, alert_id: int) -> Any:
+    alert = session.alerts.filter(pk=alert_id).first()
+    if alert is None:
+        raise Http404
+    return alert
+
+
+def _effect(session: InfusionSession, effect_id: int) -> Any:
+    effect = session.side_effects.filter(pk=effect_id).first()
+    if effect is None:
+        raise Http404
+    return effect
+
+
+def _require_note(session: InfusionSession) -> SessionNote:
+    note = _note(session)
+    if note is None:
+        raise ValidationError({"__all__": ["Generate the note first."]})
+    return note
+
+
+ACTIONS: dict[str, tuple[type[django_forms.Form], Handler]] = {
+    "check-in": (
+        forms.CheckInForm,
+        lambda r, s, d: services.session_check_in(actor=r.user, session=s, **d),
+    ),
+    "pre-checks": (
+        forms.PreCheckForm,
+        lambda r, s, d: services.session_precheck_record(actor=r.user, session=s, **d),
+    ),
+    "vitals": (
+        forms.VitalsForm,
+        lambda r, s, d: services.vital_record(
+            actor=r.user, session=s, taken_at=timezone.now(), **d
+        ),
+    ),
+    "override": (
+        forms.OverrideForm,
+        lambda r, s, d: services.session_bp_override(actor=r.user, session=s, **d),
+    ),
+    "pump": (
+        forms.PumpForm,
+        lambda r, s, d: services.pump_event_record(actor=r.user, session=s, **d),
+    ),
+    "acknowledge": (
+        forms.AcknowledgeForm,
+        lambda r, s, d: services.alert_acknowledge(
+            actor=r.user, alert=_alert(s, d["alert_id"]), note=d["note"]
+        ),
+    ),
+    "side-effect": (
+        forms.SideEffectForm,
+        lambda r, s, d: services.side_effect_record(actor=r.user, session=s, **d),
+    ),
+    "resolve": (
+        forms.ResolveForm,
+        lambda r, s, d: services.side_effect_resolve(
+            actor=r.user, effect=_effect(s, d["effect_id"])
+        ),
+    ),
+    "score": (
+        forms.ScoreForm,
+        lambda r, s, d: services.discharge_score_record(
+            actor=r.user,
+            session=s,
+            aldrete={n: d[f"aldrete_{n}"] for n in rules.ALDRETE_ITEMS},
+            padss={n: d[f"padss_{n}"] for n in rules.PADSS_ITEMS},
+            voiding_not_required=d["voiding_not_required"],
+        ),
+    ),
+    "discharge": (
+        forms.DischargeForm,
+        lambda r, s, d: services.session_discharge(actor=r.user, session=s, **d),
+    ),
+    "cancel": (
+        forms.CancelForm,
+        lambda r, s, d: services.session_cancel(actor=r.user, session=s, **d),
+    ),
+    "note-generate": (
+        forms.EmptyForm,
+        lambda r, s, d: services.note_generate(actor=r.user, session=s),
+    ),
+    "note-sign": (
+        forms.EmptyForm,
+        lambda r, s, d: services.note_sign(actor=r.user, note=_require_note(s)),
+    ),
+    "note-amend": (
+        forms.AmendForm,
+        lambda r, s, d: services.note_amend(actor=r.user, note=_require_note(s), **d),
+    ),
+}
+
+
+@login_required
+@require_POST
+def session_action(request: HttpRequest, session_id: int, action: str) -> HttpResponse:
+    session = selectors.session_get_for_user(user=request.user, session_id=session_id)
+    if action not in ACTIONS:
+        raise Http404
+    form_class, handler = ACTIONS[action]
+    form = form_class(request.POST)
+    if form.is_valid():
+        try:
+            handler(request, session, form.cleaned_data)
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            return redirect("infusions:session", session_id=session.pk)
+    session.refresh_from_db()
+    return render(
+        request, "infusions/session.html", _page(request, session, {action: form}), status=422
+    )
