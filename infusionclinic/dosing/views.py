@@ -15,6 +15,7 @@ from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.courses.models import Phase
 from infusionclinic.courses.selectors import courses_for_patient, protocols_current
+from infusionclinic.infusions.selectors import pre_infusion_readings, side_effects_for_patient
 from infusionclinic.outcomes.selectors import scored_assessments
 from infusionclinic.patients.forms import apply_service_errors
 from infusionclinic.patients.models import Patient
@@ -115,6 +116,8 @@ def patient_orders(request: HttpRequest, patient_id: int) -> HttpResponse:
             "history": history,
             # The scores titration rests on (outcomes): latest first, all instruments.
             "scores": list(reversed(scored_assessments(patient=patient)))[:12],
+            "side_effects": side_effects_for_patient(patient=patient, limit=12),
+            "pre_infusion_bp": pre_infusion_readings(patient=patient),
             "courses": courses,
             "form": form,
             "phases": Phase,

@@ -15,10 +15,11 @@ from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.patients.models import Patient
 from infusionclinic.patients.selectors import patients_visible_to
 
 from . import rules
-from .models import InfusionSession, PumpAction, SessionState, VitalSign
+from .models import InfusionSession, PumpAction, PumpEvent, SessionState, SideEffect, VitalSign
 
 
 def sessions_visible_to(*, user: User) -> QuerySet[InfusionSession]:
@@ -115,3 +116,39 @@ def board_sessions(*, user: User, location: Location, day: date) -> list[Infusio
         .select_related("patient", "appointment__chair")
         .order_by("scheduled_at", "pk")
     )
+
+
+# --- What other capabilities read of the sessions ---------------------------------------------
+
+
+def infusion_dates(*, patient: Patient) -> list[date]:
+    """The local dates on which the patient's infusions started (the pump's first start): the
+    marks on the progress charts (issue 5)."""
+    tz = patient.home_location.tzinfo
+    starts = (
+        PumpEvent.objects.filter(session__patient=patient, action=PumpAction.START)
+        .order_by("at")
+        .values_list("at", flat=True)
+    )
+    return sorted({when.astimezone(tz).date() for when in starts})
+
+
+def side_effects_for_patient(*, patient: Patient, limit: int = 50) -> list[SideEffect]:
+    """Side effects recorded in the patient's sessions, newest first (titration history, the
+    referring provider's report)."""
+    return list(
+        SideEffect.objects.filter(session__patient=patient)
+        .select_related("session")
+        .order_by("-onset_at")[:limit]
+    )
+
+
+def pre_infusion_readings(*, patient: Patient, limit: int = 10) -> list[VitalSign]:
+    """The first reading of each of the patient's sessions (the pre-infusion blood pressure),
+    newest first."""
+    firsts = {}
+    for reading in VitalSign.objects.filter(session__patient=patient).order_by(
+        "session_id", "taken_at", "pk"
+    ):
+        firsts.setdefault(reading.session_id, reading)
+    return sorted(firsts.values(), key=lambda r: r.taken_at, reverse=True)[:limit]

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.infusions.selectors import infusion_dates
 from infusionclinic.patients.forms import apply_service_errors
 from infusionclinic.patients.models import Patient
 from infusionclinic.patients.selectors import patient_get_for_user
@@ -53,8 +54,7 @@ def _outcomes_context(request: HttpRequest, patient: Patient) -> dict[str, objec
                     spec=rows[-1].spec,
                     points=[(r.assessment.completed_at, r.assessment.total) for r in rows],
                     tz=tz,
-                    # Infusion sessions come with issue 7; until then no dates are marked.
-                    infusion_dates=[],
+                    infusion_dates=infusion_dates(patient=patient),
                 ),
             }
         )

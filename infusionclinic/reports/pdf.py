@@ -97,6 +97,22 @@ def progress_report_pdf(report: ProgressReport, *, clinic_name: str) -> bytes:
             new_y="NEXT",
         )
 
+    heading("Side effects during infusions")
+    if not report.side_effects:
+        pdf.multi_cell(0, 6, "None recorded.", new_x="LMARGIN", new_y="NEXT")
+    for effect in report.side_effects:
+        pdf.multi_cell(
+            0,
+            6,
+            latin1(
+                f"{effect.onset_at.astimezone(tz):%Y-%m-%d}: {effect.code} grade {effect.grade}"
+                + (", resolved" if effect.resolved_at else "")
+                + (f" - {effect.note}" if effect.note else "")
+            ),
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
+
     heading("Questionnaire scores")
     if not report.instruments:
         pdf.multi_cell(0, 6, "No questionnaire submitted yet.", new_x="LMARGIN", new_y="NEXT")

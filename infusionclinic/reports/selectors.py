@@ -13,6 +13,7 @@ from django.utils.safestring import SafeString
 from infusionclinic.courses.models import PhaseDecision, TreatmentCourse
 from infusionclinic.courses.selectors import course_proposal_from_scores
 from infusionclinic.dosing.models import DosingOrder, OrderStatus
+from infusionclinic.infusions.selectors import infusion_dates, side_effects_for_patient
 from infusionclinic.intake.selectors import consent_status
 from infusionclinic.outcomes.chart import progress_chart_svg
 from infusionclinic.outcomes.selectors import ScoredAssessment, scored_assessments
@@ -45,6 +46,7 @@ class ProgressReport:
     generated_at: Any
     courses: list[CourseSection] = field(default_factory=list)
     doses: list[DosingOrder] = field(default_factory=list)
+    side_effects: list[Any] = field(default_factory=list)
     instruments: list[InstrumentSection] = field(default_factory=list)
 
 
@@ -69,6 +71,8 @@ def progress_report(*, patient: Patient) -> ProgressReport:
     report.doses = list(
         DosingOrder.objects.filter(patient=patient, status=OrderStatus.SIGNED).order_by("signed_at")
     )
+    report.side_effects = side_effects_for_patient(patient=patient)
+    dates = infusion_dates(patient=patient)
     by_code: dict[str, list[ScoredAssessment]] = {}
     for row in scored_assessments(patient=patient):
         by_code.setdefault(row.assessment.instrument.code, []).append(row)
@@ -82,6 +86,7 @@ def progress_report(*, patient: Patient) -> ProgressReport:
                     spec=rows[-1].spec,
                     points=[(r.assessment.completed_at, r.assessment.total) for r in rows],
                     tz=tz,
+                    infusion_dates=dates,
                 ),
             )
         )
