@@ -34,13 +34,14 @@ ERRORS: dict[int, Any] = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: Erro
 
 class CalculateIn(Schema):
     model_config = ConfigDict(extra="forbid")
-    weight_kg: Decimal = Field(gt=0)
-    height_cm: Decimal | None = Field(None, gt=0)
+    weight_kg: Decimal = Field(gt=0, le=1000)
+    height_cm: Decimal | None = Field(None, gt=0, le=1000)
     sex: Literal["female", "male"]
-    # Input sanity bounds (services.INPUT_BOUNDS), far outside the clinical limits.
-    dose_mg_per_kg: Decimal | None = Field(None, gt=0, le=10)
-    dose_mg_per_kg_per_h: Decimal | None = Field(None, gt=0, le=10)
-    duration_min: Decimal = Field(gt=0, le=24 * 60)
+    # Input sanity bounds, the same as services.INPUT_BOUNDS (far outside the clinical limits):
+    # a 0.0000001-minute infusion would make a pump rate no Decimal context can hold.
+    dose_mg_per_kg: Decimal | None = Field(None, ge=Decimal("0.001"), le=10)
+    dose_mg_per_kg_per_h: Decimal | None = Field(None, ge=Decimal("0.001"), le=10)
+    duration_min: Decimal = Field(ge=1, le=24 * 60)
     concentration_mg_per_ml: Decimal = Field(ge=Decimal("0.01"), le=100)
     weight_basis: Literal["actual", "ideal", "adjusted"] = "actual"
     indication: Literal["depression", "ptsd", "anxiety", "ocd", "pain"]

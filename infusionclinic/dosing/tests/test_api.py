@@ -237,3 +237,32 @@ def test_course_api_create_get_decide(prescriber, nurse, patient):
     assert [d["to_phase"] for d in decided.json()["decisions"]] == ["induction", "paused"]
     protocols = client.get("/api/v1/protocols").json()
     assert {p["indication"] for p in protocols} >= {"depression", "ptsd", "pain"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("duration_min", "0.0000000000000000000000000001"),  # found by the API fuzzer: a 500
+        ("dose_mg_per_kg", "0.0000001"),
+        ("height_cm", "1e300"),
+        ("weight_kg", "1e300"),
+    ],
+)
+def test_calculate_refuses_absurd_numbers_with_422_not_a_crash(prescriber, field, value):
+    numbers = {
+        "weight_kg": "80",
+        "height_cm": "170",
+        "dose_mg_per_kg": "0.5",
+        "duration_min": "40",
+        field: value,
+    }
+    raw = (  # JSON numbers written out, so that no float rounding hides the edge case
+        "{"
+        + ", ".join(f'"{k}": {v}' for k, v in numbers.items())
+        + ', "concentration_mg_per_ml": 1, "sex": "female", "indication": "depression"}'
+    )
+    response = api_client(prescriber).post(
+        "/api/v1/dosing/calculate", raw, content_type="application/json"
+    )
+    assert response.status_code == 422, response.content
+    assert field in response.json()["errors"]
