@@ -351,3 +351,81 @@ def vital_spo2_resource(vital: Any) -> dict[str, Any]:
     """CODE-V8: both 2708-6 and 59408-5 codings."""
     resource = _vital_base(vital, "spo2", [_coding("spo2"), _coding("spo2_pulse_ox")])
     return {**resource, "valueQuantity": _quantity(vital.spo2_pct, "spo2")}
+
+
+# --- Infusion sessions: Encounter and MedicationAdministration (codes.md §7) -------------------
+ENCOUNTER_STATUS = {
+    "scheduled": "planned",
+    "checked_in": "arrived",
+    "pre_checks": "arrived",
+    "infusing": "in-progress",
+    "paused": "in-progress",
+    "recovering": "in-progress",
+    "discharged": "finished",
+    "cancelled": "cancelled",
+    "no_show": "cancelled",
+}
+
+
+def encounter_resource(session: Any) -> dict[str, Any]:
+    period = {"start": (session.checked_in_at or session.scheduled_at).isoformat()}
+    if session.discharged_at:
+        period["end"] = session.discharged_at.isoformat()
+    return {
+        "resourceType": "Encounter",
+        "id": f"session-{session.pk}",
+        "status": ENCOUNTER_STATUS.get(session.state, "planned"),
+        "class": {
+            "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+            "code": "AMB",
+            "display": "ambulatory",
+        },
+        "type": [{"text": "IV ketamine infusion"}],
+        "subject": patient_reference(session.patient_id),
+        "period": period,
+        "serviceProvider": {"display": session.location.name},
+    }
+
+
+def medication_administration_resource(session: Any) -> dict[str, Any]:
+    """The dose actually given, from the pump's running time and rate (pauses excluded), over the
+    period from the first start to the stop (codes.md CODE-PX-R1: from pump events)."""
+    from infusionclinic.infusions.selectors import dose_given_mg, pump_events
+
+    events = pump_events(session)
+    starts = [at for action, at in events if action == "start"]
+    stops = [at for action, at in events if action == "stop"]
+    period = {"start": starts[0].isoformat()}
+    if stops:
+        period["end"] = stops[-1].isoformat()
+    order = session.order
+    return {
+        "resourceType": "MedicationAdministration",
+        "id": f"admin-{session.pk}",
+        "status": "completed" if stops else "in-progress",
+        "medicationCodeableConcept": {
+            "coding": [
+                {"system": RXNORM, "code": settings.FHIR_KETAMINE_RXCUI, "display": "ketamine"}
+            ],
+            "text": "ketamine hydrochloride injection, IV infusion",
+        },
+        "subject": patient_reference(session.patient_id),
+        "context": {"reference": f"Encounter/session-{session.pk}"},
+        "effectivePeriod": period,
+        "request": {"reference": f"MedicationRequest/order-{order.pk}"},
+        "dosage": {
+            "route": {"text": "intravenous"},
+            "dose": {
+                "value": float(dose_given_mg(session)),
+                "unit": "mg",
+                "system": UCUM,
+                "code": "mg",
+            },
+            "rateQuantity": {
+                "value": float(order.rate_ml_per_h),
+                "unit": "mL/h",
+                "system": UCUM,
+                "code": "mL/h",
+            },
+        },
+    }

@@ -16,6 +16,8 @@ from django.db.models import QuerySet
 from fhir.resources.R4B.appointment import Appointment as FhirAppointment
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.encounter import Encounter
+from fhir.resources.R4B.medicationadministration import MedicationAdministration
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient as FhirPatient
@@ -33,6 +35,8 @@ from .mapping import (
     appointment_resource,
     body_measurement_resource,
     condition_resource,
+    encounter_resource,
+    medication_administration_resource,
     medication_request_resource,
     patient_resource,
     questionnaire_response_resource,
@@ -53,9 +57,26 @@ MODELS: dict[str, Any] = {
     "QuestionnaireResponse": QuestionnaireResponse,
     "MedicationRequest": MedicationRequest,
     "Appointment": FhirAppointment,
+    "Encounter": Encounter,
+    "MedicationAdministration": MedicationAdministration,
 }
 
 CHUNK = 500
+
+
+def _sessions(patients: QuerySet[Patient]) -> QuerySet[Any]:
+    from infusionclinic.infusions.models import InfusionSession
+
+    return (
+        InfusionSession.objects.filter(patient__in=patients)
+        .select_related("location", "order")
+        .order_by("pk")
+    )
+
+
+def _administered(patients: QuerySet[Patient]) -> QuerySet[Any]:
+    """Sessions whose pump was started: the ketamine was given."""
+    return _sessions(patients).filter(pump__action="start").distinct()
 
 
 def _session_vitals(patients: QuerySet[Patient]) -> QuerySet[Any]:
@@ -150,6 +171,12 @@ SOURCES: list[Source] = [
             .order_by("pk")
         ),
         appointment_resource,
+    ),
+    Source("Encounter", lambda patients: _sessions(patients), encounter_resource),
+    Source(
+        "MedicationAdministration",
+        lambda patients: _administered(patients),
+        medication_administration_resource,
     ),
     # Infusion-session vital signs: one Observation per measure and reading (codes.md CODE-V2..8).
     *[

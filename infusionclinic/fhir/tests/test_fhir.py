@@ -180,6 +180,8 @@ def test_bulk_export_writes_ndjson_per_resource_type(location, other_location, c
         for t in (
             "Appointment",
             "Condition",
+            "Encounter",
+            "MedicationAdministration",
             "MedicationRequest",
             "Observation",
             "Patient",

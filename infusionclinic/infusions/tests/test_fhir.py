@@ -36,3 +36,34 @@ def test_fhir_observation_search_by_bp_panel_code(nurse, session):
     assert r.status_code == 200, r.content[:300]
     ids = [e["resource"]["id"] for e in r.json().get("entry", [])]
     assert ids == [f"vs-bp-{session.vitals.get().pk}"]
+
+
+def test_a_session_maps_to_an_encounter_and_the_dose_given_to_a_medication_administration(
+    nurse, session
+):
+    """codes.md §7: the infusion is a MedicationAdministration (RxNorm, dose in mg, rate in mL/h,
+    period from the pump events) in the session's Encounter; both validate."""
+    from datetime import timedelta
+
+    from infusionclinic.infusions import services
+    from infusionclinic.infusions.models import PumpEvent
+
+    from .factories import infusing
+
+    infusing(nurse, session)
+    PumpEvent.objects.filter(session=session).update(
+        at=session.pump.get().at - timedelta(minutes=40)
+    )
+    services.pump_event_record(actor=nurse, session=session, action="stop")
+    patients = Patient.objects.filter(pk=session.patient_id)
+    (encounter,) = (validate(r) for r in resources_for(patients, resource_type="Encounter"))
+    assert encounter["status"] == "in-progress"  # recovering, not yet discharged
+    (given,) = (
+        validate(r) for r in resources_for(patients, resource_type="MedicationAdministration")
+    )
+    assert given["status"] == "completed"
+    assert given["context"]["reference"] == f"Encounter/session-{session.pk}"
+    dose = given["dosage"]["dose"]
+    assert dose["code"] == "mg"
+    # 40 min at the order's rate and concentration (RATE-7): the signed dose, within rounding.
+    assert abs(dose["value"] - float(session.order.dose_mg)) <= 0.5
