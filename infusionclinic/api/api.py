@@ -33,6 +33,7 @@ from infusionclinic.scheduling.api import router as scheduling_router
 
 from .auth import BearerTokenAuth
 from .idempotency import idempotent
+from .parser import NulRefusingParser
 from .schemas import (
     ErrorOut,
     LocationOut,
@@ -48,6 +49,7 @@ api = NinjaAPI(
     description="Bearer-token API. A record you may not see answers 404.",
     auth=BearerTokenAuth(),
     urls_namespace="api",
+    parser=NulRefusingParser(),
 )
 
 # 400: a body that is not JSON; 413: a body over DATA_UPLOAD_MAX_MEMORY_SIZE (both found

@@ -68,3 +68,29 @@ class RequestBodyLimitMiddleware:
                 )
             return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
+
+
+class NulCharacterMiddleware:
+    """Refuse (400) a query string or form field carrying a NUL character: PostgreSQL text cannot
+    hold one, and a search with it would fail deep in a query as a 500. (JSON bodies of the API
+    are checked by its parser, api/parser.py.)"""
+
+    FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        values = [v for _, vs in request.GET.lists() for v in vs]
+        if request.method == "POST" and request.content_type in self.FORM_TYPES:
+            values += [v for _, vs in request.POST.lists() for v in vs]
+        if any("\x00" in v for v in values):
+            message = "NUL characters are not allowed in a form or a link."
+            if request.path.startswith("/api/"):
+                return HttpResponse(
+                    json.dumps({"message": message, "errors": {}}),
+                    status=400,
+                    content_type="application/json",
+                )
+            return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)

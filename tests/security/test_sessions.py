@@ -79,3 +79,11 @@ def test_api_answers_are_never_cached(location):
     for url in (f"/api/v1/patients/{patient.pk}", "/api/v1/patients?q=", "/api/v1/nope"):
         assert "no-store" in client.get(url).get("Cache-Control", "")
     assert "no-store" in Client().get("/api/v1/locations")["Cache-Control"]  # 401 too
+
+
+def test_a_nul_character_in_a_search_is_a_400_not_a_server_error(location):
+    """PostgreSQL text cannot hold NUL: refused at the edge on every page (issue 11: bad input)."""
+    client = logged_in_client(make_user("nurse", location))
+    assert client.post("/patients/", {"q": "Sm\x00ith"}).status_code == 400
+    assert client.get("/patients/", {"q": "Sm\x00ith"}).status_code == 400
+    assert client.post("/patients/", {"q": "Smith"}).status_code == 200
