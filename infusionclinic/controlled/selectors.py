@@ -9,15 +9,11 @@ from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import STAFF_ROLES
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.ids import id_from_path
 from infusionclinic.dosing.models import DosingOrder, OrderStatus
 from infusionclinic.dosing.selectors import orders_visible_to
 
 from .models import Discrepancy, EntryKind, LedgerEntry, Lot
-
-
-def _pk(value: int | str) -> int | None:
-    text = str(value)
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
 def _denied(user: User, object_type: str, requested: int | str) -> Http404:
@@ -38,7 +34,7 @@ def cs_location_get_for_user(*, user: User, location_code: str) -> Location:
 
 
 def lot_get_for_user(*, user: User, location: Location, lot_id: int | str) -> Lot:
-    pk = _pk(lot_id)
+    pk = id_from_path(lot_id)
     lot = (
         Lot.objects.select_related("product", "location").filter(location=location, pk=pk).first()
         if pk is not None
@@ -50,7 +46,7 @@ def lot_get_for_user(*, user: User, location: Location, lot_id: int | str) -> Lo
 
 
 def draw_get_for_user(*, user: User, location: Location, entry_id: int | str) -> LedgerEntry:
-    pk = _pk(entry_id)
+    pk = id_from_path(entry_id)
     entry = (
         LedgerEntry.objects.select_related("lot__product", "lot__location", "patient", "order")
         .filter(lot__location=location, kind=EntryKind.DRAW, pk=pk)
@@ -66,7 +62,7 @@ def draw_get_for_user(*, user: User, location: Location, entry_id: int | str) ->
 def discrepancy_get_for_user(
     *, user: User, location: Location, discrepancy_id: int | str
 ) -> Discrepancy:
-    pk = _pk(discrepancy_id)
+    pk = id_from_path(discrepancy_id)
     found = (
         Discrepancy.objects.select_related("lot__product", "count")
         .filter(lot__location=location, pk=pk)

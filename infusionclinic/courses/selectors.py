@@ -12,6 +12,7 @@ from django.utils import timezone
 from infusionclinic.accounts.models import Clinic, User
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.ids import id_from_path
 from infusionclinic.outcomes.selectors import score_history
 from infusionclinic.patients.models import Patient
 from infusionclinic.patients.selectors import patients_visible_to
@@ -41,17 +42,12 @@ def protocol_get_for_user(*, user: User, protocol_id: int | str) -> Protocol:
     clinics = Clinic.objects.filter(locations__in=user.locations.all())
     protocol = (
         Protocol.objects.filter(Q(clinic__isnull=True) | Q(clinic__in=clinics))
-        .filter(pk=int(protocol_id) if str(protocol_id).isdigit() else None)
+        .filter(pk=id_from_path(protocol_id))
         .first()
     )
     if protocol is None:
         raise Http404("No such protocol.")
     return protocol
-
-
-def _pk(value: int | str) -> int | None:
-    text = str(value)
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
 def courses_visible_to(*, user: User) -> QuerySet[TreatmentCourse]:
@@ -61,7 +57,7 @@ def courses_visible_to(*, user: User) -> QuerySet[TreatmentCourse]:
 def course_get_for_user(*, user: User, course_id: int | str) -> TreatmentCourse:
     """The course, if its patient is visible to this user; otherwise Http404 and a `denied`
     event, exactly like patient_get_for_user."""
-    pk = _pk(course_id)
+    pk = id_from_path(course_id)
     course = (
         courses_visible_to(user=user)
         .select_related("patient", "patient__home_location", "protocol")

@@ -13,6 +13,7 @@ from infusionclinic.accounts.models import User
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.ids import id_from_path
 from infusionclinic.patients.models import BodyMeasurement, MeasurementKind, Patient
 from infusionclinic.patients.selectors import patients_visible_to
 
@@ -39,7 +40,7 @@ def order_get_for_user(*, user: User, order_id: int | str) -> DosingOrder:
     """The order if this user may see it; otherwise Http404 and a `denied` event (another
     location's order, another patient's, or a draft for a nurse all look alike)."""
     text = str(order_id)
-    pk = int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+    pk = id_from_path(text)
     order = (
         _with_superseded(orders_visible_to(user=user))
         .select_related("patient", "patient__home_location", "course", "signed_by", "created_by")

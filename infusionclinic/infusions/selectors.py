@@ -15,6 +15,7 @@ from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.ids import id_from_path
 from infusionclinic.patients.models import Patient
 from infusionclinic.patients.selectors import patients_visible_to
 
@@ -32,7 +33,7 @@ def sessions_visible_to(*, user: User) -> QuerySet[InfusionSession]:
 
 def session_get_for_user(*, user: User, session_id: int | str) -> InfusionSession:
     text = str(session_id)
-    pk = int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+    pk = id_from_path(text)
     session = (
         sessions_visible_to(user=user)
         .select_related("patient", "location", "order", "appointment__chair")

@@ -12,6 +12,7 @@ from infusionclinic.accounts.models import User
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.ids import id_from_path
 from infusionclinic.patients.models import Patient
 from infusionclinic.patients.selectors import locations_for_user, patients_visible_to
 
@@ -28,11 +29,6 @@ from .models import (
     ScreeningFinding,
     ScreeningStatus,
 )
-
-
-def _digits(value: int | str) -> int | None:
-    text = str(value)
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
 def _denied(user: User, object_type: str, requested: int | str) -> Http404:
@@ -54,7 +50,7 @@ def referrals_visible_to(*, user: User) -> QuerySet[Referral]:
 
 
 def referral_get_for_user(*, user: User, referral_id: int | str) -> Referral:
-    pk = _digits(referral_id)
+    pk = id_from_path(referral_id)
     referral = (
         referrals_visible_to(user=user)
         .select_related("location", "referring_provider", "patient")
@@ -177,7 +173,7 @@ def consent_status(*, patient: Patient) -> list[ConsentItem]:
 
 
 def signature_get_for_user(*, user: User, signature_id: int | str) -> ConsentSignature:
-    pk = _digits(signature_id)
+    pk = id_from_path(signature_id)
     signature = (
         ConsentSignature.objects.filter(pk=pk, patient__in=patients_visible_to(user=user))
         .select_related("patient", "document")

@@ -16,6 +16,7 @@ from django.http import Http404
 
 from infusionclinic.accounts.models import User
 from infusionclinic.accounts.roles import Perm
+from infusionclinic.common.ids import id_from_path
 from infusionclinic.patients.models import Patient
 from infusionclinic.patients.selectors import patients_visible_to
 
@@ -104,12 +105,12 @@ def scored_assessment(*, patient: Patient, assessment: Assessment) -> ScoredAsse
 
 def assessment_get(*, patient: Patient, assessment_id: int | str | None) -> Assessment:
     """One of this patient's assessments; 404 for anything else (another patient's included)."""
-    text = str(assessment_id or "")
-    if not (text.isascii() and text.isdigit() and len(text) <= 18):
+    pk = id_from_path(assessment_id)
+    if pk is None:
         raise Http404("No such assessment.")
     found = (
         Assessment.objects.select_related("instrument", "patient")
-        .filter(patient=patient, pk=int(text))
+        .filter(patient=patient, pk=pk)
         .first()
     )
     if found is None:
@@ -160,10 +161,10 @@ def open_alerts_for_user(*, user: User) -> list[SafetyAlert]:
 
 
 def alert_get(*, patient: Patient, alert_id: int | str | None) -> SafetyAlert:
-    text = str(alert_id or "")
-    if not (text.isascii() and text.isdigit() and len(text) <= 18):
+    pk = id_from_path(alert_id)
+    if pk is None:
         raise Http404("No such alert.")
-    found = SafetyAlert.objects.filter(patient=patient, pk=int(text)).first()
+    found = SafetyAlert.objects.filter(patient=patient, pk=pk).first()
     if found is None:
         raise Http404("No such alert.")
     return found

@@ -15,6 +15,7 @@ from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import STAFF_ROLES, Perm, Role
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.ids import id_from_path
 
 from .models import (
     Allergy,
@@ -54,8 +55,7 @@ def patient_get_for_user(*, user: User, patient_id: int | str) -> Patient:
     """The patient, if this user may see them; otherwise Http404, so ids cannot be probed, and a
     `denied` audit event records the attempt."""
     text = str(patient_id)
-    # ASCII digits only: int() would also read "５" (full-width) or " 7 " as numbers.
-    pk = int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+    pk = id_from_path(text)
     patient = (
         patients_visible_to(user=user)
         .select_related("home_location", "referring_provider")

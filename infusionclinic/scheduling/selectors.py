@@ -15,6 +15,7 @@ from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import STAFF_ROLES
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.ids import id_from_path
 from infusionclinic.patients.selectors import patients_visible_to
 
 from .models import (
@@ -39,7 +40,7 @@ def appointments_visible_to(*, user: User) -> QuerySet[Appointment]:
 
 def appointment_get_for_user(*, user: User, appointment_id: int | str) -> Appointment:
     text = str(appointment_id)
-    pk = int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+    pk = id_from_path(text)
     appointment = (
         appointments_visible_to(user=user).filter(pk=pk).first() if pk is not None else None
     )
