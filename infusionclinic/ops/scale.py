@@ -23,8 +23,10 @@ On SQLite (the test suite, small N) the same rows go through `bulk_create`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import queue
 import random
 import threading
@@ -533,6 +535,7 @@ class Generator:
         }
         self.mrns = set(Patient.objects.values_list("mrn", flat=True))
         self._answer_choices: dict[int, list[list[int]]] = {}
+        self.writer_backend_cpu: float | None = 0.0  # the writer thread's, when there is one
         self.writer = Writer()
         self.audited = 0
         self.recent: dict[int, list[tuple[int, int]]] = defaultdict(
@@ -1168,9 +1171,68 @@ def _fast_triggers() -> None:
     """Skip the per-row foreign-key triggers for this chunk's transaction (superuser only): the
     generator writes only keys it has just allocated or read. Other connections are unaffected."""
     with connection.cursor() as cursor:
+        # A chunk lost to a crash is simply not there: no need to wait for the disk at commit.
+        cursor.execute("SET LOCAL synchronous_commit = off")
         cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
         if cursor.fetchone()[0]:
             cursor.execute("SET LOCAL session_replication_role = replica")
+
+
+def _backend_cpu_seconds() -> float | None:
+    """CPU time of this connection's PostgreSQL backend, when the server runs on this machine
+    (for the report: where the time went). None when it cannot be read."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# The tables that take millions of rows: their secondary indexes are what --rebuild-indexes drops.
+BIG_TABLES = [T_VITAL, T_AUDIT, T_APPOINTMENT, T_SESSION, T_PUMP, T_INVOICE, T_LINE, T_PAYMENT,
+              T_LEDGER, T_ASSESSMENT]  # fmt: skip
+
+
+def _secondary_indexes() -> list[tuple[str, str]]:
+    """(name, definition) of the big tables' indexes that enforce nothing: not unique, not a
+    primary key, not behind a constraint (the exclusion constraints on chairs stay)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i"
+            " JOIN pg_class c ON c.oid = i.indexrelid"
+            " WHERE i.indrelid = ANY(%s::regclass[]) AND NOT i.indisunique"
+            " AND NOT i.indisprimary"
+            " AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)"
+            " ORDER BY 1",
+            [[t.db_table for t in BIG_TABLES]],
+        )
+        return list(cursor.fetchall())
+
+
+@contextlib.contextmanager
+def _indexes_dropped(out: Callable[[str], None]) -> Iterator[None]:
+    """Drop the secondary indexes for the load and build them again after it (a sorted build is
+    cheaper than millions of single inserts), also when the load fails."""
+    indexes = _secondary_indexes()
+    with transaction.atomic(), connection.cursor() as cursor:
+        for name, _ in indexes:
+            cursor.execute(f'DROP INDEX "{name}"')
+    try:
+        yield
+    finally:
+        out(f"building {len(indexes)} indexes again")
+        with connection.cursor() as cursor:
+            cursor.execute("SET maintenance_work_mem = '256MB'")
+            for name, definition in indexes:
+                try:
+                    cursor.execute(definition)
+                except Exception:
+                    out(f"could not rebuild {name}; run: {definition}")
+                    raise
 
 
 class _Pipeline:
@@ -1180,6 +1242,7 @@ class _Pipeline:
         self.store = store
         self.queue: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
         self.errors: list[BaseException] = []
+        self.backend_cpu: float | None = None
         self.thread = threading.Thread(target=self._work, name="seed_scale-writer", daemon=True)
         self.thread.start()
 
@@ -1192,6 +1255,8 @@ class _Pipeline:
                     except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
                         self.errors.append(exc)
         finally:
+            with contextlib.suppress(Exception):
+                self.backend_cpu = _backend_cpu_seconds()
             connection.close()  # this thread's own connection
 
     def put(self, batch: Batch) -> None:
@@ -1207,12 +1272,18 @@ class _Pipeline:
 
 
 def seed(
-    *, patients: int, seed: int, out: Callable[[str], None], today: date | None = None
+    *,
+    patients: int,
+    seed: int,
+    out: Callable[[str], None],
+    today: date | None = None,
+    rebuild_indexes: bool = False,
 ) -> dict[str, Any]:
     """Write `patients` patients and everything they come with. Returns rows per table and
     seconds per phase."""
     phases: dict[str, float] = {}
     started = time.perf_counter()
+    cpu_started = time.process_time()
     now = timezone.now()
     today = today or timezone.localdate()
     clinic = clinic_prepare(patients=patients, today=today)
@@ -1222,6 +1293,36 @@ def seed(
     # On PostgreSQL outside a transaction a second thread (its own connection) writes chunk k
     # while this one generates chunk k+1: Python and the database work at the same time.
     pipeline = connection.vendor == "postgresql" and not connection.in_atomic_block
+    dropped = _indexes_dropped(out) if rebuild_indexes and pipeline else contextlib.nullcontext()
+    with dropped:
+        _load(generator, patients, pipeline, started, out)
+    phases["chunks (generate + write)"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    generator.in_progress_today(now)
+    phases["in progress today"] = time.perf_counter() - mark
+    if connection.vendor == "postgresql":
+        mark = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+        phases["ANALYZE"] = time.perf_counter() - mark
+    phases["total"] = time.perf_counter() - started
+    generator.writer.counts[AuditEvent._meta.label] = generator.audited
+    cpu = {"this process (Python)": time.process_time() - cpu_started}
+    if connection.vendor == "postgresql":
+        backend = _backend_cpu_seconds()
+        if backend is not None and generator.writer_backend_cpu is not None:
+            cpu["PostgreSQL backends"] = backend + generator.writer_backend_cpu
+    return {
+        "rows": dict(sorted(generator.writer.counts.items())),
+        "phases": phases,
+        "write_seconds": dict(sorted(generator.writer.seconds.items())),
+        "cpu_seconds": cpu,
+    }
+
+
+def _load(
+    generator: Generator, patients: int, pipeline: bool, started: float, out: Callable[[str], None]
+) -> None:
     store = _Pipeline(generator.store) if pipeline else None
     done, chunk_no = 0, 0
     try:
@@ -1238,19 +1339,4 @@ def seed(
     finally:
         if store is not None:
             store.close()
-    phases["chunks (generate + write)"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    generator.in_progress_today(now)
-    phases["in progress today"] = time.perf_counter() - mark
-    if connection.vendor == "postgresql":
-        mark = time.perf_counter()
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
-        phases["ANALYZE"] = time.perf_counter() - mark
-    phases["total"] = time.perf_counter() - started
-    generator.writer.counts[AuditEvent._meta.label] = generator.audited
-    return {
-        "rows": dict(sorted(generator.writer.counts.items())),
-        "phases": phases,
-        "write_seconds": dict(sorted(generator.writer.seconds.items())),
-    }
+            generator.writer_backend_cpu = store.backend_cpu
