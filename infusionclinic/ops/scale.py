@@ -140,6 +140,8 @@ class Table:
         self.attnames = attnames
         self.columns = [fields[a].column for a in attnames] + [f.column for f in rest]
         self.copy_suffix = "".join("\t" + _copy_text(f.get_default()) for f in rest)
+        # One formatter per column, chosen once from the field: the hot loop calls no dispatcher.
+        self.formatters = [_formatter(fields[a]) for a in attnames]
         self.db_table = model._meta.db_table
         self.rest = rest
 
@@ -186,6 +188,19 @@ _COPY_FORMAT: dict[type, Callable[[Any], str]] = {
 }
 
 
+def _formatter(field: models.Field) -> Callable[[Any], str]:
+    """The COPY text formatter for a column's values: a builtin where the type is fixed."""
+    if field.null or isinstance(field, models.JSONField | models.BooleanField):
+        return _copy_text
+    if isinstance(field, models.CharField | models.TextField):
+        return _copy_str
+    if isinstance(field, models.DateTimeField):
+        return datetime.isoformat
+    if isinstance(field, models.DateField):
+        return date.isoformat
+    return str
+
+
 def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -217,7 +232,8 @@ class Writer:
         if bucket is None:
             bucket = self.rows[table] = []
         if self.postgres:
-            bucket.append("\t".join(map(_copy_text, row)) + table.copy_suffix)
+            line = "\t".join([f(v) for f, v in zip(table.formatters, row, strict=True)])
+            bucket.append(line + table.copy_suffix)
         else:
             bucket.append(row)
 
@@ -858,7 +874,7 @@ class Generator:
         answers = []
         for values in choices:
             top = len(values) - 1
-            index = round(level * top) + rng.randint(-1, 1)
+            index = round(level * top) + int(rng.random() * 3) - 1
             answers.append(values[0 if index < 0 else top if index > top else index])
         total = sum(answers)
         band = spec.band_for(total)

@@ -12,7 +12,7 @@ from io import StringIO
 import pytest
 from django.apps import apps
 from django.core.management import CommandError, call_command
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 
 from infusionclinic.audit.models import AuditChainHead, AuditEvent
@@ -207,3 +207,27 @@ def test_bad_patient_counts_are_refused_clearly(value, message):
     with pytest.raises(CommandError, match=message):
         call_command("seed_scale", "--patients", value)
     assert Patient.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rebuild_indexes_puts_every_index_back():
+    """--rebuild-indexes (PostgreSQL, outside a transaction) drops the big tables' secondary
+    indexes for the load: afterwards each one is there again, unique ones never left."""
+    BillableService.objects.get_or_create(
+        code="96365", defaults={"label": "IV infusion, first hour", "timed": True}
+    )
+    tables = [VitalSign, AuditEvent, Appointment, InfusionSession, LedgerEntry]
+
+    def indexes() -> dict[str, set[str]]:
+        with connection.cursor() as cursor:
+            return {
+                m._meta.db_table: set(
+                    connection.introspection.get_constraints(cursor, m._meta.db_table)
+                )
+                for m in tables
+            }
+
+    before = indexes()
+    call_command("seed_scale", "--patients", "3", "--rebuild-indexes", stdout=StringIO())
+    assert indexes() == before
+    assert audit_chain_verify()[1] is None
