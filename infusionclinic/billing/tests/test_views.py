@@ -22,7 +22,6 @@ from .factories import (
     VALID_NPI,
     billing_provider,
     completed_appointment,
-    infusion_times,
     package_plan,
     price,
 )
@@ -50,9 +49,8 @@ def setup(location):
     invoice = services.invoice_create(
         actor=desk,
         appointment=appointment,
-        lines=[LineInput("96365", 1), LineInput("J3490", 2)],
+        lines=[LineInput("J3490", 2)],
         rendering_provider=prescriber,
-        **infusion_times(appointment),
     )
     payment = services.payment_record(
         actor=desk, invoice=invoice, amount="300.00", method="card", reference="slip 42"
