@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "infusionclinic.intake",
     "infusionclinic.ops",
     "infusionclinic.billing",
+    "infusionclinic.analytics",
 ]
 
 MIDDLEWARE = [

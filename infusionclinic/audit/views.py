@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 
 from infusionclinic.accounts.roles import Perm
+from infusionclinic.common.spreadsheet import csv_safe as _csv_safe
 
 from .forms import AuditFilterForm
 from .models import AuditAction, AuditEvent
@@ -137,8 +138,3 @@ def audit_export_csv(request: HttpRequest) -> HttpResponse:
     response = StreamingHttpResponse(rows(), content_type="text/csv")
     response["Content-Disposition"] = 'attachment; filename="audit-log.csv"'
     return response
-
-
-def _csv_safe(value: str) -> str:
-    # A cell starting with = + - @ (or a tab/CR) runs as a formula in spreadsheet programs.
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
