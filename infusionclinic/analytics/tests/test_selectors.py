@@ -12,7 +12,8 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connection
+from django.conf import settings
+from django.db import connection, connections
 from django.http import Http404
 
 from infusionclinic.analytics.selectors import (
@@ -198,3 +199,26 @@ def test_every_figure_query_is_a_lag_tolerant_read(clinic):
         clinic_figures(locations=[clinic], date_from=FROM, date_to=TO)
     assert flags
     assert all(flags)
+
+
+@pytest.mark.skipif(
+    "replica" not in settings.DATABASES, reason="needs DATABASE_REPLICA_URL (a mirror in tests)"
+)
+@pytest.mark.django_db(transaction=True, databases=["default", "replica"])
+def test_with_a_replica_configured_the_figures_are_read_from_it(clinic, real_replica_routing):
+    """Run with DATABASE_REPLICA_URL set to the same database (the test runner mirrors it): the
+    rows are committed (transactional test), so the replica connection sees them."""
+    primary: list[str] = []
+
+    def record(execute, sql, params, many, context):  # noqa: ANN001, ANN202
+        primary.append(sql)
+        return execute(sql, params, many, context)
+
+    try:
+        with connection.execute_wrapper(record):
+            figures = clinic_figures(locations=[clinic], date_from=FROM, date_to=TO)
+    finally:
+        connections["replica"].close()
+    assert primary == []  # not one query on the primary
+    assert figures.infusions == 5
+    assert figures.revenue.net == Decimal("335.50")
