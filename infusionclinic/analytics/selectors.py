@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, Min, Q, Sum
+from django.db.models import Count, Min, Q, QuerySet, Sum
 from django.http import Http404
 
 from infusionclinic.accounts.models import Location, User
@@ -159,15 +159,12 @@ def week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def _infusions(
-    location: Location, start: datetime, end: datetime
-) -> list[tuple[int, int, datetime]]:
-    """(session id, patient id, first pump start) of the location's infusions in [start, end)."""
-    return list(
+def _infusion_sessions(location: Location, start: datetime, end: datetime) -> QuerySet:
+    """The location's sessions whose first pump start falls in [start, end)."""
+    return (
         InfusionSession.objects.filter(location=location)
         .annotate(started=Min("pump__at", filter=Q(pump__action=PumpAction.START)))
         .filter(started__gte=start, started__lt=end)
-        .values_list("pk", "patient_id", "started")
     )
 
 
@@ -344,9 +341,10 @@ def _outcomes(courses: list[TreatmentCourse], end: datetime) -> list[IndicationO
     ]
 
 
-def _sessions_with(model: type, session_ids: list[int]) -> set[int]:
+def _sessions_with(model: type, sessions: QuerySet) -> set[int]:
+    # A subquery, not a list of ids: a long range has thousands of sessions.
     return set(
-        model.objects.filter(session_id__in=session_ids).values_list("session_id", flat=True)
+        model.objects.filter(session__in=sessions.values("pk")).values_list("session_id", flat=True)
     )
 
 
@@ -365,13 +363,13 @@ def clinic_figures(*, locations: list[Location], date_from: date, date_to: date)
         for location in locations:
             start, end = local_range(location, date_from, date_to)
             latest_end = max(latest_end, end) if latest_end else end
-            infusions = _infusions(location, start, end)
+            sessions = _infusion_sessions(location, start, end)
+            infusions = list(sessions.values_list("pk", "patient_id", "started"))
             all_infusions.extend(infusions)
             for _, _, started in infusions:
                 weeks[week_start(started.astimezone(location.tzinfo).date())] += 1
-            session_ids = [pk for pk, _, _ in infusions]
-            with_effects = _sessions_with(SideEffect, session_ids)
-            with_alerts = _sessions_with(VitalAlert, session_ids)
+            with_effects = _sessions_with(SideEffect, sessions)
+            with_alerts = _sessions_with(VitalAlert, sessions)
             figures.infusions += len(infusions)
             figures.side_effect_infusions += len(with_effects)
             figures.alert_infusions += len(with_alerts)
