@@ -246,21 +246,19 @@ def test_cs44_database_refuses_waste_without_another_witness(nurse, draw):
         )
 
 
-def test_cs37_destruction_needs_a_witness_and_reduces_stock(nurse, prescriber, draw):
+def test_cs37_destruction_is_not_a_plain_stock_out(nurse, prescriber, draw):
+    """CS-17: destruction goes on Form 41 with two witnesses (test_compliance pins it)."""
     with pytest.raises(ValidationError):
         services.stock_out_record(
-            actor=nurse, lot=draw.lot, kind="destruction", qty_ml="9.00", reason="expired"
+            actor=nurse,
+            lot=draw.lot,
+            kind="destruction",
+            qty_ml="9.00",
+            reason="BUD passed",
+            witness_email=prescriber.email,
+            witness_secret=PASSWORD,
         )
-    entry = services.stock_out_record(
-        actor=nurse,
-        lot=draw.lot,
-        kind="destruction",
-        qty_ml="9.00",
-        reason="BUD passed",
-        witness_email=prescriber.email,
-        witness_secret=PASSWORD,
-    )
-    assert entry.balance_after_ml == 0
+    assert services.balance_ml(draw.lot) == D("9.00")
 
 
 def test_cs40_correction_is_a_new_witnessed_entry(nurse, prescriber, draw):
