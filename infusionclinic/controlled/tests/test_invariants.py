@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from infusionclinic.controlled import compliance, services
 from infusionclinic.controlled.models import EntryKind, LedgerEntry
-
 from tests.factories import PASSWORD, make_user
 
 from .factories import receive
@@ -26,6 +25,7 @@ _lots = itertools.count(1)
 @pytest.fixture
 def second_nurse(location):
     return make_user("nurse", location)
+
 
 ML = st.decimals(min_value=D("0.01"), max_value=D("25"), places=2)
 EVENTS = st.lists(
