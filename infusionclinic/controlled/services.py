@@ -250,8 +250,9 @@ def receipt_record(
 def draw_record(
     *, actor: User, lot: Lot, order: DosingOrder, qty_ml: Any, occurred_at: datetime | None = None
 ) -> LedgerEntry:
-    """CS-31, CS-42: a draw is tied to a SIGNED, current order of a patient of this location; the
-    lot must not be expired. `order` comes from `dosing.selectors.order_get_for_user`."""
+    """CS-31, CS-42: a draw is tied to a SIGNED, current order of a patient of this location and
+    to an open encounter (the order's infusion session, checked in and not finished); the lot
+    must not be expired. `order` comes from `dosing.selectors.order_get_for_user`."""
     _require(actor, Perm.CS_RECORD)
     _check_location(actor, lot.location)
     qty = _quantity_ml(qty_ml)
@@ -261,6 +262,17 @@ def draw_record(
         raise ValidationError({"order": ["The order's patient is not a patient of this location."]})
     if lot.expiry < timezone.localdate(timezone=lot.location.tzinfo):
         raise ValidationError({"lot": ["This lot has expired (CS-31)."]})
+    from infusionclinic.infusions.selectors import open_session_for_order
+
+    if open_session_for_order(order_id=order.pk, location=lot.location) is None:
+        raise ValidationError(
+            {
+                "order": [
+                    "CS-42: no open infusion session for this order at this location: check "
+                    "the patient in first."
+                ]
+            }
+        )
     if lot.discrepancies.filter(status__in=[DiscrepancyStatus.OPEN, "investigated"]).exists():
         raise ValidationError({"lot": ["This lot is quarantined by an open discrepancy (§7)."]})
     return _append(

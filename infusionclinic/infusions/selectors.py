@@ -53,6 +53,24 @@ def session_get_for_user(*, user: User, session_id: int | str) -> InfusionSessio
     return session
 
 
+OPEN_STATES = (
+    SessionState.CHECKED_IN,
+    SessionState.PRE_CHECKS,
+    SessionState.INFUSING,
+    SessionState.PAUSED,
+)
+
+
+def open_session_for_order(*, order_id: int, location: Location) -> InfusionSession | None:
+    """CS-42: the open encounter a controlled-substance draw needs: a session of this order at
+    this location, checked in and not yet past the infusion (no drawing for a finished one)."""
+    return (
+        InfusionSession.objects.filter(order_id=order_id, location=location, state__in=OPEN_STATES)
+        .order_by("-pk")
+        .first()
+    )
+
+
 def location_get_for_user(*, user: User, code: str | None) -> Location:
     locations = user.locations.all().order_by("name")
     found = locations.filter(code=code).first() if code else locations.first()

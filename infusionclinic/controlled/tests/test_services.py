@@ -157,6 +157,23 @@ def test_cs42_draw_refused_for_a_patient_of_another_location(
     assert "order" in exc.value.message_dict
 
 
+def test_cs42_draw_needs_an_open_encounter(nurse, prescriber, location, ketamine, patient):
+    from infusionclinic.infusions import services as infusions
+
+    from .factories import open_encounter, signed_order
+
+    order = signed_order(patient, prescriber, open_session=False)
+    lot = receive(nurse, location, ketamine).lot
+    with pytest.raises(ValidationError) as exc:
+        services.draw_record(actor=nurse, lot=lot, order=order, qty_ml="1")
+    assert "CS-42" in exc.value.message_dict["order"][0]
+    session = open_encounter(nurse, order)
+    assert services.draw_record(actor=nurse, lot=lot, order=order, qty_ml="1").kind == "draw"
+    infusions.session_cancel(actor=nurse, session=session, no_show=False, reason="unwell")
+    with pytest.raises(ValidationError):
+        services.draw_record(actor=nurse, lot=lot, order=order, qty_ml="1")
+
+
 def test_cs31_draw_from_an_expired_lot_is_refused(nurse, location, ketamine, order):
     lot = receive(nurse, location, ketamine, expiry=timezone.localdate() - timedelta(days=1)).lot
     with pytest.raises(ValidationError) as exc:
