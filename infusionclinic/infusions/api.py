@@ -137,6 +137,15 @@ class SideEffectOut(Schema):
     alerts: list[AlertOut]
 
 
+class ScoresIn(Schema):
+    """DIS-1 modified Aldrete and DIS-2 PADSS: five items of 0-2 each; DIS-4 voiding choice."""
+
+    model_config = ConfigDict(extra="forbid")
+    aldrete: dict[str, int]
+    padss: dict[str, int]
+    voiding_not_required: bool = False
+
+
 class DischargeIn(Schema):
     model_config = ConfigDict(extra="forbid")
     escort_name: str
@@ -302,3 +311,11 @@ def session_side_effect(request: HttpRequest, session_id: str, payload: SideEffe
             "alerts": [_alert(a) for a in effect.alerts.all()],
         },
     )
+
+
+@router.post("/sessions/{session_id}/discharge-scores", response={200: SessionOut, **ERRORS})
+def session_discharge_scores(request: HttpRequest, session_id: str, payload: ScoresIn) -> Any:
+    """The answer's `discharge_problems` says what still stands before discharge (DIS-3)."""
+    session = selectors.session_get_for_user(user=request.user, session_id=session_id)
+    services.discharge_score_record(actor=request.user, session=session, **payload.model_dump())
+    return _session(session)

@@ -33,6 +33,13 @@ class Finding:
     action: str
 
 
+# MON-BP-7: guidance that goes with every asymptomatic elevation during the session.
+BP_7 = (
+    "MON-BP-7: without symptoms or organ damage, no aggressive IV antihypertensive; "
+    "the prescriber decides."
+)
+
+
 def pre_infusion_findings(r: Reading) -> list[Finding]:
     """The blood-pressure gate before start (MON-BP-2 over MON-BP-1)."""
     if r.systolic_mmhg >= conf("bp_stop_systolic_mmhg") or r.diastolic_mmhg >= conf(
@@ -85,7 +92,7 @@ def reading_findings(
                 "alert",
                 f"BP {bp} during the session.",
                 "Pause the pump, recheck in 5 min, notify the prescriber; "
-                "resume only on the prescriber's order.",
+                "resume only on the prescriber's order. " + BP_7,
             )
         )
     if (
@@ -102,7 +109,7 @@ def reading_findings(
                 "warning",
                 f"BP {bp} rose from the baseline "
                 f"{baseline.systolic_mmhg}/{baseline.diastolic_mmhg} mmHg.",
-                "Recheck and watch the trend.",
+                "Recheck and watch the trend. " + BP_7,
             )
         )
     if r.systolic_mmhg < conf("bp_low_systolic_mmhg"):
