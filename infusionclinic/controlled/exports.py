@@ -26,6 +26,7 @@ INVENTORY_HEADER = [
     "dea_number",
     "location",
     "taken_at_utc",
+    "inventory_type",
     "opening_or_close",
     "schedule",
     "ndc",
@@ -116,13 +117,20 @@ def _write(header: list[str], rows: list[list[object]]) -> str:
     return out.getvalue()
 
 
-def inventory_csv(*, actor: User, location: Location, opening_or_close: str) -> str:
+INVENTORY_TYPES = ("initial", "biennial", "ad_hoc")  # CS-10, R3
+
+
+def inventory_csv(
+    *, actor: User, location: Location, opening_or_close: str, inventory_type: str = "biennial"
+) -> str:
     """CS-11: per lot the product's name, form, strength, container volume and the number of
     containers (full + partial mL), with the date and the opening/close-of-business flag.
     Schedule III only (this log holds ketamine, CS-1)."""
     _require(actor, Perm.CS_EXPORT)
     if opening_or_close not in ("opening", "close"):
         opening_or_close = "close"
+    if inventory_type not in INVENTORY_TYPES:
+        inventory_type = "biennial"
     taken = timezone.now()
     registration = compliance.registration_current(location=location)
     rows = []
@@ -136,6 +144,7 @@ def inventory_csv(*, actor: User, location: Location, opening_or_close: str) -> 
                 registration.dea_number if registration else "",
                 location.name,
                 taken.isoformat(),
+                inventory_type,
                 opening_or_close,
                 product.schedule,
                 product.ndc,
@@ -157,7 +166,12 @@ def inventory_csv(*, actor: User, location: Location, opening_or_close: str) -> 
         actor=actor,
         action=AuditAction.EXPORT,
         obj=location,
-        detail={"report": "cs_inventory", "lots": len(rows), "opening_or_close": opening_or_close},
+        detail={
+            "report": "cs_inventory",
+            "lots": len(rows),
+            "opening_or_close": opening_or_close,
+            "inventory_type": inventory_type,
+        },
     )
     return _write(INVENTORY_HEADER, rows)
 

@@ -295,7 +295,10 @@ def _csv(body: str, name: str) -> HttpResponse:
 def inventory_export(request: HttpRequest, location_code: str) -> HttpResponse:
     location = _location(request, location_code, Perm.CS_EXPORT)
     body = exports.inventory_csv(
-        actor=request.user, location=location, opening_or_close=request.GET.get("at", "close")
+        actor=request.user,
+        location=location,
+        opening_or_close=request.GET.get("at", "close"),
+        inventory_type=request.GET.get("type", "biennial"),
     )
     return _csv(body, f"cs-inventory-{location.code}.csv")
 

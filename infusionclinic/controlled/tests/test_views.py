@@ -183,9 +183,12 @@ def _rows(response):
 
 
 def test_cs11_inventory_export_contents(admin_user, location, draw):
-    response = logged_in_client(admin_user).get(_url("inventory", location) + "?at=opening")
+    response = logged_in_client(admin_user).get(
+        _url("inventory", location) + "?at=opening&type=initial"
+    )
     assert response["Content-Type"].startswith("text/csv")
     [row] = _rows(response)
+    assert row["inventory_type"] == "initial"  # CS-10, R3
     assert row["ndc"] == "42023-113-10"
     assert row["schedule"] == "CIII"
     assert row["opening_or_close"] == "opening"
