@@ -20,6 +20,7 @@ from infusionclinic.patients.models import Patient
 from infusionclinic.patients.selectors import patients_visible_to
 
 from . import rules
+from .conf import conf
 from .models import InfusionSession, PumpAction, PumpEvent, SessionState, SideEffect, VitalSign
 
 
@@ -52,6 +53,24 @@ def session_get_for_user(*, user: User, session_id: int | str) -> InfusionSessio
     return session
 
 
+OPEN_STATES = (
+    SessionState.CHECKED_IN,
+    SessionState.PRE_CHECKS,
+    SessionState.INFUSING,
+    SessionState.PAUSED,
+)
+
+
+def open_session_for_order(*, order_id: int, location: Location) -> InfusionSession | None:
+    """CS-42: the open encounter a controlled-substance draw needs: a session of this order at
+    this location, checked in and not yet past the infusion (no drawing for a finished one)."""
+    return (
+        InfusionSession.objects.filter(order_id=order_id, location=location, state__in=OPEN_STATES)
+        .order_by("-pk")
+        .first()
+    )
+
+
 def location_get_for_user(*, user: User, code: str | None) -> Location:
     locations = user.locations.all().order_by("name")
     found = locations.filter(code=code).first() if code else locations.first()
@@ -63,6 +82,48 @@ def location_get_for_user(*, user: User, code: str | None) -> Location:
 def baseline_reading(session: InfusionSession) -> VitalSign | None:
     """The last pre-infusion reading (MON-T1): the gate's reading and MON-BP-5's baseline."""
     return session.vitals.filter(phase="pre").order_by("-taken_at", "-pk").first()
+
+
+def active_signs(session: InfusionSession) -> list[str]:
+    """Warning signs still present (MON-BP-4, MON-X-1): unresolved symptoms and unresolved side
+    effects whose grade stands for a sign."""
+    signs = list(session.symptoms.filter(resolved_at__isnull=True).values_list("code", flat=True))
+    for code, grade in session.side_effects.filter(resolved_at__isnull=True).values_list(
+        "code", "grade"
+    ):
+        signs += rules.signs_for_side_effect(code, grade)
+    return signs
+
+
+@dataclass(frozen=True)
+class Questionnaires:
+    required: list[str]
+    done: dict[str, int]  # code → assessment id
+    missing: list[str]
+    open_safety_alerts: int  # SCALE-4
+
+
+def questionnaires_for_visit(session: InfusionSession) -> Questionnaires:
+    """PROT-14: the scales collected before this infusion, read from outcomes: PHQ-9 always
+    (scales.md §9) and every instrument assigned to the patient, completed on the visit's local
+    day. SCALE-4: open PHQ-9 item 9 alerts are counted (no start until a clinician acts)."""
+    from infusionclinic.outcomes import selectors as outcomes
+
+    tz = session.location.tzinfo
+    day = session.scheduled_at.astimezone(tz).date()
+    since = datetime.combine(day, time.min, tzinfo=tz)
+    required = list(dict.fromkeys(conf("questionnaires_always")))
+    for assignment in outcomes.assignments_active(patient=session.patient):
+        if assignment.instrument_code not in required:
+            required.append(assignment.instrument_code)
+    done = outcomes.submitted_since(patient=session.patient, since=since)
+    safety = outcomes.alerts_for_patient(patient=session.patient, open_only=True)
+    return Questionnaires(
+        required=required,
+        done={code: done[code] for code in required if code in done},
+        missing=[code for code in required if code not in done],
+        open_safety_alerts=len(safety),
+    )
 
 
 def pump_events(session: InfusionSession) -> list[tuple[str, datetime]]:

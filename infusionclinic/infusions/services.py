@@ -35,6 +35,7 @@ from .models import (
     SessionNote,
     SessionState,
     SideEffect,
+    Symptom,
     VitalAlert,
     VitalPhase,
     VitalSign,
@@ -149,13 +150,16 @@ def session_precheck_record(
     actor: User,
     session: InfusionSession,
     fasting_confirmed: bool,
-    questionnaires_done: bool,
     pregnancy_test: str,
     weight_kg: Any,
 ) -> PreCheck:
     """The pre-infusion checklist. Hard stops: consent not current or intake not clearing the
-    patient (PROT-C1/C2 via intake), fasting not confirmed (PRE-4), a positive pregnancy test
-    (ELIG-A7, PRE-2), no pre-infusion vital signs (MON-T1)."""
+    patient (PROT-C1/C2 via intake), the visit's questionnaires not submitted in outcomes
+    (PROT-14, scales.md §9) or an open PHQ-9 item 9 alert (SCALE-4), fasting not confirmed
+    (PRE-4), a positive pregnancy test (ELIG-A7, PRE-2), no pre-infusion vital signs (MON-T1).
+    Today's weight goes to the patient's chart (a BodyMeasurement, audited) so dosing sees it."""
+    from infusionclinic.patients.services import measurement_record
+
     _require_run(actor)
     session = _lock(session)
     _require_state(session, S.CHECKED_IN)
@@ -165,6 +169,16 @@ def session_precheck_record(
     may, reasons = patient_may_be_booked(patient=session.patient)
     if not may:
         errors["consent_current"] = [str(r) for r in reasons]
+    questionnaires = selectors.questionnaires_for_visit(session)
+    if questionnaires.missing:
+        errors["questionnaires"] = [
+            "PROT-14: not yet submitted for this visit: " + ", ".join(questionnaires.missing) + "."
+        ]
+    if questionnaires.open_safety_alerts:
+        errors.setdefault("questionnaires", []).append(
+            "SCALE-4: a PHQ-9 item 9 safety alert is open; a clinician documents the risk "
+            "assessment (acknowledges the alert) before the infusion."
+        )
     if not fasting_confirmed:
         errors["fasting_confirmed"] = ["PRE-4: fasting (no solids 6 h, clear liquids 2 h)."]
     if pregnancy_test not in PregnancyTest.values:
@@ -181,14 +195,21 @@ def session_precheck_record(
         errors["vitals"] = ["MON-T1: record a full set of pre-infusion vital signs first."]
     if errors:
         raise ValidationError(errors)
+    measurement = measurement_record(
+        actor=actor, patient=session.patient, kind="weight", value=weight, unit="kg"
+    )
     precheck = PreCheck.objects.create(
         session=session,
         consent_current=True,
         consent_reasons=[],
-        questionnaires_done=questionnaires_done,
+        questionnaires_done=True,
+        questionnaires=[
+            {"code": code, "assessment_id": pk} for code, pk in questionnaires.done.items()
+        ],
         fasting_confirmed=True,
         pregnancy_test=pregnancy_test,
         weight_kg=weight,
+        weight_measurement=measurement,
         recorded_by=actor,
         recorded_at=timezone.now(),
     )
@@ -275,22 +296,48 @@ def vital_record(
     )
     baseline = selectors.baseline_reading(session) if phase != VitalPhase.PRE else None
     reading = _reading(vital)
+    # MON-BP-4 / MON-X-1: a sign still present raises its rule again with this BP, unless its
+    # alert is still waiting for acknowledgement (one open alert per rule).
+    waiting = set(
+        session.alerts.filter(acknowledged_at__isnull=True).values_list("rule_id", flat=True)
+    )
+    signs = [
+        s
+        for s in selectors.active_signs(session)
+        if rules.warning_signs()[s].rule_id not in waiting
+    ]
     findings = rules.reading_findings(
         reading,
         baseline=_reading(baseline) if baseline else None,
         pre_infusion=phase == VitalPhase.PRE,
+        active_signs=signs,
     )
     for f in findings:
-        VitalAlert.objects.create(
-            session=session,
-            vital=vital,
-            rule_id=f.rule_id,
-            level=f.level,
-            message=f.message,
-            action=f.action,
-        )
+        _alert_create(session, f, vital=vital)
     _audit(actor, session, vital, event="vitals", alerts=[f.rule_id for f in findings])
     return vital
+
+
+def _alert_create(session: InfusionSession, finding: rules.Finding, **source: Any) -> VitalAlert:
+    return VitalAlert.objects.create(
+        session=session,
+        rule_id=finding.rule_id,
+        level=finding.level,
+        message=finding.message[:300],
+        action=finding.action[:300],
+        **source,
+    )
+
+
+def _latest_reading(session: InfusionSession) -> rules.Reading | None:
+    last = session.vitals.order_by("-taken_at", "-pk").first()
+    return _reading(last) if last else None
+
+
+def _sign_alerts(session: InfusionSession, sign_ids: list[str], **source: Any) -> list[VitalAlert]:
+    """MON-BP-4 / MON-X-1 from what the nurse recorded, with the latest BP (any BP counts)."""
+    findings = rules.sign_findings(sign_ids, latest=_latest_reading(session))
+    return [_alert_create(session, f, **source) for f in findings]
 
 
 def _reading(v: VitalSign) -> rules.Reading:
@@ -376,6 +423,13 @@ def pump_event_record(
                 ]
             }
         )
+    if (
+        action == PumpAction.START
+        and session.alerts.filter(acknowledged_at__isnull=True, vital__isnull=True).exists()
+    ):
+        raise ValidationError(
+            {"state": ["MON-BP-4/MON-X-1: acknowledge the open alerts before the start."]}
+        )
     if action == PumpAction.RESUME:
         open_alerts = session.alerts.filter(
             acknowledged_at__isnull=True, level__in=["alert", "critical"]
@@ -443,8 +497,68 @@ def side_effect_record(
     effect = SideEffect.objects.create(
         session=session, code=code, grade=level, onset_at=onset, note=note[:500], recorded_by=actor
     )
-    _audit(actor, session, effect, event="side_effect", code=code, grade=level)
+    alerts = _sign_alerts(
+        session, rules.signs_for_side_effect(code, level or 0), side_effect=effect
+    )
+    _audit(
+        actor,
+        session,
+        effect,
+        event="side_effect",
+        code=code,
+        grade=level,
+        alerts=[a.rule_id for a in alerts],
+    )
     return effect
+
+
+@transaction.atomic
+def symptom_record(
+    *,
+    actor: User,
+    session: InfusionSession,
+    code: str,
+    observed_at: datetime | None = None,
+    note: str = "",
+) -> Symptom:
+    """A warning sign (data/warning_signs.json) raises its rule's alert at once: MON-BP-4
+    (stop, emergency protocol) or MON-X-1 (pause/stop, low-stimulus room, benzodiazepine)."""
+    _require_run(actor)
+    session = _lock(session)
+    _require_state(session, S.CHECKED_IN, S.PRE_CHECKS, S.INFUSING, S.PAUSED, S.RECOVERING)
+    errors: dict[str, list[str]] = {}
+    if code not in rules.warning_signs():
+        errors["code"] = ["Choose a sign from the list (MON-BP-4, MON-X-1)."]
+    observed = observed_at or timezone.now()
+    if timezone.is_naive(observed):
+        errors["observed_at"] = ["Give the time with its UTC offset."]
+    elif observed > timezone.now() + FUTURE_SKEW:
+        errors["observed_at"] = ["Cannot be in the future."]
+    if errors:
+        raise ValidationError(errors)
+    symptom = Symptom.objects.create(
+        session=session, code=code, observed_at=observed, note=note[:500], recorded_by=actor
+    )
+    alerts = _sign_alerts(session, [code], symptom=symptom)
+    _audit(
+        actor,
+        session,
+        symptom,
+        event="symptom",
+        code=code,
+        alerts=[a.rule_id for a in alerts],
+    )
+    return symptom
+
+
+@transaction.atomic
+def symptom_resolve(*, actor: User, symptom: Symptom) -> Symptom:
+    _require_run(actor)
+    if symptom.resolved_at is None:
+        symptom.resolved_at = timezone.now()
+        symptom.save(update_fields=["resolved_at"])
+        _audit(actor, symptom.session, symptom, event="symptom_resolved", code=symptom.code)
+    return symptom
 
 
 @transaction.atomic
@@ -599,6 +713,26 @@ def note_text(session: InfusionSession) -> str:
         lines.append(
             f"  {a.rule_id} ({a.level}) {a.message} — acknowledged by "
             f"{a.acknowledged_by or 'nobody'} {t(a.acknowledged_at)}"
+        )
+    signs = rules.warning_signs()
+    lines.append("Warning signs (MON-BP-4, MON-X-1):")
+    for sx in session.symptoms.all():
+        sign = signs.get(sx.code)
+        lines.append(
+            f"  {t(sx.observed_at)} {sign.name if sign else sx.code} "
+            f"({sign.rule_id if sign else '-'}){' ' + sx.note if sx.note else ''}"
+            f"{', resolved ' + t(sx.resolved_at) if sx.resolved_at else ''}"
+        )
+    precheck = getattr(session, "precheck", None)
+    if precheck is not None:
+        lines.append(
+            f"Pre-checks {t(precheck.recorded_at)}: weight {precheck.weight_kg} kg; "
+            "questionnaires "
+            + (
+                ", ".join(f"{q['code']} #{q['assessment_id']}" for q in precheck.questionnaires)
+                or "-"
+            )
+            + "."
         )
     catalogue = rules.side_effect_catalogue()
     lines.append("Side effects:")

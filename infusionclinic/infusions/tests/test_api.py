@@ -146,3 +146,34 @@ def test_session_detail_is_audited_as_a_view(nurse, session):
     assert r.status_code == 200
     assert r.json()["state"] == "scheduled"
     assert AuditEvent.objects.filter(actor=nurse, action=AuditAction.VIEW).exists()
+
+
+def test_state_changes_over_the_api_pre_checks_to_discharge_scores(nurse, session):
+    """Issue 7 item 7: the session's state changes have endpoints (pre-checks with the
+    questionnaires read from outcomes, pump, DIS-1/DIS-2 scores → DIS-3 problems)."""
+    from .factories import GOOD_ALDRETE, GOOD_PADSS, questionnaires_done
+
+    client = api_client(nurse)
+
+    def post(path, body):
+        return client.post(
+            f"/api/v1/sessions/{session.pk}/{path}",
+            data=json.dumps(body),
+            content_type="application/json",
+        )
+
+    checked_in(nurse, session)
+    assert _post(client, session, _body()).status_code == 201
+    pre = {"fasting_confirmed": True, "pregnancy_test": "negative", "weight_kg": "80.5"}
+    refused = post("pre-checks", pre)
+    assert refused.status_code == 422
+    assert "questionnaires" in refused.json()["errors"]
+    questionnaires_done(nurse, session)
+    assert post("pre-checks", pre).json()["state"] == "pre_checks"
+    assert post("pump", {"action": "start"}).json()["state"] == "infusing"
+    assert post("pump", {"action": "stop"}).json()["state"] == "recovering"
+    low = post("discharge-scores", {"aldrete": {**GOOD_ALDRETE, "spo2": 0}, "padss": GOOD_PADSS})
+    assert any("DIS-1" in p for p in low.json()["discharge_problems"])
+    good = post("discharge-scores", {"aldrete": GOOD_ALDRETE, "padss": GOOD_PADSS})
+    assert good.status_code == 200
+    assert not any(p.startswith("DIS-1") for p in good.json()["discharge_problems"])

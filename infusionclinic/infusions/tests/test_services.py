@@ -49,7 +49,6 @@ def test_mon_t1_pre_checks_need_pre_infusion_vitals(nurse, session):
             actor=nurse,
             session=session,
             fasting_confirmed=True,
-            questionnaires_done=True,
             pregnancy_test="negative",
             weight_kg="80",
         )
@@ -70,7 +69,6 @@ def test_pre_checks_hard_stops(nurse, session, kwargs, field):
     vitals(nurse, session)
     data = {
         "fasting_confirmed": True,
-        "questionnaires_done": True,
         "pregnancy_test": "negative",
         "weight_kg": "80",
         **kwargs,
@@ -91,7 +89,6 @@ def test_pre_checks_refused_when_consent_not_current(nurse, session):
             actor=nurse,
             session=session,
             fasting_confirmed=True,
-            questionnaires_done=True,
             pregnancy_test="negative",
             weight_kg="80",
         )
