@@ -222,3 +222,12 @@ def test_with_a_replica_configured_the_figures_are_read_from_it(clinic, real_rep
     assert primary == []  # not one query on the primary
     assert figures.infusions == 5
     assert figures.revenue.net == Decimal("335.50")
+
+
+def test_a_fixed_number_of_queries_per_location_whatever_the_data(
+    clinic, django_assert_num_queries
+):
+    # 9 per location (sessions, side effects, alerts, chairs, hours, holidays, chair bookings,
+    # appointment statuses, payments) + 2 for courses and scores: no query per row.
+    with django_assert_num_queries(11):
+        clinic_figures(locations=[clinic], date_from=FROM, date_to=TO)
