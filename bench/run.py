@@ -620,13 +620,13 @@ def print_table(runs: dict[int, dict[str, Any]], checks: dict[str, Any]) -> None
         print(line + f" {checks[name]:>8}")
 
     print(f"\nHot pages (p50/p95/p99 ms, queries, p50 / floor p50); {b}/{s} = p50 ratio")
-    head = f"{'page':18}"
+    head = f"{'page':24}"
     for size in sizes:
         head += f" {label(size) + ' p50/p95/p99':>20} {'q':>3} {'×floor':>6}"
     print(head + f" {f'{b}/{s}':>7} {'budget':>8} {'queries':>8}")
     rows = [("floor GET /api/v1/health", None)] + [(name, name) for name in big["pages"]]
     for title, name in rows:
-        line = f"{title[:18]:18}"
+        line = f"{title:24}"
         for size in sizes:
             run = runs[size]
             r = run["floor"] if name is None else run["pages"][name]
