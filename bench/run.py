@@ -596,6 +596,12 @@ def report(runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
     checks["fhir_export memory"] = _verdict(
         fhir[-1]["peak_rss_mib"] <= 1.2 * fhir[0]["peak_rss_mib"] if len(sizes) > 1 else None
     )
+    ingest = big["ingest"]
+    checks["vitals ingest"] = _verdict(
+        None
+        if "note" in ingest
+        else all(r.get("readings_per_s", 0) >= INGEST_PER_S for r in ingest.values())
+    )
     return checks
 
 
@@ -619,6 +625,10 @@ def print_table(runs: dict[int, dict[str, Any]], checks: dict[str, Any]) -> None
             line += f" {ms(r):>22} {r['throughput_per_s']:7.1f}"
         print(line + f" {checks[name]:>8}")
 
+    print(
+        f"c. read a chart: {big['chart_read_route']}"
+        f" ({'with' if big['chart_read_has_vitals'] else 'WITHOUT'} the latest vitals)"
+    )
     print(f"\nHot pages (p50/p95/p99 ms, queries, p50 / floor p50); {b}/{s} = p50 ratio")
     head = f"{'page':24}"
     for size in sizes:
@@ -647,7 +657,10 @@ def print_table(runs: dict[int, dict[str, Any]], checks: dict[str, Any]) -> None
             f"(budget {FHIR_RATE_PER_S:.0f}/s), peak RSS {f['peak_rss_mib']} MiB; "
             f"ingest: {json.dumps(runs[size]['ingest'])}"
         )
-    print(f"  rate: {checks['fhir_export rate']}, memory: {checks['fhir_export memory']}")
+    print(
+        f"  fhir_export rate: {checks['fhir_export rate']}, memory: "
+        f"{checks['fhir_export memory']}; ingest ≥ {INGEST_PER_S:.0f}/s: {checks['vitals ingest']}"
+    )
 
 
 def main() -> int:
