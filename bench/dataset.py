@@ -6,9 +6,10 @@ services, so every row is one the application itself would accept:
 
 - three staff users (front desk, nurse, prescriber) at the seeded locations, each with a
   confirmed TOTP device (2FA is on in production: the driver logs in with password + code);
-- `BENCH_SESSIONS` (8) patients made bookable (intake, screening, consents), each with a signed
+- 8 patients made bookable (intake, screening, consents), each with a signed
   dosing order and an infusion session in progress *today* at the first location (operation b
-  and the vitals POST write to these; the day board shows them);
+  and the vitals POST write to these; the day board shows them), and with bench/ingest.py
+  present, as many more at the other locations as the ingest bench has monitors (50);
 - a treatment course with weekly PHQ-9 assessments for the first four (the progress chart);
 - fresh API tokens.
 
@@ -172,10 +173,15 @@ class Fixtures:
     users: dict[str, Any]
     session_ids: list[int]
     course_patient_ids: list[int]
-    sample_patient_ids: list[int] = field(default_factory=list)
+    other_session_ids: list[int] = field(default_factory=list)
 
 
-def clinic_fixtures(*, location_code: str, sessions: int, courses: int, weeks: int) -> Fixtures:
+def clinic_fixtures(
+    *, location_code: str, sessions: int, courses: int, weeks: int, elsewhere: int = 0
+) -> Fixtures:
+    """`sessions` infusions in progress at the location (the first `courses` patients with a
+    course and `weeks` weekly scores), and `elsewhere` more at the clinic's other locations
+    (for the ingest bench's monitors, without crowding the measured day board)."""
     from infusionclinic.accounts.models import Location
     from infusionclinic.courses.services import protocol_defaults_ensure
 
@@ -194,7 +200,17 @@ def clinic_fixtures(*, location_code: str, sessions: int, courses: int, weeks: i
         if n < courses:
             course_with_assessments(patient=patient, prescriber=prescriber, weeks=weeks)
             course_ids.append(patient.pk)
-    return Fixtures(location_code, users, session_ids, course_ids)
+    others = [loc for loc in Location.objects.filter(code__in=codes) if loc.pk != location.pk]
+    other_ids = []
+    for n in range(elsewhere if others else 0):
+        where = others[n % len(others)]
+        patient = _bench_patient(where, sessions + n, prescriber=prescriber)
+        other_ids.append(
+            session_in_progress(
+                patient=patient, nurse=nurse, prescriber=prescriber, location=where
+            ).pk
+        )
+    return Fixtures(location_code, users, session_ids, course_ids, other_session_ids=other_ids)
 
 
 @dataclass
@@ -336,9 +352,11 @@ def _setup() -> dict[str, Any]:
     location_code = os.environ.get("BENCH_LOCATION", "scale0")
     fixtures = clinic_fixtures(
         location_code=location_code,
-        sessions=int(os.environ.get("BENCH_SESSIONS", "8")),
+        sessions=8,
         courses=4,
         weeks=6,
+        # One session per ingest monitor (bench/ingest.py runs 8 and 50), beyond the 8.
+        elsewhere=int(os.environ.get("BENCH_INGEST_SESSIONS", "0")),
     )
     seeded = Patient.objects.exclude(given_name="Bench")
     return {
@@ -350,6 +368,7 @@ def _setup() -> dict[str, Any]:
         "password": BENCH_PASSWORD,
         "totp": {key: _totp_config(u) for key, u in fixtures.users.items()},
         "session_ids": fixtures.session_ids,
+        "ingest_session_ids": fixtures.session_ids + fixtures.other_session_ids,
         "course_patient_ids": fixtures.course_patient_ids,
         # Charts read by c, the chart page and the FHIR bundle: seeded patients of the location.
         "chart_patient_ids": list(
