@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
@@ -21,7 +22,15 @@ from infusionclinic.patients.selectors import patients_visible_to
 
 from . import rules
 from .conf import conf
-from .models import InfusionSession, PumpAction, PumpEvent, SessionState, SideEffect, VitalSign
+from .models import (
+    InfusionSession,
+    PumpAction,
+    PumpEvent,
+    SessionState,
+    SideEffect,
+    VitalAlert,
+    VitalSign,
+)
 
 
 def sessions_visible_to(*, user: User) -> QuerySet[InfusionSession]:
@@ -155,13 +164,31 @@ class Overdue:
 def reading_overdue(session: InfusionSession, *, now: datetime | None = None) -> Overdue | None:
     """MON-T2/T4/T6: when the next reading is due while infusing (also paused) or recovering,
     counted from the last reading or from the phase's start; None outside those phases."""
+    if session.state not in _MONITORED:
+        return None
+    started = session.pump.filter(action=PumpAction.START).first()
+    last = session.vitals.order_by("-taken_at").values_list("taken_at", flat=True).first()
+    return _overdue(
+        session, started_at=started.at if started else None, last_reading_at=last, now=now
+    )
+
+
+_MONITORED = (SessionState.INFUSING, SessionState.PAUSED, SessionState.RECOVERING)
+
+
+def _overdue(
+    session: InfusionSession,
+    *,
+    started_at: datetime | None,
+    last_reading_at: datetime | None,
+    now: datetime | None,
+) -> Overdue | None:
     now = now or timezone.now()
     infusing = session.state in (SessionState.INFUSING, SessionState.PAUSED)
     if not infusing and session.state != SessionState.RECOVERING:
         return None
-    started = session.pump.filter(action=PumpAction.START).first()
-    phase_start = started.at if infusing and started else session.infusion_ended_at
-    last = session.vitals.order_by("-taken_at").values_list("taken_at", flat=True).first()
+    phase_start = started_at if infusing and started_at else session.infusion_ended_at
+    last = last_reading_at
     anchor = max(t for t in (last, phase_start) if t is not None) if (last or phase_start) else now
     due = rules.reading_due_at(last=anchor, infusing=infusing)
     return Overdue(
@@ -170,13 +197,42 @@ def reading_overdue(session: InfusionSession, *, now: datetime | None = None) ->
 
 
 def board_sessions(*, user: User, location: Location, day: date) -> list[InfusionSession]:
+    """The location's sessions of the day, each annotated with what its board card shows (first
+    pump start, last reading, open alerts) so the board reads in a fixed number of queries
+    whatever the number of sessions (issue 13)."""
     tz = location.tzinfo
     start = datetime.combine(day, time.min, tzinfo=tz)
+    first_start = PumpEvent.objects.filter(
+        session=OuterRef("pk"), action=PumpAction.START
+    ).order_by("at", "pk")
+    last_reading = VitalSign.objects.filter(session=OuterRef("pk")).order_by("-taken_at")
+    open_alerts = (
+        VitalAlert.objects.filter(session=OuterRef("pk"), acknowledged_at__isnull=True)
+        .order_by()
+        .values("session")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     return list(
         sessions_visible_to(user=user)
         .filter(location=location, scheduled_at__gte=start, scheduled_at__lt=start + timedelta(1))
         .select_related("patient", "appointment__chair")
+        .annotate(
+            board_first_start_at=Subquery(first_start.values("at")[:1]),
+            board_last_reading_at=Subquery(last_reading.values("taken_at")[:1]),
+            board_open_alerts=Coalesce(Subquery(open_alerts), 0),
+        )
         .order_by("scheduled_at", "pk")
+    )
+
+
+def board_overdue(session: InfusionSession, *, now: datetime) -> Overdue | None:
+    """reading_overdue() from the annotations of board_sessions(), without a query."""
+    return _overdue(
+        session,
+        started_at=session.board_first_start_at,  # type: ignore[attr-defined]
+        last_reading_at=session.board_last_reading_at,  # type: ignore[attr-defined]
+        now=now,
     )
 
 

@@ -65,12 +65,12 @@ def _board_context(request: HttpRequest, location_code: str | None) -> dict[str,
     now = timezone.now()
     rows = []
     for s in sessions:
-        overdue = selectors.reading_overdue(s, now=now)
+        overdue = selectors.board_overdue(s, now=now)
         rows.append(
             {
                 "session": s,
                 "overdue": bool(overdue and overdue.overdue),
-                "open_alerts": s.alerts.filter(acknowledged_at__isnull=True).count(),
+                "open_alerts": s.board_open_alerts,
             }
         )
     columns = [

@@ -95,7 +95,10 @@ def scored_assessments(
     if since is not None:
         qs = qs.filter(completed_at__gte=since)
     rows = list(
-        qs.select_related("instrument").prefetch_related("alerts").order_by("completed_at", "pk")
+        # amendments: the outcomes page marks amended rows (one query, not one per row).
+        qs.select_related("instrument")
+        .prefetch_related("alerts", "amendments")
+        .order_by("completed_at", "pk")
     )
     baselines: dict[str, Assessment] = {}
     scored = []
