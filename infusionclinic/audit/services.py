@@ -56,7 +56,8 @@ def audit_record(
         detail=detail or {},
     )
     if settings.AUDIT_SEAL_MODE == "inline":
-        with transaction.atomic():
+        # No savepoint of its own: a failure here must fail the caller's change anyway.
+        with transaction.atomic(savepoint=False):
             # Updating the head first takes the lock that serialises sealers.
             if not AuditChainHead.objects.filter(pk=1).update(seq=F("seq") + 1):
                 _head_restore()
@@ -71,6 +72,43 @@ def audit_record(
     event.save()
     _seal_after_commit()
     return event
+
+
+def audit_record_batch(
+    *,
+    actor: User | None,
+    action: AuditAction,
+    patient: Patient | None,
+    objs: list[models.Model],
+    details: list[dict[str, Any]],
+) -> None:
+    """One event per object (the same actor, action and patient), written in one INSERT when
+    sealing is after commit: a monitor's batch of readings costs one round trip, not one each."""
+    if settings.AUDIT_SEAL_MODE == "inline":
+        for obj, detail in zip(objs, details, strict=True):
+            audit_record(actor=actor, action=action, patient=patient, obj=obj, detail=detail)
+        return
+    client = current_client()
+    now = timezone.now()
+    AuditEvent.objects.bulk_create(
+        [
+            AuditEvent(
+                occurred_at=now,
+                actor=actor if actor is not None and actor.pk else None,
+                actor_email=getattr(actor, "email", "") or "",
+                actor_role=getattr(actor, "role", "") or "",
+                action=action,
+                patient=patient,
+                object_type=obj._meta.label,
+                object_id=str(obj.pk),
+                client_address=client.client_address,
+                channel=client.channel,
+                detail=detail,
+            )
+            for obj, detail in zip(objs, details, strict=True)
+        ]
+    )
+    _seal_after_commit()
 
 
 def _seal_after_commit() -> None:
