@@ -5,7 +5,9 @@ connection and its own infusing session, against gunicorn with the production wo
 `make test`.
 
 Run alone:  .venv/bin/python bench/ingest.py            (PostgreSQL at BENCH_DATABASE_URL)
-            BENCH_INGEST_SECONDS=20 BENCH_INGEST_MONITORS=8,50 .venv/bin/python bench/ingest.py
+            BENCH_INGEST_SECONDS=20 BENCH_INGEST_MONITORS=8,50 BENCH_INGEST_BATCH=1,10 \
+              .venv/bin/python bench/ingest.py
+BENCH_INGEST_BATCH lists readings per request: 1 posts to /vitals, more to /vitals/batch.
 From another bench: `prepare_sessions(count)` then `run_ingest(port, tokens, sessions, monitors,
 seconds)`; both are plain functions.
 
@@ -152,10 +154,16 @@ def _pct(ordered: list[float], p: float) -> float:
 
 
 def run_ingest(
-    port: int, tokens: list[str], sessions: list[int], monitors: int, seconds: float
+    port: int,
+    tokens: list[str],
+    sessions: list[int],
+    monitors: int,
+    seconds: float,
+    batch: int = 1,
 ) -> dict:
     """`monitors` threads, each with its own keep-alive connection, token and session, posting
-    one reading per request for `seconds`. Returns readings/s and latency percentiles."""
+    for `seconds`: one reading per request to /vitals (batch=1) or `batch` readings per request
+    to /vitals/batch. Returns readings/s, requests/s and request latency percentiles."""
     if monitors > min(len(tokens), len(sessions)):
         raise ValueError(f"{monitors} monitors need as many sessions and tokens")
     latencies: list[list[float]] = [[] for _ in range(monitors)]
@@ -166,11 +174,14 @@ def run_ingest(
     def monitor(i: int) -> None:
         rng = random.Random(i)  # noqa: S311 - benchmark inputs
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        path = f"/api/v1/sessions/{sessions[i]}/vitals"
+        path = f"/api/v1/sessions/{sessions[i]}/vitals" + ("/batch" if batch > 1 else "")
         headers = {"Authorization": f"Bearer {tokens[i]}", "Content-Type": "application/json"}
         start.wait()
         while time.perf_counter() < stop_at[0]:
-            body = json.dumps(_reading(rng))
+            if batch > 1:
+                body = json.dumps({"readings": [_reading(rng) for _ in range(batch)]})
+            else:
+                body = json.dumps(_reading(rng))
             sent = time.perf_counter()
             try:
                 conn.request("POST", path, body, {**headers, "Idempotency-Key": str(uuid.uuid4())})
@@ -198,9 +209,11 @@ def run_ingest(
     ordered = sorted(x for per_monitor in latencies for x in per_monitor)
     return {
         "monitors": monitors,
+        "readings_per_request": batch,
         "seconds": round(wall, 1),
-        "readings": len(ordered),
-        "readings_per_s": round(len(ordered) / wall, 1),
+        "readings": len(ordered) * batch,
+        "readings_per_s": round(len(ordered) * batch / wall, 1),
+        "requests_per_s": round(len(ordered) / wall, 1),
         "p50_ms": _pct(ordered, 0.50) if ordered else None,
         "p95_ms": _pct(ordered, 0.95) if ordered else None,
         "p99_ms": _pct(ordered, 0.99) if ordered else None,
@@ -253,6 +266,7 @@ def start_server(env: dict[str, str], port: int) -> subprocess.Popen:
 
 def main() -> int:
     monitor_counts = [int(n) for n in os.environ.get("BENCH_INGEST_MONITORS", "8,50").split(",")]
+    batches = [int(n) for n in os.environ.get("BENCH_INGEST_BATCH", "1,10").split(",")]
     seconds = float(os.environ.get("BENCH_INGEST_SECONDS", "20"))
     env = _server_env()
     _manage(env, "migrate", "-v0")
@@ -263,23 +277,28 @@ def main() -> int:
     results = []
     try:
         run_ingest(port, prepared["tokens"], prepared["sessions"], min(monitor_counts), 2)  # warm
-        for monitors in monitor_counts:
-            results.append(
-                run_ingest(port, prepared["tokens"], prepared["sessions"], monitors, seconds)
-            )
+        for batch in batches:
+            for monitors in monitor_counts:
+                results.append(
+                    run_ingest(
+                        port, prepared["tokens"], prepared["sessions"], monitors, seconds, batch
+                    )
+                )
     finally:
         server.terminate()
         server.wait(timeout=20)
     verified = _manage(env, "verify_audit")
     print(
-        f"\n{'monitors':>8} {'readings/s':>11} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-        f"{'fail':>5}"
+        f"\n{'monitors':>8} {'per req':>7} {'readings/s':>11} {'req/s':>7} {'p50 ms':>8} "
+        f"{'p95 ms':>8} {'p99 ms':>8} {'fail':>5}"
     )
     for r in results:
         print(
-            f"{r['monitors']:8} {r['readings_per_s']:11} {r['p50_ms']:8} {r['p95_ms']:8} "
-            f"{r['p99_ms']:8} {r['failures']:5}"
+            f"{r['monitors']:8} {r['readings_per_request']:7} {r['readings_per_s']:11} "
+            f"{r['requests_per_s']:7} {r['p50_ms']:8} {r['p95_ms']:8} {r['p99_ms']:8} "
+            f"{r['failures']:5}"
         )
+    print(f"load average after the run: {os.getloadavg()}")
     print(verified)
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -287,6 +306,7 @@ def main() -> int:
         "workers": os.environ.get("WEB_CONCURRENCY", "3"),
         "gunicorn_args": os.environ.get("BENCH_GUNICORN_ARGS", ""),
         "audit_seal_mode": os.environ.get("AUDIT_SEAL_MODE", "after_commit"),
+        "load_average": os.getloadavg(),
         "results": results,
         "verify_audit": verified,
     }

@@ -178,10 +178,19 @@ def _seal_into(head: AuditChainHead, events: list[AuditEvent]) -> None:
         event.prev_hash = last_hash
         event.hash = event_hash(prev_hash=last_hash, fields=hashed_fields(event))
         last_hash = event.hash
-    # The plain QuerySet: AuditEventQuerySet refuses update(), and the seal is the one update
-    # allowed (the PostgreSQL trigger checks that only these three columns change, NULL -> value).
-    models.QuerySet(model=AuditEvent).bulk_update(events, ["seq", "prev_hash", "hash"])
-    AuditChainHead.objects.filter(pk=1).update(seq=seq, last_hash=last_hash)
+    # The seal is the one update allowed (AuditEventQuerySet refuses update(); the PostgreSQL
+    # trigger checks that only these three columns change, NULL -> value, once). Plain SQL, sent
+    # as one batch (psycopg pipelines executemany): it runs after every request that audits.
+    with transaction.get_connection().cursor() as cursor:
+        cursor.executemany(
+            "UPDATE audit_auditevent SET seq = %s, prev_hash = %s, hash = %s "
+            "WHERE id = %s AND seq IS NULL",
+            [(e.seq, e.prev_hash, e.hash, e.pk) for e in events],
+        )
+        cursor.execute(
+            "UPDATE audit_auditchainhead SET seq = %s, last_hash = %s WHERE id = 1",
+            [seq, last_hash],
+        )
 
 
 def audit_seal_pending() -> None:
