@@ -6,6 +6,7 @@ from pathlib import Path
 
 import environ
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -133,6 +134,20 @@ if DATABASE_REPLICA_URL:
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 DATABASE_ROUTERS = ["infusionclinic.common.dbrouter.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Audit log: write, then seal (issue 13) --------------------------------------------------
+# "after_commit": events are inserted unsealed without a shared lock and sealed into the hash
+# chain right after their transaction commits (PostgreSQL's default: writers run in parallel);
+# "inline": sealed as inserted under the head lock (SQLite's default: one writer anyway).
+AUDIT_SEAL_MODE = env.str(
+    "AUDIT_SEAL_MODE",
+    default="inline" if DATABASES["default"]["ENGINE"].endswith("sqlite3") else "after_commit",
+)
+if AUDIT_SEAL_MODE not in ("inline", "after_commit"):
+    raise ImproperlyConfigured("AUDIT_SEAL_MODE must be 'inline' or 'after_commit'.")
+AUDIT_SEAL_BATCH = env.int("AUDIT_SEAL_BATCH", default=500)  # events per sealing transaction
+# verify_audit reports events left unsealed longer than this (sealing stopped running).
+AUDIT_UNSEALED_MAX_AGE_SECONDS = env.int("AUDIT_UNSEALED_MAX_AGE_SECONDS", default=300)
 
 # --- Accounts and authentication -------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -14,7 +14,7 @@ from infusionclinic.common.spreadsheet import csv_safe as _csv_safe
 from .forms import AuditFilterForm
 from .models import AuditAction, AuditEvent
 from .selectors import AuditFilter, audit_events_for_user
-from .services import audit_record
+from .services import audit_record, audit_seal_pending
 
 SORT_COLUMNS = [
     ("seq", "#"),
@@ -68,6 +68,7 @@ def audit_report(request: HttpRequest) -> HttpResponse:
     if form.is_bound and not form.is_valid():
         events = AuditEvent.objects.none()
     else:
+        audit_seal_pending()  # the report lists the chain: seal what just committed first
         events = audit_events_for_user(user=request.user, filters=filters)
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
@@ -106,6 +107,7 @@ def audit_export_csv(request: HttpRequest) -> HttpResponse:
         return HttpResponse(
             "Invalid filter: " + form.errors.as_text(), status=400, content_type="text/plain"
         )
+    audit_seal_pending()
     events = audit_events_for_user(user=request.user, filters=filters)
     audit_record(
         actor=request.user,

@@ -1,8 +1,9 @@
 """API: infusion sessions (/api/v1/sessions/{session_id}...). Every route goes through
 `session_get_for_user`, so another location's or another patient's session answers 404.
 
-A bedside monitor posts readings to `/vitals` with an `Idempotency-Key` header: a retried post
-replays the first answer and never stores a reading twice."""
+A bedside monitor posts readings to `/vitals` (one) or `/vitals/batch` (up to 60, all or none)
+with an `Idempotency-Key` header: a retried post replays the first answer and never stores a
+reading twice."""
 
 from datetime import datetime
 from decimal import Decimal
@@ -10,7 +11,7 @@ from typing import Any, Literal
 
 from django.http import Http404, HttpRequest
 from ninja import Router, Schema, Status
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from infusionclinic.api.idempotency import idempotent
 from infusionclinic.api.schemas import ErrorOut
@@ -42,6 +43,11 @@ class VitalsIn(Schema):
     sedation: int | None = None  # MOAA/S 0-5 (MON-3)
 
 
+class VitalsBatchIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    readings: list[VitalsIn] = Field(min_length=1, max_length=services.VITALS_BATCH_MAX)
+
+
 class AlertOut(Schema):
     id: int
     rule_id: str
@@ -63,6 +69,10 @@ class VitalsOut(Schema):
     respiratory_rate: int
     sedation: int | None
     alerts: list[AlertOut]
+
+
+class VitalsBatchOut(Schema):
+    readings: list[VitalsOut]
 
 
 class SessionOut(Schema):
@@ -213,9 +223,28 @@ def session_detail(request: HttpRequest, session_id: str) -> Any:
 @router.post("/sessions/{session_id}/vitals", response={201: VitalsOut, **ERRORS})
 @idempotent
 def session_vitals(request: HttpRequest, session_id: str, payload: VitalsIn) -> Any:
-    session = selectors.session_get_for_user(user=request.user, session_id=session_id)
+    session = selectors.session_get_for_user(
+        user=request.user, session_id=session_id, related=("patient",)
+    )
     vital = services.vital_record(actor=request.user, session=session, **payload.model_dump())
     return Status(201, _vital(vital))
+
+
+@router.post("/sessions/{session_id}/vitals/batch", response={201: VitalsBatchOut, **ERRORS})
+@idempotent
+def session_vitals_batch(request: HttpRequest, session_id: str, payload: VitalsBatchIn) -> Any:
+    """Several readings in one request (up to 60, all stored or none): a monitor sending what it
+    buffered, or posting every few readings to spare the network. Each reading is checked,
+    alerted and audited exactly as a single POST to /vitals."""
+    session = selectors.session_get_for_user(
+        user=request.user, session_id=session_id, related=("patient",)
+    )
+    vitals = services.vitals_record_batch(
+        actor=request.user,
+        session=session,
+        readings=[reading.model_dump() for reading in payload.readings],
+    )
+    return Status(201, {"readings": [_vital(v) for v in vitals]})
 
 
 @router.post("/sessions/{session_id}/check-in", response={200: SessionOut, **ERRORS})

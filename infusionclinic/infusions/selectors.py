@@ -41,14 +41,18 @@ def sessions_visible_to(*, user: User) -> QuerySet[InfusionSession]:
     )
 
 
-def session_get_for_user(*, user: User, session_id: int | str) -> InfusionSession:
+SESSION_RELATED = ("patient", "location", "order", "appointment__chair")
+
+
+def session_get_for_user(
+    *, user: User, session_id: int | str, related: tuple[str, ...] = SESSION_RELATED
+) -> InfusionSession:
+    """The session, if this user may see it; otherwise Http404 and a `denied` event. `related`
+    narrows the joined rows for hot paths (a monitor's reading needs only the patient)."""
     text = str(session_id)
     pk = id_from_path(text)
     session = (
-        sessions_visible_to(user=user)
-        .select_related("patient", "location", "order", "appointment__chair")
-        .filter(pk=pk)
-        .first()
+        sessions_visible_to(user=user).select_related(*related).filter(pk=pk).first()
         if pk is not None
         else None
     )

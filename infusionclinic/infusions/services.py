@@ -16,7 +16,7 @@ from django.utils import timezone
 from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.audit.models import AuditAction
-from infusionclinic.audit.services import audit_record
+from infusionclinic.audit.services import audit_record, audit_record_batch
 from infusionclinic.dosing.models import DosingOrder
 from infusionclinic.intake.selectors import patient_may_be_booked
 from infusionclinic.patients.models import Patient
@@ -234,11 +234,28 @@ def _int(value: Any, field: str, low: int, high: int, errors: dict[str, list[str
     return number
 
 
-@transaction.atomic
-def vital_record(
+_PHASE_OF_STATE = {
+    S.CHECKED_IN: VitalPhase.PRE,
+    S.PRE_CHECKS: VitalPhase.PRE,
+    S.INFUSING: VitalPhase.INFUSION,
+    S.PAUSED: VitalPhase.INFUSION,
+    S.RECOVERING: VitalPhase.RECOVERY,
+}
+
+
+def _vital_phase(session: InfusionSession) -> str:
+    phase = _PHASE_OF_STATE.get(session.state)
+    if phase is None:
+        raise ValidationError({"state": ["Vital signs are recorded from check-in to discharge."]})
+    return phase
+
+
+def _vital_build(
     *,
     actor: User,
     session: InfusionSession,
+    phase: str,
+    errors: dict[str, list[str]],
     taken_at: datetime,
     systolic_mmhg: Any,
     diastolic_mmhg: Any,
@@ -248,19 +265,7 @@ def vital_record(
     sedation: Any = None,
     dissociation: Any = None,
 ) -> VitalSign:
-    """Store a reading and raise an alert for every threshold it crosses (monitoring.md §3)."""
-    _require_run(actor)
-    session = _lock(session)
-    phase = {
-        S.CHECKED_IN: VitalPhase.PRE,
-        S.PRE_CHECKS: VitalPhase.PRE,
-        S.INFUSING: VitalPhase.INFUSION,
-        S.PAUSED: VitalPhase.INFUSION,
-        S.RECOVERING: VitalPhase.RECOVERY,
-    }.get(session.state)
-    if phase is None:
-        raise ValidationError({"state": ["Vital signs are recorded from check-in to discharge."]})
-    errors: dict[str, list[str]] = {}
+    """A reading checked at the domain's edge (an unsaved row); problems go into `errors`."""
     sbp = _int(systolic_mmhg, "systolic_mmhg", 40, 300, errors)
     dbp = _int(diastolic_mmhg, "diastolic_mmhg", 20, 250, errors)
     hr = _int(heart_rate_bpm, "heart_rate_bpm", 20, 300, errors)
@@ -279,9 +284,7 @@ def vital_record(
         errors["taken_at"] = ["A reading cannot be in the future."]
     elif session.checked_in_at and taken_at < session.checked_in_at - timedelta(minutes=30):
         errors["taken_at"] = ["Before this session's check-in."]
-    if errors:
-        raise ValidationError(errors)
-    vital = VitalSign.objects.create(
+    return VitalSign(
         session=session,
         phase=phase,
         taken_at=taken_at,
@@ -294,32 +297,100 @@ def vital_record(
         dissociation=dis,
         recorded_by=actor,
     )
-    baseline = selectors.baseline_reading(session) if phase != VitalPhase.PRE else None
-    reading = _reading(vital)
-    # MON-BP-4 / MON-X-1: a sign still present raises its rule again with this BP, unless its
-    # alert is still waiting for acknowledgement (one open alert per rule).
+
+
+def _signs_to_raise(session: InfusionSession) -> list[str]:
+    """MON-BP-4 / MON-X-1: a sign still present raises its rule again with a new BP, unless its
+    alert is still waiting for acknowledgement (one open alert per rule)."""
     waiting = set(
         session.alerts.filter(acknowledged_at__isnull=True).values_list("rule_id", flat=True)
     )
-    signs = [
+    return [
         s
         for s in selectors.active_signs(session)
         if rules.warning_signs()[s].rule_id not in waiting
     ]
-    findings = rules.reading_findings(
-        reading,
+
+
+def _vital_findings(
+    vital: VitalSign, baseline: VitalSign | None, signs: list[str]
+) -> list[rules.Finding]:
+    return rules.reading_findings(
+        _reading(vital),
         baseline=_reading(baseline) if baseline else None,
-        pre_infusion=phase == VitalPhase.PRE,
+        pre_infusion=vital.phase == VitalPhase.PRE,
         active_signs=signs,
     )
-    for f in findings:
-        _alert_create(session, f, vital=vital)
+
+
+def _lock_for_reading(session: InfusionSession) -> InfusionSession:
+    """The row lock `_lock` takes, reading back only what a reading depends on (state and
+    check-in time) onto the caller's object, whose patient is already loaded: a monitor posts
+    often, and re-reading the session with its order and patient was a third of its cost."""
+    current = (
+        InfusionSession.objects.select_for_update()
+        .filter(pk=session.pk)
+        .values("state", "checked_in_at")
+        .get()
+    )
+    session.state, session.checked_in_at = current["state"], current["checked_in_at"]
+    return session
+
+
+def _alerts_known(vital: VitalSign, alerts: list[VitalAlert]) -> None:
+    """Give the reading its alerts as if prefetched: the answer lists them without a query."""
+    known = vital.alerts.all()
+    known._result_cache = alerts
+    known._prefetch_done = True
+    vital._prefetched_objects_cache = {"alerts": known}
+
+
+@transaction.atomic
+def vital_record(
+    *,
+    actor: User,
+    session: InfusionSession,
+    taken_at: datetime,
+    systolic_mmhg: Any,
+    diastolic_mmhg: Any,
+    heart_rate_bpm: Any,
+    spo2_pct: Any,
+    respiratory_rate: Any,
+    sedation: Any = None,
+    dissociation: Any = None,
+) -> VitalSign:
+    """Store a reading and raise an alert for every threshold it crosses (monitoring.md §3)."""
+    _require_run(actor)
+    session = _lock_for_reading(session)
+    phase = _vital_phase(session)
+    errors: dict[str, list[str]] = {}
+    vital = _vital_build(
+        actor=actor,
+        session=session,
+        phase=phase,
+        errors=errors,
+        taken_at=taken_at,
+        systolic_mmhg=systolic_mmhg,
+        diastolic_mmhg=diastolic_mmhg,
+        heart_rate_bpm=heart_rate_bpm,
+        spo2_pct=spo2_pct,
+        respiratory_rate=respiratory_rate,
+        sedation=sedation,
+        dissociation=dissociation,
+    )
+    if errors:
+        raise ValidationError(errors)
+    vital.save()
+    baseline = selectors.baseline_reading(session) if phase != VitalPhase.PRE else None
+    findings = _vital_findings(vital, baseline, _signs_to_raise(session))
+    alerts = [_alert_create(session, f, vital=vital) for f in findings]
+    _alerts_known(vital, alerts)
     _audit(actor, session, vital, event="vitals", alerts=[f.rule_id for f in findings])
     return vital
 
 
-def _alert_create(session: InfusionSession, finding: rules.Finding, **source: Any) -> VitalAlert:
-    return VitalAlert.objects.create(
+def _alert(session: InfusionSession, finding: rules.Finding, **source: Any) -> VitalAlert:
+    return VitalAlert(
         session=session,
         rule_id=finding.rule_id,
         level=finding.level,
@@ -327,6 +398,12 @@ def _alert_create(session: InfusionSession, finding: rules.Finding, **source: An
         action=finding.action[:300],
         **source,
     )
+
+
+def _alert_create(session: InfusionSession, finding: rules.Finding, **source: Any) -> VitalAlert:
+    alert = _alert(session, finding, **source)
+    alert.save()
+    return alert
 
 
 def _latest_reading(session: InfusionSession) -> rules.Reading | None:
@@ -338,6 +415,57 @@ def _sign_alerts(session: InfusionSession, sign_ids: list[str], **source: Any) -
     """MON-BP-4 / MON-X-1 from what the nurse recorded, with the latest BP (any BP counts)."""
     findings = rules.sign_findings(sign_ids, latest=_latest_reading(session))
     return [_alert_create(session, f, **source) for f in findings]
+
+
+VITALS_BATCH_MAX = 60  # readings per request: one an hour's worth at a reading a minute
+
+
+@transaction.atomic
+def vitals_record_batch(
+    *, actor: User, session: InfusionSession, readings: list[dict[str, Any]]
+) -> list[VitalSign]:
+    """Store several readings of one session at once (a monitor sending what it buffered), all
+    or none: each is checked and alerted exactly as `vital_record` does (a warning sign's rule is
+    raised once, by the first reading, and then waits for acknowledgement), and each gets its own
+    audit event. Field errors are keyed `readings.<index>.<field>`."""
+    _require_run(actor)
+    if not 1 <= len(readings) <= VITALS_BATCH_MAX:
+        raise ValidationError({"readings": [f"Send 1 to {VITALS_BATCH_MAX} readings."]})
+    session = _lock_for_reading(session)
+    phase = _vital_phase(session)
+    errors: dict[str, list[str]] = {}
+    vitals = []
+    for index, values in enumerate(readings):
+        own: dict[str, list[str]] = {}
+        vitals.append(_vital_build(actor=actor, session=session, phase=phase, errors=own, **values))
+        errors.update({f"readings.{index}.{field}": m for field, m in own.items()})
+    if errors:
+        raise ValidationError(errors)
+    VitalSign.objects.bulk_create(vitals)
+    if any(v.pk is None for v in vitals):  # a backend without RETURNING: read the ids back
+        raise RuntimeError("bulk_create did not return primary keys")
+    baseline = selectors.baseline_reading(session) if phase != VitalPhase.PRE else None
+    signs = _signs_to_raise(session)
+    per_vital = []
+    for v in vitals:
+        per_vital.append((v, _vital_findings(v, baseline, signs)))
+        signs = []  # raised by the first reading; open until acknowledged
+    alerts = VitalAlert.objects.bulk_create(
+        [_alert(session, f, vital=v) for v, findings in per_vital for f in findings]
+    )
+    for v, _ in per_vital:
+        _alerts_known(v, [a for a in alerts if a.vital_id == v.pk])
+    audit_record_batch(
+        actor=actor,
+        action=AuditAction.CREATE,
+        patient=session.patient,
+        objs=vitals,
+        details=[
+            {"session": session.pk, "event": "vitals", "alerts": [f.rule_id for f in findings]}
+            for _, findings in per_vital
+        ],
+    )
+    return vitals
 
 
 def _reading(v: VitalSign) -> rules.Reading:

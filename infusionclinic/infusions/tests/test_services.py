@@ -331,3 +331,16 @@ def test_cancel_and_no_show(nurse, session):
     services.session_cancel(actor=nurse, session=session, no_show=True, reason="did not come")
     session.refresh_from_db()
     assert session.state == SessionState.NO_SHOW
+
+
+def test_a_reading_checks_the_state_under_the_lock_not_the_callers_copy(nurse, session):
+    """vital_record reads state and check-in time back under the row lock: a session object
+    loaded before another user discharged or cancelled the visit does not let a reading in."""
+    from infusionclinic.infusions.models import InfusionSession
+
+    checked_in(nurse, session)
+    stale = InfusionSession.objects.get(pk=session.pk)
+    InfusionSession.objects.filter(pk=session.pk).update(state=SessionState.CANCELLED)
+    with pytest.raises(ValidationError, match="check-in to discharge"):
+        vitals(nurse, stale)
+    assert not session.vitals.exists()
