@@ -22,6 +22,7 @@ urlpatterns = [
     path("", include("infusionclinic.controlled.urls")),
     path("", include("infusionclinic.billing.urls")),
     path("", include("infusionclinic.infusions.urls")),
+    path("", include("infusionclinic.analytics.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

@@ -36,6 +36,7 @@ from .idempotency import idempotent
 from .parser import NulRefusingParser
 from .schemas import (
     ErrorOut,
+    HealthOut,
     LocationOut,
     PatientIn,
     PatientOut,
@@ -149,6 +150,14 @@ def _detail(request: HttpRequest, patient: Patient) -> dict[str, Any]:
         "height": _measurement(chart.latest_height),
         "version": patient.version,
     }
+
+
+@api.get("/health", response={200: HealthOut}, auth=None, tags=["health"])
+def health(request: HttpRequest) -> Any:
+    """Liveness: answers without a token and without touching the database. The benchmark
+    (bench/run.py) measures it as the stack's floor (HTTP, middleware, django-ninja), so every
+    other figure is also a ratio to it."""
+    return {"status": "ok"}
 
 
 @api.get("/locations", response={200: list[LocationOut], **ERRORS}, tags=["locations"])
