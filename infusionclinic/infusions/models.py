@@ -138,6 +138,9 @@ class VitalSign(models.Model):
 
     class Meta:
         ordering = ["taken_at", "pk"]
+        # A session's readings in time order (session page, MON-T2 next-due) and the chart's
+        # latest readings over the patient's sessions (issue 13).
+        indexes = [models.Index(fields=["session", "taken_at"], name="vital_session_taken")]
 
     def __str__(self) -> str:
         return f"{self.systolic_mmhg}/{self.diastolic_mmhg} at {self.taken_at:%H:%M} UTC"
