@@ -26,8 +26,8 @@ from infusionclinic.patients import services as patient_services
 from infusionclinic.patients.models import BodyMeasurement, Patient
 from infusionclinic.patients.selectors import (
     locations_for_user,
-    patient_chart,
     patient_get_for_user,
+    patient_latest_measurements,
     patient_search,
 )
 from infusionclinic.scheduling.api import router as scheduling_router
@@ -134,7 +134,7 @@ def _summary(patient: Patient) -> dict[str, Any]:
 
 
 def _detail(request: HttpRequest, patient: Patient) -> dict[str, Any]:
-    chart = patient_chart(user=request.user, patient=patient)
+    weight, height = patient_latest_measurements(user=request.user, patient=patient)
     provider = patient.referring_provider
     return {
         **_summary(patient),
@@ -147,8 +147,8 @@ def _detail(request: HttpRequest, patient: Patient) -> dict[str, Any]:
             if provider
             else None
         ),
-        "weight": _measurement(chart.latest_weight),
-        "height": _measurement(chart.latest_height),
+        "weight": _measurement(weight),
+        "height": _measurement(height),
         "version": patient.version,
     }
 
