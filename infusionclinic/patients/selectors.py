@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
 
@@ -125,15 +125,17 @@ class Chart:
 
 def _latest_measurements(patient: Patient) -> dict[str, BodyMeasurement]:
     """The latest weight and the latest height, in one query: each kind's newest id by the
-    (patient, kind, -measured_on) index, as subqueries of one `id IN` lookup."""
-    newest = Q()
-    for kind in MeasurementKind:
-        newest |= Q(
-            pk__in=BodyMeasurement.objects.filter(patient=patient, kind=kind)
+    (patient, kind, -measured_on) index, as scalar subqueries of one `id IN (...)` lookup (an OR
+    of two `IN (subquery)` would make PostgreSQL scan the whole table)."""
+    newest = [
+        Subquery(
+            BodyMeasurement.objects.filter(patient=patient, kind=kind)
             .order_by("-measured_on", "-created_at")
             .values("pk")[:1]
         )
-    return {m.kind: m for m in BodyMeasurement.objects.filter(newest)}
+        for kind in MeasurementKind
+    ]
+    return {m.kind: m for m in BodyMeasurement.objects.filter(pk__in=newest).order_by()}
 
 
 def patient_latest_measurements(
