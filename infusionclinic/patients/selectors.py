@@ -161,7 +161,13 @@ def patient_chart(*, user: User, patient: Patient) -> Chart:
             :MEASUREMENT_HISTORY
         ]
     )
-    latest = _latest_measurements(patient)
+    # The newest of each kind in the history is that kind's latest; only a kind missing from a
+    # full history page needs its own lookup (a shorter history holds every measurement).
+    latest: dict[str, BodyMeasurement] = {}
+    for m in measurements:
+        latest.setdefault(m.kind, m)
+    if len(latest) < len(MeasurementKind) and len(measurements) == MEASUREMENT_HISTORY:
+        latest = {**_latest_measurements(patient), **latest}
     return Chart(
         patient=patient,
         show_clinical=show_clinical,
