@@ -161,13 +161,7 @@ def patient_chart(*, user: User, patient: Patient) -> Chart:
             :MEASUREMENT_HISTORY
         ]
     )
-    # The newest of each kind in the history is that kind's latest; only a kind missing from a
-    # full history page needs its own lookup (a shorter history holds every measurement).
-    latest: dict[str, BodyMeasurement] = {}
-    for m in measurements:
-        latest.setdefault(m.kind, m)
-    if len(latest) < len(MeasurementKind) and len(measurements) == MEASUREMENT_HISTORY:
-        latest = {**_latest_measurements(patient), **latest}
+    latest = _latest_measurements(patient)
     return Chart(
         patient=patient,
         show_clinical=show_clinical,
