@@ -55,8 +55,10 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Benchmarks (issue 13), never part of `make test`: PostgreSQL, over HTTP. BENCH_SEED=N seeds N
-# patients first (manage.py seed_scale); BENCH_REQUESTS sets requests per operation.
+# Benchmarks (issue 13), never part of `make test`: the local PostgreSQL, the production server
+# (gunicorn, WEB_CONCURRENCY workers) driven over HTTP. BENCH_SIZES=1000,100000 patients (each
+# seeded once into ic_bench_<size>_seed, copied fresh per run), BENCH_REQUESTS per measurement;
+# bench/README.md.
 bench: install
 	$(BIN)/python bench/run.py
 

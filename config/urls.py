@@ -26,5 +26,6 @@ urlpatterns = [
     path("", include("infusionclinic.controlled.urls")),
     path("", include("infusionclinic.billing.urls")),
     path("", include("infusionclinic.infusions.urls")),
+    path("", include("infusionclinic.analytics.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import environ
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
     "infusionclinic.intake",
     "infusionclinic.ops",
     "infusionclinic.billing",
+    "infusionclinic.analytics",
 ]
 
 MIDDLEWARE = [
@@ -120,7 +122,32 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# DATABASE_REPLICA_URL (optional): a streaming replica of the PostgreSQL database. Only reads that
+# tolerate lag (the clinic analytics) go there; writes and everything else stay on `default`
+# (infusionclinic.common.dbrouter). Unset: one database, the router changes nothing.
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+    DATABASES["replica"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    # Tests never create a second database: the replica alias reads the test database.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["infusionclinic.common.dbrouter.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Audit log: write, then seal (issue 13) --------------------------------------------------
+# "after_commit": events are inserted unsealed without a shared lock and sealed into the hash
+# chain right after their transaction commits (PostgreSQL's default: writers run in parallel);
+# "inline": sealed as inserted under the head lock (SQLite's default: one writer anyway).
+AUDIT_SEAL_MODE = env.str(
+    "AUDIT_SEAL_MODE",
+    default="inline" if DATABASES["default"]["ENGINE"].endswith("sqlite3") else "after_commit",
+)
+if AUDIT_SEAL_MODE not in ("inline", "after_commit"):
+    raise ImproperlyConfigured("AUDIT_SEAL_MODE must be 'inline' or 'after_commit'.")
+AUDIT_SEAL_BATCH = env.int("AUDIT_SEAL_BATCH", default=500)  # events per sealing transaction
+# verify_audit reports events left unsealed longer than this (sealing stopped running).
+AUDIT_UNSEALED_MAX_AGE_SECONDS = env.int("AUDIT_UNSEALED_MAX_AGE_SECONDS", default=300)
 
 # --- Accounts and authentication -------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

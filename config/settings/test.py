@@ -16,6 +16,10 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+# Tests read the audit log right after a request, inside a transaction that never commits (so
+# after-commit hooks never run): seal inline. The after-commit path has its own tests
+# (audit/tests/test_sealing.py), which switch the mode.
+AUDIT_SEAL_MODE = "inline"
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
     # Lets the test runner TRUNCATE its throw-away database between transactional tests; the

@@ -16,6 +16,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "nav_can_search": user.has_role_perm(Perm.PATIENT_SEARCH),
         "nav_can_create_patient": user.has_role_perm(Perm.PATIENT_CREATE),
         "nav_can_audit": user.has_role_perm(Perm.AUDIT_REPORT),
+        "nav_can_analytics": user.has_role_perm(Perm.ANALYTICS_VIEW),
         "nav_can_break_glass": user.has_role_perm(Perm.EMERGENCY_ACCESS),
         "nav_is_patient": user.role == "patient",
         "nav_can_ack_alerts": user.has_role_perm(Perm.SAFETY_ALERT_ACK),

@@ -63,6 +63,8 @@ class Perm(StrEnum):
     BILLING_MANAGE = "billing.manage"  # prices, invoices, packages, payments, refunds, superbills
     BILLING_PROVIDER_EDIT = "billing.edit_provider"  # a prescriber's NPI for claims
     BILLING_VIEW_OWN = "billing.view_own"  # a patient's own invoices and receipts
+    # Clinic analytics (issue 9 item 4): aggregate figures of one's own locations.
+    ANALYTICS_VIEW = "analytics.view"
 
     # Infusion sessions (issue 7).
     SESSION_RUN = "infusions.run"  # day board, check-in, pre-checks, pump, vitals, discharge
@@ -175,6 +177,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.CS_EXPORT,
             Perm.BILLING_MANAGE,
             Perm.BILLING_PROVIDER_EDIT,
+            Perm.ANALYTICS_VIEW,
         }
     ),
 }

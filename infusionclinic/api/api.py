@@ -38,6 +38,7 @@ from .parser import NulRefusingParser
 from .schemas import (
     ChartOut,
     ErrorOut,
+    HealthOut,
     LocationOut,
     PatientIn,
     PatientOut,
@@ -151,6 +152,14 @@ def _detail(request: HttpRequest, patient: Patient) -> dict[str, Any]:
         "height": _measurement(height),
         "version": patient.version,
     }
+
+
+@api.get("/health", response={200: HealthOut}, auth=None, tags=["health"])
+def health(request: HttpRequest) -> Any:
+    """Liveness: answers without a token and without touching the database. The benchmark
+    (bench/run.py) measures it as the stack's floor (HTTP, middleware, django-ninja), so every
+    other figure is also a ratio to it."""
+    return {"status": "ok"}
 
 
 @api.get("/locations", response={200: list[LocationOut], **ERRORS}, tags=["locations"])

@@ -27,8 +27,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -79,35 +80,55 @@ def _replay(row: IdempotencyKey) -> HttpResponse:
     return response
 
 
+# Expired rows are purged at most this often per process: a monitor posting several readings a
+# second must not pay for a DELETE scan each time. A retry that meets its own expired key does not
+# wait for the purge (see _claim).
+_PURGE_EVERY_S = 60.0
+_last_purge = [float("-inf")]
+
+
+def _purge_expired(now: datetime) -> None:
+    tick = time.monotonic()
+    if tick - _last_purge[0] < _PURGE_EVERY_S:
+        return
+    _last_purge[0] = tick
+    IdempotencyKey.objects.filter(expires_at__lte=now).delete()
+
+
 def _claim(request: HttpRequest, key: str) -> HttpResponse | None:
     """Insert the key row, or answer from the stored one. Runs after authentication."""
     now = timezone.now()
     endpoint = f"{request.method} {request.path}"[:300]
     body_sha256 = hashlib.sha256(request.body).hexdigest()
-    # Expired keys (and the answers they hold) go as soon as anyone uses the mechanism.
-    IdempotencyKey.objects.filter(expires_at__lte=now).delete()
-    try:
-        with transaction.atomic():
-            row = IdempotencyKey.objects.create(
-                user=request.user,
-                endpoint=endpoint,
-                key=key,
-                request_sha256=body_sha256,
-                created_at=now,
-                expires_at=now + _ttl(),
-            )
-    except IntegrityError:
-        stored = IdempotencyKey.objects.get(user=request.user, endpoint=endpoint, key=key)
-        if stored.request_sha256 != body_sha256:
-            return _error(
-                422,
-                f"This {HEADER} was already used with a different request body. "
-                "Send a new key for a new request.",
-                HEADER,
-            )
-        return _replay(stored)
-    setattr(request, _ROW, row)
-    return None
+    _purge_expired(now)
+    for _attempt in range(2):
+        try:
+            with transaction.atomic():
+                row = IdempotencyKey.objects.create(
+                    user=request.user,
+                    endpoint=endpoint,
+                    key=key,
+                    request_sha256=body_sha256,
+                    created_at=now,
+                    expires_at=now + _ttl(),
+                )
+        except IntegrityError:
+            stored = IdempotencyKey.objects.get(user=request.user, endpoint=endpoint, key=key)
+            if stored.expires_at <= now:
+                # Expired: the key (and the answer it holds) is gone; run as a first attempt.
+                IdempotencyKey.objects.filter(pk=stored.pk, expires_at__lte=now).delete()
+                continue
+            if stored.request_sha256 != body_sha256:
+                return _error(
+                    422,
+                    f"This {HEADER} was already used with a different request body. "
+                    "Send a new key for a new request.",
+                    HEADER,
+                )
+            return _replay(stored)
+        setattr(request, _ROW, row)
+        return None
+    return _error(409, f"This {HEADER} is being reused concurrently; retry.", HEADER)
 
 
 def _run_in_transaction(run: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:

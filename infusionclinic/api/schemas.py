@@ -10,6 +10,10 @@ class ErrorOut(Schema):
     errors: dict[str, list[str]] = Field(default_factory=dict)
 
 
+class HealthOut(Schema):
+    status: str
+
+
 class LocationOut(Schema):
     code: str
     name: str

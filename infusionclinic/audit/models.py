@@ -1,9 +1,14 @@
 """The append-only, hash-chained audit log of every read and write of patient data.
 
 No code path updates or deletes an event: the model and its queryset refuse, and on PostgreSQL a
-trigger refuses UPDATE, DELETE and TRUNCATE (migration 0002). Each event stores the SHA-256 of its
-own content chained to the previous event's hash, so an edit made behind the application's back
-(or a deleted row: `seq` has no gaps) is found by `manage.py verify_audit`.
+trigger refuses UPDATE, DELETE and TRUNCATE (migrations 0002, 0004). Each event stores the SHA-256
+of its own content chained to the previous event's hash, so an edit made behind the application's
+back (or a deleted row: `seq` has no gaps) is found by `manage.py verify_audit`.
+
+Write, then seal: an event may be inserted unsealed (`seq`, `prev_hash` and `hash` NULL) in the
+transaction of the change it records, without taking any shared lock, and is sealed into the chain
+right after that transaction commits (`services.audit_seal`). Sealing is the one UPDATE the
+database allows: those three columns go from NULL to a value, once, and nothing else changes.
 """
 
 from typing import Any, NoReturn
@@ -40,7 +45,8 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
 
 
 class AuditEvent(models.Model):
-    seq = models.PositiveBigIntegerField(unique=True, editable=False)
+    # NULL until sealed (see the module docstring); unique once set.
+    seq = models.PositiveBigIntegerField(unique=True, null=True, editable=False)
     occurred_at = models.DateTimeField(db_index=True, editable=False)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
@@ -57,8 +63,9 @@ class AuditEvent(models.Model):
     client_address = models.CharField(max_length=64, blank=True)
     channel = models.CharField(max_length=16, blank=True)
     detail = models.JSONField(default=dict, blank=True)
-    prev_hash = models.CharField(max_length=64, editable=False)
-    hash = models.CharField(max_length=64, unique=True, editable=False)
+    # NULL, not "", while unsealed: the seal is the one change the trigger allows (NULL -> value).
+    prev_hash = models.CharField(max_length=64, null=True, editable=False)  # noqa: DJ001
+    hash = models.CharField(max_length=64, unique=True, null=True, editable=False)  # noqa: DJ001
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -67,6 +74,10 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["patient", "occurred_at"]),
             models.Index(fields=["actor", "occurred_at"]),
+            # The sealer's queue: only unsealed rows are in it, so it stays tiny.
+            models.Index(
+                fields=["id"], condition=models.Q(seq__isnull=True), name="audit_event_unsealed"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -82,8 +93,8 @@ class AuditEvent(models.Model):
 
 
 class AuditChainHead(models.Model):
-    """One row: the last sequence number and hash. Writers update it first, which serialises them
-    (a row lock on PostgreSQL, the write lock on SQLite), so the chain never forks."""
+    """One row: the last sequence number and hash. Sealers lock it (a row lock on PostgreSQL, the
+    write lock on SQLite), so the chain never forks; writers of unsealed events never touch it."""
 
     seq = models.PositiveBigIntegerField(default=0)
     last_hash = models.CharField(max_length=64)

@@ -38,11 +38,13 @@ class AuditFilter:
 
 def audit_events_for_user(*, user: User, filters: AuditFilter) -> QuerySet[AuditEvent]:
     """Events an admin may read: those about patients of their locations, and those about no
-    patient (log-ins, refused look-ups)."""
+    patient (log-ins, refused look-ups). Sealed events only (the view seals pending ones first):
+    they have their place in the chain, which the listing and its paging follow."""
     if not user.has_role_perm(Perm.AUDIT_REPORT):
         return AuditEvent.objects.none()
     qs = AuditEvent.objects.filter(
-        Q(patient__isnull=True) | Q(patient__home_location__in=user.locations.all())
+        Q(patient__isnull=True) | Q(patient__home_location__in=user.locations.all()),
+        seq__isnull=False,
     ).select_related("patient")
     if filters.user_email:
         qs = qs.filter(actor_email__iexact=filters.user_email.strip())

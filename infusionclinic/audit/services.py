@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db import models, transaction
+from django.conf import settings
+from django.db import DatabaseError, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -12,6 +15,8 @@ from infusionclinic.common.context import current_client
 
 from .hashing import GENESIS_HASH, event_hash, hashed_fields
 from .models import AuditAction, AuditChainHead, AuditEvent
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from infusionclinic.accounts.models import User
@@ -26,41 +31,179 @@ def audit_record(
     obj: models.Model | None = None,
     detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain. Call it inside the transaction of the change it records, so
-    the change and its event commit together or not at all."""
+    """Record one event. Call it inside the transaction of the change it records, so the change
+    and its event commit together or not at all.
+
+    How the event joins the chain depends on AUDIT_SEAL_MODE:
+    - "after_commit" (PostgreSQL's default): the event is inserted unsealed, taking no shared
+      lock, and sealed by `audit_seal` once the transaction commits, so concurrent writers never
+      queue behind one another for the whole of their transactions;
+    - "inline" (SQLite's default, which has one writer anyway, and the test suite's): the event
+      is sealed as it is inserted, under the head lock, which is then held until commit.
+    """
     client = current_client()
-    with transaction.atomic():
-        # Updating the head first takes the lock that serialises writers (see AuditChainHead).
-        if not AuditChainHead.objects.filter(pk=1).update(seq=F("seq") + 1):
-            _head_restore()
-            AuditChainHead.objects.filter(pk=1).update(seq=F("seq") + 1)
-        head = AuditChainHead.objects.get(pk=1)
-        event = AuditEvent(
-            seq=head.seq,
-            occurred_at=timezone.now(),
-            actor=actor if actor is not None and actor.pk else None,
-            actor_email=getattr(actor, "email", "") or "",
-            actor_role=getattr(actor, "role", "") or "",
-            action=action,
-            patient=patient,
-            object_type=obj._meta.label if obj is not None else "",
-            object_id=str(obj.pk) if obj is not None else "",
-            client_address=client.client_address,
-            channel=client.channel,
-            detail=detail or {},
-        )
-        event.prev_hash = head.last_hash
-        event.hash = event_hash(prev_hash=head.last_hash, fields=hashed_fields(event))
-        event.save()
-        AuditChainHead.objects.filter(pk=1).update(last_hash=event.hash)
+    event = AuditEvent(
+        occurred_at=timezone.now(),
+        actor=actor if actor is not None and actor.pk else None,
+        actor_email=getattr(actor, "email", "") or "",
+        actor_role=getattr(actor, "role", "") or "",
+        action=action,
+        patient=patient,
+        object_type=obj._meta.label if obj is not None else "",
+        object_id=str(obj.pk) if obj is not None else "",
+        client_address=client.client_address,
+        channel=client.channel,
+        detail=detail or {},
+    )
+    if settings.AUDIT_SEAL_MODE == "inline":
+        # No savepoint of its own: a failure here must fail the caller's change anyway.
+        with transaction.atomic(savepoint=False):
+            # Updating the head first takes the lock that serialises sealers.
+            if not AuditChainHead.objects.filter(pk=1).update(seq=F("seq") + 1):
+                _head_restore()
+                AuditChainHead.objects.filter(pk=1).update(seq=F("seq") + 1)
+            head = AuditChainHead.objects.get(pk=1)
+            event.seq = head.seq
+            event.prev_hash = head.last_hash
+            event.hash = event_hash(prev_hash=head.last_hash, fields=hashed_fields(event))
+            event.save()
+            AuditChainHead.objects.filter(pk=1).update(last_hash=event.hash)
+        return event
+    event.save()
+    _seal_after_commit()
     return event
+
+
+def audit_record_batch(
+    *,
+    actor: User | None,
+    action: AuditAction,
+    patient: Patient | None,
+    objs: list[models.Model],
+    details: list[dict[str, Any]],
+) -> None:
+    """One event per object (the same actor, action and patient), written in one INSERT when
+    sealing is after commit: a monitor's batch of readings costs one round trip, not one each."""
+    if settings.AUDIT_SEAL_MODE == "inline":
+        for obj, detail in zip(objs, details, strict=True):
+            audit_record(actor=actor, action=action, patient=patient, obj=obj, detail=detail)
+        return
+    client = current_client()
+    now = timezone.now()
+    AuditEvent.objects.bulk_create(
+        [
+            AuditEvent(
+                occurred_at=now,
+                actor=actor if actor is not None and actor.pk else None,
+                actor_email=getattr(actor, "email", "") or "",
+                actor_role=getattr(actor, "role", "") or "",
+                action=action,
+                patient=patient,
+                object_type=obj._meta.label,
+                object_id=str(obj.pk),
+                client_address=client.client_address,
+                channel=client.channel,
+                detail=detail,
+            )
+            for obj, detail in zip(objs, details, strict=True)
+        ]
+    )
+    _seal_after_commit()
+
+
+def _seal_after_commit() -> None:
+    """Register one sealing pass for when the current transaction commits (at once outside one).
+    One per transaction is enough: the pass seals every event pending at that moment."""
+    connection = transaction.get_connection()
+    if connection.in_atomic_block and any(
+        hook is _seal_hook for _, hook, _ in connection.run_on_commit
+    ):
+        return
+    transaction.on_commit(_seal_hook, robust=True)
+
+
+def _seal_hook() -> None:
+    try:
+        audit_seal(wait=False)
+    except DatabaseError:
+        # The change and its event are committed; only the seal failed (the database went
+        # away, say). The next pass, any writer's or the periodic task's, seals it.
+        logger.exception("Sealing audit events after commit failed; they stay pending.")
+
+
+def _head_locked(*, wait: bool) -> AuditChainHead | None:
+    """Lock the head row. With wait=False (SKIP LOCKED on PostgreSQL) answer None at once when
+    another sealer holds it: that sealer looks for pending events again after releasing it."""
+    head = AuditChainHead.objects.select_for_update(skip_locked=not wait).filter(pk=1).first()
+    if head is None and not AuditChainHead.objects.filter(pk=1).exists():
+        _head_restore()
+        head = AuditChainHead.objects.select_for_update().get(pk=1)
+    return head
+
+
+def _pending() -> models.QuerySet[AuditEvent]:
+    return AuditEvent.objects.filter(seq__isnull=True)
+
+
+def audit_seal(*, wait: bool = True, batch_size: int | None = None) -> int:
+    """Seal every committed, unsealed event into the chain, in insertion (id) order, in short
+    transactions of up to AUDIT_SEAL_BATCH events under the head lock. Returns how many it sealed.
+
+    With wait=False a pass that finds the head locked returns at once. No event is stranded by
+    that: a sealer checks for pending events again *after* releasing the lock, so an event that
+    committed before its writer found the lock taken is seen by the holder's check (or by the
+    next holder, who reads pending events after taking the lock)."""
+    batch = batch_size or settings.AUDIT_SEAL_BATCH
+    sealed_total = 0
+    while True:
+        with transaction.atomic():
+            head = _head_locked(wait=wait)
+            if head is None:
+                return sealed_total
+            pending = list(_pending().order_by("id")[:batch])
+            if pending:
+                _seal_into(head, pending)
+        sealed_total += len(pending)
+        if len(pending) == batch:
+            continue
+        if not _pending().exists():  # the re-check after releasing the lock (see above)
+            return sealed_total
+
+
+def _seal_into(head: AuditChainHead, events: list[AuditEvent]) -> None:
+    seq, last_hash = head.seq, head.last_hash
+    for event in events:
+        seq += 1
+        event.seq = seq
+        event.prev_hash = last_hash
+        event.hash = event_hash(prev_hash=last_hash, fields=hashed_fields(event))
+        last_hash = event.hash
+    # The seal is the one update allowed (AuditEventQuerySet refuses update(); the PostgreSQL
+    # trigger checks that only these three columns change, NULL -> value, once). Plain SQL, sent
+    # as one batch (psycopg pipelines executemany): it runs after every request that audits.
+    with transaction.get_connection().cursor() as cursor:
+        cursor.executemany(
+            "UPDATE audit_auditevent SET seq = %s, prev_hash = %s, hash = %s "
+            "WHERE id = %s AND seq IS NULL",
+            [(e.seq, e.prev_hash, e.hash, e.pk) for e in events],
+        )
+        cursor.execute(
+            "UPDATE audit_auditchainhead SET seq = %s, last_hash = %s WHERE id = 1",
+            [seq, last_hash],
+        )
+
+
+def audit_seal_pending() -> None:
+    """Seal what is pending before the log is read (the audit report, its CSV, verification)."""
+    if _pending().exists():
+        audit_seal(wait=True)
 
 
 def _head_restore() -> None:
     """Put the head row back where the log ends (migration 0002 seeds it; a database flush, as the
-    test runner does between transactional tests, removes it). Continuing from the last stored
+    test runner does between transactional tests, removes it). Continuing from the last sealed
     event keeps the chain verifiable; a log emptied behind our back starts again from genesis."""
-    last = AuditEvent.objects.order_by("-seq").first()
+    last = AuditEvent.objects.filter(seq__isnull=False).order_by("-seq").first()
     AuditChainHead.objects.get_or_create(
         pk=1,
         defaults={
@@ -77,13 +220,25 @@ class ChainProblem:
     reason: str
 
 
-def audit_chain_verify(*, chunk_size: int = 2000) -> tuple[int, ChainProblem | None]:
-    """Walk the chain in order, in constant memory. Returns (events checked, first problem)."""
+def audit_chain_verify(
+    *, chunk_size: int = 2000, seal_first: bool = True
+) -> tuple[int, ChainProblem | None]:
+    """Walk the chain in order, in constant memory. Returns (events checked, first problem).
+
+    Events left unsealed for longer than AUDIT_UNSEALED_MAX_AGE_SECONDS are a problem (the
+    sealing after commit and the periodic task should both have sealed them): they are counted
+    before this check seals what is pending, so that the walk also covers the newest events."""
+    max_age = timedelta(seconds=settings.AUDIT_UNSEALED_MAX_AGE_SECONDS)
+    stale = _pending().filter(occurred_at__lt=timezone.now() - max_age)
+    stale_count = stale.count()
+    oldest = stale.order_by("id").first() if stale_count else None
+    if seal_first:
+        audit_seal(wait=True)
     expected_prev = GENESIS_HASH
     expected_seq = 1
     checked = 0
-    events: Iterator[AuditEvent] = AuditEvent.objects.order_by("seq").iterator(
-        chunk_size=chunk_size
+    events: Iterator[AuditEvent] = (
+        AuditEvent.objects.filter(seq__isnull=False).order_by("seq").iterator(chunk_size=chunk_size)
     )
     for event in events:
         if event.seq != expected_seq:
@@ -101,5 +256,13 @@ def audit_chain_verify(*, chunk_size: int = 2000) -> tuple[int, ChainProblem | N
     if head.seq != checked or head.last_hash != expected_prev:
         return checked, ChainProblem(
             head.seq, None, f"chain head says #{head.seq}, log ends at #{checked}: events removed"
+        )
+    if oldest is not None:
+        return checked, ChainProblem(
+            oldest.seq or 0,
+            oldest.pk,
+            f"{stale_count} event(s) stayed unsealed longer than "
+            f"{settings.AUDIT_UNSEALED_MAX_AGE_SECONDS} s (oldest recorded "
+            f"{oldest.occurred_at.isoformat(timespec='seconds')}): is sealing running?",
         )
     return checked, None

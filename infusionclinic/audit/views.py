@@ -9,11 +9,12 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 
 from infusionclinic.accounts.roles import Perm
+from infusionclinic.common.spreadsheet import csv_safe as _csv_safe
 
 from .forms import AuditFilterForm
 from .models import AuditAction, AuditEvent
 from .selectors import AuditFilter, audit_events_for_user
-from .services import audit_record
+from .services import audit_record, audit_seal_pending
 
 SORT_COLUMNS = [
     ("seq", "#"),
@@ -67,6 +68,7 @@ def audit_report(request: HttpRequest) -> HttpResponse:
     if form.is_bound and not form.is_valid():
         events = AuditEvent.objects.none()
     else:
+        audit_seal_pending()  # the report lists the chain: seal what just committed first
         events = audit_events_for_user(user=request.user, filters=filters)
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
@@ -105,6 +107,7 @@ def audit_export_csv(request: HttpRequest) -> HttpResponse:
         return HttpResponse(
             "Invalid filter: " + form.errors.as_text(), status=400, content_type="text/plain"
         )
+    audit_seal_pending()
     events = audit_events_for_user(user=request.user, filters=filters)
     audit_record(
         actor=request.user,
@@ -137,8 +140,3 @@ def audit_export_csv(request: HttpRequest) -> HttpResponse:
     response = StreamingHttpResponse(rows(), content_type="text/csv")
     response["Content-Disposition"] = 'attachment; filename="audit-log.csv"'
     return response
-
-
-def _csv_safe(value: str) -> str:
-    # A cell starting with = + - @ (or a tab/CR) runs as a formula in spreadsheet programs.
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

@@ -11,19 +11,17 @@ from .services import LineInput
 _LINE_RE = re.compile(r"^\s*([A-Za-z0-9]{5})\s*(?:[xX*]\s*)?(\d{1,2})?\s*$")
 
 
-class DateTimeInput(forms.DateTimeInput):
-    input_type = "datetime-local"
-
-
 class InvoiceForm(forms.Form):
     appointment = forms.TypedChoiceField(coerce=int, label="Completed appointment")
     lines = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}),
-        help_text='One code per line with its units, e.g. "96365 1" and "J3490 1".',
+        required=False,
+        help_text=(
+            'One code per line with its units, e.g. "J3490 1". The infusion codes (96365, 96366) '
+            "are added from the session's pump times."
+        ),
     )
     rendering_provider = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
-    infusion_started_at = forms.DateTimeField(required=False, widget=DateTimeInput)
-    infusion_stopped_at = forms.DateTimeField(required=False, widget=DateTimeInput)
     use_package = forms.BooleanField(required=False, initial=True, label="Use a prepaid package")
 
     def __init__(self, *args: object, appointments=(), providers=(), **kwargs: object) -> None:  # noqa: ANN001

@@ -12,7 +12,7 @@ from infusionclinic.patients.models import Diagnosis
 
 from .models import BillingProvider, Invoice, Payment, PaymentKind
 from .money import line_amount
-from .selectors import invoice_figures
+from .selectors import infusion_timing, invoice_figures
 
 
 def _usd(amount: Decimal) -> str:
@@ -131,6 +131,18 @@ def superbill_pdf(invoice: Invoice) -> bytes:
             [
                 f"{invoice.date_of_service:%Y-%m-%d}  {line.code}  {line.label}  "
                 f"units {line.units}  x {_usd(line.unit_price)}  = {_usd(amount)}"
+            ],
+        )
+    if invoice.infusion_started_at and invoice.infusion_stopped_at:
+        # CODE-PX-R1: the documented times the infusion codes were derived from.
+        tz = invoice.location.tzinfo
+        timing = infusion_timing(appointment=invoice.appointment) if invoice.appointment else None
+        running = f", {int(timing.running.total_seconds() // 60)} min running" if timing else ""
+        _lines(
+            pdf,
+            [
+                f"Infusion (pump record): start {invoice.infusion_started_at.astimezone(tz):%H:%M}"
+                f", stop {invoice.infusion_stopped_at.astimezone(tz):%H:%M} {tz.key}{running}"
             ],
         )
     _heading(pdf, "Totals")

@@ -5,7 +5,7 @@ patient the user may see and, for staff, only at one of their own locations (404
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import QuerySet, Sum
@@ -15,8 +15,11 @@ from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import Role
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.infusions.models import InfusionSession, PumpAction
+from infusionclinic.infusions.rules import running_seconds
 from infusionclinic.patients.models import Patient
 from infusionclinic.patients.selectors import patients_visible_to
+from infusionclinic.scheduling.models import Appointment
 
 from .models import (
     BillableService,
@@ -35,6 +38,38 @@ def price_in_force(*, location: Location, service: BillableService, on: date) ->
         .order_by("-effective_from")
         .first()
     )
+
+
+@dataclass(frozen=True)
+class InfusionTiming:
+    """What the pump record of an appointment's infusion session documents (CODE-PX-R1)."""
+
+    session_id: int
+    started_at: datetime  # first start
+    stopped_at: datetime | None  # last stop; None while the pump is running or paused
+    running: timedelta  # start/resume to pause/stop, pauses excluded
+
+    @property
+    def stopped(self) -> bool:
+        return self.stopped_at is not None
+
+
+def infusion_timing(*, appointment: Appointment) -> InfusionTiming | None:
+    """The appointment's infusion session's pump times, or None when no pump was started (no
+    session, or a session cancelled before the infusion)."""
+    session = InfusionSession.objects.filter(appointment=appointment).first()
+    if session is None:
+        return None
+    events = [(e.action, e.at) for e in session.pump.order_by("at", "pk")]
+    starts = [at for action, at in events if action == PumpAction.START]
+    if not starts:
+        return None
+    last_action, last_at = events[-1]
+    stopped_at = last_at if last_action == PumpAction.STOP else None
+    if stopped_at is None:
+        return InfusionTiming(session.pk, starts[0], None, timedelta(0))
+    seconds = running_seconds(events, now=stopped_at)
+    return InfusionTiming(session.pk, starts[0], stopped_at, timedelta(seconds=float(seconds)))
 
 
 @dataclass(frozen=True)

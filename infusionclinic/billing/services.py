@@ -4,7 +4,7 @@ its audit event in the same transaction (STYLE.md habits 1-2)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -34,11 +34,16 @@ from .models import (
 )
 from .money import cents
 from .providers import payment_provider
-from .selectors import invoice_figures, payment_refunded, price_in_force
+from .selectors import (
+    InfusionTiming,
+    infusion_timing,
+    invoice_figures,
+    payment_refunded,
+    price_in_force,
+)
+from .units import infusion_code_units
 
 MAX_UNITS = 24
-INFUSION_INITIAL = "96365"  # CODE-PX1
-INFUSION_ADDED_HOUR = "96366"  # CODE-PX2
 
 
 def _require(actor: User, location: Location) -> None:
@@ -148,48 +153,35 @@ class LineInput:
     units: int
 
 
-def _added_hours_allowed(duration: timedelta) -> int:
-    """CODE-PX2: each additional hour counts when the infusion runs > 30 min beyond the previous
-    hour mark (the first added hour needs > 30 min beyond the first hour)."""
-    extra = duration - timedelta(hours=1)
-    count = 0
-    while extra > timedelta(minutes=30) + timedelta(hours=count):
-        count += 1
-    return count
-
-
-def _check_timed_codes(
-    lines: list[LineInput], started_at: datetime | None, stopped_at: datetime | None
-) -> None:
-    codes = {line.code: line.units for line in lines}
-    timed = BillableService.objects.filter(code__in=codes, timed=True).values_list(
-        "code", flat=True
+def _infusion_lines(
+    appointment: Appointment, listed: list[LineInput]
+) -> tuple[list[LineInput], InfusionTiming | None]:
+    """CODE-PX-R1: the infusion codes come from the session's pump record, never from the form.
+    Staff list the other services; the timed codes (and the push code of a run of 15 min or
+    less, CODE-PX1/PX3) are added from the pump's running time."""
+    timed = set(
+        BillableService.objects.filter(
+            code__in=[line.code for line in listed], timed=True
+        ).values_list("code", flat=True)
     )
-    if not timed:
-        return
-    # CODE-PX-R1: infusion codes need documented start and stop times.
-    if started_at is None or stopped_at is None or stopped_at <= started_at:
+    if timed:
         raise ValidationError(
-            {"infusion_started_at": ["Infusion codes need the documented start and stop times."]}
+            {
+                "lines": [
+                    f"{', '.join(sorted(timed))}: infusion codes come from the session's pump "
+                    "record; list only the other services."
+                ]
+            }
         )
-    duration = stopped_at - started_at
-    if INFUSION_INITIAL in codes:
-        if codes[INFUSION_INITIAL] != 1:
-            raise ValidationError({"lines": [f"{INFUSION_INITIAL} is billed once per session."]})
-        # CODE-PX1: an infusion of 15 minutes or less is a push, not an infusion.
-        if duration <= timedelta(minutes=15):
-            raise ValidationError(
-                {"lines": [f"{INFUSION_INITIAL} needs an infusion longer than 15 minutes."]}
-            )
-    if INFUSION_ADDED_HOUR in codes:
-        if INFUSION_INITIAL not in codes:
-            raise ValidationError(
-                {"lines": [f"{INFUSION_ADDED_HOUR} is an add-on to {INFUSION_INITIAL}."]}
-            )
-        if codes[INFUSION_ADDED_HOUR] > _added_hours_allowed(duration):
-            raise ValidationError(
-                {"lines": [f"The infusion is too short for that many {INFUSION_ADDED_HOUR} units."]}
-            )
+    timing = infusion_timing(appointment=appointment)
+    if timing is None:
+        return listed, None
+    if not timing.stopped:
+        raise ValidationError(
+            {"appointment": ["The infusion has not been stopped: its time cannot be billed yet."]}
+        )
+    derived = [LineInput(code, units) for code, units in infusion_code_units(timing.running)]
+    return [*listed, *derived], timing
 
 
 def _package_to_redeem(patient: Patient, location: Location, service_ids: set[int]):  # noqa: ANN202
@@ -212,14 +204,13 @@ def invoice_create(
     appointment: Appointment,
     lines: list[LineInput],
     rendering_provider: User | None = None,
-    infusion_started_at: datetime | None = None,
-    infusion_stopped_at: datetime | None = None,
-    infusion_session_id: int | None = None,
     use_package: bool = True,
 ) -> Invoice:
     """The invoice of one completed appointment, priced from the list in force on its date of
-    service at its location. A package with sessions left that covers one of the lines pays for
-    one session of it (a credit of that line's unit price)."""
+    service at its location. `lines` are the services staff bill; an infusion appointment's
+    infusion codes and their units are added from its session's pump running time (CODE-PX-R1,
+    PX1, PX2). A package with sessions left that covers one of the lines pays for one session of
+    it (a credit of that line's unit price)."""
     _require(actor, appointment.location)
     appointment = (
         Appointment.objects.select_for_update().select_related("location").get(pk=appointment.pk)
@@ -229,8 +220,6 @@ def invoice_create(
         errors["appointment"] = ["Only a completed appointment is invoiced."]
     elif Invoice.objects.filter(appointment=appointment).exists():
         errors["appointment"] = ["This appointment already has an invoice."]
-    if not lines:
-        errors["lines"] = ["Add at least one service."]
     if (
         rendering_provider is not None
         and not BillingProvider.objects.filter(user=rendering_provider).exists()
@@ -238,12 +227,14 @@ def invoice_create(
         errors["rendering_provider"] = ["This provider has no NPI on file."]
     if errors:
         raise ValidationError(errors)
-    if len({line.code for line in lines}) != len(lines):
-        raise ValidationError({"lines": ["List each code once, with its units."]})
     for line in lines:
         if not 1 <= line.units <= MAX_UNITS:
             raise ValidationError({"lines": [f"Units must be between 1 and {MAX_UNITS}."]})
-    _check_timed_codes(lines, infusion_started_at, infusion_stopped_at)
+    lines, timing = _infusion_lines(appointment, lines)
+    if not lines:
+        raise ValidationError({"lines": ["Add at least one service."]})
+    if len({line.code for line in lines}) != len(lines):
+        raise ValidationError({"lines": ["List each code once, with its units."]})
 
     location = appointment.location
     service_date = appointment.starts_at.astimezone(location.tzinfo).date()
@@ -264,11 +255,11 @@ def invoice_create(
         patient=appointment.patient,
         location=location,
         appointment=appointment,
-        infusion_session_id=infusion_session_id,
+        infusion_session_id=timing.session_id if timing else None,
         date_of_service=service_date,
         rendering_provider=rendering_provider,
-        infusion_started_at=infusion_started_at,
-        infusion_stopped_at=infusion_stopped_at,
+        infusion_started_at=timing.started_at if timing else None,
+        infusion_stopped_at=timing.stopped_at if timing else None,
         created_by=actor,
     )
     InvoiceLine.objects.bulk_create(
@@ -306,6 +297,7 @@ def invoice_create(
         detail={
             "appointment": appointment.pk,
             "lines": [[s.code, u, str(p.unit_price)] for s, u, p in priced],
+            "infusion_running_seconds": (int(timing.running.total_seconds()) if timing else None),
             "package_purchase": redeemed,
             "package_credit": str(invoice.package_credit),
             "total": str(figures.total),

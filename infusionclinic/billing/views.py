@@ -4,7 +4,6 @@ capability is checked after that (403). Every PDF download is an `export` audit 
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -15,7 +14,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from infusionclinic.accounts.models import Location
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
@@ -48,11 +46,6 @@ def _may_read(request: HttpRequest) -> None:
         or request.user.has_role_perm(Perm.BILLING_VIEW_OWN)
     ):
         raise PermissionDenied
-
-
-def _local(value: datetime | None, location: Location) -> datetime | None:
-    # The form reads a datetime-local field in UTC; the staff typed the location's wall time.
-    return value.replace(tzinfo=None).replace(tzinfo=location.tzinfo) if value else None
 
 
 def _billing_forms(request: HttpRequest, patient: Patient, data: Any = None) -> dict[str, Any]:
@@ -146,8 +139,6 @@ def invoice_create(request: HttpRequest, patient_id: int) -> HttpResponse:
                 appointment=appointment,
                 lines=data["lines"],
                 rendering_provider=provider,
-                infusion_started_at=_local(data["infusion_started_at"], appointment.location),
-                infusion_stopped_at=_local(data["infusion_stopped_at"], appointment.location),
                 use_package=data["use_package"],
             )
         except ValidationError as error:

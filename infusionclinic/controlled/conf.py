@@ -21,3 +21,14 @@ def variance_tolerance_ml() -> Decimal:
     """§7 step 4: an estimated open-vial count within this many mL is noted, not a discrepancy
     (default 0.5 mL ⚠️). Exact (sealed/measured) counts have zero tolerance."""
     return Decimal(str(getattr(settings, "CONTROLLED_VARIANCE_TOLERANCE_ML", "0.5")))
+
+
+def registration_warn_days() -> int:
+    """§4 Registration: show a renewal warning this many days before the DEA registration
+    expires. No document gives a number: clinic setting, default 90 (unverified ⚠️)."""
+    return int(getattr(settings, "CONTROLLED_REGISTRATION_WARN_DAYS", 90))
+
+
+def form106_days() -> int:
+    """CS-13: DEA Form 106 within 45 days of discovery (federal, since 24 Jul 2023)."""
+    return int(getattr(settings, "CONTROLLED_FORM106_DAYS", 45))

@@ -2,7 +2,7 @@ from django import forms
 
 from infusionclinic.patients.forms import DateInput
 
-from .models import CountMethod, DiscrepancyStatus
+from .models import CountMethod, DiscrepancyStatus, LossType
 
 QTY = {"max_digits": 10, "decimal_places": 2, "min_value": 0}
 
@@ -81,3 +81,112 @@ class CloseForm(forms.Form):
         ]
     )
     reason = forms.CharField(widget=forms.Textarea)
+
+
+class RegistrationForm(forms.Form):
+    """§4 Registration (CS-4)."""
+
+    registrant_name = forms.CharField(max_length=200)
+    dea_number = forms.CharField(label="DEA registration number", max_length=9)
+    schedules = forms.CharField(max_length=40, initial="III")
+    address = forms.CharField(label="Registered address", widget=forms.Textarea(attrs={"rows": 2}))
+    phone = forms.CharField(max_length=32, required=False)
+    contact_name = forms.CharField(label="Contact person", max_length=200, required=False)
+    county = forms.CharField(max_length=100, required=False)
+    principal_business = forms.CharField(max_length=100, initial="Practitioner")
+    expires_on = forms.DateField(label="Expires on", widget=DateInput)
+
+
+LINES = 3
+
+
+class _LinesForm(forms.Form):
+    """Up to three lots with a quantity each (one record, one ledger entry per line)."""
+
+    def __init__(self, *args, lots=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [("", "—"), *[(lot.pk, str(lot)) for lot in lots]]
+        for i in range(1, LINES + 1):
+            self.fields[f"lot_{i}"] = forms.ChoiceField(
+                label=f"Lot {i}", choices=choices, required=i == 1
+            )
+            self.fields[f"qty_{i}"] = forms.DecimalField(
+                label=f"Quantity {i} (mL)", required=i == 1, **QTY
+            )
+        # Lines first, then the record's own fields.
+        self.order_fields([*[f for i in range(1, LINES + 1) for f in (f"lot_{i}", f"qty_{i}")]])
+
+    def clean(self):
+        data = super().clean()
+        for i in range(1, LINES + 1):
+            if bool(data.get(f"lot_{i}")) != (data.get(f"qty_{i}") is not None):
+                self.add_error(f"qty_{i}", "Give a lot and its quantity together.")
+        return data
+
+    def line_ids(self) -> list[tuple[str, object]]:
+        d = self.cleaned_data
+        return [(d[f"lot_{i}"], d[f"qty_{i}"]) for i in range(1, LINES + 1) if d.get(f"lot_{i}")]
+
+
+def _secret(label: str) -> forms.CharField:
+    return forms.CharField(label=label, widget=forms.PasswordInput(attrs={"autocomplete": "off"}))
+
+
+class DestructionForm(_LinesForm):
+    """CS-17, CS-18: Form 41 data; two witnesses re-authenticate on this screen (CS-44)."""
+
+    method = forms.CharField(label="Method of destruction (non-retrievable)", max_length=200)
+    place = forms.CharField(label="Place of destruction", max_length=200)
+    witness_1_email = forms.EmailField(label="Witness 1 e-mail")
+    witness_1_secret = _secret("Witness 1 password or TOTP code")
+    witness_2_email = forms.EmailField(label="Witness 2 e-mail")
+    witness_2_secret = _secret("Witness 2 password or TOTP code")
+
+
+class ReturnForm(_LinesForm):
+    """CS-17, CS-37: return to a DEA-registered reverse distributor."""
+
+    distributor_name = forms.CharField(label="Reverse distributor", max_length=200)
+    distributor_address = forms.CharField(
+        label="Reverse distributor's address", widget=forms.Textarea(attrs={"rows": 2})
+    )
+    distributor_dea = forms.CharField(label="Reverse distributor's DEA number", max_length=9)
+    reference = forms.CharField(
+        label="Shipment / invoice reference", max_length=100, required=False
+    )
+
+
+class LossForm(_LinesForm):
+    """CS-38, R5: a theft or loss; the report's CS-13 deadlines run from the discovery."""
+
+    loss_type = forms.ChoiceField(label="Type (Form 106)", choices=LossType.choices)
+    circumstances = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+    police_notified = forms.BooleanField(required=False)
+    police_department = forms.CharField(max_length=200, required=False)
+    police_phone = forms.CharField(max_length=32, required=False)
+    police_report_number = forms.CharField(max_length=60, required=False)
+    purchase_value = forms.DecimalField(
+        label="Purchase value (USD)", max_digits=10, decimal_places=2, required=False
+    )
+    carrier = forms.CharField(
+        label="Carrier details (lost in transit)",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+    )
+
+
+class NoticeSentForm(forms.Form):
+    step = forms.CharField(widget=forms.HiddenInput, initial="notice")
+
+
+class Form106Form(forms.Form):
+    step = forms.CharField(widget=forms.HiddenInput, initial="form106")
+    reference = forms.CharField(label="DEA Form 106 reference", max_length=60)
+
+
+class ReconciliationSignForm(forms.Form):
+    """R2: the second signer re-authenticates on this screen (CS-44)."""
+
+    second_email = forms.EmailField(label="Second signer e-mail")
+    second_secret = _secret("Second signer password or TOTP code")
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))

@@ -4,7 +4,10 @@ Products (NDC, CS-24), lots held at one location (CS-4), and an append-only ledg
 entry stores its signed change to the lot's stock (`delta_ml`) and the balance after it
 (`balance_after_ml`, never below zero: CS-41, a database check). Entries are never updated or
 deleted (CS-45): the model and its queryset refuse; errors are fixed by new `adjustment` entries
-(CS-40). Daily counts compare found and expected stock; a variance opens a `Discrepancy` (§7).
+(CS-40). Daily counts compare found and expected stock; a variance opens a `Discrepancy` (§7);
+the day's reconciliation is signed by two users (R2, CS-43). The registrant's DEA registration per
+location (§4), Form 41 destructions and reverse-distributor returns (CS-17, CS-18, CS-37) and
+theft/loss reports with their deadlines (CS-13, CS-38, R5) complete the records.
 """
 
 from decimal import Decimal
@@ -94,6 +97,137 @@ class Lot(models.Model):
         return self.product.strength_mg_per_ml
 
 
+class Registration(models.Model):
+    """§4 `Registration`: the DEA registration of one registered location (CS-4): registrant
+    name, DEA number, schedules, registered address, expiry. A renewal is a new row; the current
+    one is the latest by expiry."""
+
+    location = models.ForeignKey(
+        Location, on_delete=models.PROTECT, related_name="cs_registrations"
+    )
+    registrant_name = models.CharField(max_length=200)
+    dea_number = models.CharField("DEA registration number", max_length=9)
+    schedules = models.CharField(max_length=40, default="III")
+    address = models.TextField()
+    phone = models.CharField(max_length=32, blank=True)  # CS-18, R5
+    contact_name = models.CharField(max_length=200, blank=True)  # CS-18
+    county = models.CharField(max_length=100, blank=True)  # R5
+    principal_business = models.CharField(max_length=100, default="Practitioner")  # R5
+    expires_on = models.DateField()
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["location", "-expires_on", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["location", "dea_number", "expires_on"], name="cs_registration_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"DEA {self.dea_number} ({self.registrant_name}, expires {self.expires_on})"
+
+
+class DestructionKind(models.TextChoices):
+    ON_SITE = "on_site", "Destroyed on site (DEA Form 41)"
+    REVERSE_DISTRIBUTOR = "reverse_distributor", "Returned to a reverse distributor"
+
+
+class Destruction(AppendOnlyModel):
+    """CS-17, CS-18, CS-37: inventory leaving by destruction on site to a non-retrievable state,
+    witnessed by two authorized employees who both re-authenticate (Form 41 data), or by return
+    to a DEA-registered reverse distributor. Its lines are the ledger entries pointing at it.
+    Insert-only (CS-45)."""
+
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="+")
+    registration = models.ForeignKey(
+        Registration, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    kind = models.CharField(max_length=20, choices=DestructionKind.choices)
+    occurred_at = models.DateTimeField()  # CS-5: the day it physically happened
+    method = models.CharField(max_length=200, blank=True)  # CS-18
+    place = models.CharField(max_length=200, blank=True)  # CS-18
+    witness_1 = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    witness_2 = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    distributor_name = models.CharField(max_length=200, blank=True)  # CS-17, CS-36
+    distributor_address = models.TextField(blank=True)
+    distributor_dea = models.CharField(max_length=9, blank=True)
+    reference = models.CharField(max_length=100, blank=True)  # shipping/invoice reference
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(kind="on_site")
+                | (
+                    models.Q(witness_1__isnull=False, witness_2__isnull=False)
+                    & ~models.Q(witness_1=models.F("witness_2"))
+                    & ~models.Q(witness_1=models.F("recorded_by"))
+                    & ~models.Q(witness_2=models.F("recorded_by"))
+                ),
+                name="cs_destruction_two_other_witnesses",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.pk} on {self.occurred_at:%Y-%m-%d}"
+
+
+class LossType(models.TextChoices):
+    """R5 / DEA Form 106 types of theft or loss."""
+
+    NIGHT_BREAK_IN = "night_break_in", "Night break-in"
+    ARMED_ROBBERY = "armed_robbery", "Armed robbery"
+    EMPLOYEE_PILFERAGE = "employee_pilferage", "Employee pilferage"
+    CUSTOMER_THEFT = "customer_theft", "Customer theft"
+    LOST_IN_TRANSIT = "lost_in_transit", "Lost in transit"
+    OTHER = "other", "Other (including unexplained loss)"
+
+
+class LossReport(models.Model):
+    """CS-13, CS-38, R5: a theft or significant loss, from its discovery: the written notice to
+    the DEA Field Division Office within 1 business day, DEA Form 106 within 45 days. Its items
+    are the `loss` ledger entries pointing at it."""
+
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="+")
+    registration = models.ForeignKey(
+        Registration, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    discovered_at = models.DateTimeField()
+    loss_type = models.CharField(max_length=20, choices=LossType.choices)
+    circumstances = models.TextField()
+    police_notified = models.BooleanField(default=False)
+    police_department = models.CharField(max_length=200, blank=True)
+    police_phone = models.CharField(max_length=32, blank=True)
+    police_report_number = models.CharField(max_length=60, blank=True)
+    purchase_value = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    carrier = models.TextField(blank=True)  # R5: carrier details if lost in transit
+    dea_notice_sent_at = models.DateTimeField(null=True, blank=True)
+    form106_submitted_at = models.DateTimeField(null=True, blank=True)
+    form106_reference = models.CharField(max_length=60, blank=True)
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    opened_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-discovered_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Theft/loss report {self.pk} ({self.get_loss_type_display()})"
+
+
 class EntryKind(models.TextChoices):
     RECEIPT = "receipt", "Receipt"  # CS-30
     DRAW = "draw", "Draw for a dose"  # CS-31
@@ -147,6 +281,16 @@ class LedgerEntry(AppendOnlyModel):
     corrects = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="corrections"
     )
+    # CS-17: the second of the two witnesses of an on-site destruction (Form 41).
+    second_witness = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    destruction = models.ForeignKey(
+        Destruction, null=True, blank=True, on_delete=models.PROTECT, related_name="entries"
+    )
+    loss_report = models.ForeignKey(
+        LossReport, null=True, blank=True, on_delete=models.PROTECT, related_name="entries"
+    )
     supplier = models.CharField(max_length=120, blank=True)  # CS-8, CS-30
     supplier_dea = models.CharField(max_length=20, blank=True)
     invoice_number = models.CharField(max_length=60, blank=True)
@@ -170,6 +314,24 @@ class LedgerEntry(AppendOnlyModel):
                 condition=~models.Q(kind__in=["waste", "destruction", "adjustment"])
                 | (models.Q(witness__isnull=False) & ~models.Q(witness=models.F("actor"))),
                 name="cs_witnessed_by_another_user",
+            ),
+            # CS-17, CS-37: on-site destruction has two witnesses, neither the actor.
+            models.CheckConstraint(
+                condition=~models.Q(kind="destruction")
+                | (
+                    models.Q(second_witness__isnull=False, destruction__isnull=False)
+                    & ~models.Q(second_witness=models.F("actor"))
+                    & ~models.Q(second_witness=models.F("witness"))
+                ),
+                name="cs_destruction_second_witness",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(kind="return") | models.Q(destruction__isnull=False),
+                name="cs_return_has_distributor_record",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(kind="loss") | models.Q(loss_report__isnull=False),
+                name="cs_loss_has_report",
             ),
         ]
 
@@ -251,3 +413,37 @@ class Discrepancy(models.Model):
 
     def __str__(self) -> str:
         return f"Discrepancy {self.pk} on {self.lot} ({self.status})"
+
+
+class Reconciliation(AppendOnlyModel):
+    """R2: the day's close-of-business reconciliation of one location, signed by two users (the
+    second re-authenticates on the same screen, CS-44). Refused while a dose is open (CS-43) or a
+    lot in stock has no count that day. Keeps what was signed as a snapshot."""
+
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="+")
+    business_date = models.DateField()
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    second_signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    signed_at = models.DateTimeField()
+    counts = models.JSONField(default=list)  # [{lot, count_id, expected_ml, counted_ml, method}]
+    open_discrepancies = models.JSONField(default=list)  # ids still open when signed
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-business_date", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["location", "business_date"], name="cs_reconciliation_once_a_day"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(signed_by=models.F("second_signed_by")),
+                name="cs_reconciliation_two_people",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Reconciliation {self.business_date} at {self.location_id}"

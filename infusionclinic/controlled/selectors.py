@@ -13,7 +13,7 @@ from infusionclinic.common.ids import id_from_path
 from infusionclinic.dosing.models import DosingOrder, OrderStatus
 from infusionclinic.dosing.selectors import orders_visible_to
 
-from .models import Discrepancy, EntryKind, LedgerEntry, Lot
+from .models import Destruction, Discrepancy, EntryKind, LedgerEntry, LossReport, Lot, Registration
 
 
 def _denied(user: User, object_type: str, requested: int | str) -> Http404:
@@ -113,3 +113,46 @@ def open_discrepancies_at(*, location: Location) -> QuerySet[Discrepancy]:
         .select_related("lot__product", "count")
         .order_by("-opened_at")
     )
+
+
+def registrations_at(*, location: Location) -> QuerySet[Registration]:
+    return Registration.objects.filter(location=location).order_by("-expires_on", "-pk")
+
+
+def destructions_at(*, location: Location) -> QuerySet[Destruction]:
+    return (
+        Destruction.objects.filter(location=location)
+        .select_related("witness_1", "witness_2", "recorded_by")
+        .prefetch_related("entries__lot__product")
+        .order_by("-occurred_at", "-pk")
+    )
+
+
+def destruction_get_for_user(
+    *, user: User, location: Location, destruction_id: int | str
+) -> Destruction:
+    pk = id_from_path(destruction_id)
+    found = (
+        Destruction.objects.select_related("location", "registration")
+        .filter(location=location, pk=pk)
+        .first()
+        if pk is not None
+        else None
+    )
+    if found is None:
+        raise _denied(user, "controlled.Destruction", destruction_id)
+    return found
+
+
+def loss_report_get_for_user(*, user: User, location: Location, report_id: int | str) -> LossReport:
+    pk = id_from_path(report_id)
+    found = (
+        LossReport.objects.select_related("location", "registration", "opened_by")
+        .filter(location=location, pk=pk)
+        .first()
+        if pk is not None
+        else None
+    )
+    if found is None:
+        raise _denied(user, "controlled.LossReport", report_id)
+    return found

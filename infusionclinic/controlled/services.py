@@ -22,7 +22,6 @@ from infusionclinic.dosing.models import DosingOrder
 
 from . import conf
 from .models import (
-    DIRECTION,
     Count,
     CountMethod,
     Discrepancy,
@@ -78,19 +77,31 @@ def _check_location(actor: User, location: Location) -> None:
         raise PermissionDenied
 
 
-def _witness_check(*, actor: User, lot: Lot, witness_email: str, witness_secret: str, purpose: str):
-    """CS-44: another active user in a licensed role at this location, re-authenticated now."""
+def _witness_check(
+    *,
+    actor: User,
+    lot: Lot | None = None,
+    location: Location | None = None,
+    witness_email: str,
+    witness_secret: str,
+    purpose: str,
+    field: str = "witness",
+) -> User:
+    """CS-44: another active user in a licensed role at this location, re-authenticated now.
+    `field` names the form fields the errors belong to (`<field>_email`, `<field>_secret`)."""
+    location_id = lot.location_id if lot is not None else location.pk  # type: ignore[union-attr]
+    email_field, secret_field = f"{field}_email", f"{field}_secret"
     witness = User.objects.filter(email__iexact=(witness_email or "").strip()).first()
     if witness is None or not witness.is_active:
-        raise ValidationError({"witness_email": ["No such active user."]})
+        raise ValidationError({email_field: ["No such active user."]})
     if witness.pk == actor.pk:
-        raise ValidationError({"witness_email": ["The witness must be another person (CS-44)."]})
+        raise ValidationError({email_field: ["The witness must be another person (CS-44)."]})
     if witness.role not in conf.witness_roles():
-        raise ValidationError({"witness_email": ["The witness must be a licensed user (CS-44)."]})
-    if not witness.locations.filter(pk=lot.location_id).exists():
-        raise ValidationError({"witness_email": ["The witness does not work at this location."]})
+        raise ValidationError({email_field: ["The witness must be a licensed user (CS-44)."]})
+    if not witness.locations.filter(pk=location_id).exists():
+        raise ValidationError({email_field: ["The witness does not work at this location."]})
     if not user_reauthenticate(user=witness, secret=witness_secret, purpose=purpose):
-        raise ValidationError({"witness_secret": ["The witness's password or code is wrong."]})
+        raise ValidationError({secret_field: ["The witness's password or code is wrong."]})
     return witness
 
 
@@ -239,8 +250,9 @@ def receipt_record(
 def draw_record(
     *, actor: User, lot: Lot, order: DosingOrder, qty_ml: Any, occurred_at: datetime | None = None
 ) -> LedgerEntry:
-    """CS-31, CS-42: a draw is tied to a SIGNED, current order of a patient of this location; the
-    lot must not be expired. `order` comes from `dosing.selectors.order_get_for_user`."""
+    """CS-31, CS-42: a draw is tied to a SIGNED, current order of a patient of this location and
+    to an open encounter (the order's infusion session, checked in and not finished); the lot
+    must not be expired. `order` comes from `dosing.selectors.order_get_for_user`."""
     _require(actor, Perm.CS_RECORD)
     _check_location(actor, lot.location)
     qty = _quantity_ml(qty_ml)
@@ -250,6 +262,17 @@ def draw_record(
         raise ValidationError({"order": ["The order's patient is not a patient of this location."]})
     if lot.expiry < timezone.localdate(timezone=lot.location.tzinfo):
         raise ValidationError({"lot": ["This lot has expired (CS-31)."]})
+    from infusionclinic.infusions.selectors import open_session_for_order
+
+    if open_session_for_order(order_id=order.pk, location=lot.location) is None:
+        raise ValidationError(
+            {
+                "order": [
+                    "CS-42: no open infusion session for this order at this location: check "
+                    "the patient in first."
+                ]
+            }
+        )
     if lot.discrepancies.filter(status__in=[DiscrepancyStatus.OPEN, "investigated"]).exists():
         raise ValidationError({"lot": ["This lot is quarantined by an open discrepancy (§7)."]})
     return _append(
@@ -350,38 +373,34 @@ def stock_out_record(
     kind: str,
     qty_ml: Any,
     reason: str,
-    witness_email: str = "",
-    witness_secret: str = "",
     occurred_at: datetime | None = None,
+    **_witness: str,
 ) -> LedgerEntry:
-    """CS-37 destruction (witnessed) or return to a reverse distributor; CS-38 theft/loss."""
-    _require(actor, Perm.CS_RECORD)
-    _check_location(actor, lot.location)
-    if kind not in (EntryKind.DESTRUCTION, EntryKind.RETURN, EntryKind.LOSS):
-        raise ValidationError({"kind": ["Not a stock-out kind."]})
-    if not (reason or "").strip():
-        raise ValidationError({"reason": ["Give the reason and circumstances."]})
-    qty = _quantity_ml(qty_ml)
-    witness = None
+    """CS-38: a theft or loss of one lot, discovered now (or at `occurred_at`): opens a
+    LossReport with its deadlines (CS-13). Destruction and return to a reverse distributor have
+    their own records (CS-17/18/37: `compliance.destruction_record`,
+    `compliance.reverse_distributor_return_record`)."""
+    from . import compliance
+
     if kind == EntryKind.DESTRUCTION:
-        witness = _witness_check(
-            actor=actor,
-            lot=lot,
-            witness_email=witness_email,
-            witness_secret=witness_secret,
-            purpose="controlled.destruction",
+        raise ValidationError(
+            {"kind": ["CS-17: destruction is recorded on Form 41 with two witnesses."]}
         )
-    with transaction.atomic():
-        return _append(
-            actor=actor,
-            lot=lot,
-            kind=kind,
-            qty_ml=qty,
-            delta_ml=-qty * abs(DIRECTION[kind]),
-            occurred_at=occurred_at,
-            witness=witness,
-            reason=reason.strip(),
+    if kind == EntryKind.RETURN:
+        raise ValidationError(
+            {"kind": ["CS-17: a return names the reverse distributor (its own record)."]}
         )
+    if kind != EntryKind.LOSS:
+        raise ValidationError({"kind": ["Not a stock-out kind."]})
+    report = compliance.loss_report_open(
+        actor=actor,
+        location=lot.location,
+        discovered_at=occurred_at,
+        loss_type="other",
+        circumstances=reason,
+        lines=[(lot, qty_ml)],
+    )
+    return report.entries.get()
 
 
 def adjustment_record(
@@ -512,15 +531,18 @@ def discrepancy_close(
             raise ValidationError({"outcome": ["Nothing is missing: the count found more."]})
         missing = min(missing, balance_ml(discrepancy.lot))
         if missing > 0:
-            discrepancy.loss_entry = _append(
+            from . import compliance
+
+            # CS-13, §7 step 4: discovered when the count found the gap.
+            report = compliance.loss_report_open(
                 actor=actor,
-                lot=discrepancy.lot,
-                kind=EntryKind.LOSS,
-                qty_ml=missing,
-                delta_ml=-missing,
-                occurred_at=None,
-                reason=f"Discrepancy {discrepancy.pk}: {reason.strip()}",
+                location=discrepancy.lot.location,
+                discovered_at=discrepancy.count.counted_at,
+                loss_type="other",
+                circumstances=f"Discrepancy {discrepancy.pk}: {reason.strip()}",
+                lines=[(discrepancy.lot, missing)],
             )
+            discrepancy.loss_entry = report.entries.get()
     discrepancy.status = outcome
     discrepancy.resolution_reason = reason.strip()
     discrepancy.closed_by = actor

@@ -17,6 +17,34 @@ urlpatterns = [
         views.discrepancy,
         name="discrepancy",
     ),
+    path(
+        "controlled/<slug:location_code>/reconcile/sign/",
+        views.reconcile_sign,
+        name="reconcile_sign",
+    ),
+    path(
+        "controlled/<slug:location_code>/registrations/",
+        views.registrations,
+        name="registrations",
+    ),
+    path("controlled/<slug:location_code>/destroy/", views.destroy, name="destroy"),
+    path("controlled/<slug:location_code>/return/", views.return_stock, name="return"),
+    path(
+        "controlled/<slug:location_code>/destructions/<int:destruction_id>/form41.csv",
+        views.form41_export,
+        name="form41",
+    ),
+    path("controlled/<slug:location_code>/losses/new/", views.loss_new, name="loss_new"),
+    path(
+        "controlled/<slug:location_code>/losses/<int:report_id>/",
+        views.loss_report,
+        name="loss_report",
+    ),
+    path(
+        "controlled/<slug:location_code>/losses/<int:report_id>/notice.txt",
+        views.loss_notice,
+        name="loss_notice",
+    ),
     path("controlled/<slug:location_code>/inventory.csv", views.inventory_export, name="inventory"),
     path("controlled/<slug:location_code>/theft-loss.csv", views.loss_export, name="loss_pack"),
 ]

@@ -16,14 +16,21 @@ from infusionclinic.audit.services import audit_record
 from infusionclinic.dosing.selectors import order_get_for_user
 from infusionclinic.patients.forms import apply_service_errors
 
-from . import exports, selectors, services
+from . import compliance, exports, selectors, services
 from .forms import (
     CloseForm,
     CountForm,
+    DestructionForm,
     DoseOutForm,
     DrawForm,
+    Form106Form,
     InvestigateForm,
+    LossForm,
+    NoticeSentForm,
     ReceiveForm,
+    ReconciliationSignForm,
+    RegistrationForm,
+    ReturnForm,
     WasteForm,
 )
 
@@ -61,6 +68,7 @@ def ledger(request: HttpRequest, location_code: str) -> HttpResponse:
         obj=location,
         detail={"view": "cs_ledger", "entries": len(entries)},
     )
+    reports = compliance.loss_reports_at(location=location)
     return render(
         request,
         "controlled/ledger.html",
@@ -68,6 +76,10 @@ def ledger(request: HttpRequest, location_code: str) -> HttpResponse:
             "location": location,
             "lots": lots,
             "entries": entries,
+            "registration": compliance.registration_status(location=location),
+            "loss_reports": [(r, compliance.loss_deadlines(r)) for r in reports[:20]],
+            "destructions": selectors.destructions_at(location=location)[:20],
+            "reconciliation": compliance.reconciliation_state(location=location),
             "discrepancies": selectors.open_discrepancies_at(location=location),
             "can_record": request.user.has_role_perm(Perm.CS_RECORD),
             "can_export": request.user.has_role_perm(Perm.CS_EXPORT),
@@ -283,7 +295,10 @@ def _csv(body: str, name: str) -> HttpResponse:
 def inventory_export(request: HttpRequest, location_code: str) -> HttpResponse:
     location = _location(request, location_code, Perm.CS_EXPORT)
     body = exports.inventory_csv(
-        actor=request.user, location=location, opening_or_close=request.GET.get("at", "close")
+        actor=request.user,
+        location=location,
+        opening_or_close=request.GET.get("at", "close"),
+        inventory_type=request.GET.get("type", "biennial"),
     )
     return _csv(body, f"cs-inventory-{location.code}.csv")
 
@@ -293,4 +308,250 @@ def loss_export(request: HttpRequest, location_code: str) -> HttpResponse:
     location = _location(request, location_code, Perm.CS_EXPORT)
     return _csv(
         exports.loss_pack_csv(actor=request.user, location=location), f"cs-loss-{location.code}.csv"
+    )
+
+
+def _lots(request: HttpRequest, location, form) -> list:
+    return [
+        (selectors.lot_get_for_user(user=request.user, location=location, lot_id=lot_id), qty)
+        for lot_id, qty in form.line_ids()
+    ]
+
+
+@login_required
+def registrations(request: HttpRequest, location_code: str) -> HttpResponse:
+    """§4: the location's DEA registrations (renewals are new rows); admins record them."""
+    location = _location(request, location_code, Perm.CS_VIEW)
+    can_record = request.user.has_role_perm(Perm.CS_EXPORT)
+    form = RegistrationForm(request.POST or None)
+    if request.method == "POST":
+        if not can_record:
+            raise PermissionDenied
+        if form.is_valid():
+            try:
+                compliance.registration_record(
+                    actor=request.user, location=location, **form.cleaned_data
+                )
+            except ValidationError as exc:
+                apply_service_errors(form, exc)
+            else:
+                messages.success(request, "Registration recorded.")
+                return redirect("controlled:registrations", location_code=location.code)
+    audit_record(
+        actor=request.user, action=AuditAction.VIEW, obj=location, detail={"view": "cs_reg"}
+    )
+    return render(
+        request,
+        "controlled/registrations.html",
+        {
+            "location": location,
+            "status": compliance.registration_status(location=location),
+            "registrations": selectors.registrations_at(location=location),
+            "form": form if can_record else None,
+        },
+    )
+
+
+@login_required
+def destroy(request: HttpRequest, location_code: str) -> HttpResponse:
+    """CS-17, CS-18, CS-37: Form 41; both witnesses type their e-mail and password or code."""
+    location = _location(request, location_code, Perm.CS_RECORD)
+    form = DestructionForm(request.POST or None, lots=selectors.lots_at(location=location))
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            compliance.destruction_record(
+                actor=request.user,
+                location=location,
+                lines=_lots(request, location, form),
+                method=d["method"],
+                place=d["place"],
+                witness_1_email=d["witness_1_email"],
+                witness_1_secret=d["witness_1_secret"],
+                witness_2_email=d["witness_2_email"],
+                witness_2_secret=d["witness_2_secret"],
+            )
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, "Destruction recorded (Form 41 data).")
+            return _back(location)
+    return _form_page(
+        request,
+        location,
+        form,
+        "Destroy inventory (DEA Form 41)",
+        "Record destruction",
+        "CS-17, CS-18, CS-37: expired or unwanted stock, or a multiple-dose vial's remainder "
+        "(CS-21: inventory, not wastage), destroyed to a non-retrievable state before two "
+        "authorized witnesses, each signing here with their password or code.",
+    )
+
+
+@login_required
+def return_stock(request: HttpRequest, location_code: str) -> HttpResponse:
+    location = _location(request, location_code, Perm.CS_RECORD)
+    form = ReturnForm(request.POST or None, lots=selectors.lots_at(location=location))
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            compliance.reverse_distributor_return_record(
+                actor=request.user,
+                location=location,
+                lines=_lots(request, location, form),
+                distributor_name=d["distributor_name"],
+                distributor_address=d["distributor_address"],
+                distributor_dea=d["distributor_dea"],
+                reference=d["reference"],
+            )
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, "Return to the reverse distributor recorded.")
+            return _back(location)
+    return _form_page(
+        request,
+        location,
+        form,
+        "Return to a reverse distributor",
+        "Record return",
+        "CS-17, CS-37: the reverse distributor's name, address and DEA number.",
+    )
+
+
+@login_required
+def loss_new(request: HttpRequest, location_code: str) -> HttpResponse:
+    location = _location(request, location_code, Perm.CS_RECORD)
+    form = LossForm(request.POST or None, lots=selectors.lots_at(location=location))
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            report = compliance.loss_report_open(
+                actor=request.user,
+                location=location,
+                discovered_at=None,
+                lines=_lots(request, location, form),
+                **{k: d[k] for k in d if not k.startswith(("lot_", "qty_"))},
+            )
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            return redirect(
+                "controlled:loss_report", location_code=location.code, report_id=report.pk
+            )
+    return _form_page(
+        request,
+        location,
+        form,
+        "Report a theft or loss",
+        "Open the report",
+        "CS-38, CS-13: discovered now. Written notice to the DEA Field Division Office within "
+        "1 business day; DEA Form 106 online within 45 days.",
+    )
+
+
+@login_required
+def loss_report(request: HttpRequest, location_code: str, report_id: int) -> HttpResponse:
+    location = _location(request, location_code, Perm.CS_VIEW)
+    report = selectors.loss_report_get_for_user(
+        user=request.user, location=location, report_id=report_id
+    )
+    notice, form106 = NoticeSentForm(), Form106Form()
+    if request.method == "POST":
+        if not request.user.has_role_perm(Perm.CS_RECORD):
+            raise PermissionDenied
+        step = request.POST.get("step")
+        form = Form106Form(request.POST) if step == "form106" else NoticeSentForm(request.POST)
+        if form.is_valid():
+            try:
+                if step == "form106":
+                    compliance.loss_report_form106_submitted(
+                        actor=request.user,
+                        report=report,
+                        reference=form.cleaned_data["reference"],
+                    )
+                else:
+                    compliance.loss_report_notice_sent(actor=request.user, report=report)
+            except ValidationError as exc:
+                apply_service_errors(form, exc)
+            else:
+                return redirect(
+                    "controlled:loss_report", location_code=location.code, report_id=report.pk
+                )
+        if step == "form106":
+            form106 = form
+        else:
+            notice = form
+    audit_record(actor=request.user, action=AuditAction.VIEW, obj=report)
+    return render(
+        request,
+        "controlled/loss_report.html",
+        {
+            "location": location,
+            "report": report,
+            "deadlines": compliance.loss_deadlines(report),
+            "notice_form": notice,
+            "form106_form": form106,
+            "can_record": request.user.has_role_perm(Perm.CS_RECORD),
+            "can_export": request.user.has_role_perm(Perm.CS_EXPORT),
+        },
+    )
+
+
+@login_required
+def loss_notice(request: HttpRequest, location_code: str, report_id: int) -> HttpResponse:
+    location = _location(request, location_code, Perm.CS_EXPORT)
+    report = selectors.loss_report_get_for_user(
+        user=request.user, location=location, report_id=report_id
+    )
+    response = HttpResponse(
+        exports.loss_notice_draft(actor=request.user, report=report),
+        content_type="text/plain; charset=utf-8",
+    )
+    response["Content-Disposition"] = f'attachment; filename="dea-notice-{report.pk}.txt"'
+    return response
+
+
+@login_required
+def form41_export(request: HttpRequest, location_code: str, destruction_id: int) -> HttpResponse:
+    location = _location(request, location_code, Perm.CS_EXPORT)
+    destruction = selectors.destruction_get_for_user(
+        user=request.user, location=location, destruction_id=destruction_id
+    )
+    try:
+        body = exports.form41_csv(actor=request.user, destruction=destruction)
+    except ValidationError as exc:
+        raise Http404("Not an on-site destruction.") from exc
+    return _csv(body, f"form41-{location.code}-{destruction.pk}.csv")
+
+
+@login_required
+def reconcile_sign(request: HttpRequest, location_code: str) -> HttpResponse:
+    """R2, CS-43: today's counts, open doses, and the sign-off by two."""
+    location = _location(request, location_code, Perm.CS_RECORD)
+    form = ReconciliationSignForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            compliance.reconciliation_sign(
+                actor=request.user,
+                location=location,
+                second_email=d["second_email"],
+                second_secret=d["second_secret"],
+                note=d["note"],
+            )
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, "Today's reconciliation is signed.")
+            return _back(location)
+    return render(
+        request,
+        "controlled/reconcile_sign.html",
+        {
+            "location": location,
+            "state": compliance.reconciliation_state(location=location),
+            "form": form,
+        },
+        status=422 if request.method == "POST" else 200,
     )

@@ -76,7 +76,8 @@ def _sessions(patients: QuerySet[Patient]) -> QuerySet[Any]:
 
 def _administered(patients: QuerySet[Patient]) -> QuerySet[Any]:
     """Sessions whose pump was started: the ketamine was given."""
-    return _sessions(patients).filter(pump__action="start").distinct()
+    # The dose given is computed from the pump events: one query per chunk, not per session.
+    return _sessions(patients).filter(pump__action="start").distinct().prefetch_related("pump")
 
 
 def _session_vitals(patients: QuerySet[Patient]) -> QuerySet[Any]:

@@ -1,15 +1,17 @@
 """API: infusion sessions (/api/v1/sessions/{session_id}...). Every route goes through
 `session_get_for_user`, so another location's or another patient's session answers 404.
 
-A bedside monitor posts readings to `/vitals` with an `Idempotency-Key` header: a retried post
-replays the first answer and never stores a reading twice."""
+A bedside monitor posts readings to `/vitals` (one) or `/vitals/batch` (up to 60, all or none)
+with an `Idempotency-Key` header: a retried post replays the first answer and never stores a
+reading twice."""
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from django.http import Http404, HttpRequest
 from ninja import Router, Schema, Status
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from infusionclinic.api.idempotency import idempotent
 from infusionclinic.api.schemas import ErrorOut
@@ -41,6 +43,11 @@ class VitalsIn(Schema):
     sedation: int | None = None  # MOAA/S 0-5 (MON-3)
 
 
+class VitalsBatchIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    readings: list[VitalsIn] = Field(min_length=1, max_length=services.VITALS_BATCH_MAX)
+
+
 class AlertOut(Schema):
     id: int
     rule_id: str
@@ -62,6 +69,10 @@ class VitalsOut(Schema):
     respiratory_rate: int
     sedation: int | None
     alerts: list[AlertOut]
+
+
+class VitalsBatchOut(Schema):
+    readings: list[VitalsOut]
 
 
 class SessionOut(Schema):
@@ -88,6 +99,61 @@ class CheckInIn(Schema):
     identity_confirmed: bool
     escort_name: str
     escort_phone: str
+
+
+class PreChecksIn(Schema):
+    """Questionnaires are read from outcomes (PROT-14); the weight goes to the chart."""
+
+    model_config = ConfigDict(extra="forbid")
+    fasting_confirmed: bool
+    pregnancy_test: str
+    weight_kg: Decimal
+
+
+class OverrideIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    reason: str
+
+
+class SymptomIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    code: str  # data/warning_signs.json (MON-BP-4, MON-X-1)
+    observed_at: datetime | None = None
+    note: str = ""
+
+
+class SymptomOut(Schema):
+    id: int
+    session_id: int
+    code: str
+    observed_at: datetime
+    alerts: list[AlertOut]
+
+
+class SideEffectIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    code: str  # AE-1 .. AE-14
+    grade: int  # 1 mild, 2 moderate, 3 severe
+    onset_at: datetime | None = None
+    note: str = ""
+
+
+class SideEffectOut(Schema):
+    id: int
+    session_id: int
+    code: str
+    grade: int
+    onset_at: datetime
+    alerts: list[AlertOut]
+
+
+class ScoresIn(Schema):
+    """DIS-1 modified Aldrete and DIS-2 PADSS: five items of 0-2 each; DIS-4 voiding choice."""
+
+    model_config = ConfigDict(extra="forbid")
+    aldrete: dict[str, int]
+    padss: dict[str, int]
+    voiding_not_required: bool = False
 
 
 class DischargeIn(Schema):
@@ -157,9 +223,28 @@ def session_detail(request: HttpRequest, session_id: str) -> Any:
 @router.post("/sessions/{session_id}/vitals", response={201: VitalsOut, **ERRORS})
 @idempotent
 def session_vitals(request: HttpRequest, session_id: str, payload: VitalsIn) -> Any:
-    session = selectors.session_get_for_user(user=request.user, session_id=session_id)
+    session = selectors.session_get_for_user(
+        user=request.user, session_id=session_id, related=("patient",)
+    )
     vital = services.vital_record(actor=request.user, session=session, **payload.model_dump())
     return Status(201, _vital(vital))
+
+
+@router.post("/sessions/{session_id}/vitals/batch", response={201: VitalsBatchOut, **ERRORS})
+@idempotent
+def session_vitals_batch(request: HttpRequest, session_id: str, payload: VitalsBatchIn) -> Any:
+    """Several readings in one request (up to 60, all stored or none): a monitor sending what it
+    buffered, or posting every few readings to spare the network. Each reading is checked,
+    alerted and audited exactly as a single POST to /vitals."""
+    session = selectors.session_get_for_user(
+        user=request.user, session_id=session_id, related=("patient",)
+    )
+    vitals = services.vitals_record_batch(
+        actor=request.user,
+        session=session,
+        readings=[reading.model_dump() for reading in payload.readings],
+    )
+    return Status(201, {"readings": [_vital(v) for v in vitals]})
 
 
 @router.post("/sessions/{session_id}/check-in", response={200: SessionOut, **ERRORS})
@@ -202,4 +287,64 @@ def session_cancel(request: HttpRequest, session_id: str, payload: CancelIn) -> 
     services.session_cancel(
         actor=request.user, session=session, no_show=payload.no_show, reason=payload.reason
     )
+    return _session(session)
+
+
+@router.post("/sessions/{session_id}/pre-checks", response={200: SessionOut, **ERRORS})
+def session_pre_checks(request: HttpRequest, session_id: str, payload: PreChecksIn) -> Any:
+    session = selectors.session_get_for_user(user=request.user, session_id=session_id)
+    services.session_precheck_record(actor=request.user, session=session, **payload.model_dump())
+    return _session(session)
+
+
+@router.post("/sessions/{session_id}/bp-override", response={200: SessionOut, **ERRORS})
+def session_bp_override(request: HttpRequest, session_id: str, payload: OverrideIn) -> Any:
+    session = selectors.session_get_for_user(user=request.user, session_id=session_id)
+    services.session_bp_override(actor=request.user, session=session, reason=payload.reason)
+    return _session(session)
+
+
+@router.post("/sessions/{session_id}/symptoms", response={201: SymptomOut, **ERRORS})
+def session_symptom(request: HttpRequest, session_id: str, payload: SymptomIn) -> Any:
+    """A warning sign; the answer carries the MON-BP-4 / MON-X-1 alerts it raised."""
+    session = selectors.session_get_for_user(user=request.user, session_id=session_id)
+    symptom = services.symptom_record(actor=request.user, session=session, **payload.model_dump())
+    return Status(
+        201,
+        {
+            "id": symptom.pk,
+            "session_id": session.pk,
+            "code": symptom.code,
+            "observed_at": symptom.observed_at,
+            "alerts": [_alert(a) for a in symptom.alerts.all()],
+        },
+    )
+
+
+@router.post("/sessions/{session_id}/side-effects", response={201: SideEffectOut, **ERRORS})
+def session_side_effect(request: HttpRequest, session_id: str, payload: SideEffectIn) -> Any:
+    """A side effect from the AE catalogue; a grade that stands for a warning sign answers with
+    its alert (e.g. AE-5 headache grade 3 → MON-BP-4)."""
+    session = selectors.session_get_for_user(user=request.user, session_id=session_id)
+    effect = services.side_effect_record(
+        actor=request.user, session=session, **payload.model_dump()
+    )
+    return Status(
+        201,
+        {
+            "id": effect.pk,
+            "session_id": session.pk,
+            "code": effect.code,
+            "grade": effect.grade,
+            "onset_at": effect.onset_at,
+            "alerts": [_alert(a) for a in effect.alerts.all()],
+        },
+    )
+
+
+@router.post("/sessions/{session_id}/discharge-scores", response={200: SessionOut, **ERRORS})
+def session_discharge_scores(request: HttpRequest, session_id: str, payload: ScoresIn) -> Any:
+    """The answer's `discharge_problems` says what still stands before discharge (DIS-3)."""
+    session = selectors.session_get_for_user(user=request.user, session_id=session_id)
+    services.discharge_score_record(actor=request.user, session=session, **payload.model_dump())
     return _session(session)

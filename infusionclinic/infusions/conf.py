@@ -33,6 +33,10 @@ DEFAULTS: dict[str, Any] = {
     "aldrete_min": 9,  # DIS-1
     "padss_min": 9,  # DIS-2
     "pregnancy_test_required": True,  # PRE-2 ⚠️
+    # PROT-14 / scales.md §9: scales collected before each infusion; PHQ-9 at every session
+    # (clinic rule ⚠️), plus the instruments assigned to the patient. They count for the visit
+    # when completed on the visit's local day (no document gives another window).
+    "questionnaires_always": ("PHQ-9",),
 }
 
 

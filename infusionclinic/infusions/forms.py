@@ -19,7 +19,6 @@ class PreCheckForm(forms.Form):
     fasting_confirmed = forms.BooleanField(
         required=False, label="Fasting confirmed: no solids 6 h, clear liquids 2 h (PRE-4)"
     )
-    questionnaires_done = forms.BooleanField(required=False, label="Questionnaires done")
     pregnancy_test = forms.ChoiceField(
         choices=[("", "—"), *PregnancyTest.choices], required=False, label="Pregnancy test (PRE-2)"
     )
@@ -81,6 +80,23 @@ class SideEffectForm(forms.Form):
         self.fields["code"].choices = [
             (code, f"{code} {name}") for code, name in rules.side_effect_catalogue().items()
         ]
+
+
+class SymptomForm(forms.Form):
+    """A warning sign (MON-BP-4, MON-X-1): recording it raises its alert."""
+
+    code = forms.ChoiceField(label="Warning sign")
+    note = forms.CharField(max_length=500, required=False, label="Observation")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["code"].choices = [
+            (sign.id, f"{sign.name} ({sign.rule_id})") for sign in rules.warning_signs().values()
+        ]
+
+
+class SymptomResolveForm(forms.Form):
+    symptom_id = forms.IntegerField(widget=forms.HiddenInput)
 
 
 class ResolveForm(forms.Form):

@@ -80,10 +80,20 @@ class PreCheck(models.Model):
     )
     consent_current = models.BooleanField()  # intake.patient_may_be_booked at the time
     consent_reasons = models.JSONField(default=list)
+    # PROT-14: read from outcomes (submitted assessments of the visit), not ticked by hand.
     questionnaires_done = models.BooleanField()
+    questionnaires = models.JSONField(default=list)  # [{"code", "assessment_id"}]
     fasting_confirmed = models.BooleanField()  # PRE-4
     pregnancy_test = models.CharField(max_length=16, choices=PregnancyTest.choices)  # PRE-2
     weight_kg = models.DecimalField(max_digits=5, decimal_places=1)
+    # Today's weight, written to the chart (patients.BodyMeasurement) for dosing (WT-8).
+    weight_measurement = models.ForeignKey(
+        "patients.BodyMeasurement",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -146,6 +156,25 @@ class VitalSign(models.Model):
         return f"{self.systolic_mmhg}/{self.diastolic_mmhg} at {self.taken_at:%H:%M} UTC"
 
 
+class Symptom(models.Model):
+    """A warning sign the nurse observed (data/warning_signs.json): MON-BP-4 or MON-X-1."""
+
+    session = models.ForeignKey(InfusionSession, on_delete=models.CASCADE, related_name="symptoms")
+    code = models.CharField(max_length=24)
+    observed_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    note = models.CharField(max_length=500, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["observed_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.code} at {self.observed_at:%H:%M} UTC"
+
+
 class AlertLevel(models.TextChoices):
     WARNING = "warning", "Warning"
     ALERT = "alert", "Alert"
@@ -153,10 +182,19 @@ class AlertLevel(models.TextChoices):
 
 
 class VitalAlert(models.Model):
-    """A threshold crossing (monitoring.md §3): the reading, rule, action, and who acknowledged."""
+    """A threshold crossing (monitoring.md §3): the reading, rule, action, and who acknowledged.
+    Raised by a reading, or by a warning sign (symptom or graded side effect, MON-BP-4/MON-X-1)."""
 
     session = models.ForeignKey(InfusionSession, on_delete=models.CASCADE, related_name="alerts")
-    vital = models.ForeignKey(VitalSign, on_delete=models.CASCADE, related_name="alerts")
+    vital = models.ForeignKey(
+        VitalSign, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts"
+    )
+    symptom = models.ForeignKey(
+        Symptom, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts"
+    )
+    side_effect = models.ForeignKey(
+        "SideEffect", null=True, blank=True, on_delete=models.CASCADE, related_name="alerts"
+    )
     rule_id = models.CharField(max_length=16)
     level = models.CharField(max_length=8, choices=AlertLevel.choices)
     message = models.CharField(max_length=300)

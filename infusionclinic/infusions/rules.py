@@ -1,9 +1,11 @@
 """Pure rules of monitoring.md: thresholds (MON-BP-*, MON-HR-1, MON-RR-1, MON-O2-*, MON-SED-1),
-reading intervals (MON-T2/T4/T6), the dose actually given, and the discharge scores (DIS-1/2)."""
+warning signs recorded by the nurse (MON-BP-4, MON-X-1), reading intervals (MON-T2/T4/T6),
+the dose actually given, and the discharge scores (DIS-1/2)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -29,6 +31,13 @@ class Finding:
     level: str  # warning | alert | critical
     message: str
     action: str
+
+
+# MON-BP-7: guidance that goes with every asymptomatic elevation during the session.
+BP_7 = (
+    "MON-BP-7: without symptoms or organ damage, no aggressive IV antihypertensive; "
+    "the prescriber decides."
+)
 
 
 def pre_infusion_findings(r: Reading) -> list[Finding]:
@@ -61,8 +70,15 @@ def pre_infusion_findings(r: Reading) -> list[Finding]:
     return []
 
 
-def reading_findings(r: Reading, *, baseline: Reading | None, pre_infusion: bool) -> list[Finding]:
-    """Every threshold a reading crosses, each with its rule id and suggested action."""
+def reading_findings(
+    r: Reading,
+    *,
+    baseline: Reading | None,
+    pre_infusion: bool,
+    active_signs: Iterable[str] = (),
+) -> list[Finding]:
+    """Every threshold a reading crosses, each with its rule id and suggested action; with the
+    warning signs still present (MON-BP-4, MON-X-1) the reading raises their rules too."""
     out: list[Finding] = []
     bp = f"{r.systolic_mmhg}/{r.diastolic_mmhg} mmHg"
     if pre_infusion:
@@ -76,7 +92,7 @@ def reading_findings(r: Reading, *, baseline: Reading | None, pre_infusion: bool
                 "alert",
                 f"BP {bp} during the session.",
                 "Pause the pump, recheck in 5 min, notify the prescriber; "
-                "resume only on the prescriber's order.",
+                "resume only on the prescriber's order. " + BP_7,
             )
         )
     if (
@@ -93,7 +109,7 @@ def reading_findings(r: Reading, *, baseline: Reading | None, pre_infusion: bool
                 "warning",
                 f"BP {bp} rose from the baseline "
                 f"{baseline.systolic_mmhg}/{baseline.diastolic_mmhg} mmHg.",
-                "Recheck and watch the trend.",
+                "Recheck and watch the trend. " + BP_7,
             )
         )
     if r.systolic_mmhg < conf("bp_low_systolic_mmhg"):
@@ -145,6 +161,7 @@ def reading_findings(r: Reading, *, baseline: Reading | None, pre_infusion: bool
                 "Stop the infusion and check the airway.",
             )
         )
+    out += sign_findings(active_signs, latest=r)
     return out
 
 
@@ -206,3 +223,71 @@ def score_total(items: dict[str, int], names: tuple[str, ...], field: str) -> in
 def side_effect_catalogue() -> dict[str, str]:
     data = json.loads((Path(__file__).parent / "data" / "side_effects.json").read_text())
     return {e["id"]: e["name"] for e in data["effects"]}
+
+
+@dataclass(frozen=True)
+class WarningSign:
+    id: str
+    name: str
+    rule_id: str  # MON-BP-4 or MON-X-1
+
+
+@cache
+def _signs_data() -> dict:
+    return json.loads((Path(__file__).parent / "data" / "warning_signs.json").read_text())
+
+
+@cache
+def warning_signs() -> dict[str, WarningSign]:
+    """The symptoms of MON-BP-4 and MON-X-1 a nurse records (data/warning_signs.json)."""
+    return {s["id"]: WarningSign(s["id"], s["name"], s["rule_id"]) for s in _signs_data()["signs"]}
+
+
+def signs_for_side_effect(code: str, grade: int) -> list[str]:
+    """The warning signs a graded side effect stands for (e.g. AE-5 headache at grade 3 is a
+    severe headache, MON-BP-4)."""
+    return [
+        m["sign"]
+        for m in _signs_data()["side_effects"]
+        if m["code"] == code and grade >= m["min_grade"]
+    ]
+
+
+def sign_findings(sign_ids: Iterable[str], *, latest: Reading | None) -> list[Finding]:
+    """MON-BP-4: any BP with chest pain, severe headache, new neurological signs, dyspnoea or
+    visual loss → stop, emergency protocol. MON-X-1: severe distress, agitation or psychotic
+    symptoms → pause/stop, low-stimulus room, the prescriber may give a benzodiazepine.
+    One finding per rule, naming its signs and the latest BP (any BP counts)."""
+    catalogue = warning_signs()
+    by_rule: dict[str, list[str]] = {}
+    for sign_id in sign_ids:
+        sign = catalogue.get(sign_id)
+        if sign is not None and sign.name not in by_rule.setdefault(sign.rule_id, []):
+            by_rule[sign.rule_id].append(sign.name)
+    bp = (
+        f"BP {latest.systolic_mmhg}/{latest.diastolic_mmhg} mmHg"
+        if latest is not None
+        else "no BP reading yet"
+    )
+    out: list[Finding] = []
+    if "MON-BP-4" in by_rule:
+        out.append(
+            Finding(
+                "MON-BP-4",
+                "critical",
+                f"{', '.join(by_rule['MON-BP-4'])} with {bp}.",
+                "Stop the infusion and start the emergency protocol "
+                "(possible hypertensive emergency); call the prescriber.",
+            )
+        )
+    if "MON-X-1" in by_rule:
+        out.append(
+            Finding(
+                "MON-X-1",
+                "alert",
+                f"{', '.join(by_rule['MON-X-1'])} ({bp}).",
+                "Pause or stop the pump; calm the patient in a low-stimulus room; "
+                "the prescriber may give a benzodiazepine.",
+            )
+        )
+    return out

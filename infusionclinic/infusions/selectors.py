@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
@@ -20,7 +21,16 @@ from infusionclinic.patients.models import Patient
 from infusionclinic.patients.selectors import patients_visible_to
 
 from . import rules
-from .models import InfusionSession, PumpAction, PumpEvent, SessionState, SideEffect, VitalSign
+from .conf import conf
+from .models import (
+    InfusionSession,
+    PumpAction,
+    PumpEvent,
+    SessionState,
+    SideEffect,
+    VitalAlert,
+    VitalSign,
+)
 
 
 def sessions_visible_to(*, user: User) -> QuerySet[InfusionSession]:
@@ -31,14 +41,18 @@ def sessions_visible_to(*, user: User) -> QuerySet[InfusionSession]:
     )
 
 
-def session_get_for_user(*, user: User, session_id: int | str) -> InfusionSession:
+SESSION_RELATED = ("patient", "location", "order", "appointment__chair")
+
+
+def session_get_for_user(
+    *, user: User, session_id: int | str, related: tuple[str, ...] = SESSION_RELATED
+) -> InfusionSession:
+    """The session, if this user may see it; otherwise Http404 and a `denied` event. `related`
+    narrows the joined rows for hot paths (a monitor's reading needs only the patient)."""
     text = str(session_id)
     pk = id_from_path(text)
     session = (
-        sessions_visible_to(user=user)
-        .select_related("patient", "location", "order", "appointment__chair")
-        .filter(pk=pk)
-        .first()
+        sessions_visible_to(user=user).select_related(*related).filter(pk=pk).first()
         if pk is not None
         else None
     )
@@ -52,6 +66,24 @@ def session_get_for_user(*, user: User, session_id: int | str) -> InfusionSessio
     return session
 
 
+OPEN_STATES = (
+    SessionState.CHECKED_IN,
+    SessionState.PRE_CHECKS,
+    SessionState.INFUSING,
+    SessionState.PAUSED,
+)
+
+
+def open_session_for_order(*, order_id: int, location: Location) -> InfusionSession | None:
+    """CS-42: the open encounter a controlled-substance draw needs: a session of this order at
+    this location, checked in and not yet past the infusion (no drawing for a finished one)."""
+    return (
+        InfusionSession.objects.filter(order_id=order_id, location=location, state__in=OPEN_STATES)
+        .order_by("-pk")
+        .first()
+    )
+
+
 def location_get_for_user(*, user: User, code: str | None) -> Location:
     locations = user.locations.all().order_by("name")
     found = locations.filter(code=code).first() if code else locations.first()
@@ -63,6 +95,48 @@ def location_get_for_user(*, user: User, code: str | None) -> Location:
 def baseline_reading(session: InfusionSession) -> VitalSign | None:
     """The last pre-infusion reading (MON-T1): the gate's reading and MON-BP-5's baseline."""
     return session.vitals.filter(phase="pre").order_by("-taken_at", "-pk").first()
+
+
+def active_signs(session: InfusionSession) -> list[str]:
+    """Warning signs still present (MON-BP-4, MON-X-1): unresolved symptoms and unresolved side
+    effects whose grade stands for a sign."""
+    signs = list(session.symptoms.filter(resolved_at__isnull=True).values_list("code", flat=True))
+    for code, grade in session.side_effects.filter(resolved_at__isnull=True).values_list(
+        "code", "grade"
+    ):
+        signs += rules.signs_for_side_effect(code, grade)
+    return signs
+
+
+@dataclass(frozen=True)
+class Questionnaires:
+    required: list[str]
+    done: dict[str, int]  # code → assessment id
+    missing: list[str]
+    open_safety_alerts: int  # SCALE-4
+
+
+def questionnaires_for_visit(session: InfusionSession) -> Questionnaires:
+    """PROT-14: the scales collected before this infusion, read from outcomes: PHQ-9 always
+    (scales.md §9) and every instrument assigned to the patient, completed on the visit's local
+    day. SCALE-4: open PHQ-9 item 9 alerts are counted (no start until a clinician acts)."""
+    from infusionclinic.outcomes import selectors as outcomes
+
+    tz = session.location.tzinfo
+    day = session.scheduled_at.astimezone(tz).date()
+    since = datetime.combine(day, time.min, tzinfo=tz)
+    required = list(dict.fromkeys(conf("questionnaires_always")))
+    for assignment in outcomes.assignments_active(patient=session.patient):
+        if assignment.instrument_code not in required:
+            required.append(assignment.instrument_code)
+    done = outcomes.submitted_since(patient=session.patient, since=since)
+    safety = outcomes.alerts_for_patient(patient=session.patient, open_only=True)
+    return Questionnaires(
+        required=required,
+        done={code: done[code] for code in required if code in done},
+        missing=[code for code in required if code not in done],
+        open_safety_alerts=len(safety),
+    )
 
 
 def pump_events(session: InfusionSession) -> list[tuple[str, datetime]]:
@@ -94,13 +168,31 @@ class Overdue:
 def reading_overdue(session: InfusionSession, *, now: datetime | None = None) -> Overdue | None:
     """MON-T2/T4/T6: when the next reading is due while infusing (also paused) or recovering,
     counted from the last reading or from the phase's start; None outside those phases."""
+    if session.state not in _MONITORED:
+        return None
+    started = session.pump.filter(action=PumpAction.START).first()
+    last = session.vitals.order_by("-taken_at").values_list("taken_at", flat=True).first()
+    return _overdue(
+        session, started_at=started.at if started else None, last_reading_at=last, now=now
+    )
+
+
+_MONITORED = (SessionState.INFUSING, SessionState.PAUSED, SessionState.RECOVERING)
+
+
+def _overdue(
+    session: InfusionSession,
+    *,
+    started_at: datetime | None,
+    last_reading_at: datetime | None,
+    now: datetime | None,
+) -> Overdue | None:
     now = now or timezone.now()
     infusing = session.state in (SessionState.INFUSING, SessionState.PAUSED)
     if not infusing and session.state != SessionState.RECOVERING:
         return None
-    started = session.pump.filter(action=PumpAction.START).first()
-    phase_start = started.at if infusing and started else session.infusion_ended_at
-    last = session.vitals.order_by("-taken_at").values_list("taken_at", flat=True).first()
+    phase_start = started_at if infusing and started_at else session.infusion_ended_at
+    last = last_reading_at
     anchor = max(t for t in (last, phase_start) if t is not None) if (last or phase_start) else now
     due = rules.reading_due_at(last=anchor, infusing=infusing)
     return Overdue(
@@ -109,13 +201,42 @@ def reading_overdue(session: InfusionSession, *, now: datetime | None = None) ->
 
 
 def board_sessions(*, user: User, location: Location, day: date) -> list[InfusionSession]:
+    """The location's sessions of the day, each annotated with what its board card shows (first
+    pump start, last reading, open alerts) so the board reads in a fixed number of queries
+    whatever the number of sessions (issue 13)."""
     tz = location.tzinfo
     start = datetime.combine(day, time.min, tzinfo=tz)
+    first_start = PumpEvent.objects.filter(
+        session=OuterRef("pk"), action=PumpAction.START
+    ).order_by("at", "pk")
+    last_reading = VitalSign.objects.filter(session=OuterRef("pk")).order_by("-taken_at")
+    open_alerts = (
+        VitalAlert.objects.filter(session=OuterRef("pk"), acknowledged_at__isnull=True)
+        .order_by()
+        .values("session")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     return list(
         sessions_visible_to(user=user)
         .filter(location=location, scheduled_at__gte=start, scheduled_at__lt=start + timedelta(1))
         .select_related("patient", "appointment__chair")
+        .annotate(
+            board_first_start_at=Subquery(first_start.values("at")[:1]),
+            board_last_reading_at=Subquery(last_reading.values("taken_at")[:1]),
+            board_open_alerts=Coalesce(Subquery(open_alerts), 0),
+        )
         .order_by("scheduled_at", "pk")
+    )
+
+
+def board_overdue(session: InfusionSession, *, now: datetime) -> Overdue | None:
+    """reading_overdue() from the annotations of board_sessions(), without a query."""
+    return _overdue(
+        session,
+        started_at=session.board_first_start_at,  # type: ignore[attr-defined]
+        last_reading_at=session.board_last_reading_at,  # type: ignore[attr-defined]
+        now=now,
     )
 
 

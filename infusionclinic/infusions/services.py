@@ -16,7 +16,7 @@ from django.utils import timezone
 from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.audit.models import AuditAction
-from infusionclinic.audit.services import audit_record
+from infusionclinic.audit.services import audit_record, audit_record_batch
 from infusionclinic.dosing.models import DosingOrder
 from infusionclinic.intake.selectors import patient_may_be_booked
 from infusionclinic.patients.models import Patient
@@ -35,6 +35,7 @@ from .models import (
     SessionNote,
     SessionState,
     SideEffect,
+    Symptom,
     VitalAlert,
     VitalPhase,
     VitalSign,
@@ -149,13 +150,16 @@ def session_precheck_record(
     actor: User,
     session: InfusionSession,
     fasting_confirmed: bool,
-    questionnaires_done: bool,
     pregnancy_test: str,
     weight_kg: Any,
 ) -> PreCheck:
     """The pre-infusion checklist. Hard stops: consent not current or intake not clearing the
-    patient (PROT-C1/C2 via intake), fasting not confirmed (PRE-4), a positive pregnancy test
-    (ELIG-A7, PRE-2), no pre-infusion vital signs (MON-T1)."""
+    patient (PROT-C1/C2 via intake), the visit's questionnaires not submitted in outcomes
+    (PROT-14, scales.md §9) or an open PHQ-9 item 9 alert (SCALE-4), fasting not confirmed
+    (PRE-4), a positive pregnancy test (ELIG-A7, PRE-2), no pre-infusion vital signs (MON-T1).
+    Today's weight goes to the patient's chart (a BodyMeasurement, audited) so dosing sees it."""
+    from infusionclinic.patients.services import measurement_record
+
     _require_run(actor)
     session = _lock(session)
     _require_state(session, S.CHECKED_IN)
@@ -165,6 +169,16 @@ def session_precheck_record(
     may, reasons = patient_may_be_booked(patient=session.patient)
     if not may:
         errors["consent_current"] = [str(r) for r in reasons]
+    questionnaires = selectors.questionnaires_for_visit(session)
+    if questionnaires.missing:
+        errors["questionnaires"] = [
+            "PROT-14: not yet submitted for this visit: " + ", ".join(questionnaires.missing) + "."
+        ]
+    if questionnaires.open_safety_alerts:
+        errors.setdefault("questionnaires", []).append(
+            "SCALE-4: a PHQ-9 item 9 safety alert is open; a clinician documents the risk "
+            "assessment (acknowledges the alert) before the infusion."
+        )
     if not fasting_confirmed:
         errors["fasting_confirmed"] = ["PRE-4: fasting (no solids 6 h, clear liquids 2 h)."]
     if pregnancy_test not in PregnancyTest.values:
@@ -181,14 +195,21 @@ def session_precheck_record(
         errors["vitals"] = ["MON-T1: record a full set of pre-infusion vital signs first."]
     if errors:
         raise ValidationError(errors)
+    measurement = measurement_record(
+        actor=actor, patient=session.patient, kind="weight", value=weight, unit="kg"
+    )
     precheck = PreCheck.objects.create(
         session=session,
         consent_current=True,
         consent_reasons=[],
-        questionnaires_done=questionnaires_done,
+        questionnaires_done=True,
+        questionnaires=[
+            {"code": code, "assessment_id": pk} for code, pk in questionnaires.done.items()
+        ],
         fasting_confirmed=True,
         pregnancy_test=pregnancy_test,
         weight_kg=weight,
+        weight_measurement=measurement,
         recorded_by=actor,
         recorded_at=timezone.now(),
     )
@@ -213,11 +234,28 @@ def _int(value: Any, field: str, low: int, high: int, errors: dict[str, list[str
     return number
 
 
-@transaction.atomic
-def vital_record(
+_PHASE_OF_STATE = {
+    S.CHECKED_IN: VitalPhase.PRE,
+    S.PRE_CHECKS: VitalPhase.PRE,
+    S.INFUSING: VitalPhase.INFUSION,
+    S.PAUSED: VitalPhase.INFUSION,
+    S.RECOVERING: VitalPhase.RECOVERY,
+}
+
+
+def _vital_phase(session: InfusionSession) -> str:
+    phase = _PHASE_OF_STATE.get(session.state)
+    if phase is None:
+        raise ValidationError({"state": ["Vital signs are recorded from check-in to discharge."]})
+    return phase
+
+
+def _vital_build(
     *,
     actor: User,
     session: InfusionSession,
+    phase: str,
+    errors: dict[str, list[str]],
     taken_at: datetime,
     systolic_mmhg: Any,
     diastolic_mmhg: Any,
@@ -227,19 +265,7 @@ def vital_record(
     sedation: Any = None,
     dissociation: Any = None,
 ) -> VitalSign:
-    """Store a reading and raise an alert for every threshold it crosses (monitoring.md §3)."""
-    _require_run(actor)
-    session = _lock(session)
-    phase = {
-        S.CHECKED_IN: VitalPhase.PRE,
-        S.PRE_CHECKS: VitalPhase.PRE,
-        S.INFUSING: VitalPhase.INFUSION,
-        S.PAUSED: VitalPhase.INFUSION,
-        S.RECOVERING: VitalPhase.RECOVERY,
-    }.get(session.state)
-    if phase is None:
-        raise ValidationError({"state": ["Vital signs are recorded from check-in to discharge."]})
-    errors: dict[str, list[str]] = {}
+    """A reading checked at the domain's edge (an unsaved row); problems go into `errors`."""
     sbp = _int(systolic_mmhg, "systolic_mmhg", 40, 300, errors)
     dbp = _int(diastolic_mmhg, "diastolic_mmhg", 20, 250, errors)
     hr = _int(heart_rate_bpm, "heart_rate_bpm", 20, 300, errors)
@@ -258,9 +284,7 @@ def vital_record(
         errors["taken_at"] = ["A reading cannot be in the future."]
     elif session.checked_in_at and taken_at < session.checked_in_at - timedelta(minutes=30):
         errors["taken_at"] = ["Before this session's check-in."]
-    if errors:
-        raise ValidationError(errors)
-    vital = VitalSign.objects.create(
+    return VitalSign(
         session=session,
         phase=phase,
         taken_at=taken_at,
@@ -273,24 +297,175 @@ def vital_record(
         dissociation=dis,
         recorded_by=actor,
     )
-    baseline = selectors.baseline_reading(session) if phase != VitalPhase.PRE else None
-    reading = _reading(vital)
-    findings = rules.reading_findings(
-        reading,
-        baseline=_reading(baseline) if baseline else None,
-        pre_infusion=phase == VitalPhase.PRE,
+
+
+def _signs_to_raise(session: InfusionSession) -> list[str]:
+    """MON-BP-4 / MON-X-1: a sign still present raises its rule again with a new BP, unless its
+    alert is still waiting for acknowledgement (one open alert per rule)."""
+    waiting = set(
+        session.alerts.filter(acknowledged_at__isnull=True).values_list("rule_id", flat=True)
     )
-    for f in findings:
-        VitalAlert.objects.create(
-            session=session,
-            vital=vital,
-            rule_id=f.rule_id,
-            level=f.level,
-            message=f.message,
-            action=f.action,
-        )
+    return [
+        s
+        for s in selectors.active_signs(session)
+        if rules.warning_signs()[s].rule_id not in waiting
+    ]
+
+
+def _vital_findings(
+    vital: VitalSign, baseline: VitalSign | None, signs: list[str]
+) -> list[rules.Finding]:
+    return rules.reading_findings(
+        _reading(vital),
+        baseline=_reading(baseline) if baseline else None,
+        pre_infusion=vital.phase == VitalPhase.PRE,
+        active_signs=signs,
+    )
+
+
+def _lock_for_reading(session: InfusionSession) -> InfusionSession:
+    """The row lock `_lock` takes, reading back only what a reading depends on (state and
+    check-in time) onto the caller's object, whose patient is already loaded: a monitor posts
+    often, and re-reading the session with its order and patient was a third of its cost."""
+    current = (
+        InfusionSession.objects.select_for_update()
+        .filter(pk=session.pk)
+        .values("state", "checked_in_at")
+        .get()
+    )
+    session.state, session.checked_in_at = current["state"], current["checked_in_at"]
+    return session
+
+
+def _alerts_known(vital: VitalSign, alerts: list[VitalAlert]) -> None:
+    """Give the reading its alerts as if prefetched: the answer lists them without a query."""
+    known = vital.alerts.all()
+    known._result_cache = alerts
+    known._prefetch_done = True
+    vital._prefetched_objects_cache = {"alerts": known}
+
+
+@transaction.atomic
+def vital_record(
+    *,
+    actor: User,
+    session: InfusionSession,
+    taken_at: datetime,
+    systolic_mmhg: Any,
+    diastolic_mmhg: Any,
+    heart_rate_bpm: Any,
+    spo2_pct: Any,
+    respiratory_rate: Any,
+    sedation: Any = None,
+    dissociation: Any = None,
+) -> VitalSign:
+    """Store a reading and raise an alert for every threshold it crosses (monitoring.md §3)."""
+    _require_run(actor)
+    session = _lock_for_reading(session)
+    phase = _vital_phase(session)
+    errors: dict[str, list[str]] = {}
+    vital = _vital_build(
+        actor=actor,
+        session=session,
+        phase=phase,
+        errors=errors,
+        taken_at=taken_at,
+        systolic_mmhg=systolic_mmhg,
+        diastolic_mmhg=diastolic_mmhg,
+        heart_rate_bpm=heart_rate_bpm,
+        spo2_pct=spo2_pct,
+        respiratory_rate=respiratory_rate,
+        sedation=sedation,
+        dissociation=dissociation,
+    )
+    if errors:
+        raise ValidationError(errors)
+    vital.save()
+    baseline = selectors.baseline_reading(session) if phase != VitalPhase.PRE else None
+    findings = _vital_findings(vital, baseline, _signs_to_raise(session))
+    alerts = [_alert_create(session, f, vital=vital) for f in findings]
+    _alerts_known(vital, alerts)
     _audit(actor, session, vital, event="vitals", alerts=[f.rule_id for f in findings])
     return vital
+
+
+def _alert(session: InfusionSession, finding: rules.Finding, **source: Any) -> VitalAlert:
+    return VitalAlert(
+        session=session,
+        rule_id=finding.rule_id,
+        level=finding.level,
+        message=finding.message[:300],
+        action=finding.action[:300],
+        **source,
+    )
+
+
+def _alert_create(session: InfusionSession, finding: rules.Finding, **source: Any) -> VitalAlert:
+    alert = _alert(session, finding, **source)
+    alert.save()
+    return alert
+
+
+def _latest_reading(session: InfusionSession) -> rules.Reading | None:
+    last = session.vitals.order_by("-taken_at", "-pk").first()
+    return _reading(last) if last else None
+
+
+def _sign_alerts(session: InfusionSession, sign_ids: list[str], **source: Any) -> list[VitalAlert]:
+    """MON-BP-4 / MON-X-1 from what the nurse recorded, with the latest BP (any BP counts)."""
+    findings = rules.sign_findings(sign_ids, latest=_latest_reading(session))
+    return [_alert_create(session, f, **source) for f in findings]
+
+
+VITALS_BATCH_MAX = 60  # readings per request: one an hour's worth at a reading a minute
+
+
+@transaction.atomic
+def vitals_record_batch(
+    *, actor: User, session: InfusionSession, readings: list[dict[str, Any]]
+) -> list[VitalSign]:
+    """Store several readings of one session at once (a monitor sending what it buffered), all
+    or none: each is checked and alerted exactly as `vital_record` does (a warning sign's rule is
+    raised once, by the first reading, and then waits for acknowledgement), and each gets its own
+    audit event. Field errors are keyed `readings.<index>.<field>`."""
+    _require_run(actor)
+    if not 1 <= len(readings) <= VITALS_BATCH_MAX:
+        raise ValidationError({"readings": [f"Send 1 to {VITALS_BATCH_MAX} readings."]})
+    session = _lock_for_reading(session)
+    phase = _vital_phase(session)
+    errors: dict[str, list[str]] = {}
+    vitals = []
+    for index, values in enumerate(readings):
+        own: dict[str, list[str]] = {}
+        vitals.append(_vital_build(actor=actor, session=session, phase=phase, errors=own, **values))
+        errors.update({f"readings.{index}.{field}": m for field, m in own.items()})
+    if errors:
+        raise ValidationError(errors)
+    VitalSign.objects.bulk_create(vitals)
+    if any(v.pk is None for v in vitals):  # a backend without RETURNING: read the ids back
+        raise RuntimeError("bulk_create did not return primary keys")
+    baseline = selectors.baseline_reading(session) if phase != VitalPhase.PRE else None
+    signs = _signs_to_raise(session)
+    per_vital = []
+    for v in vitals:
+        per_vital.append((v, _vital_findings(v, baseline, signs)))
+        signs = []  # raised by the first reading; open until acknowledged
+    alerts = VitalAlert.objects.bulk_create(
+        [_alert(session, f, vital=v) for v, findings in per_vital for f in findings]
+    )
+    for v, _ in per_vital:
+        _alerts_known(v, [a for a in alerts if a.vital_id == v.pk])
+    audit_record_batch(
+        actor=actor,
+        action=AuditAction.CREATE,
+        patient=session.patient,
+        objs=vitals,
+        details=[
+            {"session": session.pk, "event": "vitals", "alerts": [f.rule_id for f in findings]}
+            for _, findings in per_vital
+        ],
+    )
+    return vitals
 
 
 def _reading(v: VitalSign) -> rules.Reading:
@@ -376,6 +551,13 @@ def pump_event_record(
                 ]
             }
         )
+    if (
+        action == PumpAction.START
+        and session.alerts.filter(acknowledged_at__isnull=True, vital__isnull=True).exists()
+    ):
+        raise ValidationError(
+            {"state": ["MON-BP-4/MON-X-1: acknowledge the open alerts before the start."]}
+        )
     if action == PumpAction.RESUME:
         open_alerts = session.alerts.filter(
             acknowledged_at__isnull=True, level__in=["alert", "critical"]
@@ -443,8 +625,68 @@ def side_effect_record(
     effect = SideEffect.objects.create(
         session=session, code=code, grade=level, onset_at=onset, note=note[:500], recorded_by=actor
     )
-    _audit(actor, session, effect, event="side_effect", code=code, grade=level)
+    alerts = _sign_alerts(
+        session, rules.signs_for_side_effect(code, level or 0), side_effect=effect
+    )
+    _audit(
+        actor,
+        session,
+        effect,
+        event="side_effect",
+        code=code,
+        grade=level,
+        alerts=[a.rule_id for a in alerts],
+    )
     return effect
+
+
+@transaction.atomic
+def symptom_record(
+    *,
+    actor: User,
+    session: InfusionSession,
+    code: str,
+    observed_at: datetime | None = None,
+    note: str = "",
+) -> Symptom:
+    """A warning sign (data/warning_signs.json) raises its rule's alert at once: MON-BP-4
+    (stop, emergency protocol) or MON-X-1 (pause/stop, low-stimulus room, benzodiazepine)."""
+    _require_run(actor)
+    session = _lock(session)
+    _require_state(session, S.CHECKED_IN, S.PRE_CHECKS, S.INFUSING, S.PAUSED, S.RECOVERING)
+    errors: dict[str, list[str]] = {}
+    if code not in rules.warning_signs():
+        errors["code"] = ["Choose a sign from the list (MON-BP-4, MON-X-1)."]
+    observed = observed_at or timezone.now()
+    if timezone.is_naive(observed):
+        errors["observed_at"] = ["Give the time with its UTC offset."]
+    elif observed > timezone.now() + FUTURE_SKEW:
+        errors["observed_at"] = ["Cannot be in the future."]
+    if errors:
+        raise ValidationError(errors)
+    symptom = Symptom.objects.create(
+        session=session, code=code, observed_at=observed, note=note[:500], recorded_by=actor
+    )
+    alerts = _sign_alerts(session, [code], symptom=symptom)
+    _audit(
+        actor,
+        session,
+        symptom,
+        event="symptom",
+        code=code,
+        alerts=[a.rule_id for a in alerts],
+    )
+    return symptom
+
+
+@transaction.atomic
+def symptom_resolve(*, actor: User, symptom: Symptom) -> Symptom:
+    _require_run(actor)
+    if symptom.resolved_at is None:
+        symptom.resolved_at = timezone.now()
+        symptom.save(update_fields=["resolved_at"])
+        _audit(actor, symptom.session, symptom, event="symptom_resolved", code=symptom.code)
+    return symptom
 
 
 @transaction.atomic
@@ -599,6 +841,26 @@ def note_text(session: InfusionSession) -> str:
         lines.append(
             f"  {a.rule_id} ({a.level}) {a.message} — acknowledged by "
             f"{a.acknowledged_by or 'nobody'} {t(a.acknowledged_at)}"
+        )
+    signs = rules.warning_signs()
+    lines.append("Warning signs (MON-BP-4, MON-X-1):")
+    for sx in session.symptoms.all():
+        sign = signs.get(sx.code)
+        lines.append(
+            f"  {t(sx.observed_at)} {sign.name if sign else sx.code} "
+            f"({sign.rule_id if sign else '-'}){' ' + sx.note if sx.note else ''}"
+            f"{', resolved ' + t(sx.resolved_at) if sx.resolved_at else ''}"
+        )
+    precheck = getattr(session, "precheck", None)
+    if precheck is not None:
+        lines.append(
+            f"Pre-checks {t(precheck.recorded_at)}: weight {precheck.weight_kg} kg; "
+            "questionnaires "
+            + (
+                ", ".join(f"{q['code']} #{q['assessment_id']}" for q in precheck.questionnaires)
+                or "-"
+            )
+            + "."
         )
     catalogue = rules.side_effect_catalogue()
     lines.append("Side effects:")

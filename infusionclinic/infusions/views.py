@@ -65,12 +65,12 @@ def _board_context(request: HttpRequest, location_code: str | None) -> dict[str,
     now = timezone.now()
     rows = []
     for s in sessions:
-        overdue = selectors.reading_overdue(s, now=now)
+        overdue = selectors.board_overdue(s, now=now)
         rows.append(
             {
                 "session": s,
                 "overdue": bool(overdue and overdue.overdue),
-                "open_alerts": s.alerts.filter(acknowledged_at__isnull=True).count(),
+                "open_alerts": s.board_open_alerts,
             }
         )
     columns = [
@@ -134,6 +134,13 @@ def _page(request: HttpRequest, session: InfusionSession, bound: dict[str, Any])
         "vitals": session.vitals.all(),
         "alerts": session.alerts.select_related("vital", "acknowledged_by"),
         "side_effects": session.side_effects.all(),
+        "symptoms": session.symptoms.all(),
+        "signs": rules.warning_signs(),
+        "questionnaires": (
+            selectors.questionnaires_for_visit(session)
+            if session.state == SessionState.CHECKED_IN
+            else None
+        ),
         "catalogue": rules.side_effect_catalogue(),
         "scores": session.discharge_scores.all(),
         "discharge_problems": (
@@ -186,6 +193,13 @@ def _effect(session: InfusionSession, effect_id: int) -> Any:
     return effect
 
 
+def _symptom(session: InfusionSession, symptom_id: int) -> Any:
+    symptom = session.symptoms.filter(pk=symptom_id).first()
+    if symptom is None:
+        raise Http404
+    return symptom
+
+
 def _require_note(session: InfusionSession) -> SessionNote:
     note = _note(session)
     if note is None:
@@ -225,6 +239,16 @@ ACTIONS: dict[str, tuple[type[django_forms.Form], Handler]] = {
     "side-effect": (
         forms.SideEffectForm,
         lambda r, s, d: services.side_effect_record(actor=r.user, session=s, **d),
+    ),
+    "symptom": (
+        forms.SymptomForm,
+        lambda r, s, d: services.symptom_record(actor=r.user, session=s, **d),
+    ),
+    "symptom-resolve": (
+        forms.SymptomResolveForm,
+        lambda r, s, d: services.symptom_resolve(
+            actor=r.user, symptom=_symptom(s, d["symptom_id"])
+        ),
     ),
     "resolve": (
         forms.ResolveForm,

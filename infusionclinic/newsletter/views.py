@@ -17,6 +17,7 @@ from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.common.markdown import markdown_to_safe_html
+from infusionclinic.common.spreadsheet import csv_safe as _csv_safe
 from infusionclinic.patients.forms import apply_service_errors
 from infusionclinic.website.views import form_rate_limited, public_context
 
@@ -218,11 +219,6 @@ def campaign_resume(request: HttpRequest, campaign_id: int) -> HttpResponse:
 class _Echo:
     def write(self, value: str) -> str:
         return value
-
-
-def _csv_safe(value: str) -> str:
-    # A cell starting with = + - @ (or a tab/CR) runs as a formula in spreadsheet programs.
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 @login_required

@@ -58,6 +58,21 @@ def score_history(
     ]
 
 
+def submitted_since(*, patient: Patient, since: datetime) -> dict[str, int]:
+    """Instrument code → id of the latest submitted assessment completed at or after `since`
+    (the infusion pre-checks read which scales were collected for the visit, PROT-14)."""
+    found: dict[str, int] = {}
+    for code, pk in (
+        Assessment.objects.filter(
+            patient=patient, status=AssessmentStatus.SUBMITTED, completed_at__gte=since
+        )
+        .order_by("completed_at", "pk")
+        .values_list("instrument__code", "pk")
+    ):
+        found[code] = pk
+    return found
+
+
 @dataclass(frozen=True)
 class ScoredAssessment:
     assessment: Assessment
@@ -80,7 +95,10 @@ def scored_assessments(
     if since is not None:
         qs = qs.filter(completed_at__gte=since)
     rows = list(
-        qs.select_related("instrument").prefetch_related("alerts").order_by("completed_at", "pk")
+        # amendments: the outcomes page marks amended rows (one query, not one per row).
+        qs.select_related("instrument")
+        .prefetch_related("alerts", "amendments")
+        .order_by("completed_at", "pk")
     )
     baselines: dict[str, Assessment] = {}
     scored = []

@@ -14,6 +14,7 @@ from infusionclinic.dosing import services as dosing_services
 from infusionclinic.dosing.tests.factories import STANDARD
 from infusionclinic.infusions.models import InfusionSession, VitalAlert
 from infusionclinic.intake.tests.factories import bookable_patient
+from infusionclinic.outcomes.services import assessment_submit
 from infusionclinic.patients.services import diagnosis_add
 from infusionclinic.scheduling.models import Appointment, Chair
 from tests.browser.test_prescriber_signs_order import _log_in
@@ -53,6 +54,9 @@ def test_nurse_takes_patient_from_check_in_to_discharge_with_alert_acknowledged(
     bookable_patient(patient, staff=prescriber)
     draft = dosing_services.dosing_order_create(actor=prescriber, patient=patient, **STANDARD)
     dosing_services.dosing_order_sign(actor=prescriber, order=draft, password=PASSWORD)
+    assessment_submit(
+        actor=nurse, patient=patient, instrument_code="PHQ-9", answers=[0] * 9
+    )  # the visit's questionnaire, as the patient portal would submit it
     chair = Chair.objects.create(location=north, name="Chair 1")
     start = timezone.now().replace(second=0, microsecond=0)
     Appointment.objects.create(
@@ -78,7 +82,8 @@ def test_nurse_takes_patient_from_check_in_to_discharge_with_alert_acknowledged(
     expect(page.locator("#session-state")).to_have_text("Checked in")
     _vitals(page)
     page.get_by_label("Fasting confirmed").check()
-    page.get_by_label("Questionnaires done").check()
+    # PROT-14: the visit's PHQ-9 is read from outcomes (submitted before the pre-checks).
+    expect(page.locator("#questionnaires")).to_contain_text("PHQ-9 submitted")
     page.get_by_label("Pregnancy test (PRE-2)").select_option("negative")
     page.get_by_label("Today's weight (kg)").fill("80.0")
     page.get_by_role("button", name="Pre-checks done").click()

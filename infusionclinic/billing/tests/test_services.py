@@ -3,7 +3,7 @@ refunds, CODE-PX-R1 timed codes, audit of every write."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -23,7 +23,7 @@ from .factories import (
     VALID_NPI,
     billing_provider,
     completed_appointment,
-    infusion_times,
+    infusion_session,
     package_plan,
     price,
 )
@@ -51,12 +51,13 @@ def prices(location):
 
 
 def _invoice(desk, patient, location, lines, **kwargs):
+    """An invoice of a completed infusion (45 min of pump time: 96365 x 1 is added) or of the
+    kind given, with the other services in `lines`."""
     appointment = completed_appointment(patient, location, **kwargs)
     return services.invoice_create(
         actor=desk,
         appointment=appointment,
         lines=[LineInput(code, units) for code, units in lines],
-        **infusion_times(appointment),
     )
 
 
@@ -150,14 +151,14 @@ def test_price_set_audited_and_only_for_own_location(desk, location, other_locat
 
 
 def test_invoice_total_is_sum_of_lines(desk, patient, location, prices):
-    invoice = _invoice(desk, patient, location, [("96365", 1), ("J3490", 3)])
+    invoice = _invoice(desk, patient, location, [("J3490", 3)])
     figures = invoice_figures(invoice)
     assert figures.subtotal == Decimal("506.50")
     assert figures.total == Decimal("506.50")
     assert figures.balance == Decimal("506.50")
     assert [(x.code, x.units, x.unit_price) for x in invoice.lines.all()] == [
-        ("96365", 1, Decimal("400.00")),
         ("J3490", 3, Decimal("35.50")),
+        ("96365", 1, Decimal("400.00")),
     ]
     assert AuditEvent.objects.filter(object_type="billing.Invoice", action="create").count() == 1
 
@@ -174,51 +175,99 @@ def test_only_completed_appointment_invoiced_once(desk, patient, location, price
         services.invoice_create(actor=desk, appointment=booked, lines=[LineInput("90791", 1)])
 
 
-def test_code_px_r1_infusion_code_needs_start_and_stop(desk, patient, location, prices):
-    appointment = completed_appointment(patient, location)
-    with pytest.raises(ValidationError) as exc:
-        services.invoice_create(actor=desk, appointment=appointment, lines=[LineInput("96365", 1)])
-    assert "infusion_started_at" in exc.value.message_dict
+def _infusion_codes(invoice):
+    return [(x.code, x.units) for x in invoice.lines.filter(code__in=("96365", "96366", "96374"))]
 
 
-def test_code_px1_infusion_of_15_minutes_or_less_is_not_96365(desk, patient, location, prices):
-    appointment = completed_appointment(patient, location)
-    with pytest.raises(ValidationError):
-        services.invoice_create(
-            actor=desk,
-            appointment=appointment,
-            lines=[LineInput("96365", 1)],
-            **infusion_times(appointment, minutes=15),
-        )
-    services.invoice_create(
-        actor=desk,
-        appointment=appointment,
-        lines=[LineInput("96365", 1)],
-        **infusion_times(appointment, minutes=16),
+def _bill_pump(desk, patient, location, pump, day=10):
+    appointment = completed_appointment(
+        patient, location, day=date(2026, 3, day), infusion_minutes=None
     )
+    infusion_session(appointment, pump=pump)
+    return services.invoice_create(actor=desk, appointment=appointment, lines=[])
 
 
-def test_code_px2_added_hour_needs_more_than_30_minutes_beyond_first_hour(
+@pytest.fixture
+def infusion_prices(location, prices):
+    price(location, "96366", "150.00")
+    price(location, "96374", "120.00")
+
+
+def test_code_px_r1_infusion_codes_are_not_typed_on_the_invoice(desk, patient, location, prices):
+    appointment = completed_appointment(patient, location)
+    for code in ("96365", "96366"):
+        with pytest.raises(ValidationError) as exc:
+            services.invoice_create(actor=desk, appointment=appointment, lines=[LineInput(code, 1)])
+        assert "pump record" in exc.value.message_dict["lines"][0]
+    assert not Invoice.objects.exists()
+
+
+def test_code_px_r1_no_pump_record_no_infusion_code(desk, patient, location, prices):
+    appointment = completed_appointment(patient, location, infusion_minutes=None)
+    invoice = services.invoice_create(
+        actor=desk, appointment=appointment, lines=[LineInput("J3490", 1)]
+    )
+    assert _infusion_codes(invoice) == []
+    assert invoice.infusion_started_at is None
+    assert invoice.infusion_session_id is None
+
+
+def test_code_px_r1_a_running_pump_cannot_be_billed(desk, patient, location, prices):
+    appointment = completed_appointment(patient, location, infusion_minutes=None)
+    infusion_session(appointment, pump=[("start", 0), ("pause", 30)], state="paused")
+    with pytest.raises(ValidationError) as exc:
+        services.invoice_create(actor=desk, appointment=appointment, lines=[])
+    assert "appointment" in exc.value.message_dict
+
+
+def test_code_px_r1_invoice_documents_the_pump_start_stop_and_session(
     desk, patient, location, prices
 ):
-    price(location, "96366", "150.00")
-    appointment = completed_appointment(patient, location)
-    lines = [LineInput("96365", 1), LineInput("96366", 1)]
-    with pytest.raises(ValidationError):
-        services.invoice_create(
-            actor=desk, appointment=appointment, lines=lines, **infusion_times(appointment, 90)
-        )
-    with pytest.raises(ValidationError):  # add-on without its primary code
-        services.invoice_create(
-            actor=desk,
-            appointment=appointment,
-            lines=[LineInput("96366", 1)],
-            **infusion_times(appointment, 120),
-        )
-    invoice = services.invoice_create(
-        actor=desk, appointment=appointment, lines=lines, **infusion_times(appointment, 91)
-    )
-    assert invoice_figures(invoice).total == Decimal("550.00")
+    appointment = completed_appointment(patient, location, infusion_minutes=None)
+    session = infusion_session(appointment, pump=[("start", 20), ("stop", 65)])
+    invoice = services.invoice_create(actor=desk, appointment=appointment, lines=[])
+    assert invoice.infusion_session_id == session.pk
+    assert invoice.infusion_started_at == appointment.starts_at + timedelta(minutes=20)
+    assert invoice.infusion_stopped_at == appointment.starts_at + timedelta(minutes=65)
+    event = AuditEvent.objects.get(object_type="billing.Invoice", action="create")
+    assert event.detail["infusion_running_seconds"] == 45 * 60
+
+
+@pytest.mark.parametrize(
+    ("pump", "codes"),
+    [
+        # CODE-PX1: 15 min or less is a push (CODE-PX3), more than 15 min is 96365.
+        ([("start", 0), ("stop", 15)], [("96374", 1)]),
+        ([("start", 0), ("stop", 15.5)], [("96365", 1)]),
+        ([("start", 0), ("stop", 16)], [("96365", 1)]),
+        # CODE-PX2: 96366 needs more than 30 min beyond the first hour.
+        ([("start", 0), ("stop", 90)], [("96365", 1)]),
+        ([("start", 0), ("stop", 91)], [("96365", 1), ("96366", 1)]),
+        ([("start", 0), ("stop", 150)], [("96365", 1), ("96366", 1)]),
+        ([("start", 0), ("stop", 151)], [("96365", 1), ("96366", 2)]),
+    ],
+)
+def test_code_px1_px2_units_at_the_boundaries(
+    desk, patient, location, infusion_prices, pump, codes
+):
+    assert _infusion_codes(_bill_pump(desk, patient, location, pump)) == codes
+
+
+def test_pauses_do_not_count_as_infusion_time(desk, patient, location, infusion_prices):
+    # 100 min from start to stop, but a 20-minute pause: 80 min ran -> no added hour (CODE-PX2).
+    paused = [("start", 0), ("pause", 50), ("resume", 70), ("stop", 100)]
+    assert _infusion_codes(_bill_pump(desk, patient, location, paused)) == [("96365", 1)]
+    # 12 min start to stop with a 3-minute pause: 9 min ran -> push (CODE-PX1).
+    short = [("start", 0), ("pause", 5), ("resume", 8), ("stop", 12)]
+    assert _infusion_codes(_bill_pump(desk, patient, location, short, day=11)) == [("96374", 1)]
+    # 20 min ran in two runs of 10 -> more than 15 min -> 96365 (CODE-PX1).
+    runs = [("start", 0), ("pause", 10), ("resume", 40), ("stop", 50)]
+    assert _infusion_codes(_bill_pump(desk, patient, location, runs, day=12)) == [("96365", 1)]
+
+
+def test_infusion_units_priced_from_the_list(desk, patient, location, infusion_prices):
+    invoice = _bill_pump(desk, patient, location, [("start", 0), ("stop", 151)])
+    assert invoice_figures(invoice).total == Decimal("700.00")  # 400 + 2 x 150
 
 
 def test_nurse_and_prescriber_may_not_bill(patient, location, prices):
@@ -249,7 +298,7 @@ def test_package_consumed_one_session_per_appointment(desk, patient, location, p
     purchase = services.package_sell(actor=desk, patient=patient, plan=package_plan(location))
     assert invoice_figures(purchase.invoice).total == Decimal("1200.00")
     invoices = [
-        _invoice(desk, patient, location, [("96365", 1), ("J3490", 1)], day=date(2026, 3, d))
+        _invoice(desk, patient, location, [("J3490", 1)], day=date(2026, 3, d))
         for d in (2, 4, 6, 9)
     ]
     figures = [invoice_figures(i) for i in invoices]
@@ -272,7 +321,7 @@ def test_package_not_used_for_other_service_or_location(desk, patient, location,
 
 
 def test_payments_and_refunds_move_the_balance(desk, patient, location, prices):
-    invoice = _invoice(desk, patient, location, [("96365", 1)])
+    invoice = _invoice(desk, patient, location, [])
     cash = services.payment_record(actor=desk, invoice=invoice, amount="100.00", method="cash")
     services.payment_record(
         actor=desk, invoice=invoice, amount="300.00", method="card", reference="slip 4711"
@@ -291,7 +340,7 @@ def test_payments_and_refunds_move_the_balance(desk, patient, location, prices):
 
 
 def test_payment_never_more_than_balance(desk, patient, location, prices):
-    invoice = _invoice(desk, patient, location, [("96365", 1)])
+    invoice = _invoice(desk, patient, location, [])
     with pytest.raises(ValidationError) as exc:
         services.payment_record(actor=desk, invoice=invoice, amount="400.01", method="cash")
     assert "amount" in exc.value.message_dict
@@ -303,7 +352,7 @@ def test_payment_never_more_than_balance(desk, patient, location, prices):
 
 
 def test_refund_never_more_than_paid(desk, patient, location, prices):
-    invoice = _invoice(desk, patient, location, [("96365", 1)])
+    invoice = _invoice(desk, patient, location, [])
     payment = services.payment_record(
         actor=desk, invoice=invoice, amount="50.00", method="transfer"
     )

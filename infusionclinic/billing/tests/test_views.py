@@ -22,7 +22,6 @@ from .factories import (
     VALID_NPI,
     billing_provider,
     completed_appointment,
-    infusion_times,
     package_plan,
     price,
 )
@@ -50,9 +49,8 @@ def setup(location):
     invoice = services.invoice_create(
         actor=desk,
         appointment=appointment,
-        lines=[LineInput("96365", 1), LineInput("J3490", 2)],
+        lines=[LineInput("J3490", 2)],
         rendering_provider=prescriber,
-        **infusion_times(appointment),
     )
     payment = services.payment_record(
         actor=desk, invoice=invoice, amount="300.00", method="card", reference="slip 42"
@@ -85,6 +83,8 @@ def test_superbill_pdf_lists_codes_npi_pos_tax_id_and_charges(setup):
         "12-3456789",
         "2026-03-10",
         "Balance due: $171.00",
+        # CODE-PX-R1: the pump times the infusion code came from (10:20-11:05 local, 45 min).
+        "Infusion (pump record): start 10:20, stop 11:05 America/New_York, 45 min running",
     ):
         assert expected in text, expected
     assert _exports(setup["invoice"]) == 1

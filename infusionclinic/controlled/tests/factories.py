@@ -26,9 +26,33 @@ def product(ndc: str = "42023-113-10", strength: str = "50", container: str = "1
     )
 
 
-def signed_order(patient, prescriber: User) -> DosingOrder:
+def signed_order(patient, prescriber: User, *, open_session: bool = True) -> DosingOrder:
+    """A signed order; with `open_session`, its infusion session checked in at the patient's
+    location: the open encounter a draw needs (CS-42)."""
     draft = dosing_services.dosing_order_create(actor=prescriber, patient=patient, **STANDARD)
-    return dosing_services.dosing_order_sign(actor=prescriber, order=draft, password=PASSWORD)
+    order = dosing_services.dosing_order_sign(actor=prescriber, order=draft, password=PASSWORD)
+    if open_session:
+        open_encounter(prescriber, order)
+    return order
+
+
+def open_encounter(actor: User, order: DosingOrder):  # type: ignore[no-untyped-def]
+    from infusionclinic.infusions import services as infusions
+
+    session = infusions.session_create(
+        actor=actor,
+        patient=order.patient,
+        order=order,
+        location=order.patient.home_location,
+        scheduled_at=timezone.now(),
+    )
+    return infusions.session_check_in(
+        actor=actor,
+        session=session,
+        identity_confirmed=True,
+        escort_name="Alex Escort",
+        escort_phone="555-010-0199",
+    )
 
 
 def receive(

@@ -11,14 +11,21 @@ from django.core.exceptions import ValidationError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infusionclinic.controlled import services
+from infusionclinic.controlled import compliance, services
 from infusionclinic.controlled.models import EntryKind, LedgerEntry
+from tests.factories import PASSWORD, make_user
 
 from .factories import receive
 
 pytestmark = pytest.mark.django_db
 
 _lots = itertools.count(1)
+
+
+@pytest.fixture
+def second_nurse(location):
+    return make_user("nurse", location)
+
 
 ML = st.decimals(min_value=D("0.01"), max_value=D("25"), places=2)
 EVENTS = st.lists(
@@ -45,7 +52,7 @@ EVENTS = st.lists(
 )
 @given(events=EVENTS)
 def test_cs41_balance_never_negative_and_equals_the_sum_of_entries(
-    events, nurse, prescriber, location, ketamine, order
+    events, nurse, prescriber, second_nurse, location, ketamine, order
 ):
     first = receive(nurse, location, ketamine, lot_number=f"H{next(_lots)}")
     lot = first.lot
@@ -86,9 +93,31 @@ def test_cs41_balance_never_negative_and_equals_the_sum_of_entries(
                 expected += value
             else:
                 accept = value <= expected
-                services.stock_out_record(
-                    actor=nurse, lot=lot, kind=kind, qty_ml=value, reason="test", **witness
-                )
+                if kind == "loss":  # CS-38: opens a LossReport
+                    services.stock_out_record(
+                        actor=nurse, lot=lot, kind=kind, qty_ml=value, reason="test"
+                    )
+                elif kind == "return":  # CS-37: to a reverse distributor
+                    compliance.reverse_distributor_return_record(
+                        actor=nurse,
+                        location=location,
+                        lines=[(lot, value)],
+                        distributor_name="Example Returns",
+                        distributor_address="1 Dock St",
+                        distributor_dea="AB1234563",
+                    )
+                else:  # CS-17: Form 41 with two witnesses
+                    compliance.destruction_record(
+                        actor=nurse,
+                        location=location,
+                        lines=[(lot, value)],
+                        method="chemical denaturing kit",
+                        place="med room",
+                        witness_1_email=prescriber.email,
+                        witness_1_secret=PASSWORD,
+                        witness_2_email=second_nurse.email,
+                        witness_2_secret=PASSWORD,
+                    )
                 expected -= value
         except ValidationError:
             assert not accept, (kind, value)

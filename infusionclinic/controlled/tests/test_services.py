@@ -157,6 +157,23 @@ def test_cs42_draw_refused_for_a_patient_of_another_location(
     assert "order" in exc.value.message_dict
 
 
+def test_cs42_draw_needs_an_open_encounter(nurse, prescriber, location, ketamine, patient):
+    from infusionclinic.infusions import services as infusions
+
+    from .factories import open_encounter, signed_order
+
+    order = signed_order(patient, prescriber, open_session=False)
+    lot = receive(nurse, location, ketamine).lot
+    with pytest.raises(ValidationError) as exc:
+        services.draw_record(actor=nurse, lot=lot, order=order, qty_ml="1")
+    assert "CS-42" in exc.value.message_dict["order"][0]
+    session = open_encounter(nurse, order)
+    assert services.draw_record(actor=nurse, lot=lot, order=order, qty_ml="1").kind == "draw"
+    infusions.session_cancel(actor=nurse, session=session, no_show=False, reason="unwell")
+    with pytest.raises(ValidationError):
+        services.draw_record(actor=nurse, lot=lot, order=order, qty_ml="1")
+
+
 def test_cs31_draw_from_an_expired_lot_is_refused(nurse, location, ketamine, order):
     lot = receive(nurse, location, ketamine, expiry=timezone.localdate() - timedelta(days=1)).lot
     with pytest.raises(ValidationError) as exc:
@@ -246,21 +263,19 @@ def test_cs44_database_refuses_waste_without_another_witness(nurse, draw):
         )
 
 
-def test_cs37_destruction_needs_a_witness_and_reduces_stock(nurse, prescriber, draw):
+def test_cs37_destruction_is_not_a_plain_stock_out(nurse, prescriber, draw):
+    """CS-17: destruction goes on Form 41 with two witnesses (test_compliance pins it)."""
     with pytest.raises(ValidationError):
         services.stock_out_record(
-            actor=nurse, lot=draw.lot, kind="destruction", qty_ml="9.00", reason="expired"
+            actor=nurse,
+            lot=draw.lot,
+            kind="destruction",
+            qty_ml="9.00",
+            reason="BUD passed",
+            witness_email=prescriber.email,
+            witness_secret=PASSWORD,
         )
-    entry = services.stock_out_record(
-        actor=nurse,
-        lot=draw.lot,
-        kind="destruction",
-        qty_ml="9.00",
-        reason="BUD passed",
-        witness_email=prescriber.email,
-        witness_secret=PASSWORD,
-    )
-    assert entry.balance_after_ml == 0
+    assert services.balance_ml(draw.lot) == D("9.00")
 
 
 def test_cs40_correction_is_a_new_witnessed_entry(nurse, prescriber, draw):

@@ -116,8 +116,18 @@ def test_reconcile_page_opens_a_discrepancy_and_its_workflow(nurse, location, dr
 @pytest.mark.parametrize("role", ["front_desk", "admin"])
 def test_only_licensed_staff_record(role, location):
     client = logged_in_client(make_user(role, location))
-    for name in ("receive", "draw", "administer", "waste", "reconcile"):
-        assert client.get(_url(name, location)).status_code == 403
+    for name in (
+        "receive",
+        "draw",
+        "administer",
+        "waste",
+        "reconcile",
+        "reconcile_sign",
+        "destroy",
+        "return",
+        "loss_new",
+    ):
+        assert client.get(_url(name, location)).status_code == 403, name
 
 
 def test_admin_views_and_exports(admin_user, location, draw):
@@ -140,9 +150,15 @@ def test_another_locations_staff_get_404_on_every_route(role, other_location, lo
     ).discrepancy
     client = logged_in_client(make_user(role, other_location))
     names = ["ledger", "receive", "draw", "administer", "waste", "reconcile", "inventory"]
+    names += ["reconcile_sign", "registrations", "destroy", "return", "loss_new"]
     for name in [*names, "loss_pack"]:
         assert client.get(_url(name, location)).status_code == 404, name
     assert client.get(_url("discrepancy", location, discrepancy_id=d.pk)).status_code == 404
+    report = services.stock_out_record(
+        actor=draw.actor, lot=draw.lot, kind="loss", qty_ml="1.00", reason="missing"
+    ).loss_report
+    for name in ("loss_report", "loss_notice"):
+        assert client.get(_url(name, location, report_id=report.pk)).status_code == 404, name
     assert client.post(_url("receive", location), {}).status_code == 404
     assert AuditEvent.objects.filter(action=AuditAction.DENIED).exists()
 
@@ -167,9 +183,12 @@ def _rows(response):
 
 
 def test_cs11_inventory_export_contents(admin_user, location, draw):
-    response = logged_in_client(admin_user).get(_url("inventory", location) + "?at=opening")
+    response = logged_in_client(admin_user).get(
+        _url("inventory", location) + "?at=opening&type=initial"
+    )
     assert response["Content-Type"].startswith("text/csv")
     [row] = _rows(response)
+    assert row["inventory_type"] == "initial"  # CS-10, R3
     assert row["ndc"] == "42023-113-10"
     assert row["schedule"] == "CIII"
     assert row["opening_or_close"] == "opening"

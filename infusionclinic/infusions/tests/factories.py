@@ -44,14 +44,23 @@ def checked_in(nurse, session) -> InfusionSession:
     )
 
 
+def questionnaires_done(nurse, session) -> None:
+    """PROT-14 / scales.md §9: the PHQ-9 of the visit, submitted in outcomes (all items 0)."""
+    from infusionclinic.outcomes.services import assessment_submit
+
+    assessment_submit(
+        actor=nurse, patient=session.patient, instrument_code="PHQ-9", answers=[0] * 9
+    )
+
+
 def prechecked(nurse, session, **pre_vitals: Any) -> InfusionSession:
     checked_in(nurse, session)
     vitals(nurse, session, **pre_vitals)
+    questionnaires_done(nurse, session)
     services.session_precheck_record(
         actor=nurse,
         session=session,
         fasting_confirmed=True,
-        questionnaires_done=True,
         pregnancy_test="negative",
         weight_kg="80.0",
     )

@@ -137,6 +137,13 @@ def test_session_routes_answer_404_to_others(who, session, other_location, locat
         content_type="application/json",
     )
     assert r.status_code == 404
+    batch = client.post(
+        f"/api/v1/sessions/{session.pk}/vitals/batch",
+        data=json.dumps({"readings": [_body()]}),
+        content_type="application/json",
+    )
+    assert batch.status_code == 404
+    assert not VitalSign.objects.exists()
     assert AuditEvent.objects.filter(actor=user, action=AuditAction.DENIED).exists()
     assert client.get("/api/v1/sessions/99999999").status_code == 404
 
@@ -146,3 +153,111 @@ def test_session_detail_is_audited_as_a_view(nurse, session):
     assert r.status_code == 200
     assert r.json()["state"] == "scheduled"
     assert AuditEvent.objects.filter(actor=nurse, action=AuditAction.VIEW).exists()
+
+
+def test_state_changes_over_the_api_pre_checks_to_discharge_scores(nurse, session):
+    """Issue 7 item 7: the session's state changes have endpoints (pre-checks with the
+    questionnaires read from outcomes, pump, DIS-1/DIS-2 scores → DIS-3 problems)."""
+    from .factories import GOOD_ALDRETE, GOOD_PADSS, questionnaires_done
+
+    client = api_client(nurse)
+
+    def post(path, body):
+        return client.post(
+            f"/api/v1/sessions/{session.pk}/{path}",
+            data=json.dumps(body),
+            content_type="application/json",
+        )
+
+    checked_in(nurse, session)
+    assert _post(client, session, _body()).status_code == 201
+    pre = {"fasting_confirmed": True, "pregnancy_test": "negative", "weight_kg": "80.5"}
+    refused = post("pre-checks", pre)
+    assert refused.status_code == 422
+    assert "questionnaires" in refused.json()["errors"]
+    questionnaires_done(nurse, session)
+    assert post("pre-checks", pre).json()["state"] == "pre_checks"
+    assert post("pump", {"action": "start"}).json()["state"] == "infusing"
+    assert post("pump", {"action": "stop"}).json()["state"] == "recovering"
+    low = post("discharge-scores", {"aldrete": {**GOOD_ALDRETE, "spo2": 0}, "padss": GOOD_PADSS})
+    assert any("DIS-1" in p for p in low.json()["discharge_problems"])
+    good = post("discharge-scores", {"aldrete": GOOD_ALDRETE, "padss": GOOD_PADSS})
+    assert good.status_code == 200
+    assert not any(p.startswith("DIS-1") for p in good.json()["discharge_problems"])
+
+
+def _post_batch(client, session, readings, **headers):
+    return client.post(
+        f"/api/v1/sessions/{session.pk}/vitals/batch",
+        data=json.dumps({"readings": readings}, default=str),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+@pytest.mark.parametrize("seal_mode", ["inline", "after_commit"])
+def test_vitals_batch_stores_each_reading_with_its_alerts_and_audit_event(
+    nurse, session, settings, seal_mode
+):
+    settings.AUDIT_SEAL_MODE = seal_mode
+    infusing(nurse, session)
+    readings = [_body(), _body(spo2_pct=89, sedation=4), _body(heart_rate_bpm=80)]
+    response = _post_batch(api_client(nurse), session, readings, **{"Idempotency-Key": "b-1"})
+    assert response.status_code == 201, response.content
+    data = response.json()["readings"]
+    assert [r["spo2_pct"] for r in data] == [98, 89, 98]
+    assert [[a["rule_id"] for a in r["alerts"]] for r in data] == [[], ["MON-O2-2"], []]
+    stored = VitalSign.objects.filter(session=session, phase="infusion").order_by("pk")
+    assert [v.pk for v in stored] == [r["id"] for r in data]
+    events = AuditEvent.objects.filter(
+        object_type="infusions.VitalSign", object_id__in=[str(r["id"]) for r in data]
+    ).order_by("id")
+    assert [(e.action, e.patient_id, e.actor_id) for e in events] == [
+        ("create", session.patient_id, nurse.pk)
+    ] * 3
+    assert events[1].detail == {"session": session.pk, "event": "vitals", "alerts": ["MON-O2-2"]}
+
+
+def test_vitals_batch_is_all_or_nothing_with_indexed_field_errors(nurse, session):
+    infusing(nurse, session)
+    before = VitalSign.objects.count()
+    response = _post_batch(
+        api_client(nurse), session, [_body(), _body(spo2_pct=101), _body(systolic_mmhg=70)]
+    )
+    assert response.status_code == 422
+    errors = response.json()["errors"]
+    assert {"readings.1.spo2_pct", "readings.2.systolic_mmhg"} <= set(errors)
+    assert VitalSign.objects.count() == before
+
+
+@pytest.mark.parametrize("count", [0, 61])
+def test_vitals_batch_takes_1_to_60_readings(nurse, session, count):
+    checked_in(nurse, session)
+    response = _post_batch(api_client(nurse), session, [_body()] * count)
+    assert response.status_code == 422
+    assert not VitalSign.objects.exists()
+
+
+def test_retried_vitals_batch_replays_and_stores_once(nurse, session):
+    checked_in(nurse, session)
+    client = api_client(nurse)
+    readings = [_body(), _body()]
+    first = _post_batch(client, session, readings, **{"Idempotency-Key": "batch-7"})
+    again = _post_batch(client, session, readings, **{"Idempotency-Key": "batch-7"})
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert VitalSign.objects.count() == 2
+
+
+def test_vitals_post_answers_in_a_fixed_number_of_queries(
+    nurse, session, django_assert_max_num_queries
+):
+    infusing(nurse, session)
+    client = api_client(nurse)
+    _post(client, session, _body(), **{"Idempotency-Key": "warm"})
+    # token; key (savepoint, insert, release); session; vital_record's savepoint, lock, insert,
+    # baseline, audit (inline seal: 4), release; stored answer; the request's own savepoint (the
+    # test's transaction) and release. No alert query: the answer lists the alerts just made.
+    with django_assert_max_num_queries(17):
+        response = _post(client, session, _body(), **{"Idempotency-Key": "q-1"})
+    assert response.status_code == 201

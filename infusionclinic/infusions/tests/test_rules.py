@@ -148,3 +148,15 @@ def test_a_running_pump_counts_until_now():
 
 def test_side_effect_catalogue_has_ae_1_to_14():
     assert list(rules.side_effect_catalogue()) == [f"AE-{i}" for i in range(1, 15)]
+
+
+def test_mon_bp_7_guidance_goes_with_asymptomatic_elevations():
+    high = rules.Reading(185, 100, 80, 98, 14)
+    [bp3] = rules.reading_findings(high, baseline=None, pre_infusion=False)
+    assert bp3.rule_id == "MON-BP-3"
+    assert "MON-BP-7" in bp3.action
+    assert len(bp3.action) <= 300  # fits VitalAlert.action
+    rise = rules.Reading(165, 80, 80, 98, 14)
+    base = rules.Reading(120, 80, 80, 98, 14)
+    [bp5] = rules.reading_findings(rise, baseline=base, pre_infusion=False)
+    assert "MON-BP-7" in bp5.action

@@ -49,7 +49,6 @@ def test_mon_t1_pre_checks_need_pre_infusion_vitals(nurse, session):
             actor=nurse,
             session=session,
             fasting_confirmed=True,
-            questionnaires_done=True,
             pregnancy_test="negative",
             weight_kg="80",
         )
@@ -70,7 +69,6 @@ def test_pre_checks_hard_stops(nurse, session, kwargs, field):
     vitals(nurse, session)
     data = {
         "fasting_confirmed": True,
-        "questionnaires_done": True,
         "pregnancy_test": "negative",
         "weight_kg": "80",
         **kwargs,
@@ -91,7 +89,6 @@ def test_pre_checks_refused_when_consent_not_current(nurse, session):
             actor=nurse,
             session=session,
             fasting_confirmed=True,
-            questionnaires_done=True,
             pregnancy_test="negative",
             weight_kg="80",
         )
@@ -334,3 +331,16 @@ def test_cancel_and_no_show(nurse, session):
     services.session_cancel(actor=nurse, session=session, no_show=True, reason="did not come")
     session.refresh_from_db()
     assert session.state == SessionState.NO_SHOW
+
+
+def test_a_reading_checks_the_state_under_the_lock_not_the_callers_copy(nurse, session):
+    """vital_record reads state and check-in time back under the row lock: a session object
+    loaded before another user discharged or cancelled the visit does not let a reading in."""
+    from infusionclinic.infusions.models import InfusionSession
+
+    checked_in(nurse, session)
+    stale = InfusionSession.objects.get(pk=session.pk)
+    InfusionSession.objects.filter(pk=session.pk).update(state=SessionState.CANCELLED)
+    with pytest.raises(ValidationError, match="check-in to discharge"):
+        vitals(nurse, stale)
+    assert not session.vitals.exists()

@@ -10,7 +10,7 @@ from infusionclinic.infusions.models import SessionState
 from infusionclinic.scheduling.models import Appointment, Chair
 from tests.factories import PatientFactory, logged_in_client, make_user
 
-from .factories import GOOD_ALDRETE, GOOD_PADSS, NORMAL, shift_back
+from .factories import GOOD_ALDRETE, GOOD_PADSS, NORMAL, questionnaires_done, shift_back
 
 
 def _act(client, session, action, data=None):
@@ -65,13 +65,16 @@ def test_page_flow_check_in_to_discharge_with_alert_acknowledged(nurse, prescrib
     )
     assert r.status_code == 302
     assert _act(client, session, "vitals", NORMAL).status_code == 302
-    r = _act(
-        client,
-        session,
-        "pre-checks",
-        {"fasting_confirmed": "on", "pregnancy_test": "negative", "weight_kg": "80"},
-    )
-    assert r.status_code == 302
+    pre = {"fasting_confirmed": "on", "pregnancy_test": "negative", "weight_kg": "80"}
+    # PROT-14: the page reads the visit's questionnaires from outcomes and names the missing one.
+    page = client.get(f"/infusions/sessions/{session.pk}/").content.decode()
+    assert "Missing: PHQ-9" in page
+    refused = _act(client, session, "pre-checks", pre)
+    assert refused.status_code == 422
+    assert "PROT-14" in refused.content.decode()
+    questionnaires_done(nurse, session)
+    assert "PHQ-9 submitted" in client.get(f"/infusions/sessions/{session.pk}/").content.decode()
+    assert _act(client, session, "pre-checks", pre).status_code == 302
     assert _act(client, session, "pump", {"action": "start"}).status_code == 302
     _act(client, session, "vitals", {**NORMAL, "heart_rate_bpm": 155})
     alert = session.alerts.get()

@@ -4,14 +4,24 @@ from infusionclinic.audit.services import audit_chain_verify
 
 
 class Command(BaseCommand):
-    help = "Verify the audit log's hash chain; exits non-zero and names the first bad event."
+    help = (
+        "Seal pending audit events, then verify the log's hash chain; exits non-zero and names "
+        "the first bad event (or events left unsealed too long)."
+    )
+
+    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+        parser.add_argument(
+            "--no-seal",
+            action="store_true",
+            help="Verify only what is sealed already; do not seal pending events first.",
+        )
 
     def handle(self, *args: object, **options: object) -> None:
-        checked, problem = audit_chain_verify()
+        checked, problem = audit_chain_verify(seal_first=not options["no_seal"])
         if problem is not None:
-            where = f"event #{problem.seq}" + (
-                f" (id {problem.event_id})" if problem.event_id else ""
-            )
+            where = f"event #{problem.seq}" if problem.seq else "an unsealed event"
+            if problem.event_id:
+                where += f" (id {problem.event_id})"
             raise CommandError(
                 f"Audit chain broken at {where}: {problem.reason}. "
                 f"{checked} events before it verified."

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("infusions", "0001_initial"),
+        ("infusions", "0002_symptoms_alert_sources_precheck_links"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,0 +1,99 @@
+"""Issue 13 budget "query counts independent of data size", as a test: each hot page and endpoint
+(the ones bench/run.py times, defined once in bench.dataset.hot_requests) is measured with a
+small clinic, then again after the clinic has grown — more patients matching the search, more
+sessions on today's board, more vitals, orders, measurements and diagnoses on the chart read,
+more assessments on the progress chart — and must issue exactly as many queries. A count that
+grows with the data is an N+1 query; the failure names the page.
+
+The speed itself is measured by `make bench`, never in a timed test."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from bench.dataset import (
+    PHQ9_WEEKS,
+    Fixtures,
+    _bench_patient,
+    clinic_fixtures,
+    hot_requests,
+    inprocess_clients,
+    operations,
+    query_counts,
+    session_in_progress,
+)
+from infusionclinic.infusions import services as infusion_services
+from infusionclinic.outcomes.services import assessment_submit
+from infusionclinic.patients.models import Patient
+from infusionclinic.patients.services import allergy_add, diagnosis_add
+from tests.factories import PatientFactory, add_weight
+
+pytestmark = pytest.mark.django_db
+
+
+def _smiths(location, count: int) -> None:
+    """Patients the prefix search "smi" finds (the page and the API list up to 20 / 50)."""
+    for _ in range(count):
+        PatientFactory(home_location=location, family_name=f"Smith{Patient.objects.count()}")
+
+
+def _grow(fx: Fixtures, location) -> None:
+    nurse, prescriber = fx.users["nurse"], fx.users["prescriber"]
+    chart = Patient.objects.get(pk=fx.course_patient_ids[0])
+    _smiths(location, 30)
+    # Today's board: three more infusions running.
+    for n in range(3):
+        patient = _bench_patient(location, 100 + n, prescriber=prescriber)
+        session_in_progress(patient=patient, nurse=nurse, prescriber=prescriber, location=location)
+    # The chart patient: a second infusion, more readings, weights, diagnoses, allergies.
+    session_in_progress(patient=chart, nurse=nurse, prescriber=prescriber, location=location)
+    session = chart.infusion_sessions.order_by("pk").first()
+    for minutes in range(1, 13):
+        infusion_services.vital_record(
+            actor=nurse,
+            session=session,
+            taken_at=timezone.now() - timedelta(minutes=minutes),
+            systolic_mmhg=118,
+            diastolic_mmhg=76,
+            heart_rate_bpm=70,
+            spo2_pct=98,
+            respiratory_rate=14,
+        )
+    for days in (40, 50, 60):
+        add_weight(chart, "79.5", timezone.localdate() - timedelta(days=days))
+    diagnosis_add(actor=prescriber, patient=chart, code="F33.1", is_primary=False)
+    allergy_add(actor=prescriber, patient=chart, substance="Latex", severity="mild")
+    # The progress chart: four more weekly scores.
+    for week in range(4):
+        assessment_submit(
+            actor=prescriber,
+            patient=chart,
+            instrument_code="PHQ-9",
+            answers=PHQ9_WEEKS[week],
+            completed_at=timezone.now() - timedelta(days=3, hours=week),
+        )
+
+
+def test_hot_pages_and_endpoints_issue_as_many_queries_with_more_data(location):
+    fx = clinic_fixtures(location_code=location.code, sessions=2, courses=1, weeks=2)
+    _smiths(location, 2)
+    chart_id = fx.course_patient_ids[0]
+    setup = {"location": location.code, "chart_patient_ids": [chart_id]}
+    hots = hot_requests(
+        location_code=location.code,
+        chart_patient_ids=[chart_id],
+        session_ids=fx.session_ids,
+        course_patient_ids=[chart_id],
+    ) + operations(setup)
+    clients = inprocess_clients(fx.users)
+
+    small = query_counts(clients, hots)
+    _grow(fx, location)
+    grown = query_counts(clients, hots)
+
+    assert small["floor: GET /api/v1/health"] == 0
+    grows = {n: f"{small[n]} -> {grown[n]}" for n in small if small[n] != grown[n]}
+    assert not grows, f"query count depends on the data size: {grows}"
