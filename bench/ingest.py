@@ -175,7 +175,12 @@ def run_ingest(
         rng = random.Random(i)  # noqa: S311 - benchmark inputs
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         path = f"/api/v1/sessions/{sessions[i]}/vitals" + ("/batch" if batch > 1 else "")
-        headers = {"Authorization": f"Bearer {tokens[i]}", "Content-Type": "application/json"}
+        headers = {
+            "Authorization": f"Bearer {tokens[i]}",
+            "Content-Type": "application/json",
+            # The production server sits behind the TLS proxy (SECURE_SSL_REDIRECT stays on).
+            "X-Forwarded-Proto": "https",
+        }
         start.wait()
         while time.perf_counter() < stop_at[0]:
             if batch > 1:

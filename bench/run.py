@@ -456,10 +456,14 @@ def _ingest(port: int, setup: dict[str, Any]) -> dict[str, Any]:
         return {"note": "not measured: bench/ingest.py (run_ingest) is not on this branch"}
     sessions = setup["ingest_session_ids"]
     tokens = [setup["tokens"]["nurse"]] * len(sessions)
-    return {
-        str(monitors): run_ingest(port, tokens, sessions, monitors, INGEST_SECONDS)
-        for monitors in INGEST_MONITORS
-    }
+    # One reading per request (the route), then the batch route a monitor uses to send
+    # what it buffered (10 readings per request): keys "8", "50", "8x10", "50x10".
+    runs = {}
+    for batch in (1, 10):
+        for monitors in INGEST_MONITORS:
+            key = str(monitors) if batch == 1 else f"{monitors}x{batch}"
+            runs[key] = run_ingest(port, tokens, sessions, monitors, INGEST_SECONDS, batch)
+    return runs
 
 
 def bench_size(size: int) -> dict[str, Any]:

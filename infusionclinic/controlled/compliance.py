@@ -317,6 +317,52 @@ def reverse_distributor_return_record(
     return record
 
 
+def vial_remainder_waste_record(
+    *,
+    actor: User,
+    lot: Lot,
+    qty_ml: Any,
+    reason: str,
+    witness_email: str,
+    witness_secret: str,
+) -> LedgerEntry:
+    """CS-21: only when the clinic sets `CONTROLLED_MDV_REMAINDER_IS_WASTAGE`, a multiple-dose
+    vial's remainder discarded right after a dose is recorded as witnessed wastage (CS-15, CS-44);
+    by default it is inventory and goes through `destruction_record` (Form 41)."""
+    _require(actor, Perm.CS_RECORD)
+    _check_location(actor, lot.location)
+    if not conf.mdv_remainder_is_wastage():
+        raise ValidationError(
+            {
+                "__all__": [
+                    "CS-21: a multiple-dose vial's remainder is inventory here: destroy it on "
+                    "Form 41 with two witnesses, or return it to a reverse distributor (CS-17)."
+                ]
+            }
+        )
+    if not (reason or "").strip():
+        raise ValidationError({"reason": ["Say what was discarded and how (CS-15)."]})
+    qty = _quantity_ml(qty_ml)
+    witness = _witness_check(
+        actor=actor,
+        lot=lot,
+        witness_email=witness_email,
+        witness_secret=witness_secret,
+        purpose="controlled.waste",
+    )
+    with transaction.atomic():
+        return _append(
+            actor=actor,
+            lot=lot,
+            kind=EntryKind.WASTE,
+            qty_ml=qty,
+            delta_ml=-qty,
+            occurred_at=None,
+            witness=witness,
+            reason=f"CS-21 vial remainder: {reason.strip()}",
+        )
+
+
 # --- Theft and loss (CS-13, CS-14, CS-38, R5) ---------------------------------------------------
 
 

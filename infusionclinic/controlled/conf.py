@@ -32,3 +32,10 @@ def registration_warn_days() -> int:
 def form106_days() -> int:
     """CS-13: DEA Form 106 within 45 days of discovery (federal, since 24 Jul 2023)."""
     return int(getattr(settings, "CONTROLLED_FORM106_DAYS", 45))
+
+
+def mdv_remainder_is_wastage() -> bool:
+    """CS-21 ⚠️: whether a multiple-dose vial's remainder discarded right after a patient's dose
+    is wastage (CS-15: witnessed waste, not on Form 41) or inventory (CS-17: Form 41 with two
+    witnesses, or a reverse distributor). Unsettled by the sources: default False (inventory)."""
+    return bool(getattr(settings, "CONTROLLED_MDV_REMAINDER_IS_WASTAGE", False))

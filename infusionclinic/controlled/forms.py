@@ -190,3 +190,17 @@ class ReconciliationSignForm(forms.Form):
     second_email = forms.EmailField(label="Second signer e-mail")
     second_secret = _secret("Second signer password or TOTP code")
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class RemainderWasteForm(forms.Form):
+    """CS-21 when the clinic counts a vial remainder as wastage; one witness (CS-44)."""
+
+    lot = forms.ChoiceField()
+    qty_ml = forms.DecimalField(label="Remainder discarded (mL)", **QTY)
+    reason = forms.CharField(label="What was discarded and how", widget=forms.Textarea)
+    witness_email = forms.EmailField(label="Witness e-mail")
+    witness_secret = _secret("Witness password or TOTP code")
+
+    def __init__(self, *args, lots=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["lot"].choices = [(lot.pk, str(lot)) for lot in lots]

@@ -240,7 +240,8 @@ class EntryKind(models.TextChoices):
 
 
 # Which way each kind moves the lot's stock. Administration and waste come out of a drawn dose,
-# which already left the vial (§8 worked example), so they do not move the lot balance.
+# which already left the vial (§8 worked example), so they do not move the lot balance — except
+# a vial remainder recorded as wastage when the clinic sets CS-21 that way (no dose; it does).
 DIRECTION: dict[str, int] = {
     EntryKind.RECEIPT: 1,
     EntryKind.DRAW: -1,

@@ -30,6 +30,11 @@ urlpatterns = [
     path("controlled/<slug:location_code>/destroy/", views.destroy, name="destroy"),
     path("controlled/<slug:location_code>/return/", views.return_stock, name="return"),
     path(
+        "controlled/<slug:location_code>/remainder-waste/",
+        views.remainder_waste,
+        name="remainder_waste",
+    ),
+    path(
         "controlled/<slug:location_code>/destructions/<int:destruction_id>/form41.csv",
         views.form41_export,
         name="form41",

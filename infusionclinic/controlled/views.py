@@ -16,7 +16,7 @@ from infusionclinic.audit.services import audit_record
 from infusionclinic.dosing.selectors import order_get_for_user
 from infusionclinic.patients.forms import apply_service_errors
 
-from . import compliance, exports, selectors, services
+from . import compliance, conf, exports, selectors, services
 from .forms import (
     CloseForm,
     CountForm,
@@ -30,6 +30,7 @@ from .forms import (
     ReceiveForm,
     ReconciliationSignForm,
     RegistrationForm,
+    RemainderWasteForm,
     ReturnForm,
     WasteForm,
 )
@@ -555,3 +556,35 @@ def reconcile_sign(request: HttpRequest, location_code: str) -> HttpResponse:
         },
         status=422 if request.method == "POST" else 200,
     )
+
+
+@login_required
+def remainder_waste(request: HttpRequest, location_code: str) -> HttpResponse:
+    """CS-21: only when `CONTROLLED_MDV_REMAINDER_IS_WASTAGE` is on; otherwise the page says to
+    use Form 41 and the service refuses."""
+    location = _location(request, location_code, Perm.CS_RECORD)
+    form = RemainderWasteForm(request.POST or None, lots=selectors.lots_at(location=location))
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        lot = selectors.lot_get_for_user(user=request.user, location=location, lot_id=d["lot"])
+        try:
+            compliance.vial_remainder_waste_record(
+                actor=request.user,
+                lot=lot,
+                qty_ml=d["qty_ml"],
+                reason=d["reason"],
+                witness_email=d["witness_email"],
+                witness_secret=d["witness_secret"],
+            )
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, "Vial remainder recorded as witnessed wastage.")
+            return _back(location)
+    intro = (
+        "CS-21: this clinic counts a multiple-dose vial's remainder as wastage (one witness)."
+        if conf.mdv_remainder_is_wastage()
+        else "CS-21: this clinic counts a multiple-dose vial's remainder as inventory: use "
+        "'Destroy (Form 41)' or a return to a reverse distributor instead."
+    )
+    return _form_page(request, location, form, "Discard a vial remainder", "Record wastage", intro)

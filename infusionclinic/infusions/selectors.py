@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
@@ -100,11 +100,20 @@ def baseline_reading(session: InfusionSession) -> VitalSign | None:
 def active_signs(session: InfusionSession) -> list[str]:
     """Warning signs still present (MON-BP-4, MON-X-1): unresolved symptoms and unresolved side
     effects whose grade stands for a sign."""
-    signs = list(session.symptoms.filter(resolved_at__isnull=True).values_list("code", flat=True))
-    for code, grade in session.side_effects.filter(resolved_at__isnull=True).values_list(
-        "code", "grade"
-    ):
-        signs += rules.signs_for_side_effect(code, grade)
+    # One query for both (a monitor's every reading asks): symptoms carry no grade.
+    symptoms = (
+        session.symptoms.filter(resolved_at__isnull=True)
+        .order_by()
+        .values_list("code", Value(None, output_field=IntegerField()))
+    )
+    side_effects = (
+        session.side_effects.filter(resolved_at__isnull=True)
+        .order_by()
+        .values_list("code", "grade")
+    )
+    signs: list[str] = []
+    for code, grade in symptoms.union(side_effects, all=True):
+        signs += [code] if grade is None else rules.signs_for_side_effect(code, grade)
     return signs
 
 

@@ -302,14 +302,13 @@ def _vital_build(
 def _signs_to_raise(session: InfusionSession) -> list[str]:
     """MON-BP-4 / MON-X-1: a sign still present raises its rule again with a new BP, unless its
     alert is still waiting for acknowledgement (one open alert per rule)."""
+    signs = selectors.active_signs(session)
+    if not signs:
+        return []
     waiting = set(
         session.alerts.filter(acknowledged_at__isnull=True).values_list("rule_id", flat=True)
     )
-    return [
-        s
-        for s in selectors.active_signs(session)
-        if rules.warning_signs()[s].rule_id not in waiting
-    ]
+    return [s for s in signs if rules.warning_signs()[s].rule_id not in waiting]
 
 
 def _vital_findings(

@@ -262,6 +262,27 @@ def test_cs37_return_to_reverse_distributor_names_it(nurse, location, lot):
     assert services.balance_ml(lot) == D("10.00")
 
 
+def test_cs21_vial_remainder_is_inventory_by_default(nurse, prescriber, location, lot, settings):
+    kwargs = {
+        "actor": nurse,
+        "lot": lot,
+        "qty_ml": "9.20",
+        "reason": "remainder after dose",
+        "witness_email": prescriber.email,
+        "witness_secret": PASSWORD,
+    }
+    with pytest.raises(ValidationError) as err:
+        compliance.vial_remainder_waste_record(**kwargs)
+    assert "CS-21" in err.value.messages[0]
+    assert services.balance_ml(lot) == D("20.00")
+    page = logged_in_client(nurse).get(_url("remainder_waste", location)).content.decode()
+    assert "Form 41" in page
+    settings.CONTROLLED_MDV_REMAINDER_IS_WASTAGE = True
+    entry = compliance.vial_remainder_waste_record(**kwargs)
+    assert (entry.kind, entry.delta_ml, entry.witness) == ("waste", D("-9.20"), prescriber)
+    assert services.balance_ml(lot) == D("10.80")
+
+
 # --- Theft and loss ----------------------------------------------------------------------------
 
 

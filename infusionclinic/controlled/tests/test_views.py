@@ -126,6 +126,7 @@ def test_only_licensed_staff_record(role, location):
         "destroy",
         "return",
         "loss_new",
+        "remainder_waste",
     ):
         assert client.get(_url(name, location)).status_code == 403, name
 
@@ -151,6 +152,7 @@ def test_another_locations_staff_get_404_on_every_route(role, other_location, lo
     client = logged_in_client(make_user(role, other_location))
     names = ["ledger", "receive", "draw", "administer", "waste", "reconcile", "inventory"]
     names += ["reconcile_sign", "registrations", "destroy", "return", "loss_new"]
+    names += ["remainder_waste"]
     for name in [*names, "loss_pack"]:
         assert client.get(_url(name, location)).status_code == 404, name
     assert client.get(_url("discrepancy", location, discrepancy_id=d.pk)).status_code == 404

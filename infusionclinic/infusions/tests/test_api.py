@@ -256,8 +256,9 @@ def test_vitals_post_answers_in_a_fixed_number_of_queries(
     client = api_client(nurse)
     _post(client, session, _body(), **{"Idempotency-Key": "warm"})
     # token; key (savepoint, insert, release); session; vital_record's savepoint, lock, insert,
-    # baseline, audit (inline seal: 4), release; stored answer; the request's own savepoint (the
+    # baseline, warning signs still present (MON-BP-4/MON-X-1, one union), audit (inline seal:
+    # 4), release; stored answer; the request's own savepoint (the
     # test's transaction) and release. No alert query: the answer lists the alerts just made.
-    with django_assert_max_num_queries(17):
+    with django_assert_max_num_queries(18):
         response = _post(client, session, _body(), **{"Idempotency-Key": "q-1"})
     assert response.status_code == 201
