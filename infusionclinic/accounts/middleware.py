@@ -13,6 +13,11 @@ from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 
 LAST_SEEN_KEY = "_last_seen"
+# The last-seen time is rewritten only when it is at least this old: rewriting it on every
+# request saved the session row (BEGIN, UPDATE, COMMIT) on every page view (issue 13 profile).
+# A stamp up to this many seconds old can only log a session off that much EARLIER than
+# IDLE_TIMEOUT_MINUTES after the last request, never later.
+LAST_SEEN_RESOLUTION_SECONDS = 15
 
 # Paths a logged-in staff member may reach before completing two-factor log-in.
 TWO_FACTOR_EXEMPT_PREFIXES = ("/accounts/", "/static/", "/api/")
@@ -43,7 +48,8 @@ class IdleLogoutMiddleware:
                     "activity. Log in again to continue.",
                 )
                 return redirect(f"{reverse('accounts:login')}?{urlencode({'next': request.path})}")
-            request.session[LAST_SEEN_KEY] = now
+            if last_seen is None or now - float(last_seen) >= LAST_SEEN_RESOLUTION_SECONDS:
+                request.session[LAST_SEEN_KEY] = now
         return self.get_response(request)
 
 

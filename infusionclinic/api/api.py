@@ -19,14 +19,15 @@ from infusionclinic.courses.api import router as courses_router
 from infusionclinic.dosing.api import router as dosing_router
 from infusionclinic.fhir.api import router as fhir_router
 from infusionclinic.infusions.api import router as infusions_router
+from infusionclinic.infusions.selectors import CHART_VITALS, vitals_latest_for_patient
 from infusionclinic.intake.api import router as intake_router
 from infusionclinic.outcomes.api import router as outcomes_router
 from infusionclinic.patients import services as patient_services
 from infusionclinic.patients.models import BodyMeasurement, Patient
 from infusionclinic.patients.selectors import (
     locations_for_user,
-    patient_chart,
     patient_get_for_user,
+    patient_latest_measurements,
     patient_search,
 )
 from infusionclinic.scheduling.api import router as scheduling_router
@@ -35,6 +36,7 @@ from .auth import BearerTokenAuth
 from .idempotency import idempotent
 from .parser import NulRefusingParser
 from .schemas import (
+    ChartOut,
     ErrorOut,
     HealthOut,
     LocationOut,
@@ -133,7 +135,7 @@ def _summary(patient: Patient) -> dict[str, Any]:
 
 
 def _detail(request: HttpRequest, patient: Patient) -> dict[str, Any]:
-    chart = patient_chart(user=request.user, patient=patient)
+    weight, height = patient_latest_measurements(user=request.user, patient=patient)
     provider = patient.referring_provider
     return {
         **_summary(patient),
@@ -146,8 +148,8 @@ def _detail(request: HttpRequest, patient: Patient) -> dict[str, Any]:
             if provider
             else None
         ),
-        "weight": _measurement(chart.latest_weight),
-        "height": _measurement(chart.latest_height),
+        "weight": _measurement(weight),
+        "height": _measurement(height),
         "version": patient.version,
     }
 
@@ -250,6 +252,27 @@ def get_patient(request: HttpRequest, patient_id: str) -> Any:
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
     audit_record(actor=request.user, action=AuditAction.VIEW, patient=patient, obj=patient)
     return _detail(request, patient)
+
+
+@api.get("/patients/{patient_id}/chart", response={200: ChartOut, **ERRORS}, tags=["patients"])
+def get_patient_chart(request: HttpRequest, patient_id: str) -> Any:
+    """The patient (as GET /patients/{patient_id}) and their latest 20 vitals sets, newest first,
+    in a fixed number of queries whatever the history size. One `view` event records the read,
+    with the ids of the vitals sets shown."""
+    patient = patient_get_for_user(user=request.user, patient_id=patient_id)
+    vitals = (
+        vitals_latest_for_patient(patient=patient, limit=CHART_VITALS)
+        if request.user.has_role_perm(Perm.CHART_VIEW_CLINICAL)
+        else None
+    )
+    audit_record(
+        actor=request.user,
+        action=AuditAction.VIEW,
+        patient=patient,
+        obj=patient,
+        detail={"vital_ids": [v.pk for v in vitals]} if vitals else {},
+    )
+    return {"patient": _detail(request, patient), "vitals": vitals}
 
 
 @api.patch(

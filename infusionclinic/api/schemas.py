@@ -1,4 +1,4 @@
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from ninja import Schema
@@ -133,3 +133,29 @@ class PatientOut(PatientSummaryOut):
     weight: MeasurementOut | None = Field(None, description="Latest weight in kg")
     height: MeasurementOut | None = Field(None, description="Latest height in cm")
     version: int
+
+
+class VitalsSetOut(Schema):
+    """One set of vital signs taken in an infusion session (monitoring.md), units in the names."""
+
+    id: int
+    session_id: int
+    phase: str = Field(description="pre, infusion or recovery")
+    taken_at: datetime
+    systolic_mmhg: int
+    diastolic_mmhg: int
+    heart_rate_bpm: int
+    spo2_pct: int
+    respiratory_rate: int = Field(description="Breaths per minute")
+    sedation: int | None = Field(None, description="MOAA/S 0-5 (MON-3)")
+    dissociation: int | None = Field(None, description="0-3 (MON-CADSS)")
+
+
+class ChartOut(Schema):
+    patient: PatientOut
+    vitals: list[VitalsSetOut] | None = Field(
+        description=(
+            "The latest 20 vitals sets over all the patient's infusion sessions, newest first; "
+            "null for a role that does not see clinical data (front desk)"
+        )
+    )

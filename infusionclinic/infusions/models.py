@@ -148,6 +148,9 @@ class VitalSign(models.Model):
 
     class Meta:
         ordering = ["taken_at", "pk"]
+        # A session's readings in time order: the vitals POST's baseline and MON-T2/T4 next-due
+        # reads become a backward (index-only) scan of this index instead of a sort (issue 13).
+        indexes = [models.Index(fields=["session", "taken_at"], name="vital_session_taken")]
 
     def __str__(self) -> str:
         return f"{self.systolic_mmhg}/{self.diastolic_mmhg} at {self.taken_at:%H:%M} UTC"

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
 
@@ -123,6 +123,34 @@ class Chart:
     diagnoses: list[Diagnosis]
 
 
+def _latest_measurements(patient: Patient) -> dict[str, BodyMeasurement]:
+    """The latest weight and the latest height, in one query: each kind's newest id by the
+    (patient, kind, -measured_on) index, as scalar subqueries of one `id IN (...)` lookup (an OR
+    of two `IN (subquery)` would make PostgreSQL scan the whole table)."""
+    newest = [
+        Subquery(
+            BodyMeasurement.objects.filter(patient=patient, kind=kind)
+            .order_by("-measured_on", "-created_at")
+            .values("pk")[:1]
+        )
+        for kind in MeasurementKind
+    ]
+    return {m.kind: m for m in BodyMeasurement.objects.filter(pk__in=newest).order_by()}
+
+
+def patient_latest_measurements(
+    *, user: User, patient: Patient
+) -> tuple[BodyMeasurement | None, BodyMeasurement | None]:
+    """(latest weight, latest height) for a role that sees measurements, else (None, None): what
+    the API's patient read shows, without the rest of the chart."""
+    if not user.has_role_perm(Perm.CHART_VIEW_CLINICAL) and not user.has_role_perm(
+        Perm.MEASUREMENT_RECORD
+    ):
+        return None, None
+    latest = _latest_measurements(patient)
+    return latest.get(MeasurementKind.WEIGHT), latest.get(MeasurementKind.HEIGHT)
+
+
 def patient_chart(*, user: User, patient: Patient) -> Chart:
     """Everything the chart page shows, in a fixed number of queries whatever the history size."""
     show_clinical = user.has_role_perm(Perm.CHART_VIEW_CLINICAL)
@@ -133,18 +161,13 @@ def patient_chart(*, user: User, patient: Patient) -> Chart:
             :MEASUREMENT_HISTORY
         ]
     )
-    latest = {
-        kind: BodyMeasurement.objects.filter(patient=patient, kind=kind)
-        .order_by("-measured_on", "-created_at")
-        .first()
-        for kind in MeasurementKind
-    }
+    latest = _latest_measurements(patient)
     return Chart(
         patient=patient,
         show_clinical=show_clinical,
         show_measurements=True,
-        latest_weight=latest[MeasurementKind.WEIGHT],
-        latest_height=latest[MeasurementKind.HEIGHT],
+        latest_weight=latest.get(MeasurementKind.WEIGHT),
+        latest_height=latest.get(MeasurementKind.HEIGHT),
         measurements=measurements,
         allergies=list(Allergy.objects.filter(patient=patient)) if show_clinical else [],
         medications=list(Medication.objects.filter(patient=patient)) if show_clinical else [],

@@ -237,7 +237,7 @@ def patient_create(
     }
     today = _today_at(location)
     errors = _check_demographics(values, today=today)
-    measured: list[tuple[MeasurementKind, Any, str]] = []
+    measured: list[tuple[MeasurementKind, Any, str, Decimal]] = []
     for kind, value, unit in (
         (MeasurementKind.WEIGHT, weight, weight_unit),
         (MeasurementKind.HEIGHT, height, height_unit),
@@ -245,8 +245,7 @@ def patient_create(
         if value in (None, ""):
             continue
         try:
-            _measurement_si(kind=kind, value=value, unit=unit)
-            measured.append((kind, value, unit))
+            measured.append((kind, value, unit, _measurement_si(kind=kind, value=value, unit=unit)))
         except ValidationError as exc:
             for field, messages in exc.message_dict.items():
                 errors.setdefault(field, []).extend(messages)
@@ -274,11 +273,35 @@ def patient_create(
                 raise
     else:  # pragma: no cover - five collisions in 10^8 numbers
         raise RuntimeError("Could not allocate a unique MRN.")
-    audit_record(actor=actor, action=AuditAction.CREATE, patient=patient, obj=patient)
-    for kind, value, unit in measured:
-        measurement_record(
-            actor=actor, patient=patient, kind=kind, value=value, unit=unit, measured_on=today
+    if measured:
+        _require(actor, Perm.MEASUREMENT_RECORD)
+    # The registration's weight and height in one insert, and one `create` event for the whole
+    # registration naming them (issue 13: one audit event per request, recording what was
+    # written). No re-screening as measurement_record does: a patient created in this
+    # transaction has no intake yet, so screening_refresh would find nothing to screen.
+    measurements = BodyMeasurement.objects.bulk_create(
+        BodyMeasurement(
+            patient=patient,
+            kind=kind,
+            value_si=si,
+            entered_value=Decimal(str(value)),
+            entered_unit=unit,
+            measured_on=today,
+            recorded_by=actor,
         )
+        for kind, value, unit, si in measured
+    )
+    audit_record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        patient=patient,
+        obj=patient,
+        detail=(
+            {"measurements": [{"id": m.pk, "kind": m.kind} for m in measurements]}
+            if measurements
+            else None
+        ),
+    )
     return patient
 
 

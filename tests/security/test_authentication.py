@@ -19,6 +19,7 @@ from django.test import Client, override_settings
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from infusionclinic.accounts.middleware import LAST_SEEN_RESOLUTION_SECONDS
 from infusionclinic.accounts.models import User
 from infusionclinic.audit.models import AuditAction, AuditEvent
 from tests.factories import PASSWORD, PatientFactory, logged_in_client, make_user
@@ -333,6 +334,21 @@ def test_a_request_inside_the_idle_window_keeps_the_session(location):
     assert client.get("/patients/").status_code == 200
     assert time.time() - client.session["_last_seen"] < 30
     assert not AuditEvent.objects.filter(action=AuditAction.LOGOUT).exists()
+
+
+def test_a_fresh_last_seen_stamp_is_not_rewritten_but_an_older_one_is(location):
+    nurse = make_user("nurse", location)
+    client = logged_in_client(nurse)
+    client.get("/home/")
+    _idle_for(client, LAST_SEEN_RESOLUTION_SECONDS - 5)
+    stamp = client.session["_last_seen"]
+
+    client.get("/patients/")
+    assert client.session["_last_seen"] == stamp  # no session write for this request
+
+    _idle_for(client, LAST_SEEN_RESOLUTION_SECONDS + 1)
+    client.get("/patients/")
+    assert time.time() - client.session["_last_seen"] < 5
 
 
 @override_settings(IDLE_TIMEOUT_MINUTES=2)

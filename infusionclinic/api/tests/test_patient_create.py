@@ -119,17 +119,18 @@ def test_create_without_measurements_stores_none(front_desk):
     assert not BodyMeasurement.objects.filter(patient_id=response.json()["id"]).exists()
 
 
-def test_create_writes_create_audit_events_for_patient_and_measurements(front_desk):
+def test_create_writes_one_create_audit_event_naming_patient_and_measurements(front_desk):
     response = post_json(api_client(front_desk), "/patients", new_patient_body("north"))
 
     patient_id = response.json()["id"]
-    created = events("create", patient_id=patient_id)
-    assert {e.object_type for e in created} == {"patients.Patient", "patients.BodyMeasurement"}
-    assert len(created) == 3
-    for event in created:
-        assert event.actor_id == front_desk.pk
-        assert event.actor_role == "front_desk"
-        assert event.channel == "api"
+    (event,) = events("create", patient_id=patient_id)
+    assert event.object_type == "patients.Patient"
+    assert [m["kind"] for m in event.detail["measurements"]] == ["weight", "height"]
+    stored = BodyMeasurement.objects.filter(patient_id=patient_id)
+    assert {m["id"] for m in event.detail["measurements"]} == {m.pk for m in stored}
+    assert event.actor_id == front_desk.pk
+    assert event.actor_role == "front_desk"
+    assert event.channel == "api"
 
 
 def test_create_with_a_referring_provider(front_desk):

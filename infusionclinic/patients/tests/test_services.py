@@ -130,17 +130,33 @@ def test_create_draws_a_new_mrn_when_the_first_is_taken(monkeypatch, front_desk,
     assert Patient.objects.filter(mrn=taken).count() == 1
 
 
-def test_create_writes_a_create_event_for_the_patient_and_each_measurement(front_desk, location):
+def test_create_writes_one_create_event_naming_the_patient_and_its_measurements(
+    front_desk, location
+):
     before = AuditEvent.objects.count()
     patient = _create(front_desk, location, weight="70", height="170")
-    events = list(AuditEvent.objects.order_by("seq")[before:])
-    assert [(e.action, e.object_type) for e in events] == [
-        ("create", "patients.Patient"),
-        ("create", "patients.BodyMeasurement"),
-        ("create", "patients.BodyMeasurement"),
-    ]
-    assert {e.patient_id for e in events} == {patient.pk}
-    assert {e.actor_id for e in events} == {front_desk.pk}
+    (event,) = AuditEvent.objects.order_by("seq")[before:]
+    assert (event.action, event.object_type, event.object_id) == (
+        "create",
+        "patients.Patient",
+        str(patient.pk),
+    )
+    assert event.patient_id == patient.pk
+    assert event.actor_id == front_desk.pk
+    weight = BodyMeasurement.objects.get(patient=patient, kind="weight")
+    height = BodyMeasurement.objects.get(patient=patient, kind="height")
+    assert (weight.value_si, height.value_si) == (Decimal("70.0"), Decimal("170.0"))
+    assert {weight.recorded_by_id, height.recorded_by_id} == {front_desk.pk}
+    assert event.detail == {
+        "measurements": [{"id": weight.pk, "kind": "weight"}, {"id": height.pk, "kind": "height"}]
+    }
+
+
+def test_create_without_measurements_writes_one_event_without_detail(front_desk, location):
+    before = AuditEvent.objects.count()
+    patient = _create(front_desk, location)
+    (event,) = AuditEvent.objects.order_by("seq")[before:]
+    assert (event.action, event.patient_id, event.detail) == ("create", patient.pk, {})
 
 
 @pytest.mark.parametrize(
