@@ -155,8 +155,11 @@ def audit_seal(*, wait: bool = True, batch_size: int | None = None) -> int:
     next holder, who reads pending events after taking the lock)."""
     batch = batch_size or settings.AUDIT_SEAL_BATCH
     sealed_total = 0
+    own_transaction = not transaction.get_connection().in_atomic_block
     while True:
         with transaction.atomic():
+            if own_transaction:  # never relax the commit of a caller's transaction
+                _seal_commits_lazily()
             head = _head_locked(wait=wait)
             if head is None:
                 return sealed_total
@@ -168,6 +171,19 @@ def audit_seal(*, wait: bool = True, batch_size: int | None = None) -> int:
             continue
         if not _pending().exists():  # the re-check after releasing the lock (see above)
             return sealed_total
+
+
+def _seal_commits_lazily() -> None:
+    """On PostgreSQL the seal's commit does not wait for the WAL flush (synchronous_commit off
+    for this transaction only): each event is already durable through its own transaction's
+    commit, and WAL is flushed in order, so a crash can lose only the newest seals, never one that
+    a surviving seal builds on — the events they covered are simply sealed again. This spares
+    every audited request a second disk flush (measured 6.2 ms per flush on this machine, against
+    0.26 ms without it: bench/README.md)."""
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def _seal_into(head: AuditChainHead, events: list[AuditEvent]) -> None:

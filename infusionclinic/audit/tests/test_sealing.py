@@ -321,3 +321,39 @@ def test_a_writer_never_waits_for_the_chain_head(after_commit, location):
     assert audit_seal() == 1
     assert AuditEvent.objects.get(pk=event.pk).seq is not None
     assert audit_chain_verify() == (AuditEvent.objects.count(), None)
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_only_a_seal_of_its_own_commits_without_waiting_for_the_disk(after_commit, location):
+    """The seal's own transaction turns synchronous_commit off for itself (SET LOCAL); a seal run
+    inside a caller's transaction leaves that transaction's durability alone."""
+    nurse = make_user("nurse", location)
+
+    def synchronous_commit() -> str:
+        with connection.cursor() as cur:
+            cur.execute("SHOW synchronous_commit")
+            return cur.fetchone()[0]
+
+    statements: list[str] = []
+
+    def record(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        audit_record(actor=nurse, action=AuditAction.VIEW)  # sealed after its own commit
+    assert "SET LOCAL synchronous_commit TO OFF" in statements
+    assert synchronous_commit() == "on"  # SET LOCAL ended with the seal's transaction
+    assert not AuditEvent.objects.filter(seq__isnull=True).exists()
+
+    statements.clear()
+    with transaction.atomic(), connection.execute_wrapper(record):
+        audit_record(actor=nurse, action=AuditAction.VIEW)
+        audit_seal()  # inside the caller's transaction
+        assert synchronous_commit() == "on"
+    assert (
+        "SET LOCAL synchronous_commit TO OFF"
+        not in statements[: statements.index("SHOW synchronous_commit")]
+    )
+    assert audit_chain_verify(seal_first=False)[1] is None
