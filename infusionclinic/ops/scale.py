@@ -536,11 +536,10 @@ class Draw:
 
 
 class Generator:
-    def __init__(self, clinic: ScaleClinic, *, seed: int, today: date, run: str) -> None:
+    def __init__(self, clinic: ScaleClinic, *, seed: int, today: date) -> None:
         self.clinic = clinic
         self.rng = random.Random(seed)  # noqa: S311 - test data, not security
         self.today = today
-        self.run = run
         self.codes = [c.code for c in icd10_table().values() if c.billable and c.code[0] == "F"]
         self.ids = {
             m: Ids(m)
@@ -937,7 +936,8 @@ class Generator:
             site = c.sites[site_no]
             lot_id = self.ids[Lot].take()
             first = lot_draws[0].at - timedelta(days=1)
-            number = f"S{self.run}-{chunk_no}-{year}Q{quarter + 1}"
+            # The lot's own pre-allocated id keeps its number unique across runs, however close.
+            number = f"S{lot_id}-{year}Q{quarter + 1}"
             w.add(
                 T_LOT,
                 (lot_id, c.product.pk, site.location.pk, number, date(year + 2, 1, 1),
@@ -1310,7 +1310,7 @@ def seed(
     now = timezone.now()
     today = today or timezone.localdate()
     clinic = clinic_prepare(patients=patients)
-    generator = Generator(clinic, seed=seed, today=today, run=f"{now:%y%m%d%H%M%S}")
+    generator = Generator(clinic, seed=seed, today=today)
     phases["prepare"] = time.perf_counter() - started
     mark = time.perf_counter()
     # On PostgreSQL outside a transaction a second thread (its own connection) writes chunk k
