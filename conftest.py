@@ -3,6 +3,7 @@ import importlib
 import pytest
 
 from tests.factories import LocationFactory
+from tests.smtp import smtp_inbox_running
 
 
 @pytest.fixture
@@ -13,6 +14,12 @@ def location(db):
 @pytest.fixture
 def other_location(db):
     return LocationFactory(code="south", name="South", timezone="America/Denver")
+
+
+@pytest.fixture
+def smtp_inbox():
+    """A real SMTP server (aiosmtpd) for this test; `with smtp_inbox.settings():` sends to it."""
+    yield from smtp_inbox_running()
 
 
 def _is_transactional(request: pytest.FixtureRequest) -> bool:

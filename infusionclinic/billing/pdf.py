@@ -1,4 +1,4 @@
-"""Receipts and superbills as PDF (fpdf2, core fonts; text through intake.pdf.latin1)."""
+"""Receipts and superbills as PDF (fpdf2, core fonts; text through common.pdftext.latin1)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.conf import settings
 from fpdf import FPDF
 
-from infusionclinic.intake.pdf import latin1
+from infusionclinic.common.pdftext import latin1
 from infusionclinic.patients.models import Diagnosis
 
 from .models import BillingProvider, Invoice, Payment, PaymentKind

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_perm
 from infusionclinic.patients.forms import apply_service_errors
 from infusionclinic.patients.models import Patient
 from infusionclinic.patients.selectors import patient_get_for_user
@@ -33,11 +34,6 @@ from .selectors import (
     payment_get_for_user,
     payment_refunded,
 )
-
-
-def _require(request: HttpRequest, perm: Perm) -> None:
-    if not request.user.has_role_perm(perm):
-        raise PermissionDenied
 
 
 def _may_read(request: HttpRequest) -> None:
@@ -108,7 +104,7 @@ def _render_billing(request: HttpRequest, patient: Patient, **forms: Any) -> Htt
 @login_required
 def patient_billing(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-    _require(request, Perm.BILLING_MANAGE)
+    require_perm(request, Perm.BILLING_MANAGE)
     audit_record(
         actor=request.user,
         action=AuditAction.VIEW,
@@ -123,7 +119,7 @@ def patient_billing(request: HttpRequest, patient_id: int) -> HttpResponse:
 @require_POST
 def invoice_create(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-    _require(request, Perm.BILLING_MANAGE)
+    require_perm(request, Perm.BILLING_MANAGE)
     form = _billing_forms(request, patient, request.POST)["invoice_form"]
     if form.is_valid():
         data = form.cleaned_data
@@ -153,7 +149,7 @@ def invoice_create(request: HttpRequest, patient_id: int) -> HttpResponse:
 @require_POST
 def package_sell(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-    _require(request, Perm.BILLING_MANAGE)
+    require_perm(request, Perm.BILLING_MANAGE)
     form = _billing_forms(request, patient, request.POST)["package_form"]
     if form.is_valid():
         plan = PackagePlan.objects.select_related("location", "service").get(
@@ -212,7 +208,7 @@ def invoice_detail(request: HttpRequest, invoice_id: int) -> HttpResponse:
 @require_POST
 def payment_add(request: HttpRequest, invoice_id: int) -> HttpResponse:
     invoice = invoice_get_for_user(user=request.user, invoice_id=invoice_id)
-    _require(request, Perm.BILLING_MANAGE)
+    require_perm(request, Perm.BILLING_MANAGE)
     form = PaymentForm(request.POST)
     if form.is_valid():
         try:
@@ -231,7 +227,7 @@ def payment_add(request: HttpRequest, invoice_id: int) -> HttpResponse:
 @require_POST
 def refund_add(request: HttpRequest, payment_id: int) -> HttpResponse:
     payment = payment_get_for_user(user=request.user, payment_id=payment_id)
-    _require(request, Perm.BILLING_MANAGE)
+    require_perm(request, Perm.BILLING_MANAGE)
     form = RefundForm(request.POST)
     if form.is_valid():
         try:
@@ -287,7 +283,7 @@ def superbill_pdf(request: HttpRequest, invoice_id: int) -> HttpResponse:
 
 @login_required
 def my_invoices(request: HttpRequest) -> HttpResponse:
-    _require(request, Perm.BILLING_VIEW_OWN)
+    require_perm(request, Perm.BILLING_VIEW_OWN)
     patient = getattr(request.user, "patient", None)
     if patient is None:
         raise Http404("No chart is linked to this log-in.")

@@ -7,6 +7,7 @@ and audit inside the transaction, like services.py, whose ledger append they reu
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
@@ -174,6 +175,48 @@ def _occurred(occurred_at: datetime | None) -> datetime:
     return occurred_at
 
 
+def _disposal_record(
+    *,
+    actor: User,
+    location: Location,
+    parsed: list[tuple[Lot, Decimal]],
+    occurred: datetime,
+    entry_kind: str,
+    reason: Callable[[Destruction], str],
+    entry_fields: dict[str, Any],
+    detail: dict[str, Any],
+    **fields: Any,
+) -> Destruction:
+    """The Destruction row (CS-17, CS-37), one outgoing ledger entry per line and the audit
+    event. The caller has checked everything and holds the transaction."""
+    record = Destruction.objects.create(
+        location=location,
+        registration=registration_current(location=location),
+        occurred_at=occurred,
+        recorded_by=actor,
+        **fields,
+    )
+    for lot, qty in parsed:
+        _append(
+            actor=actor,
+            lot=lot,
+            kind=entry_kind,
+            qty_ml=qty,
+            delta_ml=-qty,
+            occurred_at=occurred,
+            destruction=record,
+            reason=reason(record),
+            **entry_fields,
+        )
+    audit_record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        obj=record,
+        detail={"kind": record.kind, "lines": len(parsed), **detail},
+    )
+    return record
+
+
 def destruction_record(
     *,
     actor: User,
@@ -221,41 +264,21 @@ def destruction_record(
     if second.pk == first.pk:
         raise ValidationError({"witness_2_email": ["CS-17: two different witnesses."]})
     with transaction.atomic():
-        destruction = Destruction.objects.create(
+        return _disposal_record(
+            actor=actor,
             location=location,
-            registration=registration_current(location=location),
+            parsed=parsed,
+            occurred=occurred,
+            entry_kind=EntryKind.DESTRUCTION,
+            reason=lambda d: f"Form 41 record {d.pk}: {d.method}",
+            entry_fields={"witness": first, "second_witness": second},
+            detail={"witnesses": [first.email, second.email]},
             kind=DestructionKind.ON_SITE,
-            occurred_at=occurred,
             method=method.strip()[:200],
             place=place.strip()[:200],
             witness_1=first,
             witness_2=second,
-            recorded_by=actor,
         )
-        for lot, qty in parsed:
-            _append(
-                actor=actor,
-                lot=lot,
-                kind=EntryKind.DESTRUCTION,
-                qty_ml=qty,
-                delta_ml=-qty,
-                occurred_at=occurred,
-                witness=first,
-                second_witness=second,
-                destruction=destruction,
-                reason=f"Form 41 record {destruction.pk}: {destruction.method}",
-            )
-        audit_record(
-            actor=actor,
-            action=AuditAction.CREATE,
-            obj=destruction,
-            detail={
-                "kind": destruction.kind,
-                "lines": len(parsed),
-                "witnesses": [first.email, second.email],
-            },
-        )
-    return destruction
 
 
 @transaction.atomic
@@ -286,35 +309,21 @@ def reverse_distributor_return_record(
     if errors:
         raise ValidationError(errors)
     occurred = _occurred(occurred_at)
-    record = Destruction.objects.create(
+    return _disposal_record(
+        actor=actor,
         location=location,
-        registration=registration_current(location=location),
+        parsed=parsed,
+        occurred=occurred,
+        entry_kind=EntryKind.RETURN,
+        reason=lambda r: f"Returned to {r.distributor_name} ({number}) {r.reference}".strip(),
+        entry_fields={},
+        detail={"distributor_dea": number},
         kind=DestructionKind.REVERSE_DISTRIBUTOR,
-        occurred_at=occurred,
         distributor_name=distributor_name.strip()[:200],
         distributor_address=distributor_address.strip(),
         distributor_dea=number,
         reference=(reference or "").strip()[:100],
-        recorded_by=actor,
     )
-    for lot, qty in parsed:
-        _append(
-            actor=actor,
-            lot=lot,
-            kind=EntryKind.RETURN,
-            qty_ml=qty,
-            delta_ml=-qty,
-            occurred_at=occurred,
-            destruction=record,
-            reason=f"Returned to {record.distributor_name} ({number}) {record.reference}".strip(),
-        )
-    audit_record(
-        actor=actor,
-        action=AuditAction.CREATE,
-        obj=record,
-        detail={"kind": record.kind, "lines": len(parsed), "distributor_dea": number},
-    )
-    return record
 
 
 def vial_remainder_waste_record(

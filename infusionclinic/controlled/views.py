@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_perm
 from infusionclinic.dosing.selectors import order_get_for_user
 from infusionclinic.patients.forms import apply_service_errors
 
@@ -38,8 +39,7 @@ from .forms import (
 
 def _location(request: HttpRequest, location_code: str, perm: Perm):
     location = selectors.cs_location_get_for_user(user=request.user, location_code=location_code)
-    if not request.user.has_role_perm(perm):
-        raise PermissionDenied
+    require_perm(request, perm)
     return location
 
 
@@ -49,8 +49,7 @@ def _back(location):
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    if not request.user.has_role_perm(Perm.CS_VIEW):
-        raise PermissionDenied
+    require_perm(request, Perm.CS_VIEW)
     location = request.user.locations.order_by("name").first()
     if location is None:
         raise Http404("You work at no location.")
@@ -94,6 +93,19 @@ def _form_page(request, location, form, title, submit, intro=""):
         "controlled/form.html",
         {"location": location, "form": form, "title": title, "submit": submit, "intro": intro},
     )
+
+
+def _record(request, location, form, done: str, service, /, **kwargs) -> HttpResponse | None:
+    """Call `service(actor=request.user, **kwargs)`; on ValidationError put its messages on `form`
+    and answer None (the caller re-renders the form); else flash `done` and answer the redirect
+    to the ledger."""
+    try:
+        service(actor=request.user, **kwargs)
+    except ValidationError as exc:
+        apply_service_errors(form, exc)
+        return None
+    messages.success(request, done)
+    return _back(location)
 
 
 @login_required
@@ -140,15 +152,18 @@ def draw(request: HttpRequest, location_code: str) -> HttpResponse:
         lot = selectors.lot_get_for_user(
             user=request.user, location=location, lot_id=form.cleaned_data["lot"]
         )
-        try:
-            services.draw_record(
-                actor=request.user, lot=lot, order=order, qty_ml=form.cleaned_data["qty_ml"]
-            )
-        except ValidationError as exc:
-            apply_service_errors(form, exc)
-        else:
-            messages.success(request, "Draw recorded.")
-            return _back(location)
+        response = _record(
+            request,
+            location,
+            form,
+            "Draw recorded.",
+            services.draw_record,
+            lot=lot,
+            order=order,
+            qty_ml=form.cleaned_data["qty_ml"],
+        )
+        if response is not None:
+            return response
     return _form_page(request, location, form, "Draw for a dose", "Record draw", "CS-31, CS-42")
 
 
@@ -160,15 +175,17 @@ def administer(request: HttpRequest, location_code: str) -> HttpResponse:
         entry = selectors.draw_get_for_user(
             user=request.user, location=location, entry_id=form.cleaned_data["draw"]
         )
-        try:
-            services.administration_record(
-                actor=request.user, draw=entry, qty_ml=form.cleaned_data["qty_ml"]
-            )
-        except ValidationError as exc:
-            apply_service_errors(form, exc)
-        else:
-            messages.success(request, "Administration recorded.")
-            return _back(location)
+        response = _record(
+            request,
+            location,
+            form,
+            "Administration recorded.",
+            services.administration_record,
+            draw=entry,
+            qty_ml=form.cleaned_data["qty_ml"],
+        )
+        if response is not None:
+            return response
     return _form_page(request, location, form, "Record administration", "Record", "CS-32")
 
 
@@ -182,20 +199,20 @@ def waste(request: HttpRequest, location_code: str) -> HttpResponse:
         entry = selectors.draw_get_for_user(
             user=request.user, location=location, entry_id=d["draw"]
         )
-        try:
-            services.waste_record(
-                actor=request.user,
-                draw=entry,
-                qty_ml=d["qty_ml"],
-                reason=d["reason"],
-                witness_email=d["witness_email"],
-                witness_secret=d["witness_secret"],
-            )
-        except ValidationError as exc:
-            apply_service_errors(form, exc)
-        else:
-            messages.success(request, "Witnessed waste recorded.")
-            return _back(location)
+        response = _record(
+            request,
+            location,
+            form,
+            "Witnessed waste recorded.",
+            services.waste_record,
+            draw=entry,
+            qty_ml=d["qty_ml"],
+            reason=d["reason"],
+            witness_email=d["witness_email"],
+            witness_secret=d["witness_secret"],
+        )
+        if response is not None:
+            return response
     return _form_page(
         request,
         location,
@@ -241,8 +258,7 @@ def discrepancy(request: HttpRequest, location_code: str, discrepancy_id: int) -
     investigate = InvestigateForm(prefix="inv")
     close = CloseForm(prefix="close")
     if request.method == "POST":
-        if not request.user.has_role_perm(Perm.CS_RECORD):
-            raise PermissionDenied
+        require_perm(request, Perm.CS_RECORD)
         action = request.POST.get("action")
         form = (
             InvestigateForm(request.POST, prefix="inv")
@@ -360,23 +376,23 @@ def destroy(request: HttpRequest, location_code: str) -> HttpResponse:
     form = DestructionForm(request.POST or None, lots=selectors.lots_at(location=location))
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
-        try:
-            compliance.destruction_record(
-                actor=request.user,
-                location=location,
-                lines=_lots(request, location, form),
-                method=d["method"],
-                place=d["place"],
-                witness_1_email=d["witness_1_email"],
-                witness_1_secret=d["witness_1_secret"],
-                witness_2_email=d["witness_2_email"],
-                witness_2_secret=d["witness_2_secret"],
-            )
-        except ValidationError as exc:
-            apply_service_errors(form, exc)
-        else:
-            messages.success(request, "Destruction recorded (Form 41 data).")
-            return _back(location)
+        response = _record(
+            request,
+            location,
+            form,
+            "Destruction recorded (Form 41 data).",
+            compliance.destruction_record,
+            location=location,
+            lines=_lots(request, location, form),
+            method=d["method"],
+            place=d["place"],
+            witness_1_email=d["witness_1_email"],
+            witness_1_secret=d["witness_1_secret"],
+            witness_2_email=d["witness_2_email"],
+            witness_2_secret=d["witness_2_secret"],
+        )
+        if response is not None:
+            return response
     return _form_page(
         request,
         location,
@@ -395,21 +411,21 @@ def return_stock(request: HttpRequest, location_code: str) -> HttpResponse:
     form = ReturnForm(request.POST or None, lots=selectors.lots_at(location=location))
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
-        try:
-            compliance.reverse_distributor_return_record(
-                actor=request.user,
-                location=location,
-                lines=_lots(request, location, form),
-                distributor_name=d["distributor_name"],
-                distributor_address=d["distributor_address"],
-                distributor_dea=d["distributor_dea"],
-                reference=d["reference"],
-            )
-        except ValidationError as exc:
-            apply_service_errors(form, exc)
-        else:
-            messages.success(request, "Return to the reverse distributor recorded.")
-            return _back(location)
+        response = _record(
+            request,
+            location,
+            form,
+            "Return to the reverse distributor recorded.",
+            compliance.reverse_distributor_return_record,
+            location=location,
+            lines=_lots(request, location, form),
+            distributor_name=d["distributor_name"],
+            distributor_address=d["distributor_address"],
+            distributor_dea=d["distributor_dea"],
+            reference=d["reference"],
+        )
+        if response is not None:
+            return response
     return _form_page(
         request,
         location,
@@ -459,8 +475,7 @@ def loss_report(request: HttpRequest, location_code: str, report_id: int) -> Htt
     )
     notice, form106 = NoticeSentForm(), Form106Form()
     if request.method == "POST":
-        if not request.user.has_role_perm(Perm.CS_RECORD):
-            raise PermissionDenied
+        require_perm(request, Perm.CS_RECORD)
         step = request.POST.get("step")
         form = Form106Form(request.POST) if step == "form106" else NoticeSentForm(request.POST)
         if form.is_valid():
@@ -533,19 +548,19 @@ def reconcile_sign(request: HttpRequest, location_code: str) -> HttpResponse:
     form = ReconciliationSignForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
-        try:
-            compliance.reconciliation_sign(
-                actor=request.user,
-                location=location,
-                second_email=d["second_email"],
-                second_secret=d["second_secret"],
-                note=d["note"],
-            )
-        except ValidationError as exc:
-            apply_service_errors(form, exc)
-        else:
-            messages.success(request, "Today's reconciliation is signed.")
-            return _back(location)
+        response = _record(
+            request,
+            location,
+            form,
+            "Today's reconciliation is signed.",
+            compliance.reconciliation_sign,
+            location=location,
+            second_email=d["second_email"],
+            second_secret=d["second_secret"],
+            note=d["note"],
+        )
+        if response is not None:
+            return response
     return render(
         request,
         "controlled/reconcile_sign.html",
@@ -567,20 +582,20 @@ def remainder_waste(request: HttpRequest, location_code: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         lot = selectors.lot_get_for_user(user=request.user, location=location, lot_id=d["lot"])
-        try:
-            compliance.vial_remainder_waste_record(
-                actor=request.user,
-                lot=lot,
-                qty_ml=d["qty_ml"],
-                reason=d["reason"],
-                witness_email=d["witness_email"],
-                witness_secret=d["witness_secret"],
-            )
-        except ValidationError as exc:
-            apply_service_errors(form, exc)
-        else:
-            messages.success(request, "Vial remainder recorded as witnessed wastage.")
-            return _back(location)
+        response = _record(
+            request,
+            location,
+            form,
+            "Vial remainder recorded as witnessed wastage.",
+            compliance.vial_remainder_waste_record,
+            lot=lot,
+            qty_ml=d["qty_ml"],
+            reason=d["reason"],
+            witness_email=d["witness_email"],
+            witness_secret=d["witness_secret"],
+        )
+        if response is not None:
+            return response
     intro = (
         "CS-21: this clinic counts a multiple-dose vial's remainder as wastage (one witness)."
         if conf.mdv_remainder_is_wastage()

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_perm
 from infusionclinic.patients.forms import apply_service_errors
 from infusionclinic.patients.selectors import patient_get_for_user
 
@@ -26,15 +27,10 @@ from .selectors import (
 )
 
 
-def _require(request: HttpRequest, perm: Perm) -> None:
-    if not request.user.has_role_perm(perm):
-        raise PermissionDenied
-
-
 @login_required
 def patient_courses(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-    _require(request, Perm.COURSE_VIEW)
+    require_perm(request, Perm.COURSE_VIEW)
     can_manage = request.user.has_role_perm(Perm.COURSE_MANAGE)
     form = CourseStartForm(request.POST or None) if can_manage else None
     status = 200
@@ -90,9 +86,9 @@ def _render_course(
 @login_required
 def course_detail(request: HttpRequest, course_id: int) -> HttpResponse:
     course = course_get_for_user(user=request.user, course_id=course_id)
-    _require(request, Perm.COURSE_VIEW)
+    require_perm(request, Perm.COURSE_VIEW)
     if request.method == "POST":
-        _require(request, Perm.COURSE_MANAGE)
+        require_perm(request, Perm.COURSE_MANAGE)
         form = PhaseDecisionForm(request.POST)
         if form.is_valid():
             proposal, _ = course_proposal_from_scores(course=course)
@@ -124,7 +120,7 @@ def _clinic(request: HttpRequest):  # type: ignore[no-untyped-def]
 
 @login_required
 def protocol_list(request: HttpRequest) -> HttpResponse:
-    _require(request, Perm.COURSE_VIEW)
+    require_perm(request, Perm.COURSE_VIEW)
     return render(
         request,
         "courses/protocol_list.html",
@@ -137,7 +133,7 @@ def protocol_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def protocol_edit(request: HttpRequest, protocol_id: int) -> HttpResponse:
-    _require(request, Perm.COURSE_MANAGE)
+    require_perm(request, Perm.COURSE_MANAGE)
     protocol = protocol_get_for_user(user=request.user, protocol_id=protocol_id)
     form = ProtocolForm(request.POST or None, instance=protocol)
     if request.method == "POST":

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_perm
 from infusionclinic.courses.models import Phase
 from infusionclinic.courses.selectors import courses_for_patient, protocols_current
 from infusionclinic.infusions.selectors import pre_infusion_readings, side_effects_for_patient
@@ -36,11 +37,6 @@ DOSE_FIELDS = (
     "duration_min",
     "concentration_mg_per_ml",
 )
-
-
-def _require(request: HttpRequest, perm: Perm) -> None:
-    if not request.user.has_role_perm(perm):
-        raise PermissionDenied
 
 
 def _initial(patient: Patient, courses: list[Any]) -> dict[str, Any]:
@@ -70,7 +66,7 @@ def _initial(patient: Patient, courses: list[Any]) -> dict[str, Any]:
 def patient_orders(request: HttpRequest, patient_id: int) -> HttpResponse:
     """The order screen: titration history, orders, and (prescribers) a new order."""
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-    _require(request, Perm.ORDER_VIEW_SIGNED)
+    require_perm(request, Perm.ORDER_VIEW_SIGNED)
     can_write = request.user.has_role_perm(Perm.ORDER_WRITE)
     courses = courses_for_patient(patient=patient)
     form = None
@@ -178,7 +174,7 @@ def order_sign(request: HttpRequest, order_id: int) -> HttpResponse:
 @login_required
 def order_revise(request: HttpRequest, order_id: int) -> HttpResponse:
     order = order_get_for_user(user=request.user, order_id=order_id)
-    _require(request, Perm.ORDER_WRITE)
+    require_perm(request, Perm.ORDER_WRITE)
     form = ReviseForm(
         request.POST or None, initial={name: getattr(order, name) for name in DOSE_FIELDS}
     )

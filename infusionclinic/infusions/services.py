@@ -678,23 +678,24 @@ def symptom_record(
     return symptom
 
 
+def _resolve(actor: User, item: Symptom | SideEffect, event: str) -> None:
+    """Mark a symptom or side effect resolved now, once (a second call changes nothing)."""
+    _require_run(actor)
+    if item.resolved_at is None:
+        item.resolved_at = timezone.now()
+        item.save(update_fields=["resolved_at"])
+        _audit(actor, item.session, item, event=event, code=item.code)
+
+
 @transaction.atomic
 def symptom_resolve(*, actor: User, symptom: Symptom) -> Symptom:
-    _require_run(actor)
-    if symptom.resolved_at is None:
-        symptom.resolved_at = timezone.now()
-        symptom.save(update_fields=["resolved_at"])
-        _audit(actor, symptom.session, symptom, event="symptom_resolved", code=symptom.code)
+    _resolve(actor, symptom, "symptom_resolved")
     return symptom
 
 
 @transaction.atomic
 def side_effect_resolve(*, actor: User, effect: SideEffect) -> SideEffect:
-    _require_run(actor)
-    if effect.resolved_at is None:
-        effect.resolved_at = timezone.now()
-        effect.save(update_fields=["resolved_at"])
-        _audit(actor, effect.session, effect, event="side_effect_resolved", code=effect.code)
+    _resolve(actor, effect, "side_effect_resolved")
     return effect
 
 

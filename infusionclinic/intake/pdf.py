@@ -6,38 +6,12 @@ or, failing that, replaced by "?" — the stored signature row keeps the exact t
 from __future__ import annotations
 
 import hashlib
-import unicodedata
 
 from fpdf import FPDF
 
+from infusionclinic.common.pdftext import latin1
+
 from .models import ConsentSignature
-
-_REPLACEMENTS = {
-    "\u2013": "-",
-    "\u2014": "-",
-    "\u2018": "'",
-    "\u2019": "'",
-    "\u201c": '"',
-    "\u201d": '"',
-    "\u2022": "-",
-    "\u2026": "...",
-    "\u2264": "<=",
-    "\u2265": ">=",
-    "\u00a0": " ",
-}
-
-
-def latin1(text: str) -> str:
-    out = []
-    for ch in text:
-        ch = _REPLACEMENTS.get(ch, ch)
-        try:
-            ch.encode("latin-1")
-            out.append(ch)
-        except UnicodeEncodeError:
-            base = unicodedata.normalize("NFKD", ch).encode("latin-1", "ignore").decode("latin-1")
-            out.append(base or "?")
-    return "".join(out)
 
 
 def consent_pdf(signature: ConsentSignature) -> bytes:

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_perm
 from infusionclinic.patients import services as patient_services
 from infusionclinic.patients.forms import apply_service_errors
 from infusionclinic.patients.models import Patient
@@ -43,11 +44,6 @@ from .selectors import (
     screening_latest,
     signature_get_for_user,
 )
-
-
-def _require(request: HttpRequest, perm: Perm) -> None:
-    if not request.user.has_role_perm(perm):
-        raise PermissionDenied
 
 
 def _viewed(request: HttpRequest, patient: Patient, page: str) -> None:
@@ -80,11 +76,11 @@ def intake_page(request: HttpRequest, patient_id: int) -> HttpResponse:
     """The intake form. htmx posts each change (autosave, answered with a status line); the
     buttons save the draft or submit it. A submitted intake is shown read-only."""
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-    _require(request, Perm.CHART_VIEW_CLINICAL)
+    require_perm(request, Perm.CHART_VIEW_CLINICAL)
     intake = Intake.objects.filter(patient=patient).first()
     hide_pregnancy = patient.sex_at_birth == "male"
     if request.method == "POST":
-        _require(request, Perm.INTAKE_EDIT)
+        require_perm(request, Perm.INTAKE_EDIT)
         return _intake_post(request, patient, intake, hide_pregnancy)
     _viewed(request, patient, "intake")
     form = IntakeForm(
@@ -160,7 +156,7 @@ def _intake_post(
 @login_required
 def intake_amend(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-    _require(request, Perm.INTAKE_AMEND)
+    require_perm(request, Perm.INTAKE_AMEND)
     intake = Intake.objects.filter(patient=patient).first()
     if intake is None or not intake.is_locked:
         messages.info(request, "The intake is not submitted yet; edit it directly.")
@@ -220,9 +216,9 @@ def _render_screening(request: HttpRequest, patient: Patient, **forms: Any) -> H
 @login_required
 def screening_page(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-    _require(request, Perm.SCREENING_VIEW)
+    require_perm(request, Perm.SCREENING_VIEW)
     if request.method == "POST":
-        _require(request, Perm.SCREENING_RUN)
+        require_perm(request, Perm.SCREENING_RUN)
         services.screening_run(actor=request.user, patient=patient)
         messages.success(request, "Screening run on the current data.")
         return redirect("intake:screening", patient_id=patient.pk)
@@ -234,7 +230,7 @@ def screening_page(request: HttpRequest, patient_id: int) -> HttpResponse:
 @require_POST
 def screening_review(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-    _require(request, Perm.SCREENING_REVIEW)
+    require_perm(request, Perm.SCREENING_REVIEW)
     form = ReviewForm(request.POST)
     if form.is_valid():
         try:
@@ -251,7 +247,7 @@ def screening_review(request: HttpRequest, patient_id: int) -> HttpResponse:
 @require_POST
 def treatment_add(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-    _require(request, Perm.PRIOR_TREATMENT_EDIT)
+    require_perm(request, Perm.PRIOR_TREATMENT_EDIT)
     form = PriorTreatmentForm(request.POST)
     if form.is_valid():
         try:
@@ -296,9 +292,9 @@ def consent_page(request: HttpRequest, patient_id: int) -> HttpResponse:
     """The current version of each consent document, what the patient signed, and the forms to
     sign (the patient) and to countersign (staff)."""
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-    _require(request, Perm.CHART_VIEW_CLINICAL)
+    require_perm(request, Perm.CHART_VIEW_CLINICAL)
     if request.method == "POST":
-        _require(request, Perm.CONSENT_SIGN)
+        require_perm(request, Perm.CONSENT_SIGN)
         form = SignForm(request.POST)
         if form.is_valid():
             document = ConsentDocument.objects.filter(pk=form.cleaned_data["document"]).first()
@@ -326,7 +322,7 @@ def consent_page(request: HttpRequest, patient_id: int) -> HttpResponse:
 @require_POST
 def consent_countersign(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-    _require(request, Perm.CONSENT_COUNTERSIGN)
+    require_perm(request, Perm.CONSENT_COUNTERSIGN)
     form = CountersignForm(request.POST)
     signature = (
         ConsentSignature.objects.filter(patient=patient, pk=form.cleaned_data["signature"]).first()
@@ -348,7 +344,7 @@ def consent_countersign(request: HttpRequest, patient_id: int) -> HttpResponse:
 @login_required
 def consent_pdf(request: HttpRequest, signature_id: int) -> HttpResponse:
     signature = signature_get_for_user(user=request.user, signature_id=signature_id)
-    _require(request, Perm.CHART_VIEW_CLINICAL)
+    require_perm(request, Perm.CHART_VIEW_CLINICAL)
     if not signature.pdf:
         raise Http404("No PDF stored.")
     audit_record(
@@ -369,7 +365,7 @@ def consent_pdf(request: HttpRequest, signature_id: int) -> HttpResponse:
 
 @login_required
 def referral_list(request: HttpRequest) -> HttpResponse:
-    _require(request, Perm.REFERRAL_MANAGE)
+    require_perm(request, Perm.REFERRAL_MANAGE)
     referrals = list(
         referrals_visible_to(user=request.user).select_related("location", "patient")[:100]
     )
@@ -378,7 +374,7 @@ def referral_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def referral_create(request: HttpRequest) -> HttpResponse:
-    _require(request, Perm.REFERRAL_MANAGE)
+    require_perm(request, Perm.REFERRAL_MANAGE)
     locations = {loc.code: loc for loc in locations_for_user(user=request.user)}
     form = ReferralForm(
         request.POST or None, location_choices=[(c, loc.name) for c, loc in locations.items()]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_perm
 from infusionclinic.infusions.selectors import infusion_dates
 from infusionclinic.patients.forms import apply_service_errors
 from infusionclinic.patients.models import Patient
@@ -27,11 +28,6 @@ from . import selectors, services
 from .chart import progress_chart_svg
 from .forms import AcknowledgeForm, AmendForm, AnswersForm, AssignForm
 from .models import InstrumentDefinition
-
-
-def _require(request: HttpRequest, perm: Perm) -> None:
-    if not request.user.has_role_perm(perm):
-        raise PermissionDenied
 
 
 def _outcomes_context(request: HttpRequest, patient: Patient) -> dict[str, object]:
@@ -78,10 +74,10 @@ def _outcomes_context(request: HttpRequest, patient: Patient) -> dict[str, objec
 def patient_outcomes(request: HttpRequest, patient_id: int) -> HttpResponse:
     """GET: scores and charts. POST: assign (or stop) an instrument for this patient."""
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-    _require(request, Perm.OUTCOMES_VIEW)
+    require_perm(request, Perm.OUTCOMES_VIEW)
     status = 200
     if request.method == "POST":
-        _require(request, Perm.INSTRUMENT_ASSIGN)
+        require_perm(request, Perm.INSTRUMENT_ASSIGN)
         code = request.POST.get("instrument", "")
         try:
             if request.POST.get("stop"):
@@ -192,7 +188,7 @@ def _answers_page(
 def assessment_entry(request: HttpRequest, patient_id: int) -> HttpResponse:
     """Staff enter answers on the patient's behalf (?instrument=PHQ-9)."""
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-    _require(request, Perm.ASSESSMENT_ENTER)
+    require_perm(request, Perm.ASSESSMENT_ENTER)
     definition = _instrument_or_none(
         request.POST.get("instrument") or request.GET.get("instrument", "")
     )
@@ -212,7 +208,7 @@ def assessment_entry(request: HttpRequest, patient_id: int) -> HttpResponse:
 def assessment_amend(request: HttpRequest, patient_id: int) -> HttpResponse:
     """Correct a submitted response (?assessment=<id>), with a reason."""
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-    _require(request, Perm.ASSESSMENT_ENTER)
+    require_perm(request, Perm.ASSESSMENT_ENTER)
     assessment_id = request.POST.get("assessment") or request.GET.get("assessment")
     if not assessment_id:
         messages.error(request, "Choose a response to amend.")
@@ -258,7 +254,7 @@ def assessment_amend(request: HttpRequest, patient_id: int) -> HttpResponse:
 @require_POST
 def alert_acknowledge(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-    _require(request, Perm.SAFETY_ALERT_ACK)
+    require_perm(request, Perm.SAFETY_ALERT_ACK)
     alert_id = request.POST.get("alert")
     if not alert_id:
         messages.error(request, "Choose an alert to acknowledge.")
@@ -284,7 +280,7 @@ def alert_acknowledge(request: HttpRequest, patient_id: int) -> HttpResponse:
 @login_required
 def alert_list(request: HttpRequest) -> HttpResponse:
     """Open safety alerts at the prescriber's locations (SCALE-4)."""
-    _require(request, Perm.SAFETY_ALERT_ACK)
+    require_perm(request, Perm.SAFETY_ALERT_ACK)
     alerts = selectors.open_alerts_for_user(user=request.user)
     audit_record(
         actor=request.user,
@@ -298,7 +294,7 @@ def alert_list(request: HttpRequest) -> HttpResponse:
 
 
 def _own_patient(request: HttpRequest) -> Patient:
-    _require(request, Perm.ASSESSMENT_SELF_REPORT)
+    require_perm(request, Perm.ASSESSMENT_SELF_REPORT)
     patient = getattr(request.user, "patient", None)
     if patient is None:
         raise Http404("No chart is linked to this log-in.")

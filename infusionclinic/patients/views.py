@@ -3,7 +3,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_perm
 
 from . import services
 from .forms import (
@@ -28,18 +29,13 @@ from .models import Patient
 from .selectors import locations_for_user, patient_chart, patient_get_for_user, patient_search
 
 
-def _require(request: HttpRequest, perm: Perm) -> None:
-    if not request.user.has_role_perm(perm):
-        raise PermissionDenied
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def patient_list(request: HttpRequest) -> HttpResponse:
     """The search form POSTs, so what staff type (names, dates of birth) stays out of URLs,
     browser history and access logs. GET lists the first patients (and still reads `q`, for
     links from older pages)."""
-    _require(request, Perm.PATIENT_SEARCH)
+    require_perm(request, Perm.PATIENT_SEARCH)
     query = (request.POST if request.method == "POST" else request.GET).get("q", "").strip()[:100]
     patients = patient_search(user=request.user, query=query)
     audit_record(
@@ -57,7 +53,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def patient_create(request: HttpRequest) -> HttpResponse:
-    _require(request, Perm.PATIENT_CREATE)
+    require_perm(request, Perm.PATIENT_CREATE)
     locations = {loc.code: loc for loc in locations_for_user(user=request.user)}
     form = PatientCreateForm(
         request.POST or None,
@@ -139,7 +135,7 @@ def my_chart(request: HttpRequest) -> HttpResponse:
 @login_required
 def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-    _require(request, Perm.PATIENT_EDIT_DEMOGRAPHICS)
+    require_perm(request, Perm.PATIENT_EDIT_DEMOGRAPHICS)
     initial = {name: getattr(patient, name) for name in services.DEMOGRAPHIC_FIELDS}
     form = PatientEditForm(request.POST or None, initial={**initial, "version": patient.version})
     status = 200
@@ -199,7 +195,7 @@ def _chart_post(
     @require_POST
     def view(request: HttpRequest, patient_id: int) -> HttpResponse:
         patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-        _require(request, perm)
+        require_perm(request, perm)
         form = form_class(request.POST)
         if form.is_valid():
             try:
@@ -235,7 +231,7 @@ diagnosis_add = _chart_post(
 
 @login_required
 def emergency_access(request: HttpRequest) -> HttpResponse:
-    _require(request, Perm.EMERGENCY_ACCESS)
+    require_perm(request, Perm.EMERGENCY_ACCESS)
     form = EmergencyAccessForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

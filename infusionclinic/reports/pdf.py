@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fpdf import FPDF
 
-from infusionclinic.intake.pdf import latin1
+from infusionclinic.common.pdftext import latin1
 
 from .selectors import ProgressReport
 

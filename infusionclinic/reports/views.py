@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_perm
 from infusionclinic.common.context import current_client
 from infusionclinic.patients.selectors import patient_get_for_user
 
@@ -18,15 +19,10 @@ from .pdf import progress_report_pdf
 from .selectors import progress_report, share_open, sharing_consented
 
 
-def _require(request: HttpRequest, perm: Perm) -> None:
-    if not request.user.has_role_perm(perm):
-        raise PermissionDenied
-
-
 @login_required
 def report_view(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-    _require(request, Perm.REPORT_VIEW)
+    require_perm(request, Perm.REPORT_VIEW)
     audit_record(
         actor=request.user,
         action=AuditAction.VIEW,
@@ -59,7 +55,7 @@ def _pdf_response(report_patient, report) -> HttpResponse:  # type: ignore[no-un
 @login_required
 def report_pdf(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-    _require(request, Perm.REPORT_VIEW)
+    require_perm(request, Perm.REPORT_VIEW)
     audit_record(
         actor=request.user,
         action=AuditAction.EXPORT,
@@ -74,7 +70,7 @@ def report_pdf(request: HttpRequest, patient_id: int) -> HttpResponse:
 @require_POST
 def report_share(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-    _require(request, Perm.REPORT_SHARE)
+    require_perm(request, Perm.REPORT_SHARE)
     try:
         share, _ = services.report_share_create(
             actor=request.user,
@@ -94,7 +90,7 @@ def report_share(request: HttpRequest, patient_id: int) -> HttpResponse:
 @require_POST
 def report_share_revoke(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-    _require(request, Perm.REPORT_SHARE)
+    require_perm(request, Perm.REPORT_SHARE)
     share_id = request.POST.get("share_id", "")
     share = (
         ReportShare.objects.filter(patient=patient, pk=share_id).first()

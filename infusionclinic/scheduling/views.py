@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods
 from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_perm
 from infusionclinic.courses.selectors import course_active_for_patient, course_series_defaults
 from infusionclinic.patients.forms import apply_service_errors
 from infusionclinic.patients.selectors import (
@@ -39,14 +40,9 @@ from .selectors import (
 from .series import SeriesError, series_propose
 
 
-def _require(request: HttpRequest, perm: Perm) -> None:
-    if not request.user.has_role_perm(perm):
-        raise PermissionDenied
-
-
 @login_required
 def schedule_home(request: HttpRequest) -> HttpResponse:
-    _require(request, Perm.APPOINTMENT_BOOK)
+    require_perm(request, Perm.APPOINTMENT_BOOK)
     location = locations_for_user(user=request.user).first()
     if location is None:
         raise Http404("You work at no location.")
@@ -57,7 +53,7 @@ def schedule_home(request: HttpRequest) -> HttpResponse:
 @login_required
 def day_view(request: HttpRequest, location_code: str, day: str) -> HttpResponse:
     """One day at one location: a column per chair (and one for appointments without a chair)."""
-    _require(request, Perm.APPOINTMENT_BOOK)
+    require_perm(request, Perm.APPOINTMENT_BOOK)
     location = location_get_for_user(user=request.user, location=location_code)
     try:
         date = dt.date.fromisoformat(day)
@@ -116,7 +112,7 @@ def appointment_detail(request: HttpRequest, appointment_id: int) -> HttpRespons
     cancel_form = CancelForm()
     if request.method == "POST":
         if not is_patient:
-            _require(request, Perm.APPOINTMENT_BOOK)
+            require_perm(request, Perm.APPOINTMENT_BOOK)
         action = request.POST.get("action")
         try:
             if action == "move":
@@ -172,7 +168,7 @@ def appointment_detail(request: HttpRequest, appointment_id: int) -> HttpRespons
 def series_book(request: HttpRequest, patient_id: int) -> HttpResponse:
     """Propose an induction series (PROT-10 defaults) and accept it in one step."""
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-    _require(request, Perm.APPOINTMENT_BOOK)
+    require_perm(request, Perm.APPOINTMENT_BOOK)
     locations = locations_for_user(user=request.user)
     # Course-driven booking (issue 8): the patient's active course sets what is proposed — the
     # induction series of its protocol version (PROT-10) or the next maintenance infusion
@@ -367,7 +363,7 @@ def safety_confirm(request: HttpRequest, appointment_id: int) -> HttpResponse:
 @login_required
 def week_view(request: HttpRequest, location_code: str, day: str) -> HttpResponse:
     """Seven days from `day`: a row per day, a column per chair."""
-    _require(request, Perm.APPOINTMENT_BOOK)
+    require_perm(request, Perm.APPOINTMENT_BOOK)
     location = location_get_for_user(user=request.user, location=location_code)
     try:
         first = dt.date.fromisoformat(day)

@@ -1,58 +1,20 @@
 """Mail goes through the django-tasks database queue and out over real SMTP (aiosmtpd runs in the
 test process), or into files under var/mail/ when no EMAIL_HOST is set."""
 
-import socket
-
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Message
 from django.core.management import call_command
 from django.test import override_settings
 from django_tasks_db.models import DBTaskResult
 
 from infusionclinic.common.mail import email_enqueue
 
-DB_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
-
-
-class _Inbox(Message):
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list = []
-
-    def handle_message(self, message) -> None:  # type: ignore[no-untyped-def]
-        self.messages.append(message)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_server():
-    inbox = _Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    try:
-        yield controller, inbox
-    finally:
-        controller.stop()
-
 
 # transaction=True: the worker closes and reopens database connections, as in production, which
 # would end a test-wrapping transaction on PostgreSQL.
 @pytest.mark.django_db(transaction=True)
-def test_queued_mail_is_sent_by_the_worker_over_smtp(smtp_server):
-    controller, inbox = smtp_server
-    with override_settings(
-        TASKS=DB_TASKS,
-        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
-        EMAIL_HOST="127.0.0.1",
-        EMAIL_PORT=controller.port,
-        EMAIL_USE_TLS=False,
-    ):
+def test_queued_mail_is_sent_by_the_worker_over_smtp(smtp_inbox):
+    inbox = smtp_inbox
+    with inbox.settings():
         email_enqueue(
             subject="Hello", body="Plain body", to=["pat@example.com"], html_body="<p>HTML body</p>"
         )

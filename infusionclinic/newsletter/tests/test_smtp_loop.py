@@ -5,15 +5,12 @@ remaining recipient exactly once."""
 
 import re
 import smtplib
-import socket
 from collections import Counter
 from datetime import timedelta
 from email.message import Message as EmailMessage
 from unittest import mock
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Message
 from django.core.management import call_command
 from django.test import Client, override_settings
 from django.utils import timezone
@@ -27,8 +24,6 @@ from tests.factories import make_user
 from .factories import campaign as make_campaign
 from .factories import subscriber
 
-DB_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
-
 # transaction=True: the worker closes and reopens database connections, as in production, which
 # would end a test-wrapping transaction on PostgreSQL.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,40 +34,10 @@ def _seeded(transactional_db) -> None:
     reseed_migration_rows()
 
 
-class _Inbox(Message):
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[EmailMessage] = []
-
-    def handle_message(self, message: EmailMessage) -> None:
-        self.messages.append(message)
-
-    def to(self, address: str) -> list[EmailMessage]:
-        return [m for m in self.messages if m["To"] == address]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def inbox():
-    handler = _Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    try:
-        with override_settings(
-            TASKS=DB_TASKS,
-            EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
-            EMAIL_HOST="127.0.0.1",
-            EMAIL_PORT=controller.port,
-            EMAIL_USE_TLS=False,
-        ):
-            yield handler
-    finally:
-        controller.stop()
+def inbox(smtp_inbox):
+    with smtp_inbox.settings():
+        yield smtp_inbox
 
 
 def run_worker() -> None:

@@ -6,10 +6,8 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.test import override_settings
 from icalendar import Calendar
 
-from infusionclinic.common.tests.test_mail import DB_TASKS, smtp_server  # noqa: F401 - fixture
 from infusionclinic.scheduling.models import Reminder
 from infusionclinic.scheduling.reminders import (
     reminder_text,
@@ -43,20 +41,14 @@ def _worker():
 @pytest.mark.django_db(transaction=True)
 def test_each_reminder_is_sent_exactly_once_over_smtp_with_an_ics_invitation(
     location,
-    smtp_server,  # noqa: F811
+    smtp_inbox,
     caplog,
 ):
-    controller, inbox = smtp_server
+    inbox = smtp_inbox
     _, appointment = _book(location, phone="+1 555 010 0199")
     assert Reminder.objects.filter(appointment=appointment).count() == 4  # 72 h, 24 h x email, SMS
     caplog.set_level(logging.INFO, logger="infusionclinic.scheduling.sms")
-    with override_settings(
-        TASKS=DB_TASKS,
-        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
-        EMAIL_HOST="127.0.0.1",
-        EMAIL_PORT=controller.port,
-        EMAIL_USE_TLS=False,
-    ):
+    with inbox.settings():
         at_71h = appointment.starts_at - timedelta(hours=71)
         assert reminders_dispatch(now=at_71h) == 2  # the 72 h email and SMS
         _worker()
