@@ -8,7 +8,6 @@ import io
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -16,6 +15,7 @@ from django.utils import timezone
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_perm
 from infusionclinic.common.spreadsheet import csv_safe
 
 from .chart import bar_chart_svg
@@ -23,11 +23,6 @@ from .forms import AnalyticsFilterForm, default_range
 from .selectors import ClinicFigures, analytics_locations, clinic_figures
 
 CSV_COLUMNS = ["metric", "group", "value", "numerator", "denominator", "unit"]
-
-
-def _require(request: HttpRequest) -> None:
-    if not request.user.has_role_perm(Perm.ANALYTICS_VIEW):
-        raise PermissionDenied
 
 
 def _form(request: HttpRequest) -> AnalyticsFilterForm:
@@ -58,7 +53,7 @@ def _detail(figures: ClinicFigures) -> dict[str, Any]:
 
 @login_required
 def analytics_dashboard(request: HttpRequest) -> HttpResponse:
-    _require(request)
+    require_perm(request, Perm.ANALYTICS_VIEW)
     form = _form(request)
     if not form.is_valid():
         return render(request, "analytics/dashboard.html", {"form": form}, status=400)
@@ -134,7 +129,7 @@ def figures_csv_rows(figures: ClinicFigures) -> list[list[object]]:
 
 @login_required
 def analytics_export_csv(request: HttpRequest) -> HttpResponse:
-    _require(request)
+    require_perm(request, Perm.ANALYTICS_VIEW)
     form = _form(request)
     if not form.is_valid():
         return HttpResponse(

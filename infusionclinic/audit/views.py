@@ -3,12 +3,12 @@ import json
 from collections.abc import Iterator
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 
 from infusionclinic.accounts.roles import Perm
+from infusionclinic.common.access import require_perm
 from infusionclinic.common.spreadsheet import csv_safe as _csv_safe
 
 from .forms import AuditFilterForm
@@ -62,8 +62,7 @@ def _filters(request: HttpRequest) -> tuple[AuditFilterForm, AuditFilter]:
 
 @login_required
 def audit_report(request: HttpRequest) -> HttpResponse:
-    if not request.user.has_role_perm(Perm.AUDIT_REPORT):
-        raise PermissionDenied
+    require_perm(request, Perm.AUDIT_REPORT)
     form, filters = _filters(request)
     if form.is_bound and not form.is_valid():
         events = AuditEvent.objects.none()
@@ -100,8 +99,7 @@ class _Echo:
 
 @login_required
 def audit_export_csv(request: HttpRequest) -> HttpResponse:
-    if not request.user.has_role_perm(Perm.AUDIT_REPORT):
-        raise PermissionDenied
+    require_perm(request, Perm.AUDIT_REPORT)
     form, filters = _filters(request)
     if form.is_bound and not form.is_valid():
         return HttpResponse(

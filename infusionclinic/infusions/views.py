@@ -10,7 +10,7 @@ from typing import Any
 from django import forms as django_forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_perm
 from infusionclinic.patients.forms import apply_service_errors
 from infusionclinic.scheduling.models import AppointmentStatus
 from infusionclinic.scheduling.selectors import appointment_get_for_user, appointments_visible_to
@@ -40,8 +41,7 @@ BOARD_COLUMNS = [
 
 
 def _require_run(request: HttpRequest) -> None:
-    if not request.user.has_role_perm(Perm.SESSION_RUN):
-        raise PermissionDenied
+    require_perm(request, Perm.SESSION_RUN)
 
 
 def _board_context(request: HttpRequest, location_code: str | None) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_perm
 from infusionclinic.common.markdown import markdown_to_safe_html
 from infusionclinic.common.spreadsheet import csv_safe as _csv_safe
 from infusionclinic.patients.forms import apply_service_errors
@@ -112,8 +113,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def _require_manage(request: HttpRequest) -> None:
-    if not request.user.has_role_perm(Perm.NEWSLETTER_MANAGE):
-        raise PermissionDenied
+    require_perm(request, Perm.NEWSLETTER_MANAGE)
 
 
 @login_required

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_perm
 from infusionclinic.common.middleware import client_address
 from infusionclinic.common.ratelimit import rate_limit_exceeded
 from infusionclinic.patients.forms import apply_service_errors
@@ -166,8 +167,7 @@ def lead_set_status(request: HttpRequest, lead_id: int) -> HttpResponse:
 
 
 def _require_site_edit(request: HttpRequest) -> None:
-    if not request.user.has_role_perm(Perm.SITE_EDIT):
-        raise PermissionDenied
+    require_perm(request, Perm.SITE_EDIT)
 
 
 @login_required
