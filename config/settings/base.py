@@ -119,9 +119,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             ),
         }
     )
-else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Persistent connections on both engines: a request does not pay for a new connection (and, on
+# SQLite, its PRAGMAs); on SQLite an open connection also keeps the write-ahead log in place
+# between requests instead of checkpointing and deleting it whenever the last request ends.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # DATABASE_REPLICA_URL (optional): a streaming replica of the PostgreSQL database. Only reads that
 # tolerate lag (the clinic analytics) go there; writes and everything else stay on `default`
 # (infusionclinic.common.dbrouter). Unset: one database, the router changes nothing.
