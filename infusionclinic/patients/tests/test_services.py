@@ -10,6 +10,9 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.test import override_settings
 from django.utils import timezone
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from infusionclinic.audit.models import AuditEvent
 from infusionclinic.patients import services
@@ -631,3 +634,82 @@ def test_a_new_primary_diagnosis_audits_the_demotion_of_the_old_one(location):
     assert old.is_primary is False
     event = AuditEvent.objects.get(action="update", object_id=str(old.pk))
     assert event.detail == {"fields": ["is_primary"], "replaced_by": "F33.2"}
+
+
+# --- Search order and page (issue 13 d): each branch is read in index order and cut at the page
+# size, then merged; the answer must equal "every match, sorted, first `limit`".
+
+_NAMES = [
+    ("Ann", "Smith", ""),
+    ("Anna", "Smithers", ""),
+    ("Smita", "Ann", ""),
+    ("Bob", "Müller", "Smitty"),
+    ("Böb", "Muller", ""),
+    ("Zed", "SMITH", "Ann"),
+    ("Ann", "Smith", ""),  # a namesake: the id decides
+    ("Mull", "Zed", ""),
+    ("ann", "Mueller", "Bo"),
+    ("Ade", "Smit", ""),
+]
+
+
+@pytest.fixture
+def crowd(location, other_location):
+    patients = [
+        PatientFactory(
+            home_location=location, given_name=given, family_name=family, preferred_name=preferred
+        )
+        for given, family, preferred in _NAMES
+    ]
+    PatientFactory(home_location=other_location, given_name="Ann", family_name="Smith")
+    return patients
+
+
+@pytest.fixture
+def searcher(location):
+    return make_user("nurse", location)
+
+
+def _expected(patients, words, limit):
+    from infusionclinic.patients.models import fold_for_search
+
+    keys = [fold_for_search(word) for word in words]
+
+    def matches(p):
+        names = (p.family_name_key, p.given_name_key, p.preferred_name_key)
+        return all(any(name.startswith(key) for name in names) for key in keys)
+
+    hits = sorted(
+        (p for p in patients if matches(p)),
+        key=lambda p: (p.family_name_key, p.given_name_key, p.pk),
+    )
+    return [p.pk for p in hits[:limit]]
+
+
+@hypothesis_settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    words=st.lists(
+        st.sampled_from(["a", "an", "ann", "smi", "SMITH", "mu", "mü", "zed", "bo"]), max_size=2
+    ),
+    limit=st.integers(min_value=1, max_value=12),
+)
+def test_search_answers_every_match_in_name_order_cut_at_the_limit(
+    location, crowd, searcher, words, limit
+):
+    found = patient_search(user=searcher, query=" ".join(words), limit=limit)
+    assert [p.pk for p in found] == _expected(crowd, words, limit)
+
+
+def test_search_orders_by_folded_names_then_id(location, crowd, searcher):
+    found = patient_search(user=searcher, query="mu", limit=10)
+    # Folded family name, then folded given name, then id: "Bob Müller" and "Böb Muller" fold to
+    # the same keys and come in the order they were registered.
+    assert [(p.given_name, p.family_name) for p in found] == [
+        ("ann", "Mueller"),
+        ("Bob", "Müller"),
+        ("Böb", "Muller"),
+        ("Mull", "Zed"),
+    ]
+    assert found[1].pk < found[2].pk
