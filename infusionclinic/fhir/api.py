@@ -7,7 +7,7 @@ from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.patients.selectors import patient_get_for_user, patients_visible_to
 
-from .resources import collection_bundle, resources_for, validate
+from .resources import collection_bundle, resources_for, validate_bundle
 
 router = Router(tags=["fhir"])
 
@@ -17,8 +17,7 @@ def patient_fhir_bundle(request: HttpRequest, patient_id: str) -> Any:
     """The patient's record as a FHIR R4 Bundle (type collection); each resource validated."""
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
     patients = patients_visible_to(user=request.user).filter(pk=patient.pk)
-    bundle = collection_bundle([validate(r) for r in resources_for(patients)])
-    validate(bundle)
+    bundle = validate_bundle(collection_bundle(list(resources_for(patients, stream=False))))
     audit_record(
         actor=request.user,
         action=AuditAction.EXPORT,

@@ -23,7 +23,7 @@ from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.patients.selectors import patient_get_for_user, patients_visible_to
 
-from .resources import SOURCES, Source, resource_types, validate
+from .resources import SOURCES, Source, resource_types, validate, validate_bundle
 
 CONTENT_TYPE = "application/fhir+json"
 DEFAULT_COUNT = 50
@@ -167,7 +167,7 @@ def _searchset(
             skip -= total
             continue
         for obj in qs[skip : skip + need]:
-            entries.append(validate(source.to_resource(obj)))
+            entries.append(source.to_resource(obj))
         need = count - len(entries)
         skip = 0
     grand_total = sum(totals)
@@ -198,7 +198,7 @@ def _searchset(
             for r in entries
         ],
     }
-    validate(bundle)
+    validate_bundle(bundle)
     patient_ids = {
         int(r["id"]) if r["resourceType"] == "Patient" else int(r["subject"]["reference"][8:])
         for r in entries

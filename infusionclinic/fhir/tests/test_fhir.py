@@ -260,3 +260,27 @@ def test_bundle_holds_questionnaire_scores_signed_orders_and_appointments(locati
     order.refresh_from_db()
     assert (rate["value"], rate["code"]) == (float(order.rate_ml_per_h), "mL/h")
     assert by_type["Appointment"][0]["status"] == "booked"
+
+
+def test_validate_bundle_checks_each_resource_and_the_envelope(location, chart):
+    from pydantic import ValidationError
+
+    from infusionclinic.fhir.resources import collection_bundle, resources_for, validate_bundle
+
+    patients = type(chart).objects.filter(pk=chart.pk)
+    bundle = collection_bundle(list(resources_for(patients, stream=False)))
+    assert validate_bundle(bundle) is bundle
+    broken = json.loads(json.dumps(bundle))
+    del broken["entry"][2]["resource"]["code"]  # an Observation needs its code
+    with pytest.raises(ValidationError):
+        validate_bundle(broken)
+    no_type = {k: v for k, v in bundle.items() if k != "type"}  # the envelope needs its type
+    with pytest.raises(ValidationError):
+        validate_bundle(no_type)
+
+
+def test_streamed_and_fetched_resources_are_the_same(location, chart):
+    from infusionclinic.fhir.resources import resources_for
+
+    patients = type(chart).objects.filter(pk=chart.pk)
+    assert list(resources_for(patients)) == list(resources_for(patients, stream=False))

@@ -67,3 +67,26 @@ def test_a_session_maps_to_an_encounter_and_the_dose_given_to_a_medication_admin
     assert dose["code"] == "mg"
     # 40 min at the order's rate and concentration (RATE-7): the signed dose, within rounding.
     assert abs(dose["value"] - float(session.order.dose_mg)) <= 0.5
+
+
+def test_each_reading_gives_its_four_observations_from_one_query(nurse, session):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    checked_in(nurse, session)
+    vitals(nurse, session)
+    vitals(nurse, session)
+    patients = Patient.objects.filter(pk=session.patient_id)
+    with CaptureQueriesContext(connection) as queries:
+        ids = [
+            r["id"]
+            for r in resources_for(patients, resource_type="Observation", stream=False)
+            if r["id"].startswith("vs-")
+        ]
+    first, second = session.vitals.order_by("pk")
+    assert ids == [
+        f"vs-{kind}-{reading.pk}"
+        for reading in (first, second)
+        for kind in ("bp", "hr", "rr", "spo2")
+    ]
+    assert sum("infusions_vitalsign" in q["sql"] for q in queries.captured_queries) == 1
