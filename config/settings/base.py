@@ -61,6 +61,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "infusionclinic.audit.middleware.AuditSealMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "infusionclinic.common.middleware.RequestBodyLimitMiddleware",
     "infusionclinic.common.middleware.NulCharacterMiddleware",

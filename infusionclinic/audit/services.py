@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -122,7 +124,40 @@ def _seal_after_commit() -> None:
     transaction.on_commit(_seal_hook, robust=True)
 
 
+# Inside a request the sealing pass waits until the response has gone out to the client (Django
+# sends `request_finished` when the WSGI server closes the response, after writing it): the events
+# are already durable through the request's own commit, so the client need not wait for the seal.
+# Outside requests (commands, tasks, tests without the middleware) it runs at once after commit.
+_request = threading.local()
+
+
+@contextmanager
+def seals_after_response() -> Iterator[None]:
+    """Used by AuditSealMiddleware around the view: seals asked for meanwhile are deferred to
+    `request_finished` (`seal_pending_after_response`)."""
+    seal_pending_after_response()  # a previous response on this thread that was never closed
+    _request.collecting = True
+    try:
+        yield
+    finally:
+        _request.collecting = False
+
+
+def seal_pending_after_response(**_signal: Any) -> None:
+    """The deferred pass, if this thread's request asked for one (`request_finished` receiver)."""
+    if getattr(_request, "pending", False):
+        _request.pending = False
+        _seal_now()
+
+
 def _seal_hook() -> None:
+    if getattr(_request, "collecting", False):
+        _request.pending = True
+        return
+    _seal_now()
+
+
+def _seal_now() -> None:
     try:
         audit_seal(wait=False)
     except DatabaseError:

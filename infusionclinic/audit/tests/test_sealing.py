@@ -9,10 +9,13 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, connections, transaction
+from django.http import HttpResponse
+from django.test import RequestFactory
 
+from infusionclinic.audit.middleware import AuditSealMiddleware
 from infusionclinic.audit.models import AuditAction, AuditChainHead, AuditEvent
 from infusionclinic.audit.services import audit_chain_verify, audit_record, audit_seal
-from tests.factories import PatientFactory, make_user
+from tests.factories import PatientFactory, api_client, make_user
 
 postgresql_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="row locks and the trigger are PostgreSQL's"
@@ -357,3 +360,67 @@ def test_only_a_seal_of_its_own_commits_without_waiting_for_the_disk(after_commi
         not in statements[: statements.index("SHOW synchronous_commit")]
     )
     assert audit_chain_verify(seal_first=False)[1] is None
+
+
+# --- Within a request, the seal waits until the response has gone out -------------------------
+
+
+def _auditing_view(actor, patient):
+    def view(request):
+        with transaction.atomic():
+            audit_record(actor=actor, action=AuditAction.VIEW, patient=patient, obj=patient)
+        return HttpResponse("ok")
+
+    return view
+
+
+def _pending_count() -> int:
+    return AuditEvent.objects.filter(seq__isnull=True).count()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_requests_events_are_sealed_once_its_response_is_closed(after_commit, location):
+    nurse = make_user("nurse", location)
+    patient = PatientFactory(home_location=location)
+    handler = AuditSealMiddleware(_auditing_view(nurse, patient))
+    response = handler(RequestFactory().get("/"))
+    # The view's transaction committed: its event is durable, and not yet sealed while the
+    # response is on its way to the client.
+    assert _pending_count() == 1
+    response.close()  # what the WSGI server does once it has written the response
+    assert _pending_count() == 0
+    assert audit_chain_verify() == (AuditEvent.objects.count(), None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_response_never_closed_is_sealed_when_the_thread_takes_its_next_request(
+    after_commit, location
+):
+    nurse = make_user("nurse", location)
+    patient = PatientFactory(home_location=location)
+    handler = AuditSealMiddleware(_auditing_view(nurse, patient))
+    handler(RequestFactory().get("/"))  # never closed
+    assert _pending_count() == 1
+    handler(RequestFactory().get("/")).close()
+    assert _pending_count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_request_the_seal_follows_the_commit(after_commit, location):
+    nurse = make_user("nurse", location)
+    patient = PatientFactory(home_location=location)
+    with transaction.atomic():
+        audit_record(actor=nurse, action=AuditAction.VIEW, patient=patient, obj=patient)
+    assert _pending_count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_api_answers_then_seals(after_commit, location):
+    """Through the whole middleware stack: Django's test client closes the response as a server
+    does, and by then the chart read's event is in the chain."""
+    nurse = make_user("nurse", location)
+    patient = PatientFactory(home_location=location)
+    response = api_client(nurse).get(f"/api/v1/patients/{patient.pk}")
+    assert response.status_code == 200
+    assert _pending_count() == 0
+    assert AuditEvent.objects.filter(action="view", patient=patient).exclude(seq=None).exists()
