@@ -11,6 +11,7 @@ from django.db.models import Q
 
 from infusionclinic.accounts.models import Location
 from infusionclinic.common.models import TimeStampedModel
+from infusionclinic.infusions.models import InfusionSession
 from infusionclinic.patients.models import Patient
 from infusionclinic.scheduling.models import Appointment
 
@@ -109,8 +110,16 @@ class Invoice(TimeStampedModel):
     appointment = models.OneToOneField(
         Appointment, on_delete=models.PROTECT, null=True, blank=True, related_name="invoice"
     )
-    # The infusion session (infusions app, built in parallel): becomes a FK once it exists.
-    infusion_session_id = models.PositiveBigIntegerField(null=True, blank=True)
+    # The infusion session whose pump record the infusion codes came from (CODE-PX-R1); None for
+    # a visit without a pump run and for a package sale. PROTECT: a billed session stays.
+    infusion_session = models.ForeignKey(
+        InfusionSession,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        db_index=True,
+        related_name="invoices",
+    )
     status = models.CharField(
         max_length=8, choices=InvoiceStatus.choices, default=InvoiceStatus.ISSUED
     )
