@@ -127,6 +127,9 @@ class Invoice(TimeStampedModel):
     # CODE-PX-R1: documented start and stop of the infusion, required for timed codes.
     infusion_started_at = models.DateTimeField(null=True, blank=True)
     infusion_stopped_at = models.DateTimeField(null=True, blank=True)
+    # The pump's running time between them, pauses excluded, frozen at issue: the one number the
+    # infusion codes and units were derived from (units.infusion_code_units, CODE-PX1/PX2/PX3).
+    infusion_running = models.DurationField(null=True, blank=True)
     rendering_provider = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

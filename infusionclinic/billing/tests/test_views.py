@@ -83,8 +83,11 @@ def test_superbill_pdf_lists_codes_npi_pos_tax_id_and_charges(setup):
         "12-3456789",
         "2026-03-10",
         "Balance due: $171.00",
-        # CODE-PX-R1: the pump times the infusion code came from (10:20-11:05 local, 45 min).
-        "Infusion (pump record): start 10:20, stop 11:05 America/New_York, 45 min running",
+        # CODE-PX-R1: the pump times the infusion code came from (10:20-11:05 local, 45 min),
+        # with the location's UTC offset (EDT from 8 March 2026).
+        "Infusion (pump record, America/New_York): start 2026-03-10T10:20:00-04:00, "
+        "stop 2026-03-10T11:05:00-04:00",
+        "Running 45.00 min, paused 0.00 min: 96365 x1 (CODE-PX1)",
     ):
         assert expected in text, expected
     assert _exports(setup["invoice"]) == 1
