@@ -93,6 +93,26 @@ def test_superbill_pdf_lists_codes_npi_pos_tax_id_and_charges(setup):
     assert _exports(setup["invoice"]) == 1
 
 
+def test_invoice_page_shows_the_pump_times_and_codes_the_units_came_from(setup):
+    """CODE-PX-R1: the page lists the lines and, beside them, the pump record they came from:
+    start and stop with the location's UTC offset, paused and running minutes, and the codes
+    derived (CODE-PX1 for a 45-minute run). The patient sees it on their own invoice too."""
+    patient_user = make_user("patient", patient=setup["patient"])
+    for user in (setup["desk"], patient_user):
+        page = logged_in_client(user).get(reverse("billing:invoice", args=[setup["invoice"].pk]))
+        assert page.status_code == 200
+        html = page.content.decode()
+        for expected in (
+            '<time datetime="2026-03-10T10:20:00-04:00">2026-03-10T10:20:00-04:00</time>',
+            '<time datetime="2026-03-10T11:05:00-04:00">2026-03-10T11:05:00-04:00</time>',
+            "<dd>America/New_York</dd>",
+            "<dt>Paused</dt><dd>0.00 min</dd>",
+            "<dt>Running (pauses excluded)</dt><dd>45.00 min</dd>",
+            "<td>96365</td><td>1</td><td>CODE-PX1</td>",
+        ):
+            assert expected in html, expected
+
+
 def test_superbill_uses_clinic_labels_not_ama_descriptors(setup):
     """CODE-PX-R2: code numbers with clinic-written short labels."""
     text = _text(
