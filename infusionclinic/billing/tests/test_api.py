@@ -8,6 +8,8 @@ import re
 from datetime import date, datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from infusionclinic.billing import services
 from infusionclinic.billing.services import LineInput
@@ -131,3 +133,18 @@ def test_invoice_api_pump_times_are_in_the_openapi_schema(location):
     pump = schema["components"]["schemas"]["PumpTimesOut"]["properties"]
     assert pump["started_at"]["format"] == "date-time"
     assert {"paused_minutes", "running_minutes", "codes", "time_zone"} <= set(pump)
+
+
+def test_invoice_api_pump_times_cost_no_query(invoice, location):
+    """The pump times come from the invoice's own frozen columns: an invoice tied to a session
+    is answered in as many queries as one without."""
+    _, _, billed = _billed_infusion(location, [("start", 20), ("pause", 40), ("resume", 50),
+                                               ("stop", 90)])  # fmt: skip
+    client = api_client(make_user("front_desk", location))
+    client.get(f"/api/v1/invoices/{invoice.pk}")  # one-off work of a first request
+    counts = []
+    for row in (invoice, billed):
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(f"/api/v1/invoices/{row.pk}").status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
