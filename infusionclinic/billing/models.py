@@ -11,6 +11,7 @@ from django.db.models import Q
 
 from infusionclinic.accounts.models import Location
 from infusionclinic.common.models import TimeStampedModel
+from infusionclinic.infusions.models import InfusionSession
 from infusionclinic.patients.models import Patient
 from infusionclinic.scheduling.models import Appointment
 
@@ -109,8 +110,16 @@ class Invoice(TimeStampedModel):
     appointment = models.OneToOneField(
         Appointment, on_delete=models.PROTECT, null=True, blank=True, related_name="invoice"
     )
-    # The infusion session (infusions app, built in parallel): becomes a FK once it exists.
-    infusion_session_id = models.PositiveBigIntegerField(null=True, blank=True)
+    # The infusion session whose pump record the infusion codes came from (CODE-PX-R1); None for
+    # a visit without a pump run and for a package sale. PROTECT: a billed session stays.
+    infusion_session = models.ForeignKey(
+        InfusionSession,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        db_index=True,
+        related_name="invoices",
+    )
     status = models.CharField(
         max_length=8, choices=InvoiceStatus.choices, default=InvoiceStatus.ISSUED
     )
@@ -118,6 +127,9 @@ class Invoice(TimeStampedModel):
     # CODE-PX-R1: documented start and stop of the infusion, required for timed codes.
     infusion_started_at = models.DateTimeField(null=True, blank=True)
     infusion_stopped_at = models.DateTimeField(null=True, blank=True)
+    # The pump's running time between them, pauses excluded, frozen at issue: the one number the
+    # infusion codes and units were derived from (units.infusion_code_units, CODE-PX1/PX2/PX3).
+    infusion_running = models.DurationField(null=True, blank=True)
     rendering_provider = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

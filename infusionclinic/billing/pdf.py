@@ -12,7 +12,7 @@ from infusionclinic.patients.models import Diagnosis
 
 from .models import BillingProvider, Invoice, Payment, PaymentKind
 from .money import line_amount
-from .selectors import infusion_timing, invoice_figures
+from .selectors import invoice_figures, invoice_pump_basis
 
 
 def _usd(amount: Decimal) -> str:
@@ -133,16 +133,25 @@ def superbill_pdf(invoice: Invoice) -> bytes:
                 f"units {line.units}  x {_usd(line.unit_price)}  = {_usd(amount)}"
             ],
         )
-    if invoice.infusion_started_at and invoice.infusion_stopped_at:
+    basis = invoice_pump_basis(invoice)
+    if basis is not None:
         # CODE-PX-R1: the documented times the infusion codes were derived from.
+        _lines(
+            pdf,
+            [
+                f"Infusion (pump record, {basis.time_zone}): start {basis.started_iso}, "
+                f"stop {basis.stopped_iso}",
+                f"Running {basis.running_minutes} min, paused {basis.paused_minutes} min: "
+                + (", ".join(f"{c.code} x{c.units} ({c.rule_id})" for c in basis.codes) or "-"),
+            ],
+        )
+    elif invoice.infusion_started_at and invoice.infusion_stopped_at:
         tz = invoice.location.tzinfo
-        timing = infusion_timing(appointment=invoice.appointment) if invoice.appointment else None
-        running = f", {int(timing.running.total_seconds() // 60)} min running" if timing else ""
         _lines(
             pdf,
             [
                 f"Infusion (pump record): start {invoice.infusion_started_at.astimezone(tz):%H:%M}"
-                f", stop {invoice.infusion_stopped_at.astimezone(tz):%H:%M} {tz.key}{running}"
+                f", stop {invoice.infusion_stopped_at.astimezone(tz):%H:%M} {tz.key}"
             ],
         )
     _heading(pdf, "Totals")

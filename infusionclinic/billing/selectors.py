@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import QuerySet, Sum
 from django.http import Http404
@@ -30,6 +30,7 @@ from .models import (
     Price,
 )
 from .money import ZERO, balance_due, cents, invoice_total, line_amount
+from .units import DerivedCode, infusion_code_derivation
 
 
 def price_in_force(*, location: Location, service: BillableService, on: date) -> Price | None:
@@ -70,6 +71,74 @@ def infusion_timing(*, appointment: Appointment) -> InfusionTiming | None:
         return InfusionTiming(session.pk, starts[0], None, timedelta(0))
     seconds = running_seconds(events, now=stopped_at)
     return InfusionTiming(session.pk, starts[0], stopped_at, timedelta(seconds=float(seconds)))
+
+
+def _minutes(span: timedelta) -> Decimal:
+    """Minutes to the hundredth (half up), from the exact microseconds."""
+    return (Decimal(span // timedelta(microseconds=1)) / Decimal(60_000_000)).quantize(
+        Decimal("0.01"), rounding=ROUND_HALF_UP
+    )
+
+
+@dataclass(frozen=True)
+class PumpBasis:
+    """What an invoice's infusion codes were derived from (CODE-PX-R1): the session's first pump
+    start and last stop in the location's time zone, the running time between them (pauses
+    excluded) and the paused rest, all as frozen on the invoice at issue, and the codes and units
+    `units.infusion_code_derivation` gives for that running time (CODE-PX1/PX2/PX3)."""
+
+    session_id: int
+    time_zone: str  # IANA name of the location's zone; the datetimes carry its offset
+    started_at: datetime
+    stopped_at: datetime
+    running: timedelta
+    paused: timedelta
+    codes: list[DerivedCode]
+
+    @property
+    def started_iso(self) -> str:
+        return self.started_at.isoformat(timespec="seconds")
+
+    @property
+    def stopped_iso(self) -> str:
+        return self.stopped_at.isoformat(timespec="seconds")
+
+    @property
+    def running_minutes(self) -> Decimal:
+        return _minutes(self.running)
+
+    @property
+    def paused_minutes(self) -> Decimal:
+        return _minutes(self.paused)
+
+    @property
+    def running_seconds(self) -> Decimal:
+        return Decimal(self.running // timedelta(microseconds=1)) / Decimal(1_000_000)
+
+
+def invoice_pump_basis(invoice: Invoice) -> PumpBasis | None:
+    """The pump times behind an invoice tied to an infusion session, from the invoice's own frozen
+    columns (no query beyond its location); None for an invoice without a session or without
+    the times (a visit without a pump run, a package sale)."""
+    if (
+        invoice.infusion_session_id is None
+        or invoice.infusion_started_at is None
+        or invoice.infusion_stopped_at is None
+        or invoice.infusion_running is None
+    ):
+        return None
+    tz = invoice.location.tzinfo
+    running = invoice.infusion_running
+    span = invoice.infusion_stopped_at - invoice.infusion_started_at
+    return PumpBasis(
+        session_id=invoice.infusion_session_id,
+        time_zone=tz.key,
+        started_at=invoice.infusion_started_at.astimezone(tz),
+        stopped_at=invoice.infusion_stopped_at.astimezone(tz),
+        running=running,
+        paused=max(span - running, timedelta(0)),
+        codes=infusion_code_derivation(running),
+    )
 
 
 @dataclass(frozen=True)

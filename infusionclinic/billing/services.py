@@ -260,6 +260,7 @@ def invoice_create(
         rendering_provider=rendering_provider,
         infusion_started_at=timing.started_at if timing else None,
         infusion_stopped_at=timing.stopped_at if timing else None,
+        infusion_running=timing.running if timing else None,
         created_by=actor,
     )
     InvoiceLine.objects.bulk_create(

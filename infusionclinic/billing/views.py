@@ -29,6 +29,7 @@ from .models import BillingProvider, PackagePlan, PaymentKind
 from .selectors import (
     invoice_figures,
     invoice_get_for_user,
+    invoice_pump_basis,
     invoices_for_patient,
     package_sessions_left,
     payment_get_for_user,
@@ -179,6 +180,7 @@ def _render_invoice(request: HttpRequest, invoice: Any, **forms: Any) -> HttpRes
             "patient": invoice.patient,
             "lines": invoice.lines.all(),
             "figures": invoice_figures(invoice),
+            "pump": invoice_pump_basis(invoice),
             "payments": payments,
             "refundable": refundable,
             "can_manage": can_manage,

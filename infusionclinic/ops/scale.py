@@ -192,6 +192,7 @@ _COPY_FORMAT: dict[type, Callable[[Any], str]] = {
     list: _copy_json,
     int: int.__repr__,
     Decimal: Decimal.__str__,
+    timedelta: lambda v: f"{v // timedelta(microseconds=1)} microseconds",
 }
 
 
@@ -472,8 +473,8 @@ T_ASSESSMENT = Table(
 T_INVOICE = Table(
     Invoice,
     "id patient_id location_id appointment_id infusion_session_id status date_of_service "
-    "infusion_started_at infusion_stopped_at rendering_provider_id package_credit currency "
-    "created_by_id created_at updated_at",
+    "infusion_started_at infusion_stopped_at infusion_running rendering_provider_id "
+    "package_credit currency created_by_id created_at updated_at",
 )
 T_LINE = Table(InvoiceLine, "invoice_id service_id code label units unit_price price_id")
 T_PAYMENT = Table(
@@ -1006,7 +1007,8 @@ class Generator:
             w.add(
                 T_INVOICE,
                 (v.iid, v.pid, v.location_id, v.aid, v.sid, "issued", v.date_of_service,
-                 pump_start, pump_stop, c.prescriber.pk, Decimal("0.00"), "USD", desk,
+                 pump_start, pump_stop, PUMP_STOP - PUMP_START, c.prescriber.pk,
+                 Decimal("0.00"), "USD", desk,
                  v.discharged_at, v.discharged_at),
             )  # fmt: skip
             w.add(
@@ -1102,6 +1104,7 @@ class Generator:
                     "appointment_id": "v.aid", "infusion_session_id": "v.sid",
                     "status": "'issued'", "date_of_service": "v.date_of_service",
                     "infusion_started_at": start, "infusion_stopped_at": stop,
+                    "infusion_running": f"{PUMP_STOP_MIN - PUMP_START_MIN} * {minutes}",
                     "rendering_provider_id": prescriber, "package_credit": "0",
                     "currency": "'USD'", "created_by_id": desk, "created_at": "v.discharged_at",
                     "updated_at": "v.discharged_at",

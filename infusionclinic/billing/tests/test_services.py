@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import ProtectedError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,7 +16,11 @@ from infusionclinic.audit.models import AuditEvent
 from infusionclinic.billing import services
 from infusionclinic.billing.models import Invoice, PaymentKind
 from infusionclinic.billing.money import balance_due, cents, invoice_total, line_amount
-from infusionclinic.billing.selectors import invoice_figures, package_sessions_left
+from infusionclinic.billing.selectors import (
+    invoice_figures,
+    invoice_pump_basis,
+    package_sessions_left,
+)
 from infusionclinic.billing.services import LineInput
 from tests.factories import PatientFactory, make_user
 
@@ -226,9 +231,13 @@ def test_code_px_r1_invoice_documents_the_pump_start_stop_and_session(
     appointment = completed_appointment(patient, location, infusion_minutes=None)
     session = infusion_session(appointment, pump=[("start", 20), ("stop", 65)])
     invoice = services.invoice_create(actor=desk, appointment=appointment, lines=[])
-    assert invoice.infusion_session_id == session.pk
+    invoice.refresh_from_db()
+    assert invoice.infusion_session == session
+    assert list(session.invoices.all()) == [invoice]
     assert invoice.infusion_started_at == appointment.starts_at + timedelta(minutes=20)
     assert invoice.infusion_stopped_at == appointment.starts_at + timedelta(minutes=65)
+    # The running time the codes came from, frozen on the invoice (pauses excluded).
+    assert invoice.infusion_running == timedelta(minutes=45)
     event = AuditEvent.objects.get(object_type="billing.Invoice", action="create")
     assert event.detail["infusion_running_seconds"] == 45 * 60
 
@@ -250,7 +259,11 @@ def test_code_px_r1_invoice_documents_the_pump_start_stop_and_session(
 def test_code_px1_px2_units_at_the_boundaries(
     desk, patient, location, infusion_prices, pump, codes
 ):
-    assert _infusion_codes(_bill_pump(desk, patient, location, pump)) == codes
+    invoice = _bill_pump(desk, patient, location, pump)
+    assert _infusion_codes(invoice) == codes
+    # What the API and the page show as derived is what was billed.
+    basis = invoice_pump_basis(Invoice.objects.select_related("location").get(pk=invoice.pk))
+    assert [(c.code, c.units) for c in basis.codes] == codes
 
 
 def test_pauses_do_not_count_as_infusion_time(desk, patient, location, infusion_prices):
@@ -444,3 +457,12 @@ def test_invoice_rendering_provider_needs_npi(desk, patient, location, prices):
         rendering_provider=prescriber,
     )
     assert invoice.rendering_provider == prescriber
+
+
+def test_a_billed_infusion_session_cannot_be_deleted(desk, patient, location, prices):
+    """CODE-PX-R1: the session whose pump record an invoice was derived from stays (PROTECT)."""
+    appointment = completed_appointment(patient, location, infusion_minutes=None)
+    session = infusion_session(appointment, pump=[("start", 20), ("stop", 65)])
+    services.invoice_create(actor=desk, appointment=appointment, lines=[])
+    with pytest.raises(ProtectedError):
+        session.delete()

@@ -83,11 +83,34 @@ def test_superbill_pdf_lists_codes_npi_pos_tax_id_and_charges(setup):
         "12-3456789",
         "2026-03-10",
         "Balance due: $171.00",
-        # CODE-PX-R1: the pump times the infusion code came from (10:20-11:05 local, 45 min).
-        "Infusion (pump record): start 10:20, stop 11:05 America/New_York, 45 min running",
+        # CODE-PX-R1: the pump times the infusion code came from (10:20-11:05 local, 45 min),
+        # with the location's UTC offset (EDT from 8 March 2026).
+        "Infusion (pump record, America/New_York): start 2026-03-10T10:20:00-04:00, "
+        "stop 2026-03-10T11:05:00-04:00",
+        "Running 45.00 min, paused 0.00 min: 96365 x1 (CODE-PX1)",
     ):
         assert expected in text, expected
     assert _exports(setup["invoice"]) == 1
+
+
+def test_invoice_page_shows_the_pump_times_and_codes_the_units_came_from(setup):
+    """CODE-PX-R1: the page lists the lines and, beside them, the pump record they came from:
+    start and stop with the location's UTC offset, paused and running minutes, and the codes
+    derived (CODE-PX1 for a 45-minute run). The patient sees it on their own invoice too."""
+    patient_user = make_user("patient", patient=setup["patient"])
+    for user in (setup["desk"], patient_user):
+        page = logged_in_client(user).get(reverse("billing:invoice", args=[setup["invoice"].pk]))
+        assert page.status_code == 200
+        html = page.content.decode()
+        for expected in (
+            '<time datetime="2026-03-10T10:20:00-04:00">2026-03-10T10:20:00-04:00</time>',
+            '<time datetime="2026-03-10T11:05:00-04:00">2026-03-10T11:05:00-04:00</time>',
+            "<dd>America/New_York</dd>",
+            "<dt>Paused</dt><dd>0.00 min</dd>",
+            "<dt>Running (pauses excluded)</dt><dd>45.00 min</dd>",
+            "<td>96365</td><td>1</td><td>CODE-PX1</td>",
+        ):
+            assert expected in html, expected
 
 
 def test_superbill_uses_clinic_labels_not_ama_descriptors(setup):

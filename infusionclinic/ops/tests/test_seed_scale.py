@@ -18,6 +18,7 @@ from django.utils import timezone
 from infusionclinic.audit.models import AuditChainHead, AuditEvent
 from infusionclinic.audit.services import audit_chain_verify
 from infusionclinic.billing.models import BillableService, Invoice, InvoiceLine, Payment
+from infusionclinic.billing.selectors import infusion_timing, invoice_pump_basis
 from infusionclinic.controlled.models import LedgerEntry
 from infusionclinic.courses.models import TreatmentCourse
 from infusionclinic.dosing.models import DosingOrder
@@ -141,9 +142,20 @@ def test_seeded_rows_are_ones_the_application_accepts():
                 )
                 == []
             )
-        invoice = Invoice.objects.get(appointment=session.appointment)
+        invoice = Invoice.objects.select_related("location").get(appointment=session.appointment)
         assert invoice.infusion_session_id == session.pk
         assert invoice.lines.get().unit_price == invoice.payments.get().amount
+        # CODE-PX-R1: the frozen running time is the pump record's, and its codes are the line's.
+        timing = infusion_timing(appointment=session.appointment)
+        assert (invoice.infusion_started_at, invoice.infusion_stopped_at) == (
+            timing.started_at,
+            timing.stopped_at,
+        )
+        assert invoice.infusion_running == timing.running
+        line = invoice.lines.get()
+        assert [(c.code, c.units) for c in invoice_pump_basis(invoice).codes] == [
+            (line.code, line.units)
+        ]
     for assessment in Assessment.objects.select_related("instrument")[:50]:
         spec = assessment.instrument.spec
         score = scoring.score(spec, assessment.answers)  # SCALE-1: complete and valid
