@@ -69,6 +69,18 @@ class CountForm(forms.Form):
         self.fields["lot"].choices = [(lot.pk, str(lot)) for lot in lots]
 
 
+class RecountForm(forms.Form):
+    """§7 step 2: two counts by two people; the second re-authenticates here (CS-44)."""
+
+    first_count_ml = forms.DecimalField(label="Your count (mL)", **QTY)
+    second_count_ml = forms.DecimalField(label="Second counter's count (mL)", **QTY)
+    second_counter_email = forms.EmailField(label="Second counter's e-mail")
+    second_counter_secret = forms.CharField(
+        label="Second counter's password or TOTP code",
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+    )
+
+
 class InvestigateForm(forms.Form):
     notes = forms.CharField(label="Recount and trace findings", widget=forms.Textarea)
 

@@ -451,12 +451,7 @@ def count_record(*, actor: User, lot: Lot, counted_ml: Any, method: str, note: s
     """CS-39, R2: a count of one lot; a variance beyond tolerance opens a Discrepancy (§7)."""
     _require(actor, Perm.CS_RECORD)
     _check_location(actor, lot.location)
-    try:
-        counted = Decimal(str(counted_ml))
-    except InvalidOperation as exc:
-        raise ValidationError({"counted_ml": ["Enter a number of mL."]}) from exc
-    if not counted.is_finite() or counted < 0 or counted != counted.quantize(ML_STEP):
-        raise ValidationError({"counted_ml": ["Enter the mL found (2 decimals)."]})
+    counted = _count_ml(counted_ml, "counted_ml")
     if method not in CountMethod.values:
         raise ValidationError({"method": ["Choose how it was counted."]})
     Lot.objects.select_for_update().filter(pk=lot.pk).first()
@@ -487,9 +482,77 @@ def count_record(*, actor: User, lot: Lot, counted_ml: Any, method: str, note: s
     return count
 
 
+def _count_ml(value: Any, field: str) -> Decimal:
+    try:
+        counted = Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise ValidationError({field: ["Enter a number of mL."]}) from exc
+    if not counted.is_finite() or counted < 0 or counted != counted.quantize(ML_STEP):
+        raise ValidationError({field: ["Enter the mL found (2 decimals)."]})
+    return counted
+
+
+def discrepancy_recount(
+    *,
+    actor: User,
+    discrepancy: Discrepancy,
+    first_count_ml: Any,
+    second_count_ml: Any,
+    second_counter_email: str,
+    second_counter_secret: str,
+) -> Discrepancy:
+    """§7 step 2: recount at once by two users, both counts recorded. The actor counts first;
+    another licensed user of the location counts second and re-authenticates on the same screen
+    (the waste witness's check, CS-44), outside the write transaction so that a failed attempt's
+    audit event is kept. Once per discrepancy, before it is closed."""
+    _require(actor, Perm.CS_RECORD)
+    _check_location(actor, discrepancy.lot.location)
+    first = _count_ml(first_count_ml, "first_count_ml")
+    second = _count_ml(second_count_ml, "second_count_ml")
+    if discrepancy.recounted_at is not None:
+        raise ValidationError({"__all__": ["This discrepancy has been recounted already (§7)."]})
+    counter = _witness_check(
+        actor=actor,
+        lot=discrepancy.lot,
+        witness_email=second_counter_email,
+        witness_secret=second_counter_secret,
+        purpose="controlled.recount",
+        field="second_counter",
+    )
+    with transaction.atomic():
+        discrepancy = Discrepancy.objects.select_for_update().get(pk=discrepancy.pk)
+        if discrepancy.recounted_at is not None:
+            raise ValidationError({"__all__": ["This discrepancy has been recounted already."]})
+        if discrepancy.status not in (DiscrepancyStatus.OPEN, DiscrepancyStatus.INVESTIGATED):
+            raise ValidationError({"status": ["A closed discrepancy is not recounted."]})
+        discrepancy.recount_first_ml = first
+        discrepancy.recount_first_by = actor
+        discrepancy.recount_second_ml = second
+        discrepancy.recount_second_by = counter
+        discrepancy.recounted_at = timezone.now()
+        discrepancy.save()
+        audit_record(
+            actor=actor,
+            action=AuditAction.UPDATE,
+            obj=discrepancy,
+            detail={
+                "step": "recount",
+                "lot": discrepancy.lot.lot_number,
+                "expected_ml": str(discrepancy.count.expected_ml),
+                "counted_ml": str(discrepancy.count.counted_ml),
+                "first_count_ml": str(first),
+                "first_by": actor.email,
+                "second_count_ml": str(second),
+                "second_by": counter.email,
+                "counts_agree": first == second,
+            },
+        )
+    return discrepancy
+
+
 @transaction.atomic
 def discrepancy_investigate(*, actor: User, discrepancy: Discrepancy, notes: str) -> Discrepancy:
-    """§7 steps 2-3: recount and trace, written down."""
+    """§7 step 3: the trace, written down (the recount is `discrepancy_recount`)."""
     _require(actor, Perm.CS_RECORD)
     _check_location(actor, discrepancy.lot.location)
     discrepancy = Discrepancy.objects.select_for_update().get(pk=discrepancy.pk)
@@ -521,6 +584,10 @@ def discrepancy_close(
     discrepancy = Discrepancy.objects.select_for_update().get(pk=discrepancy.pk)
     if discrepancy.status != DiscrepancyStatus.INVESTIGATED:
         raise ValidationError({"status": ["Investigate the discrepancy first (§7)."]})
+    if discrepancy.recounted_at is None:
+        raise ValidationError(
+            {"recount": ["§7 step 2: record the recount by two users before closing."]}
+        )
     if outcome not in (DiscrepancyStatus.RESOLVED, DiscrepancyStatus.REPORTED_LOSS):
         raise ValidationError({"outcome": ["Choose resolved or reported as loss."]})
     if not (reason or "").strip():

@@ -30,6 +30,7 @@ from .forms import (
     NoticeSentForm,
     ReceiveForm,
     ReconciliationSignForm,
+    RecountForm,
     RegistrationForm,
     RemainderWasteForm,
     ReturnForm,
@@ -255,19 +256,25 @@ def discrepancy(request: HttpRequest, location_code: str, discrepancy_id: int) -
     found = selectors.discrepancy_get_for_user(
         user=request.user, location=location, discrepancy_id=discrepancy_id
     )
-    investigate = InvestigateForm(prefix="inv")
-    close = CloseForm(prefix="close")
+    forms_by_action = {
+        "recount": RecountForm(prefix="rec"),
+        "investigate": InvestigateForm(prefix="inv"),
+        "close": CloseForm(prefix="close"),
+    }
     if request.method == "POST":
         require_perm(request, Perm.CS_RECORD)
         action = request.POST.get("action")
-        form = (
-            InvestigateForm(request.POST, prefix="inv")
-            if action == "investigate"
-            else CloseForm(request.POST, prefix="close")
-        )
+        if action not in forms_by_action:
+            action = "close"
+        form = type(forms_by_action[action])(request.POST, prefix=forms_by_action[action].prefix)
         if form.is_valid():
             try:
-                if action == "investigate":
+                if action == "recount":
+                    # §7 step 2: the second counter re-authenticates on this screen (CS-44).
+                    services.discrepancy_recount(
+                        actor=request.user, discrepancy=found, **form.cleaned_data
+                    )
+                elif action == "investigate":
                     services.discrepancy_investigate(
                         actor=request.user, discrepancy=found, notes=form.cleaned_data["notes"]
                     )
@@ -284,10 +291,7 @@ def discrepancy(request: HttpRequest, location_code: str, discrepancy_id: int) -
                 return redirect(
                     "controlled:discrepancy", location_code=location.code, discrepancy_id=found.pk
                 )
-        if action == "investigate":
-            investigate = form
-        else:
-            close = form
+        forms_by_action[action] = form
     audit_record(actor=request.user, action=AuditAction.VIEW, obj=found)
     return render(
         request,
@@ -295,8 +299,9 @@ def discrepancy(request: HttpRequest, location_code: str, discrepancy_id: int) -
         {
             "location": location,
             "d": found,
-            "investigate": investigate,
-            "close": close,
+            "recount": forms_by_action["recount"],
+            "investigate": forms_by_action["investigate"],
+            "close": forms_by_action["close"],
             "can_record": request.user.has_role_perm(Perm.CS_RECORD),
         },
     )
