@@ -43,6 +43,14 @@ def mdv_remainder_is_wastage() -> bool:
     return bool(getattr(settings, "CONTROLLED_MDV_REMAINDER_IS_WASTAGE", False))
 
 
+def administration_tolerance_mg() -> Decimal:
+    """CS-32, CS-43: how many mg the administration in the log may differ from the pump's dose
+    given (running time × rate × concentration) before the difference is named on the session.
+    No document gives a number: default 0 (any difference beyond the ledger's 0.01 mL rounding
+    is shown), the conservative choice; a clinic may allow for line dead space."""
+    return Decimal(str(getattr(settings, "CONTROLLED_ADMINISTRATION_TOLERANCE_MG", "0")))
+
+
 def extra_closed_days() -> frozenset[date]:
     """CS-13: days that are not business days besides weekends and US federal holidays (state
     holidays, clinic closures), from `CONTROLLED_EXTRA_CLOSED_DAYS` (ISO dates; default none)."""

@@ -279,6 +279,16 @@ class LedgerEntry(AppendOnlyModel):
     dose = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="dose_entries"
     )
+    # Draws: the open encounter (infusion session) the dose was drawn for (CS-31, CS-42, §4
+    # `Dose`), so its administration can be set against the pump's dose given (CS-32, CS-43).
+    # Empty on draws recorded before the link existed.
+    session = models.ForeignKey(
+        "infusions.InfusionSession",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="cs_draws",
+    )
     corrects = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="corrections"
     )

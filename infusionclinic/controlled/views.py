@@ -17,12 +17,12 @@ from infusionclinic.common.access import require_perm
 from infusionclinic.dosing.selectors import order_get_for_user
 from infusionclinic.patients.forms import apply_service_errors
 
-from . import compliance, conf, exports, selectors, services
+from . import compliance, conf, doses, exports, selectors, services
 from .forms import (
+    AdministrationForm,
     CloseForm,
     CountForm,
     DestructionForm,
-    DoseOutForm,
     DrawForm,
     Form106Form,
     InvestigateForm,
@@ -170,8 +170,21 @@ def draw(request: HttpRequest, location_code: str) -> HttpResponse:
 
 @login_required
 def administer(request: HttpRequest, location_code: str) -> HttpResponse:
+    """CS-32: `?draw=<id>` (the session page's link) or the only open draw preselects the dose,
+    and a draw made for an infusion session defaults to the pump's dose given in mL."""
     location = _location(request, location_code, Perm.CS_RECORD)
-    form = DoseOutForm(request.POST or None, draws=selectors.open_draws_at(location=location))
+    draws = selectors.open_draws_at(location=location)
+    wanted = request.POST.get("draw") or request.GET.get("draw")
+    if not wanted and len(draws) == 1:
+        wanted = str(draws[0].pk)
+    chosen = next((d for d in draws if str(d.pk) == str(wanted)), None) if wanted else None
+    suggestion = doses.administration_suggestion(chosen) if chosen is not None else None
+    initial = {"draw": chosen.pk} if chosen is not None else {}
+    if suggestion is not None:
+        initial["qty_ml"] = suggestion.qty_ml
+    form = AdministrationForm(
+        request.POST or None, draws=draws, initial=initial, suggestion=suggestion
+    )
     if request.method == "POST" and form.is_valid():
         entry = selectors.draw_get_for_user(
             user=request.user, location=location, entry_id=form.cleaned_data["draw"]
@@ -184,6 +197,7 @@ def administer(request: HttpRequest, location_code: str) -> HttpResponse:
             services.administration_record,
             draw=entry,
             qty_ml=form.cleaned_data["qty_ml"],
+            reason=form.cleaned_data["reason"],
         )
         if response is not None:
             return response
