@@ -423,6 +423,14 @@ CONTROLLED_WITNESS_ROLES = env.list("CONTROLLED_WITNESS_ROLES", default=["nurse"
 CONTROLLED_VARIANCE_TOLERANCE_ML = env.str("CONTROLLED_VARIANCE_TOLERANCE_ML", default="0.5")
 # CS-45: entries back-dated by more than this many minutes are flagged (⚠️ unverified default 60).
 CONTROLLED_LATE_ENTRY_MINUTES = env.int("CONTROLLED_LATE_ENTRY_MINUTES", default=60)
+# CS-32: mg by which a session's administration in the log may differ from the pump's dose given
+# before the difference is named (no document gives a number: 0, the conservative default).
+CONTROLLED_ADMINISTRATION_TOLERANCE_MG = env.str(
+    "CONTROLLED_ADMINISTRATION_TOLERANCE_MG", default="0"
+)
+# CS-13: days, besides weekends and US federal holidays, that do not count as business days for
+# the 1-business-day DEA notice (state holidays, clinic closures): ISO dates, comma-separated.
+CONTROLLED_EXTRA_CLOSED_DAYS = env.list("CONTROLLED_EXTRA_CLOSED_DAYS", default=[])
 # --- Billing (issue 9, self-pay) ----------------------------------------------------------------
 BILLING_PAYMENT_PROVIDER = env.str("BILLING_PAYMENT_PROVIDER", default="manual")
 # codes.md CODE-PX-R3: the clinic decides whether it issues superbills at all.

@@ -23,7 +23,7 @@ from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 
-from . import conf
+from . import business_days, conf
 from .models import (
     Count,
     Destruction,
@@ -377,11 +377,10 @@ def vial_remainder_waste_record(
 
 def notice_due(report: LossReport) -> datetime:
     """CS-13: written notice within 1 business day of discovery: the end of the next business
-    day at the location (Saturdays and Sundays skipped; public holidays are not known here)."""
+    day at the location (weekends, US federal holidays and `CONTROLLED_EXTRA_CLOSED_DAYS`
+    skipped: business_days.py)."""
     tz = report.location.tzinfo
-    day = report.discovered_at.astimezone(tz).date() + timedelta(days=1)
-    while day.weekday() >= 5:
-        day += timedelta(days=1)
+    day = business_days.next_business_day(report.discovered_at.astimezone(tz).date())
     return datetime.combine(day, time.max, tzinfo=tz)
 
 

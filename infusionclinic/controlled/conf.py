@@ -1,9 +1,11 @@
 """Controlled-substance settings (controlled-substances.md). Unverified (⚠️) values are settings
 with the document's default."""
 
+from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 
 def witness_roles() -> frozenset[str]:
@@ -39,3 +41,29 @@ def mdv_remainder_is_wastage() -> bool:
     is wastage (CS-15: witnessed waste, not on Form 41) or inventory (CS-17: Form 41 with two
     witnesses, or a reverse distributor). Unsettled by the sources: default False (inventory)."""
     return bool(getattr(settings, "CONTROLLED_MDV_REMAINDER_IS_WASTAGE", False))
+
+
+def administration_tolerance_mg() -> Decimal:
+    """CS-32, CS-43: how many mg the administration in the log may differ from the pump's dose
+    given (running time × rate × concentration) before the difference is named on the session.
+    No document gives a number: default 0 (any difference beyond the ledger's 0.01 mL rounding
+    is shown), the conservative choice; a clinic may allow for line dead space."""
+    return Decimal(str(getattr(settings, "CONTROLLED_ADMINISTRATION_TOLERANCE_MG", "0")))
+
+
+def extra_closed_days() -> frozenset[date]:
+    """CS-13: days that are not business days besides weekends and US federal holidays (state
+    holidays, clinic closures), from `CONTROLLED_EXTRA_CLOSED_DAYS` (ISO dates; default none)."""
+    raw = getattr(settings, "CONTROLLED_EXTRA_CLOSED_DAYS", ()) or ()
+    days = set()
+    for value in raw:
+        if isinstance(value, date):
+            days.add(value)
+            continue
+        try:
+            days.add(date.fromisoformat(str(value).strip()))
+        except ValueError as exc:
+            raise ImproperlyConfigured(
+                f"CONTROLLED_EXTRA_CLOSED_DAYS: {value!r} is not an ISO date (YYYY-MM-DD)."
+            ) from exc
+    return frozenset(days)

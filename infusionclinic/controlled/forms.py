@@ -49,6 +49,33 @@ class DoseOutForm(forms.Form):
         ]
 
 
+class AdministrationForm(DoseOutForm):
+    """CS-32: the quantity defaults to the pump's dose given for a draw made for an infusion
+    session (the view sets it); another quantity needs a reason."""
+
+    reason = forms.CharField(
+        label="Reason, if it differs from the pump's dose given",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def __init__(self, *args, suggestion=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if suggestion is not None:
+            self.fields["qty_ml"].help_text = (
+                f"Pump's dose given: {suggestion.pump_mg} mg"
+                + (
+                    f", of which {suggestion.already_administered_mg} mg is already recorded"
+                    if suggestion.already_administered_mg
+                    else ""
+                )
+                + f" = {suggestion.exact_ml.normalize():f} mL at "
+                f"{suggestion.concentration_mg_per_ml.normalize():f} mg/mL"
+                + (" (more than this dose has left)" if suggestion.capped else "")
+                + " (CS-32)."
+            )
+
+
 class WasteForm(DoseOutForm):
     reason = forms.CharField(label="What was wasted and how", widget=forms.Textarea)
     witness_email = forms.EmailField(label="Witness e-mail")
@@ -67,6 +94,18 @@ class CountForm(forms.Form):
     def __init__(self, *args, lots=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["lot"].choices = [(lot.pk, str(lot)) for lot in lots]
+
+
+class RecountForm(forms.Form):
+    """§7 step 2: two counts by two people; the second re-authenticates here (CS-44)."""
+
+    first_count_ml = forms.DecimalField(label="Your count (mL)", **QTY)
+    second_count_ml = forms.DecimalField(label="Second counter's count (mL)", **QTY)
+    second_counter_email = forms.EmailField(label="Second counter's e-mail")
+    second_counter_secret = forms.CharField(
+        label="Second counter's password or TOTP code",
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+    )
 
 
 class InvestigateForm(forms.Form):

@@ -279,6 +279,16 @@ class LedgerEntry(AppendOnlyModel):
     dose = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="dose_entries"
     )
+    # Draws: the open encounter (infusion session) the dose was drawn for (CS-31, CS-42, §4
+    # `Dose`), so its administration can be set against the pump's dose given (CS-32, CS-43).
+    # Empty on draws recorded before the link existed.
+    session = models.ForeignKey(
+        "infusions.InfusionSession",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="cs_draws",
+    )
     corrects = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="corrections"
     )
@@ -386,8 +396,10 @@ class DiscrepancyStatus(models.TextChoices):
 
 
 class Discrepancy(models.Model):
-    """§7: opened by a count that differs from the ledger; moves open → investigated → resolved
-    (with a reason) or reported as a loss (a `loss` entry, CS-13). Each step is audited."""
+    """§7: opened by a count that differs from the ledger; recounted at once by two users, both
+    counts kept (step 2: the actor counts first, another licensed user re-authenticates and counts
+    second); moves open → investigated → resolved (with a reason) or reported as a loss (a `loss`
+    entry, CS-13), and cannot close without the recount. Each step is audited."""
 
     count = models.OneToOneField(Count, on_delete=models.PROTECT, related_name="discrepancy")
     lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="discrepancies")
@@ -395,6 +407,16 @@ class Discrepancy(models.Model):
         max_length=16, choices=DiscrepancyStatus.choices, default=DiscrepancyStatus.OPEN
     )
     opened_at = models.DateTimeField(auto_now_add=True)
+    # §7 step 2: the recount by two distinct users (the second re-authenticated, CS-44).
+    recount_first_ml = models.DecimalField(null=True, blank=True, **ML)
+    recount_first_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    recount_second_ml = models.DecimalField(null=True, blank=True, **ML)
+    recount_second_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    recounted_at = models.DateTimeField(null=True, blank=True)
     investigation_notes = models.TextField(blank=True)
     investigated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -411,9 +433,40 @@ class Discrepancy(models.Model):
     class Meta:
         ordering = ["-opened_at", "-pk"]
         verbose_name_plural = "discrepancies"
+        constraints = [
+            # §7 step 2: both counts or none, by two different people. (That a discrepancy closes
+            # only after its recount is the service's rule: discrepancies closed before the
+            # recount existed stay valid rows.)
+            models.CheckConstraint(
+                condition=models.Q(
+                    recounted_at__isnull=True,
+                    recount_first_ml__isnull=True,
+                    recount_first_by__isnull=True,
+                    recount_second_ml__isnull=True,
+                    recount_second_by__isnull=True,
+                )
+                | (
+                    models.Q(
+                        recounted_at__isnull=False,
+                        recount_first_ml__gte=0,
+                        recount_first_by__isnull=False,
+                        recount_second_ml__gte=0,
+                        recount_second_by__isnull=False,
+                    )
+                    & ~models.Q(recount_first_by=models.F("recount_second_by"))
+                ),
+                name="cs_discrepancy_recount_by_two",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Discrepancy {self.pk} on {self.lot} ({self.status})"
+
+    @property
+    def recounts_agree(self) -> bool | None:
+        if self.recounted_at is None:
+            return None
+        return self.recount_first_ml == self.recount_second_ml
 
 
 class Reconciliation(AppendOnlyModel):

@@ -114,6 +114,7 @@ def _append(
     delta_ml: Decimal,
     occurred_at: datetime | None,
     patient: Any = None,
+    audit_extra: dict[str, Any] | None = None,
     **fields: Any,
 ) -> LedgerEntry:
     """Append under the lot's row lock. The caller holds the transaction."""
@@ -155,6 +156,7 @@ def _append(
             "qty_ml": str(qty_ml),
             "balance_after_ml": str(after),
             "witness": entry.witness.email if entry.witness else "",
+            **(audit_extra or {}),
         },
     )
     return entry
@@ -264,7 +266,8 @@ def draw_record(
         raise ValidationError({"lot": ["This lot has expired (CS-31)."]})
     from infusionclinic.infusions.selectors import open_session_for_order
 
-    if open_session_for_order(order_id=order.pk, location=lot.location) is None:
+    session = open_session_for_order(order_id=order.pk, location=lot.location)
+    if session is None:
         raise ValidationError(
             {
                 "order": [
@@ -284,6 +287,7 @@ def draw_record(
         occurred_at=occurred_at,
         patient=order.patient,
         order=order,
+        session=session,
     )
 
 
@@ -313,17 +317,67 @@ def _dose_out(
 
 @transaction.atomic
 def administration_record(
-    *, actor: User, draw: LedgerEntry, qty_ml: Any, occurred_at: datetime | None = None
+    *,
+    actor: User,
+    draw: LedgerEntry,
+    qty_ml: Any = None,
+    reason: str = "",
+    occurred_at: datetime | None = None,
 ) -> LedgerEntry:
-    """CS-32: what the patient received out of a drawn dose (may be less than drawn)."""
+    """CS-32: what the patient received out of a drawn dose: less than drawn is allowed (the
+    infusion stopped early; the rest is wasted, CS-33), more than the dose has left is refused
+    (CS-41, CS-43). For a draw made for an infusion session, `qty_ml` defaults to the pump's dose
+    given in mL of the vial's strength (`doses.administration_suggestion`); once the pump has
+    stopped, another quantity needs a reason. (Before that the pump's figure is not final: the
+    difference is named on the session, its note and API by `doses.session_dose_check`.)"""
+    from .doses import administration_suggestion, infusion_over
+
     _require(actor, Perm.CS_RECORD)
     _check_location(actor, draw.lot.location)
+    if draw.kind != EntryKind.DRAW:
+        raise ValidationError({"dose": ["Choose a draw."]})
+    Lot.objects.select_for_update().filter(pk=draw.lot_id).first()
+    # Read again under the lock: the session's state (pump stopped?) as it is now.
+    draw = LedgerEntry.objects.select_related(
+        "lot__product", "lot__location", "patient", "order", "session"
+    ).get(pk=draw.pk)
+    suggestion = administration_suggestion(draw)
+    if qty_ml is None or str(qty_ml).strip() == "":
+        if suggestion is None:
+            raise ValidationError({"qty_ml": ["Enter the quantity administered."]})
+        if suggestion.qty_ml <= 0:
+            raise ValidationError(
+                {"qty_ml": ["The pump has given nothing yet: enter the quantity administered."]}
+            )
+        qty_ml = suggestion.qty_ml
+    qty = _quantity_ml(qty_ml)
+    extra: dict[str, Any] = {}
+    if suggestion is not None:
+        extra = {
+            "session": suggestion.session_id,
+            "pump_dose_mg": str(suggestion.pump_mg),
+            "pump_default_ml": str(suggestion.qty_ml),
+            "differs_from_pump": qty != suggestion.qty_ml,
+        }
+        if qty != suggestion.qty_ml and infusion_over(draw.session) and not (reason or "").strip():
+            raise ValidationError(
+                {
+                    "reason": [
+                        f"CS-32: {qty} mL differs from the pump's dose given "
+                        f"({suggestion.pump_mg} mg = {suggestion.qty_ml} mL at "
+                        f"{suggestion.concentration_mg_per_ml} mg/mL still to record): "
+                        "say why."
+                    ]
+                }
+            )
     return _dose_out(
         actor=actor,
         draw=draw,
         kind=EntryKind.ADMINISTRATION,
-        qty_ml=qty_ml,
+        qty_ml=qty,
         occurred_at=occurred_at,
+        reason=(reason or "").strip(),
+        audit_extra=extra,
     )
 
 
@@ -451,12 +505,7 @@ def count_record(*, actor: User, lot: Lot, counted_ml: Any, method: str, note: s
     """CS-39, R2: a count of one lot; a variance beyond tolerance opens a Discrepancy (§7)."""
     _require(actor, Perm.CS_RECORD)
     _check_location(actor, lot.location)
-    try:
-        counted = Decimal(str(counted_ml))
-    except InvalidOperation as exc:
-        raise ValidationError({"counted_ml": ["Enter a number of mL."]}) from exc
-    if not counted.is_finite() or counted < 0 or counted != counted.quantize(ML_STEP):
-        raise ValidationError({"counted_ml": ["Enter the mL found (2 decimals)."]})
+    counted = _count_ml(counted_ml, "counted_ml")
     if method not in CountMethod.values:
         raise ValidationError({"method": ["Choose how it was counted."]})
     Lot.objects.select_for_update().filter(pk=lot.pk).first()
@@ -487,9 +536,77 @@ def count_record(*, actor: User, lot: Lot, counted_ml: Any, method: str, note: s
     return count
 
 
+def _count_ml(value: Any, field: str) -> Decimal:
+    try:
+        counted = Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise ValidationError({field: ["Enter a number of mL."]}) from exc
+    if not counted.is_finite() or counted < 0 or counted != counted.quantize(ML_STEP):
+        raise ValidationError({field: ["Enter the mL found (2 decimals)."]})
+    return counted
+
+
+def discrepancy_recount(
+    *,
+    actor: User,
+    discrepancy: Discrepancy,
+    first_count_ml: Any,
+    second_count_ml: Any,
+    second_counter_email: str,
+    second_counter_secret: str,
+) -> Discrepancy:
+    """§7 step 2: recount at once by two users, both counts recorded. The actor counts first;
+    another licensed user of the location counts second and re-authenticates on the same screen
+    (the waste witness's check, CS-44), outside the write transaction so that a failed attempt's
+    audit event is kept. Once per discrepancy, before it is closed."""
+    _require(actor, Perm.CS_RECORD)
+    _check_location(actor, discrepancy.lot.location)
+    first = _count_ml(first_count_ml, "first_count_ml")
+    second = _count_ml(second_count_ml, "second_count_ml")
+    if discrepancy.recounted_at is not None:
+        raise ValidationError({"__all__": ["This discrepancy has been recounted already (§7)."]})
+    counter = _witness_check(
+        actor=actor,
+        lot=discrepancy.lot,
+        witness_email=second_counter_email,
+        witness_secret=second_counter_secret,
+        purpose="controlled.recount",
+        field="second_counter",
+    )
+    with transaction.atomic():
+        discrepancy = Discrepancy.objects.select_for_update().get(pk=discrepancy.pk)
+        if discrepancy.recounted_at is not None:
+            raise ValidationError({"__all__": ["This discrepancy has been recounted already."]})
+        if discrepancy.status not in (DiscrepancyStatus.OPEN, DiscrepancyStatus.INVESTIGATED):
+            raise ValidationError({"status": ["A closed discrepancy is not recounted."]})
+        discrepancy.recount_first_ml = first
+        discrepancy.recount_first_by = actor
+        discrepancy.recount_second_ml = second
+        discrepancy.recount_second_by = counter
+        discrepancy.recounted_at = timezone.now()
+        discrepancy.save()
+        audit_record(
+            actor=actor,
+            action=AuditAction.UPDATE,
+            obj=discrepancy,
+            detail={
+                "step": "recount",
+                "lot": discrepancy.lot.lot_number,
+                "expected_ml": str(discrepancy.count.expected_ml),
+                "counted_ml": str(discrepancy.count.counted_ml),
+                "first_count_ml": str(first),
+                "first_by": actor.email,
+                "second_count_ml": str(second),
+                "second_by": counter.email,
+                "counts_agree": first == second,
+            },
+        )
+    return discrepancy
+
+
 @transaction.atomic
 def discrepancy_investigate(*, actor: User, discrepancy: Discrepancy, notes: str) -> Discrepancy:
-    """§7 steps 2-3: recount and trace, written down."""
+    """§7 step 3: the trace, written down (the recount is `discrepancy_recount`)."""
     _require(actor, Perm.CS_RECORD)
     _check_location(actor, discrepancy.lot.location)
     discrepancy = Discrepancy.objects.select_for_update().get(pk=discrepancy.pk)
@@ -521,6 +638,10 @@ def discrepancy_close(
     discrepancy = Discrepancy.objects.select_for_update().get(pk=discrepancy.pk)
     if discrepancy.status != DiscrepancyStatus.INVESTIGATED:
         raise ValidationError({"status": ["Investigate the discrepancy first (§7)."]})
+    if discrepancy.recounted_at is None:
+        raise ValidationError(
+            {"recount": ["§7 step 2: record the recount by two users before closing."]}
+        )
     if outcome not in (DiscrepancyStatus.RESOLVED, DiscrepancyStatus.REPORTED_LOSS):
         raise ValidationError({"outcome": ["Choose resolved or reported as loss."]})
     if not (reason or "").strip():

@@ -17,12 +17,12 @@ from infusionclinic.common.access import require_perm
 from infusionclinic.dosing.selectors import order_get_for_user
 from infusionclinic.patients.forms import apply_service_errors
 
-from . import compliance, conf, exports, selectors, services
+from . import compliance, conf, doses, exports, selectors, services
 from .forms import (
+    AdministrationForm,
     CloseForm,
     CountForm,
     DestructionForm,
-    DoseOutForm,
     DrawForm,
     Form106Form,
     InvestigateForm,
@@ -30,6 +30,7 @@ from .forms import (
     NoticeSentForm,
     ReceiveForm,
     ReconciliationSignForm,
+    RecountForm,
     RegistrationForm,
     RemainderWasteForm,
     ReturnForm,
@@ -169,8 +170,21 @@ def draw(request: HttpRequest, location_code: str) -> HttpResponse:
 
 @login_required
 def administer(request: HttpRequest, location_code: str) -> HttpResponse:
+    """CS-32: `?draw=<id>` (the session page's link) or the only open draw preselects the dose,
+    and a draw made for an infusion session defaults to the pump's dose given in mL."""
     location = _location(request, location_code, Perm.CS_RECORD)
-    form = DoseOutForm(request.POST or None, draws=selectors.open_draws_at(location=location))
+    draws = selectors.open_draws_at(location=location)
+    wanted = request.POST.get("draw") or request.GET.get("draw")
+    if not wanted and len(draws) == 1:
+        wanted = str(draws[0].pk)
+    chosen = next((d for d in draws if str(d.pk) == str(wanted)), None) if wanted else None
+    suggestion = doses.administration_suggestion(chosen) if chosen is not None else None
+    initial = {"draw": chosen.pk} if chosen is not None else {}
+    if suggestion is not None:
+        initial["qty_ml"] = suggestion.qty_ml
+    form = AdministrationForm(
+        request.POST or None, draws=draws, initial=initial, suggestion=suggestion
+    )
     if request.method == "POST" and form.is_valid():
         entry = selectors.draw_get_for_user(
             user=request.user, location=location, entry_id=form.cleaned_data["draw"]
@@ -183,6 +197,7 @@ def administer(request: HttpRequest, location_code: str) -> HttpResponse:
             services.administration_record,
             draw=entry,
             qty_ml=form.cleaned_data["qty_ml"],
+            reason=form.cleaned_data["reason"],
         )
         if response is not None:
             return response
@@ -255,19 +270,25 @@ def discrepancy(request: HttpRequest, location_code: str, discrepancy_id: int) -
     found = selectors.discrepancy_get_for_user(
         user=request.user, location=location, discrepancy_id=discrepancy_id
     )
-    investigate = InvestigateForm(prefix="inv")
-    close = CloseForm(prefix="close")
+    forms_by_action = {
+        "recount": RecountForm(prefix="rec"),
+        "investigate": InvestigateForm(prefix="inv"),
+        "close": CloseForm(prefix="close"),
+    }
     if request.method == "POST":
         require_perm(request, Perm.CS_RECORD)
         action = request.POST.get("action")
-        form = (
-            InvestigateForm(request.POST, prefix="inv")
-            if action == "investigate"
-            else CloseForm(request.POST, prefix="close")
-        )
+        if action not in forms_by_action:
+            action = "close"
+        form = type(forms_by_action[action])(request.POST, prefix=forms_by_action[action].prefix)
         if form.is_valid():
             try:
-                if action == "investigate":
+                if action == "recount":
+                    # §7 step 2: the second counter re-authenticates on this screen (CS-44).
+                    services.discrepancy_recount(
+                        actor=request.user, discrepancy=found, **form.cleaned_data
+                    )
+                elif action == "investigate":
                     services.discrepancy_investigate(
                         actor=request.user, discrepancy=found, notes=form.cleaned_data["notes"]
                     )
@@ -284,10 +305,7 @@ def discrepancy(request: HttpRequest, location_code: str, discrepancy_id: int) -
                 return redirect(
                     "controlled:discrepancy", location_code=location.code, discrepancy_id=found.pk
                 )
-        if action == "investigate":
-            investigate = form
-        else:
-            close = form
+        forms_by_action[action] = form
     audit_record(actor=request.user, action=AuditAction.VIEW, obj=found)
     return render(
         request,
@@ -295,8 +313,9 @@ def discrepancy(request: HttpRequest, location_code: str, discrepancy_id: int) -
         {
             "location": location,
             "d": found,
-            "investigate": investigate,
-            "close": close,
+            "recount": forms_by_action["recount"],
+            "investigate": forms_by_action["investigate"],
+            "close": forms_by_action["close"],
             "can_record": request.user.has_role_perm(Perm.CS_RECORD),
         },
     )

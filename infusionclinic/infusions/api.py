@@ -17,6 +17,8 @@ from infusionclinic.api.idempotency import idempotent
 from infusionclinic.api.schemas import ErrorOut
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.controlled import doses
+from infusionclinic.controlled import services as controlled_services
 
 from . import selectors, services
 from .models import InfusionSession, VitalSign
@@ -75,6 +77,37 @@ class VitalsBatchOut(Schema):
     readings: list[VitalsOut]
 
 
+class DoseProblemOut(Schema):
+    rule_id: str
+    message: str
+
+
+class DrawOut(Schema):
+    draw_id: int
+    lot: str
+    concentration_mg_per_ml: Decimal
+    drawn_ml: Decimal
+    administered_ml: Decimal
+    wasted_ml: Decimal
+    open_ml: Decimal
+    # CS-32: what an administration of this draw defaults to (the pump's dose given in mL).
+    suggested_administration_ml: Decimal | None
+
+
+class ControlledOut(Schema):
+    """CS-32, CS-43: the session's draws in the controlled-substance log beside the pump."""
+
+    pump_dose_mg: Decimal
+    drawn_mg: Decimal
+    administered_mg: Decimal
+    wasted_mg: Decimal
+    open_mg: Decimal
+    infusion_over: bool
+    mismatch: bool
+    problems: list[DoseProblemOut]
+    draws: list[DrawOut]
+
+
 class SessionOut(Schema):
     id: int
     patient_id: int
@@ -82,6 +115,7 @@ class SessionOut(Schema):
     location: str
     state: str
     dose_given_mg: float
+    controlled: ControlledOut
     next_reading_due: datetime | None
     reading_overdue: bool
     open_alerts: list[AlertOut]
@@ -161,6 +195,16 @@ class DischargeIn(Schema):
     escort_name: str
 
 
+class AdministrationIn(Schema):
+    """CS-32: `qty_ml` (mL of the vial's strength) defaults to the pump's dose given; another
+    quantity needs a `reason`."""
+
+    model_config = ConfigDict(extra="forbid")
+    draw_id: int
+    qty_ml: Decimal | None = None
+    reason: str = ""
+
+
 class CancelIn(Schema):
     model_config = ConfigDict(extra="forbid")
     no_show: bool = False
@@ -194,10 +238,41 @@ def _vital(v: VitalSign) -> dict[str, Any]:
     }
 
 
+def _controlled(session: InfusionSession) -> dict[str, Any]:
+    check = doses.session_dose_check(session)
+    draws = []
+    for line in check.lines:
+        suggestion = doses.administration_suggestion(line.draw) if line.open_ml > 0 else None
+        draws.append(
+            {
+                "draw_id": line.draw.pk,
+                "lot": line.draw.lot.lot_number,
+                "concentration_mg_per_ml": line.draw.concentration_mg_per_ml,
+                "drawn_ml": line.drawn_ml,
+                "administered_ml": line.administered_ml,
+                "wasted_ml": line.wasted_ml,
+                "open_ml": line.open_ml,
+                "suggested_administration_ml": suggestion.qty_ml if suggestion else None,
+            }
+        )
+    return {
+        "pump_dose_mg": check.pump_mg,
+        "drawn_mg": check.drawn_mg,
+        "administered_mg": check.administered_mg,
+        "wasted_mg": check.wasted_mg,
+        "open_mg": check.open_mg,
+        "infusion_over": check.infusion_over,
+        "mismatch": check.mismatch,
+        "problems": [{"rule_id": p.rule_id, "message": p.message} for p in check.problems],
+        "draws": draws,
+    }
+
+
 def _session(session: InfusionSession) -> dict[str, Any]:
     session.refresh_from_db()
     overdue = selectors.reading_overdue(session)
     return {
+        "controlled": _controlled(session),
         "id": session.pk,
         "patient_id": session.patient_id,
         "order_id": session.order_id,
@@ -348,3 +423,16 @@ def session_discharge_scores(request: HttpRequest, session_id: str, payload: Sco
     session = selectors.session_get_for_user(user=request.user, session_id=session_id)
     services.discharge_score_record(actor=request.user, session=session, **payload.model_dump())
     return _session(session)
+
+
+@router.post("/sessions/{session_id}/administrations", response={201: SessionOut, **ERRORS})
+def session_administration(request: HttpRequest, session_id: str, payload: AdministrationIn) -> Any:
+    """CS-32: record the administration of one of this session's draws in the controlled-
+    substance log; without `qty_ml` it is the pump's dose given in mL of the vial's strength.
+    A draw of another session answers 404."""
+    session = selectors.session_get_for_user(user=request.user, session_id=session_id)
+    draw = doses.session_draw_get(session=session, draw_id=payload.draw_id, user=request.user)
+    controlled_services.administration_record(
+        actor=request.user, draw=draw, qty_ml=payload.qty_ml, reason=payload.reason
+    )
+    return Status(201, _session(session))

@@ -879,7 +879,32 @@ def note_text(session: InfusionSession) -> str:
         f"Infusion ended {t(session.infusion_ended_at)}; discharged {t(session.discharged_at)} "
         f"by {session.discharged_by or '-'} to {session.discharged_to_escort or '-'}."
     )
+    lines += _note_controlled_lines(session)
     return "\n".join(lines)
+
+
+def _note_controlled_lines(session: InfusionSession) -> list[str]:
+    """CS-32, CS-43: the controlled-substance log's draws of this session beside the pump's dose
+    given; a difference is written into the note by rule id, not left out."""
+    from infusionclinic.controlled.doses import session_dose_check
+
+    check = session_dose_check(session)
+    lines = ["Controlled-substance log (CS-32, CS-43):"]
+    for line in check.lines:
+        lines.append(
+            f"  draw #{line.draw.pk} lot {line.draw.lot.lot_number}: drawn {line.drawn_ml} mL "
+            f"({line.drawn_mg.normalize():f} mg), administered {line.administered_ml} mL "
+            f"({line.administered_mg.normalize():f} mg), wasted {line.wasted_ml} mL, "
+            f"not accounted for {line.open_ml} mL"
+        )
+    if not check.lines:
+        lines.append("  no draw linked to this session")
+    lines.append(
+        f"  pump's dose given {check.pump_mg} mg; administered in the log "
+        f"{check.administered_mg.normalize():f} mg"
+    )
+    lines += [f"  MISMATCH {p.rule_id}: {p.message}" for p in check.problems]
+    return lines
 
 
 @transaction.atomic

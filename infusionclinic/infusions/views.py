@@ -20,6 +20,7 @@ from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.common.access import require_perm
+from infusionclinic.controlled.doses import session_dose_check
 from infusionclinic.patients.forms import apply_service_errors
 from infusionclinic.scheduling.models import AppointmentStatus
 from infusionclinic.scheduling.selectors import appointment_get_for_user, appointments_visible_to
@@ -128,6 +129,9 @@ def _page(request: HttpRequest, session: InfusionSession, bound: dict[str, Any])
         "patient": session.patient,
         "order": session.order,
         "dose_given_mg": selectors.dose_given_mg(session),
+        # CS-32, CS-43: the controlled-substance log's dose beside the pump's, differences named.
+        "cs": session_dose_check(session),
+        "can_record_cs": request.user.has_role_perm(Perm.CS_RECORD),
         "overdue": overdue,
         "gate": gate,
         "gate_open": services.bp_gate_open(session) if gate else True,

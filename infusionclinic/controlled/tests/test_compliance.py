@@ -355,6 +355,14 @@ def test_s7_discrepancy_reported_as_loss_opens_a_loss_report(nurse, prescriber, 
     count = services.count_record(actor=nurse, lot=lot, counted_ml="18.00", method="exact")
     d = count.discrepancy
     services.discrepancy_investigate(actor=nurse, discrepancy=d, notes="recount 18.00")
+    services.discrepancy_recount(
+        actor=nurse,
+        discrepancy=d,
+        first_count_ml="18.00",
+        second_count_ml="18.00",
+        second_counter_email=prescriber.email,
+        second_counter_secret=PASSWORD,
+    )
     services.discrepancy_close(
         actor=prescriber, discrepancy=d, outcome=DiscrepancyStatus.REPORTED_LOSS, reason="gone"
     )

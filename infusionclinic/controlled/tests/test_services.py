@@ -333,18 +333,88 @@ def test_s7_discrepancy_workflow_to_reported_loss(nurse, prescriber, order, draw
     with pytest.raises(ValidationError):  # the lot is quarantined while open (§7 step 1)
         services.draw_record(actor=nurse, lot=draw.lot, order=order, qty_ml="1")
     d = services.discrepancy_investigate(actor=nurse, discrepancy=d, notes="recounted: 7.00")
+    with pytest.raises(ValidationError, match="recount"):  # §7 step 2 before closing
+        services.discrepancy_close(
+            actor=prescriber, discrepancy=d, outcome="reported_loss", reason="unexplained"
+        )
+    d = _recount(nurse, d, prescriber, "7.00", "7.00")
     d = services.discrepancy_close(
         actor=prescriber, discrepancy=d, outcome="reported_loss", reason="unexplained"
     )
     assert d.status == DiscrepancyStatus.REPORTED_LOSS
     assert (d.loss_entry.kind, d.loss_entry.qty_ml) == ("loss", D("2.00"))
     assert services.balance_ml(draw.lot) == D("7.00")
-    assert AuditEvent.objects.filter(object_type="controlled.Discrepancy").count() == 2
+    assert AuditEvent.objects.filter(object_type="controlled.Discrepancy").count() == 3
+
+
+def _recount(actor, discrepancy, second, first_ml, second_ml, secret=PASSWORD):
+    return services.discrepancy_recount(
+        actor=actor,
+        discrepancy=discrepancy,
+        first_count_ml=first_ml,
+        second_count_ml=second_ml,
+        second_counter_email=second.email,
+        second_counter_secret=secret,
+    )
+
+
+def test_s7_recount_by_two_users_stores_both_counts_and_is_audited(nurse, prescriber, draw):
+    d = services.count_record(actor=nurse, lot=draw.lot, counted_ml="8.00", method="exact")
+    d = _recount(nurse, d.discrepancy, prescriber, "8.00", "8.10")
+    d.refresh_from_db()
+    assert (d.recount_first_ml, d.recount_first_by) == (D("8.00"), nurse)
+    assert (d.recount_second_ml, d.recount_second_by) == (D("8.10"), prescriber)
+    assert d.recounted_at is not None
+    assert d.recounts_agree is False
+    event = AuditEvent.objects.filter(object_type="controlled.Discrepancy").latest("pk")
+    assert event.detail["step"] == "recount"
+    assert (event.detail["first_count_ml"], event.detail["second_count_ml"]) == ("8.00", "8.10")
+    assert (event.detail["first_by"], event.detail["second_by"]) == (nurse.email, prescriber.email)
+    with pytest.raises(ValidationError, match="already"):  # once, at once (§7 step 2)
+        _recount(nurse, d, prescriber, "8.00", "8.00")
+
+
+def test_s7_recount_needs_a_second_distinct_licensed_reauthenticated_user(
+    nurse, prescriber, location, draw
+):
+    d = services.count_record(actor=nurse, lot=draw.lot, counted_ml="8.00", method="exact")
+    d = d.discrepancy
+    with pytest.raises(ValidationError) as same:  # the same person twice is not a recount
+        _recount(nurse, d, nurse, "8.00", "8.00")
+    assert "second_counter_email" in same.value.message_dict
+    with pytest.raises(ValidationError) as desk:
+        _recount(nurse, d, make_user("front_desk", location), "8.00", "8.00")
+    assert "second_counter_email" in desk.value.message_dict
+    with pytest.raises(ValidationError) as wrong:
+        _recount(nurse, d, prescriber, "8.00", "8.00", secret="not the password")
+    assert "second_counter_secret" in wrong.value.message_dict
+    # The failed re-authentication is kept in the audit log with its purpose.
+    assert AuditEvent.objects.filter(
+        actor=prescriber,
+        action=AuditAction.LOGIN_FAILED,
+        detail__reauthentication="controlled.recount",
+    ).exists()
+    with pytest.raises(ValidationError) as bad:
+        _recount(nurse, d, prescriber, "-1", "8.00")
+    assert "first_count_ml" in bad.value.message_dict
+    d.refresh_from_db()
+    assert d.recounted_at is None
+
+
+def test_s7_database_refuses_a_recount_by_one_person(nurse, draw):
+    d = services.count_record(actor=nurse, lot=draw.lot, counted_ml="8.00", method="exact")
+    d = d.discrepancy
+    d.recount_first_ml = d.recount_second_ml = D("8.00")
+    d.recount_first_by = d.recount_second_by = nurse
+    d.recounted_at = timezone.now()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        d.save()
 
 
 def test_s7_discrepancy_resolved_with_a_reason_leaves_the_balance(nurse, draw):
     d = services.count_record(actor=nurse, lot=draw.lot, counted_ml="9.20", method="exact")
     d = services.discrepancy_investigate(actor=nurse, discrepancy=d.discrepancy, notes="overfill")
+    d = _recount(nurse, d, make_user("prescriber", d.lot.location), "9.20", "9.20")
     with pytest.raises(ValidationError):
         services.discrepancy_close(actor=nurse, discrepancy=d, outcome="resolved", reason=" ")
     d = services.discrepancy_close(

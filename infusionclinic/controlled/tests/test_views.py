@@ -107,8 +107,38 @@ def test_reconcile_page_opens_a_discrepancy_and_its_workflow(nurse, location, dr
     )
     d = draw.lot.discrepancies.get()
     url = _url("discrepancy", location, discrepancy_id=d.pk)
-    client.post(url, {"action": "investigate", "inv-notes": "recounted twice"})
-    client.post(url, {"action": "close", "close-outcome": "resolved", "close-reason": "typo"})
+    client.post(url, {"action": "investigate", "inv-notes": "traced: typo in the count"})
+    closing = {"action": "close", "close-outcome": "resolved", "close-reason": "typo"}
+    refused = client.post(url, closing)
+    assert "record the recount" in refused.content.decode()  # §7 step 2 first
+    page = client.get(url).content.decode()
+    assert "Second counter&#x27;s password or TOTP code" in page
+    second = make_user("prescriber", location)
+    wrong = client.post(
+        url,
+        {
+            "action": "recount",
+            "rec-first_count_ml": "9.00",
+            "rec-second_count_ml": "9.00",
+            "rec-second_counter_email": second.email,
+            "rec-second_counter_secret": "wrong",
+        },
+    )
+    assert "password or code is wrong" in wrong.content.decode()
+    client.post(
+        url,
+        {
+            "action": "recount",
+            "rec-first_count_ml": "9.00",
+            "rec-second_count_ml": "9.00",
+            "rec-second_counter_email": second.email,
+            "rec-second_counter_secret": PASSWORD,
+        },
+    )
+    d.refresh_from_db()
+    assert (d.recount_first_by, d.recount_second_by) == (nurse, second)
+    assert "9.00 mL by" in client.get(url).content.decode()
+    client.post(url, closing)
     d.refresh_from_db()
     assert (d.status, d.resolution_reason) == ("resolved", "typo")
 
