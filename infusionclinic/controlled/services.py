@@ -647,7 +647,10 @@ def discrepancy_close(
     if not (reason or "").strip():
         raise ValidationError({"reason": ["Give the reason."]})
     if outcome == DiscrepancyStatus.REPORTED_LOSS:
-        missing = -discrepancy.count.variance_ml
+        # §7 step 2 sizes the loss: what the two recounts found (the lower, if they differ, so a
+        # loss is never under-reported) against the ledger balance when the count was taken.
+        found = min(discrepancy.recount_first_ml, discrepancy.recount_second_ml)
+        missing = discrepancy.count.expected_ml - found
         if missing <= 0:
             raise ValidationError({"outcome": ["Nothing is missing: the count found more."]})
         missing = min(missing, balance_ml(discrepancy.lot))
@@ -660,7 +663,12 @@ def discrepancy_close(
                 location=discrepancy.lot.location,
                 discovered_at=discrepancy.count.counted_at,
                 loss_type="other",
-                circumstances=f"Discrepancy {discrepancy.pk}: {reason.strip()}",
+                circumstances=(
+                    f"Discrepancy {discrepancy.pk}: ledger {discrepancy.count.expected_ml} mL,"
+                    f" counted {discrepancy.count.counted_ml} mL, recounted"
+                    f" {discrepancy.recount_first_ml} / {discrepancy.recount_second_ml} mL."
+                    f" {reason.strip()}"
+                ),
                 lines=[(discrepancy.lot, missing)],
             )
             discrepancy.loss_entry = report.entries.get()

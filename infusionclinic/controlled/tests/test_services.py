@@ -347,6 +347,26 @@ def test_s7_discrepancy_workflow_to_reported_loss(nurse, prescriber, order, draw
     assert AuditEvent.objects.filter(object_type="controlled.Discrepancy").count() == 3
 
 
+@pytest.mark.parametrize(
+    ("first_ml", "second_ml", "missing"),
+    [("7.50", "7.50", "1.50"), ("7.50", "7.20", "1.80"), ("6.90", "7.40", "2.10")],
+)
+def test_s7_a_reported_loss_is_sized_by_the_recount(
+    nurse, prescriber, draw, first_ml, second_ml, missing
+):
+    """The first count (7.00 of 9.00) opened it; the two recounts decide the missing quantity,
+    the lower of them when they differ (a loss is never under-reported)."""
+    count = services.count_record(actor=nurse, lot=draw.lot, counted_ml="7.00", method="exact")
+    d = services.discrepancy_investigate(actor=nurse, discrepancy=count.discrepancy, notes="x")
+    d = _recount(nurse, d, prescriber, first_ml, second_ml)
+    d = services.discrepancy_close(
+        actor=prescriber, discrepancy=d, outcome="reported_loss", reason="unexplained"
+    )
+    assert d.loss_entry.qty_ml == D(missing)
+    assert services.balance_ml(draw.lot) == D("9.00") - D(missing)
+    assert f"recounted {D(first_ml)} / {D(second_ml)} mL" in d.loss_entry.loss_report.circumstances
+
+
 def _recount(actor, discrepancy, second, first_ml, second_ml, secret=PASSWORD):
     return services.discrepancy_recount(
         actor=actor,
