@@ -106,6 +106,7 @@ INFUSION_PRICE = Decimal("450.00")
 PUMP_START_MIN, PUMP_STOP_MIN = 18, 58  # after check-in: a 40-minute infusion (DOSE-1)
 PUMP_START, PUMP_STOP = timedelta(minutes=PUMP_START_MIN), timedelta(minutes=PUMP_STOP_MIN)
 CHUNK = 1000
+WRITERS = 2  # writer threads on PostgreSQL (see _Pipeline)
 ID_BLOCK = 50_000
 IN_PROGRESS_PER_LOCATION = 2
 ACTOR = {"client_address": "cli:seed_scale", "channel": "cli"}
@@ -234,6 +235,15 @@ class Writer:
         self.rows: dict[Table, list[Any]] = {}
         self.counts: dict[str, int] = defaultdict(int)
         self.seconds: dict[str, float] = defaultdict(float)
+        self._lock = threading.Lock()  # the pipeline's writer threads tally here together
+
+    def counted(self, label: str, rows: int) -> None:
+        with self._lock:
+            self.counts[label] += rows
+
+    def timed(self, phase: str, seconds: float) -> None:
+        with self._lock:
+            self.seconds[phase] += seconds
 
     def add(self, table: Table, row: tuple[Any, ...]) -> None:
         bucket = self.rows.get(table)
@@ -254,8 +264,8 @@ class Writer:
                 continue
             started = time.perf_counter()
             self.write(table, rows)
-            self.counts[table.model._meta.label] += len(rows)
-            self.seconds["write " + table.model._meta.label] += time.perf_counter() - started
+            self.counted(table.model._meta.label, len(rows))
+            self.timed("write " + table.model._meta.label, time.perf_counter() - started)
 
     def write(self, table: Table, rows: list[Any]) -> None:
         if self.postgres:
@@ -560,7 +570,6 @@ class Generator:
         self._answer_choices: dict[int, list[list[int]]] = {}
         self.writer_backend_cpu: float | None = 0.0  # the writer thread's, when there is one
         self.writer = Writer()
-        self.audited = 0
         self.recent: dict[int, list[tuple[int, int]]] = defaultdict(
             list
         )  # site -> (patient, order)
@@ -590,8 +599,10 @@ class Generator:
             self._visits_write(batch.visits)
             events = batch.events
             started = time.perf_counter()
-            self.audited += audit_chain_extend(events, write=self._write_events)
-            self.writer.seconds["seal+write audit.AuditEvent"] += time.perf_counter() - started
+            self.writer.counted(
+                AuditEvent._meta.label, audit_chain_extend(events, write=self._write_events)
+            )
+            self.writer.timed("seal+write audit.AuditEvent", time.perf_counter() - started)
 
     def _write_events(self, sealed: Iterator[BulkEvent]) -> None:
         if not self.writer.postgres:
@@ -1046,7 +1057,7 @@ class Generator:
                         for v in visits
                     )
                 )
-            w.seconds["write seed_visit (staging)"] += time.perf_counter() - started
+            w.timed("write seed_visit (staging)", time.perf_counter() - started)
             minutes = "interval '1 minute'"
             start, stop = (
                 f"v.checked_in_at + {PUMP_START_MIN} * {minutes}",
@@ -1124,8 +1135,8 @@ class Generator:
             for table, exprs, join in statements:
                 started = time.perf_counter()
                 cursor.execute(table.insert_select(exprs, "seed_visit v " + join))
-                w.counts[table.model._meta.label] += cursor.rowcount
-                w.seconds["write " + table.model._meta.label] += time.perf_counter() - started
+                w.counted(table.model._meta.label, cursor.rowcount)
+                w.timed("write " + table.model._meta.label, time.perf_counter() - started)
             cursor.execute("TRUNCATE seed_visit")
 
     # --- today ----------------------------------------------------------------------------
@@ -1147,7 +1158,9 @@ class Generator:
                 free = [ch for ch in reversed(site.chairs) if ch not in busy]
                 for (pid, order_id), chair in zip(self.recent[site_no], free, strict=False):
                     made += self._in_progress(events, site, pid, order_id, chair, start, end)
-            self.audited += audit_chain_extend(events, write=self._write_events)
+            self.writer.counted(
+                AuditEvent._meta.label, audit_chain_extend(events, write=self._write_events)
+            )
         self.writer.counts[Appointment._meta.label] += made
         self.writer.counts[InfusionSession._meta.label] += made
         return made
@@ -1262,15 +1275,25 @@ def _indexes_dropped(out: Callable[[str], None]) -> Iterator[None]:
 
 
 class _Pipeline:
-    """A writer thread fed through a queue of at most two chunks; its error is raised here."""
+    """Writer threads (each its own connection and transaction per chunk) fed through a queue;
+    the first error is raised here. Two writers let PostgreSQL work on one chunk while it takes
+    in the next: with one, the writer alternated between its own Python (formatting, sealing)
+    and waiting for the database, and wall time was close to the sum of both CPU times. Chunks
+    may commit out of order; their audit events are sealed in the order their writers take the
+    chain head, which `verify_audit` accepts like any other order of commits."""
 
-    def __init__(self, store: Callable[[Batch], None]) -> None:
+    def __init__(self, store: Callable[[Batch], None], writers: int = WRITERS) -> None:
         self.store = store
-        self.queue: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
+        self.queue: queue.Queue[Batch | None] = queue.Queue(maxsize=writers + 1)
         self.errors: list[BaseException] = []
-        self.backend_cpu: float | None = None
-        self.thread = threading.Thread(target=self._work, name="seed_scale-writer", daemon=True)
-        self.thread.start()
+        self.backend_cpu: float | None = 0.0
+        self._lock = threading.Lock()
+        self.threads = [
+            threading.Thread(target=self._work, name=f"seed_scale-writer-{n}", daemon=True)
+            for n in range(writers)
+        ]
+        for thread in self.threads:
+            thread.start()
 
     def _work(self) -> None:
         try:
@@ -1281,8 +1304,13 @@ class _Pipeline:
                     except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
                         self.errors.append(exc)
         finally:
+            cpu = None
             with contextlib.suppress(Exception):
-                self.backend_cpu = _backend_cpu_seconds()
+                cpu = _backend_cpu_seconds()
+            with self._lock:
+                self.backend_cpu = (
+                    None if cpu is None or self.backend_cpu is None else (self.backend_cpu + cpu)
+                )
             connection.close()  # this thread's own connection
 
     def put(self, batch: Batch) -> None:
@@ -1291,8 +1319,10 @@ class _Pipeline:
         self.queue.put(batch)
 
     def close(self) -> None:
-        self.queue.put(None)
-        self.thread.join()
+        for _ in self.threads:
+            self.queue.put(None)
+        for thread in self.threads:
+            thread.join()
         if self.errors:
             raise self.errors[0]
 
@@ -1332,7 +1362,6 @@ def seed(
             cursor.execute("ANALYZE")
         phases["ANALYZE"] = time.perf_counter() - mark
     phases["total"] = time.perf_counter() - started
-    generator.writer.counts[AuditEvent._meta.label] = generator.audited
     cpu = {"this process (Python)": time.process_time() - cpu_started}
     if connection.vendor == "postgresql":
         backend = _backend_cpu_seconds()

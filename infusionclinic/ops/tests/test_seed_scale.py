@@ -192,16 +192,21 @@ def test_audit_chain_verifies_after_seeding_and_after_a_second_run():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_seed_outside_a_transaction_writes_through_the_pipeline():
-    """Outside a transaction (as from the command line) PostgreSQL writes on a second thread."""
+def test_seed_outside_a_transaction_writes_through_the_pipeline(monkeypatch):
+    """Outside a transaction (as from the command line) PostgreSQL writes on writer threads, two
+    chunks at a time: small chunks here, so that they do overlap and may commit out of order."""
+    from infusionclinic.ops import scale
+
+    monkeypatch.setattr(scale, "CHUNK", 2)
     BillableService.objects.get_or_create(
         code="96365", defaults={"label": "IV infusion, first hour", "timed": True}
     )
-    _seed(n=5)
-    assert Patient.objects.count() == 5
-    assert audit_chain_verify()[1] is None
+    _seed(n=9)
+    assert Patient.objects.count() == 9
+    assert audit_chain_verify() == (AuditEvent.objects.count(), None)
     _assert_foreign_keys_hold()
     _assert_ledgers_balance()
+    _assert_no_chair_double_booked()
 
 
 @pytest.mark.django_db
