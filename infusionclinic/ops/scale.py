@@ -1264,14 +1264,41 @@ def _indexes_dropped(out: Callable[[str], None]) -> Iterator[None]:
         yield
     finally:
         out(f"building {len(indexes)} indexes again")
-        with connection.cursor() as cursor:
-            cursor.execute("SET maintenance_work_mem = '256MB'")
-            for name, definition in indexes:
-                try:
-                    cursor.execute(definition)
-                except Exception:
-                    out(f"could not rebuild {name}; run: {definition}")
-                    raise
+        _indexes_build(indexes, out)
+
+
+def _indexes_build(indexes: list[tuple[str, str]], out: Callable[[str], None]) -> None:
+    """CREATE INDEX for each definition, WRITERS at a time (each thread its own connection, taking
+    the next index when it is done); every failure is named, the first raised."""
+    pending: queue.Queue[tuple[str, str]] = queue.Queue()
+    for item in indexes:
+        pending.put(item)
+    failures: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET maintenance_work_mem = '256MB'")
+                while True:
+                    try:
+                        name, definition = pending.get_nowait()
+                    except queue.Empty:
+                        return
+                    try:
+                        cursor.execute(definition)
+                    except Exception as exc:  # noqa: BLE001 - named, then raised by the caller
+                        out(f"could not rebuild {name}; run: {definition}")
+                        failures.append(exc)
+        finally:
+            connection.close()  # this thread's own connection
+
+    threads = [threading.Thread(target=build, name=f"seed_scale-index-{n}") for n in range(WRITERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
 
 
 class _Pipeline:
