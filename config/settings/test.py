@@ -27,3 +27,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = (  # noqa: F405
         "-c infusionclinic.allow_audit_truncate=on"
     )
+
+# aiosmtpd's per-connection chatter (INFO) comes from the test SMTP server's thread, which can log
+# after pytest has closed the captured stream of the test that started it ("Logging error").
+LOGGING["loggers"]["mail.log"] = {"level": "WARNING"}  # noqa: F405
