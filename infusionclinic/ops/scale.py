@@ -496,7 +496,7 @@ T_LEDGER = Table(
     LedgerEntry,
     "lot_id seq kind qty_ml concentration_mg_per_ml qty_mg delta_ml balance_after_ml "
     "occurred_at recorded_at actor_id order_id patient_id supplier supplier_dea "
-    "invoice_number reason",
+    "invoice_number reason session_id",
 )
 T_AUDIT = Table(
     AuditEvent,
@@ -544,6 +544,7 @@ class Draw:
     qty_ml: Decimal
     order_id: int
     patient_id: int
+    session_id: int  # the infusion the dose was drawn for (CS-42)
 
 
 class Generator:
@@ -863,7 +864,7 @@ class Generator:
         )  # fmt: skip
         draws.append(
             Draw(site_no, checked_in + PUMP_START - timedelta(minutes=12),
-                 _q(dose_mg / VIAL_MG_PER_ML, "0.01"), order_id, pid)
+                 _q(dose_mg / VIAL_MG_PER_ML, "0.01"), order_id, pid, sid)
         )  # fmt: skip
 
     def _assessment(  # noqa: PLR0913
@@ -965,7 +966,8 @@ class Generator:
                         T_LEDGER,
                         (lot_id, seq, "receipt", RECEIPT_ML, VIAL_MG_PER_ML,
                          RECEIPT_ML * VIAL_MG_PER_ML, RECEIPT_ML, balance, at, at, c.nurse.pk,
-                         None, None, "Scale Pharma Supply", "RS1234563", f"PO-{lot_id}-{seq}", ""),
+                         None, None, "Scale Pharma Supply", "RS1234563", f"PO-{lot_id}-{seq}", "",
+                         None),
                     )  # fmt: skip
                 seq += 1
                 balance -= d.qty_ml
@@ -974,7 +976,7 @@ class Generator:
                     T_LEDGER,
                     (lot_id, seq, "draw", d.qty_ml, VIAL_MG_PER_ML, d.qty_ml * VIAL_MG_PER_ML,
                      -d.qty_ml, balance, d.at, d.at, c.nurse.pk, d.order_id, d.patient_id, "",
-                     "", "", ""),
+                     "", "", "", d.session_id),
                 )  # fmt: skip
 
     def _visits_write(self, visits: list[Visit]) -> None:

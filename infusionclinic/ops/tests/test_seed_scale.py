@@ -156,6 +156,9 @@ def test_seeded_rows_are_ones_the_application_accepts():
         assert [(c.code, c.units) for c in invoice_pump_basis(invoice).codes] == [
             (line.code, line.units)
         ]
+        # CS-42: the session's dose was drawn for it, on its signed order, for its patient.
+        (draw,) = LedgerEntry.objects.filter(kind="draw", session=session)
+        assert (draw.order_id, draw.patient_id) == (session.order_id, session.patient_id)
     for assessment in Assessment.objects.select_related("instrument")[:50]:
         spec = assessment.instrument.spec
         score = scoring.score(spec, assessment.answers)  # SCALE-1: complete and valid
