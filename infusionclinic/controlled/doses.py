@@ -114,20 +114,36 @@ def administration_suggestion(
         ),
         ZERO,
     )
+    from .services import dose_remaining_ml
+
+    return _suggestion(
+        draw,
+        session_id=session.pk,
+        pump_mg=pump_mg,
+        administered_mg=administered_mg,
+        remaining_ml=dose_remaining_ml(draw),
+    )
+
+
+def _suggestion(
+    draw: LedgerEntry,
+    *,
+    session_id: int,
+    pump_mg: Decimal,
+    administered_mg: Decimal,
+    remaining_ml: Decimal,
+) -> Suggestion:
     concentration = draw.concentration_mg_per_ml
     exact_ml = max(pump_mg - administered_mg, ZERO) / concentration
     rounded = exact_ml.quantize(ML_STEP, rounding=ROUND_HALF_UP)
-    from .services import dose_remaining_ml
-
-    remaining = dose_remaining_ml(draw)
     return Suggestion(
         draw_id=draw.pk,
-        session_id=session.pk,
+        session_id=session_id,
         pump_mg=pump_mg,
         already_administered_mg=administered_mg,
         exact_ml=exact_ml,
-        qty_ml=min(rounded, remaining),
-        capped=rounded > remaining,
+        qty_ml=min(rounded, remaining_ml),
+        capped=rounded > remaining_ml,
         concentration_mg_per_ml=concentration,
     )
 
@@ -196,6 +212,16 @@ class SessionDoseCheck:
     def difference_mg(self) -> Decimal:
         """Administered in the log minus the pump's dose given (negative: less in the log)."""
         return self.administered_mg - self.pump_mg
+
+    def suggestion(self, line: DoseLine) -> Suggestion:
+        """`administration_suggestion` for one of these draws, from what the check has read."""
+        return _suggestion(
+            line.draw,
+            session_id=line.draw.session_id,
+            pump_mg=self.pump_mg,
+            administered_mg=self.administered_mg,
+            remaining_ml=line.open_ml,
+        )
 
 
 def _fmt(mg: Decimal) -> str:

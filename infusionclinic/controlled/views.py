@@ -270,17 +270,19 @@ def discrepancy(request: HttpRequest, location_code: str, discrepancy_id: int) -
     found = selectors.discrepancy_get_for_user(
         user=request.user, location=location, discrepancy_id=discrepancy_id
     )
-    forms_by_action = {
-        "recount": RecountForm(prefix="rec"),
-        "investigate": InvestigateForm(prefix="inv"),
-        "close": CloseForm(prefix="close"),
+    form_classes = {
+        "recount": (RecountForm, "rec"),
+        "investigate": (InvestigateForm, "inv"),
+        "close": (CloseForm, "close"),
     }
+    forms_by_action = {action: cls(prefix=prefix) for action, (cls, prefix) in form_classes.items()}
     if request.method == "POST":
         require_perm(request, Perm.CS_RECORD)
         action = request.POST.get("action")
-        if action not in forms_by_action:
+        if action not in form_classes:
             action = "close"
-        form = type(forms_by_action[action])(request.POST, prefix=forms_by_action[action].prefix)
+        form_class, prefix = form_classes[action]
+        form = form_class(request.POST, prefix=prefix)
         if form.is_valid():
             try:
                 if action == "recount":

@@ -242,7 +242,7 @@ def _controlled(session: InfusionSession) -> dict[str, Any]:
     check = doses.session_dose_check(session)
     draws = []
     for line in check.lines:
-        suggestion = doses.administration_suggestion(line.draw) if line.open_ml > 0 else None
+        suggestion = check.suggestion(line) if line.open_ml > 0 else None
         draws.append(
             {
                 "draw_id": line.draw.pk,
