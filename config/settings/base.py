@@ -431,6 +431,11 @@ CONTROLLED_ADMINISTRATION_TOLERANCE_MG = env.str(
 # CS-13: days, besides weekends and US federal holidays, that do not count as business days for
 # the 1-business-day DEA notice (state holidays, clinic closures): ISO dates, comma-separated.
 CONTROLLED_EXTRA_CLOSED_DAYS = env.list("CONTROLLED_EXTRA_CLOSED_DAYS", default=[])
+# CS-7 ⚠️ unverified: years controlled-substance records are kept (federal floor 2, CS-6; 5 as
+# e.g. Wisconsin requires). Nothing is ever purged automatically (CS-46).
+CONTROLLED_RETENTION_YEARS = env.int("CONTROLLED_RETENTION_YEARS", default=5)
+# CS-25 ⚠️ unverified: beyond-use date of an opened multiple-dose vial, days after first puncture.
+CONTROLLED_MDV_BUD_DAYS = env.int("CONTROLLED_MDV_BUD_DAYS", default=28)
 # --- Billing (issue 9, self-pay) ----------------------------------------------------------------
 BILLING_PAYMENT_PROVIDER = env.str("BILLING_PAYMENT_PROVIDER", default="manual")
 # codes.md CODE-PX-R3: the clinic decides whether it issues superbills at all.

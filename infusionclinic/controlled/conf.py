@@ -67,3 +67,31 @@ def extra_closed_days() -> frozenset[date]:
                 f"CONTROLLED_EXTRA_CLOSED_DAYS: {value!r} is not an ISO date (YYYY-MM-DD)."
             ) from exc
     return frozenset(days)
+
+
+# The federal floor of CS-6: every controlled-substance record is kept at least 2 years
+# (21 USC 827(b)); a setting below it is refused.
+FEDERAL_RETENTION_FLOOR_YEARS = 2
+
+
+def retention_years() -> int:
+    """CS-6, CS-7 ⚠️: how many years controlled-substance records are kept from their date
+    (`CONTROLLED_RETENTION_YEARS`, default 5 as some states require; never below the federal
+    2). Nothing is ever purged automatically (CS-46)."""
+    years = int(getattr(settings, "CONTROLLED_RETENTION_YEARS", 5))
+    if years < FEDERAL_RETENTION_FLOOR_YEARS:
+        raise ImproperlyConfigured(
+            f"CONTROLLED_RETENTION_YEARS={years}: CS-6 keeps controlled-substance records at "
+            f"least {FEDERAL_RETENTION_FLOOR_YEARS} years."
+        )
+    return years
+
+
+def mdv_bud_days() -> int:
+    """CS-25 ⚠️: an opened multiple-dose vial's beyond-use date, in days after its first
+    puncture, unless the labeler says otherwise (`CONTROLLED_MDV_BUD_DAYS`, default 28; sources
+    secondary only). Must be at least 1."""
+    days = int(getattr(settings, "CONTROLLED_MDV_BUD_DAYS", 28))
+    if days < 1:
+        raise ImproperlyConfigured("CONTROLLED_MDV_BUD_DAYS must be at least 1 (CS-25).")
+    return days

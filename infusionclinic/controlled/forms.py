@@ -21,6 +21,20 @@ class ReceiveForm(forms.Form):
     supplier = forms.CharField(max_length=120)
     supplier_dea = forms.CharField(label="Supplier DEA number", max_length=20, required=False)
     invoice_number = forms.CharField(max_length=60)
+    # CS-9: which securely locked cabinet the vials go into (the software cannot check the lock).
+    storage = forms.CharField(label="Stored in (locked cabinet)", max_length=120)
+
+    def clean(self):
+        from .catalog import product_mismatch
+
+        data = super().clean()
+        if data.get("strength_mg_per_ml") and data.get("container_ml") and data.get("ndc"):
+            problem = product_mismatch(
+                data["ndc"], data["strength_mg_per_ml"], data["container_ml"]
+            )
+            if problem:
+                self.add_error("strength_mg_per_ml", problem)  # CS-23
+        return data
 
 
 class DrawForm(forms.Form):
@@ -243,3 +257,30 @@ class RemainderWasteForm(forms.Form):
     def __init__(self, *args, lots=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["lot"].choices = [(lot.pk, str(lot)) for lot in lots]
+
+
+class BreakageForm(forms.Form):
+    """CS-20: witnessed breakage/spill that cannot be recovered (one witness, CS-44)."""
+
+    lot = forms.ChoiceField()
+    qty_ml = forms.DecimalField(label="Quantity lost to the breakage (mL)", **QTY)
+    circumstances = forms.CharField(
+        label="What broke or spilled, how and where", widget=forms.Textarea
+    )
+    recoverable = forms.BooleanField(
+        label="Some of the drug can be recovered (then: destroy it on Form 41 instead)",
+        required=False,
+    )
+    witness_email = forms.EmailField(label="Witness e-mail")
+    witness_secret = _secret("Witness password or TOTP code")
+
+    def __init__(self, *args, lots=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["lot"].choices = [(lot.pk, str(lot)) for lot in lots]
+
+
+class RecordsRangeForm(forms.Form):
+    """CS-47: one registered location's records over a date range."""
+
+    date_from = forms.DateField(label="From", widget=DateInput)
+    date_to = forms.DateField(label="To", widget=DateInput)

@@ -236,6 +236,7 @@ class EntryKind(models.TextChoices):
     RETURN = "return", "Return to reverse distributor"  # CS-37
     DESTRUCTION = "destruction", "Destruction (Form 41)"  # CS-37
     LOSS = "loss", "Theft or loss"  # CS-38
+    BREAKAGE = "breakage", "Witnessed breakage / spill"  # CS-20, CS-38: not a loss
     ADJUSTMENT = "adjustment", "Correction"  # CS-40
 
 
@@ -250,8 +251,10 @@ DIRECTION: dict[str, int] = {
     EntryKind.RETURN: -1,
     EntryKind.DESTRUCTION: -1,
     EntryKind.LOSS: -1,
+    EntryKind.BREAKAGE: -1,
 }
-WITNESSED = frozenset({EntryKind.WASTE, EntryKind.DESTRUCTION, EntryKind.ADJUSTMENT})  # CS-44
+# CS-44; CS-16: DEA only encourages a second person for wastage, this product requires one.
+WITNESSED = frozenset({EntryKind.WASTE, EntryKind.DESTRUCTION, EntryKind.ADJUSTMENT})
 
 
 class LedgerEntry(AppendOnlyModel):
@@ -343,6 +346,19 @@ class LedgerEntry(AppendOnlyModel):
             models.CheckConstraint(
                 condition=~models.Q(kind="loss") | models.Q(loss_report__isnull=False),
                 name="cs_loss_has_report",
+            ),
+            # CS-20: breakage the registrant can account for is witnessed (not a loss report).
+            models.CheckConstraint(
+                condition=~models.Q(kind="breakage")
+                | (models.Q(witness__isnull=False) & ~models.Q(witness=models.F("actor"))),
+                name="cs_breakage_witnessed",
+            ),
+            # CS-34: a drawn dose never goes back into stock: what points at a dose is its
+            # administration or its waste, and neither moves the lot's balance.
+            models.CheckConstraint(
+                condition=models.Q(dose__isnull=True)
+                | models.Q(kind__in=["administration", "waste"], delta_ml=0),
+                name="cs_dose_never_returns_to_stock",
             ),
         ]
 

@@ -214,8 +214,10 @@ def receipt_record(
     invoice_number: str,
     supplier_dea: str = "",
     received_at: datetime | None = None,
+    storage: str = "",
 ) -> LedgerEntry:
-    """CS-30: vials received on the supplier's invoice (CS-8), dated the day they arrived (CS-5)."""
+    """CS-30: vials received on the supplier's invoice (CS-8), dated the day they arrived (CS-5).
+    `storage` (CS-9): the locked cabinet a new lot is kept in."""
     _require(actor, Perm.CS_RECORD)
     _check_location(actor, location)
     if not (lot_number or "").strip():
@@ -230,7 +232,7 @@ def receipt_record(
         product=product,
         location=location,
         lot_number=lot_number.strip(),
-        defaults={"expiry": expiry},
+        defaults={"expiry": expiry, "storage": (storage or "").strip()[:120]},
     )
     if lot.expiry != expiry:
         raise ValidationError({"expiry": ["This lot is on file with another expiry date."]})
@@ -278,6 +280,9 @@ def draw_record(
         )
     if lot.discrepancies.filter(status__in=[DiscrepancyStatus.OPEN, "investigated"]).exists():
         raise ValidationError({"lot": ["This lot is quarantined by an open discrepancy (§7)."]})
+    from .bud import bud_check
+
+    bud_check(lot, at=occurred_at)  # CS-25: not from an open vial past its beyond-use date
     return _append(
         actor=actor,
         lot=lot,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import record_views, views
 
 app_name = "controlled"
 
@@ -52,4 +52,11 @@ urlpatterns = [
     ),
     path("controlled/<slug:location_code>/inventory.csv", views.inventory_export, name="inventory"),
     path("controlled/<slug:location_code>/theft-loss.csv", views.loss_export, name="loss_pack"),
+    # CS-47: the CS records on their own, per location and date range; CS-20: breakage.
+    path(
+        "controlled/<slug:location_code>/records/<slug:report>.csv",
+        record_views.records_export,
+        name="records",
+    ),
+    path("controlled/<slug:location_code>/breakage/", record_views.breakage_new, name="breakage"),
 ]

@@ -133,6 +133,7 @@ def receive(request: HttpRequest, location_code: str) -> HttpResponse:
                 supplier=d["supplier"],
                 supplier_dea=d["supplier_dea"],
                 invoice_number=d["invoice_number"],
+                storage=d["storage"],
             )
         except ValidationError as exc:
             apply_service_errors(form, exc)

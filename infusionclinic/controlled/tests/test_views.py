@@ -49,6 +49,7 @@ def test_receive_page_records_a_receipt(nurse, location):
             "containers": "2",
             "supplier": "Wholesale",
             "invoice_number": "INV-9",
+            "storage": "Med room cabinet A",
         },
     )
     assert response.status_code == 302

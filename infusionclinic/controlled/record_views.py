@@ -1,0 +1,79 @@
+"""Pages for the controlled-substance records on their own (CS-6, CS-47: `records.py`) and
+witnessed breakage (CS-20: `breakage.py`)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.utils import timezone
+
+from infusionclinic.accounts.roles import Perm
+
+from . import breakage, records, selectors
+from .forms import BreakageForm, RecordsRangeForm
+from .views import _csv, _form_page, _location, _record
+
+
+@login_required
+def records_export(request: HttpRequest, location_code: str, report: str) -> HttpResponse:
+    """CS-47: `?date_from=YYYY-MM-DD&date_to=YYYY-MM-DD` (default: the last 365 days)."""
+    location = _location(request, location_code, Perm.CS_EXPORT)
+    if report not in records.HEADERS:
+        return HttpResponseBadRequest(
+            "Unknown report; choose one of: " + ", ".join(records.HEADERS) + "."
+        )
+    today = timezone.localdate(timezone=location.tzinfo)
+    form = RecordsRangeForm(
+        {
+            "date_from": request.GET.get("date_from") or (today - timedelta(days=365)).isoformat(),
+            "date_to": request.GET.get("date_to") or today.isoformat(),
+        }
+    )
+    if not form.is_valid():
+        return HttpResponseBadRequest("Give date_from and date_to as YYYY-MM-DD.")
+    d = form.cleaned_data
+    if d["date_from"] > d["date_to"]:
+        return HttpResponseBadRequest("date_from is after date_to.")
+    body = records.records_csv(
+        actor=request.user,
+        location=location,
+        report=report,
+        date_from=d["date_from"],
+        date_to=d["date_to"],
+    )
+    name = f"cs-{report.replace('_', '-')}-{location.code}-{d['date_from']}-{d['date_to']}.csv"
+    return _csv(body, name)
+
+
+@login_required
+def breakage_new(request: HttpRequest, location_code: str) -> HttpResponse:
+    """CS-20: breakage the registrant can account for is documented here, not reported as a
+    loss."""
+    location = _location(request, location_code, Perm.CS_RECORD)
+    form = BreakageForm(request.POST or None, lots=selectors.lots_at(location=location))
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        lot = selectors.lot_get_for_user(user=request.user, location=location, lot_id=d["lot"])
+        response = _record(
+            request,
+            location,
+            form,
+            "Breakage recorded (witnessed; not a loss, CS-20).",
+            breakage.breakage_record,
+            lot=lot,
+            qty_ml=d["qty_ml"],
+            circumstances=d["circumstances"],
+            recoverable=d["recoverable"],
+            witness_email=d["witness_email"],
+            witness_secret=d["witness_secret"],
+        )
+        if response is not None:
+            return response
+    intro = (
+        "CS-20: a witnessed breakage or spill you can account for is not a theft or loss (no DEA "
+        "notice). What can be recovered is destroyed on Form 41 or returned to a reverse "
+        "distributor; what cannot is documented here. A loss nobody saw is a theft/loss report."
+    )
+    return _form_page(request, location, form, "Record a breakage", "Record breakage", intro)
