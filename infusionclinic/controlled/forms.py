@@ -284,3 +284,21 @@ class RecordsRangeForm(forms.Form):
 
     date_from = forms.DateField(label="From", widget=DateInput)
     date_to = forms.DateField(label="To", widget=DateInput)
+
+
+class StorageTransferForm(forms.Form):
+    """CS-35 (out to a room cart) and CS-34 (unopened vials back to the cabinet)."""
+
+    lot = forms.ChoiceField()
+    containers = forms.IntegerField(label="Sealed vials", min_value=1)
+    place = forms.CharField(label="Room cart / place", max_length=120)
+    is_return = forms.BooleanField(label="Return to the cabinet", required=False)
+    sealed_confirmed = forms.BooleanField(
+        label="The returned vials are unopened (CS-34)", required=False
+    )
+    receiver_email = forms.EmailField(label="Receiver e-mail")
+    receiver_secret = _secret("Receiver password or TOTP code")
+
+    def __init__(self, *args, lots=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["lot"].choices = [(lot.pk, f"{lot} — in {lot.storage or '?'}") for lot in lots]

@@ -517,3 +517,41 @@ class Reconciliation(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"Reconciliation {self.business_date} at {self.location_id}"
+
+
+class StorageTransfer(AppendOnlyModel):
+    """CS-35: whole sealed vials of one lot moved inside the registered location (the locked
+    cabinet → a room cart, and back): no change at registrant level, so no ledger entry; the
+    actor, the receiver (another licensed user, re-authenticated: the signature 🏥), from and to.
+    CS-34: only unopened vials are ever returned to the cabinet (`is_return`). Insert-only
+    (CS-45)."""
+
+    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="transfers")
+    containers = models.PositiveIntegerField()
+    from_place = models.CharField(max_length=120)
+    to_place = models.CharField(max_length=120)
+    is_return = models.BooleanField(default=False)
+    occurred_at = models.DateTimeField()  # CS-5
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    receiver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(containers__gte=1), name="cs_transfer_whole_vials"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(receiver=models.F("actor")), name="cs_transfer_two_people"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(from_place=models.F("to_place")),
+                name="cs_transfer_moves_somewhere",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.containers} vial(s) of {self.lot}: {self.from_place} → {self.to_place}"

@@ -1,5 +1,6 @@
 """Pages for the controlled-substance records on their own (CS-6, CS-47: `records.py`) and
-witnessed breakage (CS-20: `breakage.py`)."""
+witnessed breakage (CS-20: `breakage.py`), internal transfers of sealed vials (CS-34, CS-35:
+`transfers.py`)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from django.utils import timezone
 
 from infusionclinic.accounts.roles import Perm
 
-from . import breakage, records, selectors
-from .forms import BreakageForm, RecordsRangeForm
+from . import breakage, records, selectors, transfers
+from .forms import BreakageForm, RecordsRangeForm, StorageTransferForm
 from .views import _csv, _form_page, _location, _record
 
 
@@ -77,3 +78,35 @@ def breakage_new(request: HttpRequest, location_code: str) -> HttpResponse:
         "distributor; what cannot is documented here. A loss nobody saw is a theft/loss report."
     )
     return _form_page(request, location, form, "Record a breakage", "Record breakage", intro)
+
+
+@login_required
+def transfer_new(request: HttpRequest, location_code: str) -> HttpResponse:
+    """CS-35: sealed vials cabinet → room cart (or, CS-34, unopened vials back), received and
+    signed by a second licensed user on the same screen."""
+    location = _location(request, location_code, Perm.CS_RECORD)
+    form = StorageTransferForm(request.POST or None, lots=selectors.lots_at(location=location))
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        lot = selectors.lot_get_for_user(user=request.user, location=location, lot_id=d["lot"])
+        response = _record(
+            request,
+            location,
+            form,
+            "Transfer recorded (no change to the registrant's stock, CS-35).",
+            transfers.storage_transfer_record,
+            lot=lot,
+            containers=d["containers"],
+            place=d["place"],
+            is_return=d["is_return"],
+            sealed_confirmed=d["sealed_confirmed"],
+            receiver_email=d["receiver_email"],
+            receiver_secret=d["receiver_secret"],
+        )
+        if response is not None:
+            return response
+    intro = (
+        "CS-35: whole sealed vials only. CS-34: only unopened vials go back to the cabinet; "
+        "what is left of a drawn dose is wasted with a witness."
+    )
+    return _form_page(request, location, form, "Move vials", "Record transfer", intro)

@@ -27,7 +27,7 @@ from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 
 from . import compliance, retention
-from .models import EntryKind, LedgerEntry
+from .models import EntryKind, LedgerEntry, StorageTransfer
 from .services import _require
 
 COMMON = ["registrant", "dea_number", "location", "ndc", "name", "strength_mg_per_ml", "lot"]
@@ -105,6 +105,17 @@ HEADERS: dict[str, list[str]] = {
         "circumstances",
         "kept_until",
     ],
+    "transfers": [
+        *COMMON,
+        "moved_on",
+        "containers",
+        "from_place",
+        "to_place",
+        "return_to_stock",
+        "actor",
+        "receiver",
+        "kept_until",
+    ],
 }
 KINDS: dict[str, tuple[str, ...] | None] = {
     "running_balance": None,
@@ -113,6 +124,7 @@ KINDS: dict[str, tuple[str, ...] | None] = {
     "wastes": (EntryKind.WASTE,),
     "destructions": (EntryKind.DESTRUCTION, EntryKind.RETURN),
     "breakage": (EntryKind.BREAKAGE,),
+    "transfers": (),  # CS-35: not ledger entries (`StorageTransfer`)
 }
 
 
@@ -128,6 +140,44 @@ def _entries(
     if kinds is not None:
         qs = qs.filter(kind__in=kinds)
     return qs.order_by("lot__product__ndc", "lot__lot_number", "seq")
+
+
+def _transfer_rows(registration, location: Location, date_from: date, date_to: date):  # type: ignore[no-untyped-def]
+    """CS-35: the internal moves of sealed vials (cabinet ↔ room cart)."""
+    tz = location.tzinfo
+    start = datetime.combine(date_from, time.min, tzinfo=tz)
+    end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=tz)
+    transfers = (
+        StorageTransfer.objects.filter(
+            lot__location=location, occurred_at__gte=start, occurred_at__lt=end
+        )
+        .select_related("lot__product", "actor", "receiver")
+        .order_by("occurred_at", "pk")
+    )
+    rows: list[list[object]] = []
+    for t in transfers:
+        product = t.lot.product
+        kept = retention.kept_until(t)
+        rows.append(
+            [
+                registration.registrant_name if registration else "",
+                registration.dea_number if registration else "",
+                location.name,
+                product.ndc,
+                product.name,
+                product.strength_mg_per_ml,
+                t.lot.lot_number,
+                t.occurred_at.astimezone(tz).date().isoformat(),
+                t.containers,
+                t.from_place,
+                t.to_place,
+                "yes" if t.is_return else "no",
+                _who(t.actor),
+                _who(t.receiver),
+                kept.isoformat() if kept else "",
+            ]
+        )
+    return rows
 
 
 def _who(user: User | None) -> str:
@@ -158,6 +208,8 @@ def records_csv(
     registration = compliance.registration_current(location=location)
     tz = location.tzinfo
     entries = _entries(location, KINDS[report], date_from, date_to)
+    if report == "transfers":
+        entries = entries.none()
     if report == "administrations":
         entries = entries.select_related("patient")
     rows: list[list[object]] = []
@@ -232,6 +284,8 @@ def records_csv(
         else:  # breakage
             row = [day, e.qty_ml, e.qty_mg, _who(e.actor), _who(e.witness), e.reason]
         rows.append([*common, *row, kept.isoformat() if kept else ""])
+    if report == "transfers":
+        rows = _transfer_rows(registration, location, date_from, date_to)
     detail = {
         "report": f"cs_records_{report}",
         "from": date_from.isoformat(),

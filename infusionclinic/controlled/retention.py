@@ -51,15 +51,14 @@ def record_date(obj: models.Model) -> date | None:
         Product,
         Reconciliation,
         Registration,
+        StorageTransfer,
     )
 
     days: list[date | None] = []
-    if isinstance(obj, LedgerEntry):
+    if isinstance(obj, (LedgerEntry, StorageTransfer, Destruction)):
         days = [_day(obj.occurred_at), _day(obj.recorded_at)]
     elif isinstance(obj, Count):
         days = [_day(obj.counted_at)]
-    elif isinstance(obj, Destruction):
-        days = [_day(obj.occurred_at), _day(obj.recorded_at)]
     elif isinstance(obj, Reconciliation):
         days = [obj.business_date, _day(obj.signed_at)]
     elif isinstance(obj, Discrepancy):

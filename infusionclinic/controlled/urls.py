@@ -59,4 +59,5 @@ urlpatterns = [
         name="records",
     ),
     path("controlled/<slug:location_code>/breakage/", record_views.breakage_new, name="breakage"),
+    path("controlled/<slug:location_code>/transfer/", record_views.transfer_new, name="transfer"),
 ]

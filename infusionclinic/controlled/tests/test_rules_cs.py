@@ -23,11 +23,13 @@ from infusionclinic.controlled import (
     records,
     retention,
     services,
+    transfers,
 )
 from infusionclinic.controlled.bud import open_vial
 from infusionclinic.controlled.forms import ReceiveForm
 from infusionclinic.controlled.models import (
     WITNESSED,
+    AppendOnlyError,
     CountMethod,
     Destruction,
     DiscrepancyStatus,
@@ -35,6 +37,7 @@ from infusionclinic.controlled.models import (
     LedgerEntry,
     LossReport,
     Product,
+    StorageTransfer,
 )
 from tests.factories import PASSWORD, LocationFactory, logged_in_client, make_user
 
@@ -790,3 +793,111 @@ def test_cs_40_a_correction_reverses_by_a_new_entry_with_reason_and_witness(
     assert fix.balance_after_ml == D("19.30")
     draw.refresh_from_db()
     assert draw.qty_ml == D("0.80")
+
+
+# --- CS-35 and CS-34 (return to stock) ----------------------------------------------------------
+
+
+@pytest.fixture
+def stored_lot(nurse, location, ketamine):
+    return services.receipt_record(
+        actor=nurse,
+        location=location,
+        product=ketamine,
+        lot_number="L35",
+        expiry=timezone.localdate() + timedelta(days=300),
+        containers=3,
+        supplier="Wholesale",
+        invoice_number="INV-35",
+        storage="Cabinet A",
+    ).lot
+
+
+def _move(nurse, prescriber, lot, containers, **kw):
+    return transfers.storage_transfer_record(
+        actor=nurse,
+        lot=lot,
+        containers=containers,
+        place=kw.pop("place", "Room 2 cart"),
+        receiver_email=prescriber.email,
+        receiver_secret=kw.pop("secret", PASSWORD),
+        **kw,
+    )
+
+
+def test_cs_35_internal_transfer_is_signed_by_a_receiver_and_moves_no_stock(
+    nurse, prescriber, admin_user, location, stored_lot
+):
+    """CS-35: cabinet → room cart: from/to, actor and the receiver's re-authenticated signature;
+    no ledger entry, the registrant's balance is unchanged; whole sealed vials only."""
+    t = _move(nurse, prescriber, stored_lot, 2)
+    assert (t.from_place, t.to_place, t.actor, t.receiver) == (
+        "Cabinet A",
+        "Room 2 cart",
+        nurse,
+        prescriber,
+    )
+    assert stored_lot.entries.count() == 1  # the receipt only
+    assert services.balance_ml(stored_lot) == D("30.00")
+    with pytest.raises(ValidationError):
+        _move(nurse, prescriber, stored_lot, 2)  # only one sealed vial left in the cabinet
+    with pytest.raises(ValidationError):
+        _move(nurse, prescriber, stored_lot, 1, secret="wrong")
+    with pytest.raises(ValidationError):
+        transfers.storage_transfer_record(
+            actor=nurse,
+            lot=stored_lot,
+            containers=1,
+            place="Room 2 cart",
+            receiver_email=nurse.email,
+            receiver_secret=PASSWORD,
+        )
+    with pytest.raises(ValidationError):
+        _move(nurse, prescriber, stored_lot, 0)
+    [row] = _records(admin_user, location, "transfers")
+    assert (row["containers"], row["from_place"], row["to_place"]) == (
+        "2",
+        "Cabinet A",
+        "Room 2 cart",
+    )
+    with pytest.raises(AppendOnlyError):
+        t.delete()
+
+
+def test_cs_34_only_unopened_vials_taken_out_are_returned_to_stock(
+    nurse, prescriber, stored_lot, order
+):
+    """CS-34: a return needs the receiver's confirmation that the vials are unopened, never more
+    than are out, never more than the lot's sealed vials (a punctured vial is not returned)."""
+    _move(nurse, prescriber, stored_lot, 2)
+    with pytest.raises(ValidationError) as err:
+        _move(nurse, prescriber, stored_lot, 1, is_return=True)
+    assert "CS-34" in err.value.message_dict["sealed_confirmed"][0]
+    with pytest.raises(ValidationError):
+        _move(nurse, prescriber, stored_lot, 3, is_return=True, sealed_confirmed=True)
+    services.draw_record(actor=nurse, lot=stored_lot, order=order, qty_ml="10.50")
+    assert transfers.sealed_vials(stored_lot) == 1  # 19.50 mL: one sealed, one punctured
+    with pytest.raises(ValidationError):
+        _move(nurse, prescriber, stored_lot, 2, is_return=True, sealed_confirmed=True)
+    back = _move(nurse, prescriber, stored_lot, 1, is_return=True, sealed_confirmed=True)
+    assert (back.from_place, back.to_place, back.is_return) == ("Room 2 cart", "Cabinet A", True)
+    assert transfers.vials_out(stored_lot) == 1
+
+
+def test_cs_35_transfer_page_and_a_lot_without_a_cabinet(nurse, prescriber, location, lot):
+    """CS-35 at the edge; CS-9: a lot with no recorded cabinet cannot be moved."""
+    url = reverse("controlled:transfer", kwargs={"location_code": location.code})
+    client = logged_in_client(nurse)
+    response = client.post(
+        url,
+        {
+            "lot": lot.pk,
+            "containers": "1",
+            "place": "Room 1 cart",
+            "receiver_email": prescriber.email,
+            "receiver_secret": PASSWORD,
+        },
+    )
+    assert response.status_code == 200
+    assert "CS-9" in response.content.decode()
+    assert not StorageTransfer.objects.exists()
