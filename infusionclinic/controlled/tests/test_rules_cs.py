@@ -901,3 +901,22 @@ def test_cs_35_transfer_page_and_a_lot_without_a_cabinet(nurse, prescriber, loca
     assert response.status_code == 200
     assert "CS-9" in response.content.decode()
     assert not StorageTransfer.objects.exists()
+
+
+def test_cs_35_cs_45_postgresql_refuses_changing_a_transfer_behind_the_apps_back(
+    nurse, prescriber, stored_lot
+):
+    """CS-45 for the CS-35 record: on PostgreSQL a trigger refuses UPDATE and DELETE."""
+    from django.db import DatabaseError, connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the triggers exist on PostgreSQL only")
+    t = _move(nurse, prescriber, stored_lot, 1)
+    for sql in (
+        "UPDATE controlled_storagetransfer SET containers = 2 WHERE id = %s",
+        "DELETE FROM controlled_storagetransfer WHERE id = %s",
+    ):
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, [t.pk])
+    t.refresh_from_db()
+    assert t.containers == 1
