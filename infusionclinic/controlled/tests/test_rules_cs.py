@@ -920,3 +920,17 @@ def test_cs_35_cs_45_postgresql_refuses_changing_a_transfer_behind_the_apps_back
             cursor.execute(sql, [t.pk])
     t.refresh_from_db()
     assert t.containers == 1
+
+
+def test_cs_25_the_ledger_shows_the_open_vial_and_its_beyond_use_date(nurse, location, lot, order):
+    """CS-25 on the page: staff see the open vial's remainder and beyond-use date, and when it
+    has passed."""
+    url = reverse("controlled:ledger", kwargs={"location_code": location.code})
+    client = logged_in_client(nurse)
+    assert "sealed vials only" in client.get(url).content.decode()
+    punctured = timezone.now() - timedelta(days=30)
+    services.draw_record(actor=nurse, lot=lot, order=order, qty_ml="0.80", occurred_at=punctured)
+    page = client.get(url).content.decode()
+    bud = (punctured + timedelta(days=28)).astimezone(location.tzinfo)
+    assert f"open vial 9.20 mL, beyond use {bud:%Y-%m-%d %H:%M}" in page
+    assert "past its beyond-use date" in page
