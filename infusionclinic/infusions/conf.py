@@ -37,6 +37,8 @@ DEFAULTS: dict[str, Any] = {
     # (clinic rule ⚠️), plus the instruments assigned to the patient. They count for the visit
     # when completed on the visit's local day (no document gives another window).
     "questionnaires_always": ("PHQ-9",),
+    # MON-6: pain NRS for pain patients, collected with the visit's questionnaires.
+    "questionnaires_pain": ("PAIN-NRS",),
 }
 
 

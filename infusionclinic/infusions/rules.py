@@ -1,6 +1,6 @@
-"""Pure rules of monitoring.md: thresholds (MON-BP-*, MON-HR-1, MON-RR-1, MON-O2-*, MON-SED-1),
-warning signs recorded by the nurse (MON-BP-4, MON-X-1), reading intervals (MON-T2/T4/T6),
-the dose actually given, and the discharge scores (DIS-1/2)."""
+"""Pure rules of monitoring.md: what a reading holds (MON-1..MON-4), thresholds (MON-BP-*,
+MON-HR-1, MON-RR-1, MON-O2-*, MON-SED-1), warning signs recorded by the nurse (MON-BP-4, MON-X-1),
+reading intervals (MON-T2/T3/T4/T6), the dose actually given, and the discharge scores (DIS-1/2)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,10 @@ from .conf import conf
 
 @dataclass(frozen=True)
 class Reading:
+    """One full set of vital signs: MON-1 blood pressure and heart rate, MON-2 SpO2 and
+    respiratory rate (all required), MON-3 sedation (MOAA/S 0-5, optional). MON-4's dissociation
+    (the default clinician 0-3 rating, MON-CADSS) is stored on the reading beside them."""
+
     systolic_mmhg: int
     diastolic_mmhg: int
     heart_rate_bpm: int
@@ -175,6 +179,18 @@ def reading_due_at(*, last: datetime, infusing: bool) -> datetime:
     return last + reading_interval(infusing=infusing)
 
 
+def end_of_infusion_due(
+    *, infusion_ended_at: datetime | None, last_reading_at: datetime | None
+) -> datetime | None:
+    """MON-T3: one full set at the end of the infusion. While no reading has been taken since the
+    pump stopped, the next reading is due at the stop itself (then MON-T4's interval runs)."""
+    if infusion_ended_at is None:
+        return None
+    if last_reading_at is not None and last_reading_at >= infusion_ended_at:
+        return None
+    return infusion_ended_at
+
+
 def reading_overdue(*, last: datetime, infusing: bool, now: datetime) -> bool:
     """MON-T6: no reading within the interval plus the grace minutes."""
     grace = timedelta(minutes=conf("overdue_grace_min"))
@@ -221,6 +237,7 @@ def score_total(items: dict[str, int], names: tuple[str, ...], field: str) -> in
 
 @cache
 def side_effect_catalogue() -> dict[str, str]:
+    """MON-6: the side-effect checklist of monitoring.md §4 (AE-1..AE-14), graded 1-3."""
     data = json.loads((Path(__file__).parent / "data" / "side_effects.json").read_text())
     return {e["id"]: e["name"] for e in data["effects"]}
 

@@ -127,7 +127,7 @@ class Questionnaires:
 
 def questionnaires_for_visit(session: InfusionSession) -> Questionnaires:
     """PROT-14: the scales collected before this infusion, read from outcomes: PHQ-9 always
-    (scales.md §9) and every instrument assigned to the patient, completed on the visit's local
+    (scales.md §9), the pain NRS when the order is for pain (MON-6), and every instrument assigned to the patient, completed on the visit's local
     day. SCALE-4: open PHQ-9 item 9 alerts are counted (no start until a clinician acts)."""
     from infusionclinic.outcomes import selectors as outcomes
 
@@ -135,6 +135,8 @@ def questionnaires_for_visit(session: InfusionSession) -> Questionnaires:
     day = session.scheduled_at.astimezone(tz).date()
     since = datetime.combine(day, time.min, tzinfo=tz)
     required = list(dict.fromkeys(conf("questionnaires_always")))
+    if session.order.indication == "pain":  # MON-6: pain NRS for pain patients
+        required += [c for c in conf("questionnaires_pain") if c not in required]
     for assignment in outcomes.assignments_active(patient=session.patient):
         if assignment.instrument_code not in required:
             required.append(assignment.instrument_code)
@@ -204,6 +206,16 @@ def _overdue(
     last = last_reading_at
     anchor = max(t for t in (last, phase_start) if t is not None) if (last or phase_start) else now
     due = rules.reading_due_at(last=anchor, infusing=infusing)
+    end_due = (
+        None
+        if infusing
+        else rules.end_of_infusion_due(
+            infusion_ended_at=session.infusion_ended_at, last_reading_at=last
+        )
+    )
+    if end_due is not None:  # MON-T3: the end-of-infusion set is due at the stop
+        grace = timedelta(minutes=conf("overdue_grace_min"))
+        return Overdue(due_at=end_due, overdue=now > end_due + grace)
     return Overdue(
         due_at=due, overdue=rules.reading_overdue(last=anchor, infusing=infusing, now=now)
     )
