@@ -325,8 +325,9 @@ def calculate(data: DoseInput, limits: DosingLimits = DEFAULT_LIMITS) -> Calcula
             f"Concentration {conc} mg/mL is above {limits.max_infusion_conc_mg_per_ml} mg/mL.",
         )
     if data.indication.is_pain:
-        # DOSE-P2's 0.5-2 mg/kg/h: only the upper bound stops (LIM-8). No lower bound: DOSE-P4's
-        # outpatient CRPS regimen (0.35 mg/kg/h over 4 h daily) lies below 0.5 and must be orderable.
+        # DOSE-P2's 0.5-2 mg/kg/h: only the upper bound stops (LIM-8). No lower bound:
+        # DOSE-P4's outpatient CRPS regimen (0.35 mg/kg/h over 4 h daily) lies below 0.5 and
+        # must stay orderable.
         if dose_rate > limits.pain_max_mg_per_kg_per_h:
             hard(
                 "LIM-8",

@@ -127,8 +127,9 @@ class Questionnaires:
 
 def questionnaires_for_visit(session: InfusionSession) -> Questionnaires:
     """PROT-14: the scales collected before this infusion, read from outcomes: PHQ-9 always
-    (scales.md §9), the pain NRS when the order is for pain (MON-6), and every instrument assigned to the patient, completed on the visit's local
-    day. SCALE-4: open PHQ-9 item 9 alerts are counted (no start until a clinician acts)."""
+    (scales.md §9), the pain NRS when the order is for pain (MON-6), and every instrument
+    assigned to the patient, completed on the visit's local day. SCALE-4: open PHQ-9 item 9
+    alerts are counted (no start until a clinician acts)."""
     from infusionclinic.outcomes import selectors as outcomes
 
     tz = session.location.tzinfo
