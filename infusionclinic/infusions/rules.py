@@ -1,13 +1,14 @@
 """Pure rules of monitoring.md: what a reading holds (MON-1..MON-4), thresholds (MON-BP-*,
 MON-HR-1, MON-RR-1, MON-O2-*, MON-SED-1), warning signs recorded by the nurse (MON-BP-4, MON-X-1),
-reading intervals (MON-T2/T3/T4/T6), the dose actually given, and the discharge scores (DIS-1/2)."""
+reading intervals (MON-T2/T3/T4/T6), the monitoring plan with its ECG (MON-5), the dose actually
+given, the discharge scores (DIS-1/2) and the next-day follow-up call (DIS-6)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from pathlib import Path
@@ -169,6 +170,45 @@ def reading_findings(
     return out
 
 
+def ecg_required(*, cardiac_risk: bool) -> bool:
+    """MON-5: continuous 3-lead ECG when the patient has cardiac risk, and for everyone while the
+    clinic's setting `ecg_monitoring_always` is on (the default ⚠️)."""
+    return bool(conf("ecg_monitoring_always") or cardiac_risk)
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    rule_id: str
+    what: str
+    how: str
+
+
+def monitoring_plan(*, ecg: bool, pain: bool) -> list[PlanItem]:
+    """monitoring.md §1-2: what the nurse measures during this session and how often."""
+    during, after = conf("interval_infusing_min"), conf("interval_recovering_min")
+    items = [
+        PlanItem(
+            "MON-1",
+            "Blood pressure and heart rate",
+            f"NIBP cuff: baseline, every {during} min during the infusion, at its end, "
+            f"every {after} min after (MON-T1..T4)",
+        ),
+        PlanItem("MON-2", "SpO2 and respiratory rate", "continuous pulse oximetry"),
+        PlanItem("MON-3", "Level of sedation", "MOAA/S 0-5"),
+        PlanItem("MON-4", "Dissociation", "clinician rating 0-3 (none/mild/moderate/severe)"),
+    ]
+    if ecg:
+        items.append(PlanItem("MON-5", "ECG rhythm", "continuous 3-lead"))
+    items.append(
+        PlanItem(
+            "MON-6",
+            "Side effects and pain NRS" if pain else "Side effects",
+            "checklist AE-1..AE-14, graded 1-3" + ("; pain NRS 0-10" if pain else ""),
+        )
+    )
+    return items
+
+
 def reading_interval(*, infusing: bool) -> timedelta:
     """MON-T2 during the infusion, MON-T4 after it."""
     minutes = conf("interval_infusing_min") if infusing else conf("interval_recovering_min")
@@ -233,6 +273,15 @@ def score_total(items: dict[str, int], names: tuple[str, ...], field: str) -> in
 
         raise ValidationError({field: ["Score every item 0, 1 or 2: " + ", ".join(names) + "."]})
     return sum(items[n] for n in names)
+
+
+def follow_up_call_day(*, discharged_at: datetime, tz: tzinfo) -> date | None:
+    """DIS-6: a follow-up call on the day after discharge (the location's calendar day), while
+    the setting `follow_up_call_next_day` is on (default on ⚠️; the PADSS study used a 24-h
+    telephone interview)."""
+    if not conf("follow_up_call_next_day"):
+        return None
+    return discharged_at.astimezone(tz).date() + timedelta(days=1)
 
 
 @cache

@@ -151,6 +151,45 @@ def questionnaires_for_visit(session: InfusionSession) -> Questionnaires:
     )
 
 
+def cardiac_risk(patient: Patient) -> bool:
+    """MON-5 / PRE-1: the intake records a cardiovascular history."""
+    from infusionclinic.intake.models import Intake
+
+    history = Intake.objects.filter(patient=patient).values_list(
+        "cardiovascular_history", flat=True
+    )
+    return any(h.strip() for h in history)
+
+
+def monitoring_plan(session: InfusionSession) -> list[rules.PlanItem]:
+    """MON-1..MON-6 for this session: ECG per MON-5, pain NRS for a pain order (MON-6)."""
+    return rules.monitoring_plan(
+        ecg=rules.ecg_required(cardiac_risk=cardiac_risk(session.patient)),
+        pain=session.order.indication == "pain",
+    )
+
+
+def follow_up_calls_due(*, user: User, location: Location, day: date) -> list[InfusionSession]:
+    """DIS-6: the location's patients discharged the day before `day` (location's calendar),
+    whom the clinic calls today; empty when the clinic has switched the call off."""
+    if not conf("follow_up_call_next_day"):
+        return []
+    tz = location.tzinfo
+    start = datetime.combine(day - timedelta(days=1), time.min, tzinfo=tz)
+    end = datetime.combine(day, time.min, tzinfo=tz)
+    return list(
+        sessions_visible_to(user=user)
+        .filter(
+            location=location,
+            state=SessionState.DISCHARGED,
+            discharged_at__gte=start,
+            discharged_at__lt=end,
+        )
+        .select_related("patient")
+        .order_by("discharged_at", "pk")
+    )
+
+
 def pump_events(session: InfusionSession) -> list[tuple[str, datetime]]:
     return [(e.action, e.at) for e in session.pump.all()]
 

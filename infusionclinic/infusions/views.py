@@ -63,6 +63,7 @@ def _board_context(request: HttpRequest, location_code: str | None) -> dict[str,
         )
         .order_by("starts_at")
     )
+    follow_up_calls = selectors.follow_up_calls_due(user=request.user, location=location, day=day)
     now = timezone.now()
     rows = []
     for s in sessions:
@@ -81,7 +82,12 @@ def _board_context(request: HttpRequest, location_code: str | None) -> dict[str,
     audit_record(
         actor=request.user,
         action=AuditAction.VIEW,
-        detail={"page": "infusion day board", "location": location.code, "sessions": len(rows)},
+        detail={
+            "page": "infusion day board",
+            "location": location.code,
+            "sessions": len(rows),
+            "follow_up_calls": [c.pk for c in follow_up_calls],  # DIS-6
+        },
     )
     return {
         "location": location,
@@ -89,6 +95,7 @@ def _board_context(request: HttpRequest, location_code: str | None) -> dict[str,
         "day": day,
         "columns": columns,
         "unopened": unopened,
+        "follow_up_calls": follow_up_calls,
         "now": now,
     }
 
@@ -133,6 +140,7 @@ def _page(request: HttpRequest, session: InfusionSession, bound: dict[str, Any])
         "cs": session_dose_check(session),
         "can_record_cs": request.user.has_role_perm(Perm.CS_RECORD),
         "overdue": overdue,
+        "monitoring_plan": selectors.monitoring_plan(session),  # MON-1..MON-6
         "gate": gate,
         "gate_open": services.bp_gate_open(session) if gate else True,
         "vitals": session.vitals.all(),

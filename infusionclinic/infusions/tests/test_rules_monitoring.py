@@ -3,10 +3,11 @@ fails when the rule breaks): what a reading holds (MON-1..MON-4), the side-effec
 pain NRS (MON-6, AE-*), the baseline and end-of-infusion readings (MON-T1, MON-T3), and the
 discharge rules DIS-4 and DIS-5."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.test import override_settings
 from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
@@ -331,3 +332,105 @@ def test_dis5_discharge_sheet_repeats_driving_symptoms_and_emergency_contact(nur
 def test_normal_reading_raises_nothing():
     """The thresholds' negative control: the factories' normal set crosses no threshold."""
     assert reading_findings(Reading(**NORMAL), baseline=None, pre_infusion=False) == []
+
+
+# --- MON-5 ECG and the monitoring plan ---------------------------------------------------------
+
+
+def test_mon5_ecg_is_monitored_for_everyone_by_default():
+    """MON-5: continuous 3-lead ECG 'per clinic setting (default on)'."""
+    assert rules.ecg_required(cardiac_risk=False)
+    plan = rules.monitoring_plan(ecg=True, pain=False)
+    [ecg] = [i for i in plan if i.rule_id == "MON-5"]
+    assert "3-lead" in ecg.how
+
+
+@override_settings(INFUSIONS={"ecg_monitoring_always": False})
+def test_mon5_with_the_setting_off_only_cardiac_risk_needs_the_ecg(nurse, session):
+    """MON-5: off, the ECG is listed only for a patient whose intake records a cardiovascular
+    history (cardiac risk)."""
+    from infusionclinic.intake.models import Intake
+
+    assert not rules.ecg_required(cardiac_risk=False)
+    assert rules.ecg_required(cardiac_risk=True)
+    assert "MON-5" not in {i.rule_id for i in selectors.monitoring_plan(session)}
+    Intake.objects.filter(patient=session.patient).update(
+        cardiovascular_history="Atrial fibrillation, on anticoagulation"
+    )
+    assert "MON-5" in {i.rule_id for i in selectors.monitoring_plan(session)}
+
+
+def test_mon1_to_mon6_plan_is_on_the_session_page(nurse, session):
+    """MON-1..MON-6 shown to the nurse from check-in: BP/HR, SpO2/RR, MOAA/S, dissociation, ECG
+    and the side-effect checklist (pain NRS only for pain orders)."""
+    checked_in(nurse, session)
+    text = logged_in_client(nurse).get(f"/infusions/sessions/{session.pk}/").content.decode()
+    for rule_id in ("MON-1", "MON-2", "MON-3", "MON-4", "MON-5", "MON-6"):
+        assert f'data-rule="{rule_id}"' in text, rule_id
+    assert "continuous 3-lead" in text
+    assert "pain NRS" not in text
+    assert [i.rule_id for i in rules.monitoring_plan(ecg=False, pain=True)][-1] == "MON-6"
+    assert "pain NRS" in rules.monitoring_plan(ecg=False, pain=True)[-1].what
+
+
+# --- DIS-6 follow-up call ----------------------------------------------------------------------
+
+
+def _discharge(nurse, session):
+    _recovering(nurse, session)
+    vitals(nurse, session)
+    services.discharge_score_record(
+        actor=nurse, session=session, aldrete=GOOD_ALDRETE, padss=GOOD_PADSS
+    )
+    shift_back(session, 61)
+    return services.session_discharge(actor=nurse, session=session, escort_name="Alex Escort")
+
+
+def test_dis6_follow_up_call_is_the_next_calendar_day_of_the_location():
+    """DIS-6: the call is due the day after discharge, counted in the clinic's time zone (23:30
+    in New York on 5 Jan is 04:30 UTC on 6 Jan: the call is on 6 Jan, not 7 Jan)."""
+    from zoneinfo import ZoneInfo
+
+    at = datetime(2026, 1, 6, 4, 30, tzinfo=UTC)
+    assert rules.follow_up_call_day(discharged_at=at, tz=ZoneInfo("America/New_York")) == date(
+        2026, 1, 6
+    )
+    with override_settings(INFUSIONS={"follow_up_call_next_day": False}):
+        assert rules.follow_up_call_day(discharged_at=at, tz=ZoneInfo("UTC")) is None
+
+
+def test_dis6_yesterdays_discharges_are_listed_for_a_call_on_the_board(nurse, session, location):
+    """DIS-6: the day board lists yesterday's discharged patients for their follow-up call; a
+    patient discharged today is listed tomorrow, not today; the setting switches it off."""
+    _discharge(nurse, session)
+    session.refresh_from_db()
+    today = session.discharged_at.astimezone(location.tzinfo).date()
+    assert selectors.follow_up_calls_due(user=nurse, location=location, day=today) == []
+    tomorrow = today + timedelta(days=1)
+    assert selectors.follow_up_calls_due(user=nurse, location=location, day=tomorrow) == [session]
+    after = today + timedelta(days=2)
+    assert selectors.follow_up_calls_due(user=nurse, location=location, day=after) == []
+    with override_settings(INFUSIONS={"follow_up_call_next_day": False}):
+        assert selectors.follow_up_calls_due(user=nurse, location=location, day=tomorrow) == []
+    # The board shows it the next day.
+    from infusionclinic.infusions.models import InfusionSession
+
+    InfusionSession.objects.filter(pk=session.pk).update(
+        discharged_at=session.discharged_at - timedelta(days=1)
+    )
+    page = logged_in_client(nurse).get(f"/infusions/board/{location.code}/").content.decode()
+    assert "Follow-up calls today (DIS-6)" in page
+    assert (
+        session.patient.family_name in page.split('id="follow-up-calls"')[1].split("</section>")[0]
+    )
+
+
+def test_dis6_another_locations_staff_do_not_see_the_call(nurse, session, location, other_location):
+    """DIS-6 list is scoped like every read: staff of another location see nobody."""
+    from tests.factories import make_user
+
+    _discharge(nurse, session)
+    session.refresh_from_db()
+    tomorrow = session.discharged_at.astimezone(location.tzinfo).date() + timedelta(days=1)
+    stranger = make_user("nurse", other_location)
+    assert selectors.follow_up_calls_due(user=stranger, location=location, day=tomorrow) == []
