@@ -45,7 +45,9 @@ def _require_run(request: HttpRequest) -> None:
     require_perm(request, Perm.SESSION_RUN)
 
 
-def _board_context(request: HttpRequest, location_code: str | None) -> dict[str, Any]:
+def _board_context(
+    request: HttpRequest, location_code: str | None, *, follow_up: bool = False
+) -> dict[str, Any]:
     _require_run(request)
     location = selectors.location_get_for_user(user=request.user, code=location_code)
     day = timezone.now().astimezone(location.tzinfo).date()
@@ -63,7 +65,12 @@ def _board_context(request: HttpRequest, location_code: str | None) -> dict[str,
         )
         .order_by("starts_at")
     )
-    follow_up_calls = selectors.follow_up_calls_due(user=request.user, location=location, day=day)
+    # DIS-6 on the full board only; the polled partial does not show the calls.
+    follow_up_calls = (
+        selectors.follow_up_calls_due(user=request.user, location=location, day=day)
+        if follow_up
+        else []
+    )
     now = timezone.now()
     rows = []
     for s in sessions:
@@ -102,7 +109,9 @@ def _board_context(request: HttpRequest, location_code: str | None) -> dict[str,
 
 @login_required
 def board(request: HttpRequest, location_code: str | None = None) -> HttpResponse:
-    return render(request, "infusions/board.html", _board_context(request, location_code))
+    return render(
+        request, "infusions/board.html", _board_context(request, location_code, follow_up=True)
+    )
 
 
 @login_required
