@@ -325,6 +325,9 @@ def calculate(data: DoseInput, limits: DosingLimits = DEFAULT_LIMITS) -> Calcula
             f"Concentration {conc} mg/mL is above {limits.max_infusion_conc_mg_per_ml} mg/mL.",
         )
     if data.indication.is_pain:
+        # DOSE-P2's 0.5-2 mg/kg/h: only the upper bound stops (LIM-8). No lower bound:
+        # DOSE-P4's outpatient CRPS regimen (0.35 mg/kg/h over 4 h daily) lies below 0.5 and
+        # must stay orderable.
         if dose_rate > limits.pain_max_mg_per_kg_per_h:
             hard(
                 "LIM-8",
@@ -351,6 +354,8 @@ def calculate(data: DoseInput, limits: DosingLimits = DEFAULT_LIMITS) -> Calcula
             )
     else:
         per_kg = _given(data.dose_mg_per_kg)
+        # DOSE-2: the studied range 0.1-1.0 mg/kg is orderable; outside it LIM-4 stops and LIM-5
+        # warns, and above the usual 0.75 LIM-3 asks for a reason.
         if per_kg > limits.mood_stop_above_mg_per_kg:
             hard("LIM-4", f"{per_kg} mg/kg is above {limits.mood_stop_above_mg_per_kg} mg/kg.")
         elif per_kg > limits.mood_warn_above_mg_per_kg:

@@ -31,12 +31,19 @@ DEFAULTS: dict[str, Any] = {
     "min_observation_min": 60,  # MON-T5
     "overdue_grace_min": 5,  # MON-T6
     "aldrete_min": 9,  # DIS-1
+    # MON-5: continuous 3-lead ECG for every patient ("per clinic setting", default on ⚠️);
+    # off, only patients with a cardiovascular history in their intake.
+    "ecg_monitoring_always": True,
+    # DIS-6: follow-up call the day after discharge (default on ⚠️).
+    "follow_up_call_next_day": True,
     "padss_min": 9,  # DIS-2
     "pregnancy_test_required": True,  # PRE-2 ⚠️
     # PROT-14 / scales.md §9: scales collected before each infusion; PHQ-9 at every session
     # (clinic rule ⚠️), plus the instruments assigned to the patient. They count for the visit
     # when completed on the visit's local day (no document gives another window).
     "questionnaires_always": ("PHQ-9",),
+    # MON-6: pain NRS for pain patients, collected with the visit's questionnaires.
+    "questionnaires_pain": ("PAIN-NRS",),
 }
 
 

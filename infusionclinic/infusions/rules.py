@@ -1,13 +1,14 @@
-"""Pure rules of monitoring.md: thresholds (MON-BP-*, MON-HR-1, MON-RR-1, MON-O2-*, MON-SED-1),
-warning signs recorded by the nurse (MON-BP-4, MON-X-1), reading intervals (MON-T2/T4/T6),
-the dose actually given, and the discharge scores (DIS-1/2)."""
+"""Pure rules of monitoring.md: what a reading holds (MON-1..MON-4), thresholds (MON-BP-*,
+MON-HR-1, MON-RR-1, MON-O2-*, MON-SED-1), warning signs recorded by the nurse (MON-BP-4, MON-X-1),
+reading intervals (MON-T2/T3/T4/T6), the monitoring plan with its ECG (MON-5), the dose actually
+given, the discharge scores (DIS-1/2) and the next-day follow-up call (DIS-6)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from pathlib import Path
@@ -17,6 +18,10 @@ from .conf import conf
 
 @dataclass(frozen=True)
 class Reading:
+    """One full set of vital signs: MON-1 blood pressure and heart rate, MON-2 SpO2 and
+    respiratory rate (all required), MON-3 sedation (MOAA/S 0-5, optional). MON-4's dissociation
+    (the default clinician 0-3 rating, MON-CADSS) is stored on the reading beside them."""
+
     systolic_mmhg: int
     diastolic_mmhg: int
     heart_rate_bpm: int
@@ -165,6 +170,45 @@ def reading_findings(
     return out
 
 
+def ecg_required(*, cardiac_risk: bool) -> bool:
+    """MON-5: continuous 3-lead ECG when the patient has cardiac risk, and for everyone while the
+    clinic's setting `ecg_monitoring_always` is on (the default ⚠️)."""
+    return bool(conf("ecg_monitoring_always") or cardiac_risk)
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    rule_id: str
+    what: str
+    how: str
+
+
+def monitoring_plan(*, ecg: bool, pain: bool) -> list[PlanItem]:
+    """monitoring.md §1-2: what the nurse measures during this session and how often."""
+    during, after = conf("interval_infusing_min"), conf("interval_recovering_min")
+    items = [
+        PlanItem(
+            "MON-1",
+            "Blood pressure and heart rate",
+            f"NIBP cuff: baseline, every {during} min during the infusion, at its end, "
+            f"every {after} min after (MON-T1..T4)",
+        ),
+        PlanItem("MON-2", "SpO2 and respiratory rate", "continuous pulse oximetry"),
+        PlanItem("MON-3", "Level of sedation", "MOAA/S 0-5"),
+        PlanItem("MON-4", "Dissociation", "clinician rating 0-3 (none/mild/moderate/severe)"),
+    ]
+    if ecg:
+        items.append(PlanItem("MON-5", "ECG rhythm", "continuous 3-lead"))
+    items.append(
+        PlanItem(
+            "MON-6",
+            "Side effects and pain NRS" if pain else "Side effects",
+            "checklist AE-1..AE-14, graded 1-3" + ("; pain NRS 0-10" if pain else ""),
+        )
+    )
+    return items
+
+
 def reading_interval(*, infusing: bool) -> timedelta:
     """MON-T2 during the infusion, MON-T4 after it."""
     minutes = conf("interval_infusing_min") if infusing else conf("interval_recovering_min")
@@ -173,6 +217,18 @@ def reading_interval(*, infusing: bool) -> timedelta:
 
 def reading_due_at(*, last: datetime, infusing: bool) -> datetime:
     return last + reading_interval(infusing=infusing)
+
+
+def end_of_infusion_due(
+    *, infusion_ended_at: datetime | None, last_reading_at: datetime | None
+) -> datetime | None:
+    """MON-T3: one full set at the end of the infusion. While no reading has been taken since the
+    pump stopped, the next reading is due at the stop itself (then MON-T4's interval runs)."""
+    if infusion_ended_at is None:
+        return None
+    if last_reading_at is not None and last_reading_at >= infusion_ended_at:
+        return None
+    return infusion_ended_at
 
 
 def reading_overdue(*, last: datetime, infusing: bool, now: datetime) -> bool:
@@ -219,8 +275,18 @@ def score_total(items: dict[str, int], names: tuple[str, ...], field: str) -> in
     return sum(items[n] for n in names)
 
 
+def follow_up_call_day(*, discharged_at: datetime, tz: tzinfo) -> date | None:
+    """DIS-6: a follow-up call on the day after discharge (the location's calendar day), while
+    the setting `follow_up_call_next_day` is on (default on ⚠️; the PADSS study used a 24-h
+    telephone interview)."""
+    if not conf("follow_up_call_next_day"):
+        return None
+    return discharged_at.astimezone(tz).date() + timedelta(days=1)
+
+
 @cache
 def side_effect_catalogue() -> dict[str, str]:
+    """MON-6: the side-effect checklist of monitoring.md §4 (AE-1..AE-14), graded 1-3."""
     data = json.loads((Path(__file__).parent / "data" / "side_effects.json").read_text())
     return {e["id"]: e["name"] for e in data["effects"]}
 

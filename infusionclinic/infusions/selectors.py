@@ -127,14 +127,17 @@ class Questionnaires:
 
 def questionnaires_for_visit(session: InfusionSession) -> Questionnaires:
     """PROT-14: the scales collected before this infusion, read from outcomes: PHQ-9 always
-    (scales.md §9) and every instrument assigned to the patient, completed on the visit's local
-    day. SCALE-4: open PHQ-9 item 9 alerts are counted (no start until a clinician acts)."""
+    (scales.md §9), the pain NRS when the order is for pain (MON-6), and every instrument
+    assigned to the patient, completed on the visit's local day. SCALE-4: open PHQ-9 item 9
+    alerts are counted (no start until a clinician acts)."""
     from infusionclinic.outcomes import selectors as outcomes
 
     tz = session.location.tzinfo
     day = session.scheduled_at.astimezone(tz).date()
     since = datetime.combine(day, time.min, tzinfo=tz)
     required = list(dict.fromkeys(conf("questionnaires_always")))
+    if session.order.indication == "pain":  # MON-6: pain NRS for pain patients
+        required += [c for c in conf("questionnaires_pain") if c not in required]
     for assignment in outcomes.assignments_active(patient=session.patient):
         if assignment.instrument_code not in required:
             required.append(assignment.instrument_code)
@@ -145,6 +148,45 @@ def questionnaires_for_visit(session: InfusionSession) -> Questionnaires:
         done={code: done[code] for code in required if code in done},
         missing=[code for code in required if code not in done],
         open_safety_alerts=len(safety),
+    )
+
+
+def cardiac_risk(patient: Patient) -> bool:
+    """MON-5 / PRE-1: the intake records a cardiovascular history."""
+    from infusionclinic.intake.models import Intake
+
+    history = Intake.objects.filter(patient=patient).values_list(
+        "cardiovascular_history", flat=True
+    )
+    return any(h.strip() for h in history)
+
+
+def monitoring_plan(session: InfusionSession) -> list[rules.PlanItem]:
+    """MON-1..MON-6 for this session: ECG per MON-5, pain NRS for a pain order (MON-6)."""
+    return rules.monitoring_plan(
+        ecg=rules.ecg_required(cardiac_risk=cardiac_risk(session.patient)),
+        pain=session.order.indication == "pain",
+    )
+
+
+def follow_up_calls_due(*, user: User, location: Location, day: date) -> list[InfusionSession]:
+    """DIS-6: the location's patients discharged the day before `day` (location's calendar),
+    whom the clinic calls today; empty when the clinic has switched the call off."""
+    if not conf("follow_up_call_next_day"):
+        return []
+    tz = location.tzinfo
+    start = datetime.combine(day - timedelta(days=1), time.min, tzinfo=tz)
+    end = datetime.combine(day, time.min, tzinfo=tz)
+    return list(
+        sessions_visible_to(user=user)
+        .filter(
+            location=location,
+            state=SessionState.DISCHARGED,
+            discharged_at__gte=start,
+            discharged_at__lt=end,
+        )
+        .select_related("patient")
+        .order_by("discharged_at", "pk")
     )
 
 
@@ -204,6 +246,16 @@ def _overdue(
     last = last_reading_at
     anchor = max(t for t in (last, phase_start) if t is not None) if (last or phase_start) else now
     due = rules.reading_due_at(last=anchor, infusing=infusing)
+    end_due = (
+        None
+        if infusing
+        else rules.end_of_infusion_due(
+            infusion_ended_at=session.infusion_ended_at, last_reading_at=last
+        )
+    )
+    if end_due is not None:  # MON-T3: the end-of-infusion set is due at the stop
+        grace = timedelta(minutes=conf("overdue_grace_min"))
+        return Overdue(due_at=end_due, overdue=now > end_due + grace)
     return Overdue(
         due_at=due, overdue=rules.reading_overdue(last=anchor, infusing=infusing, now=now)
     )

@@ -45,7 +45,9 @@ def _require_run(request: HttpRequest) -> None:
     require_perm(request, Perm.SESSION_RUN)
 
 
-def _board_context(request: HttpRequest, location_code: str | None) -> dict[str, Any]:
+def _board_context(
+    request: HttpRequest, location_code: str | None, *, follow_up: bool = False
+) -> dict[str, Any]:
     _require_run(request)
     location = selectors.location_get_for_user(user=request.user, code=location_code)
     day = timezone.now().astimezone(location.tzinfo).date()
@@ -62,6 +64,12 @@ def _board_context(request: HttpRequest, location_code: str | None) -> dict[str,
             session__isnull=True,
         )
         .order_by("starts_at")
+    )
+    # DIS-6 on the full board only; the polled partial does not show the calls.
+    follow_up_calls = (
+        selectors.follow_up_calls_due(user=request.user, location=location, day=day)
+        if follow_up
+        else []
     )
     now = timezone.now()
     rows = []
@@ -81,7 +89,12 @@ def _board_context(request: HttpRequest, location_code: str | None) -> dict[str,
     audit_record(
         actor=request.user,
         action=AuditAction.VIEW,
-        detail={"page": "infusion day board", "location": location.code, "sessions": len(rows)},
+        detail={
+            "page": "infusion day board",
+            "location": location.code,
+            "sessions": len(rows),
+            "follow_up_calls": [c.pk for c in follow_up_calls],  # DIS-6
+        },
     )
     return {
         "location": location,
@@ -89,13 +102,16 @@ def _board_context(request: HttpRequest, location_code: str | None) -> dict[str,
         "day": day,
         "columns": columns,
         "unopened": unopened,
+        "follow_up_calls": follow_up_calls,
         "now": now,
     }
 
 
 @login_required
 def board(request: HttpRequest, location_code: str | None = None) -> HttpResponse:
-    return render(request, "infusions/board.html", _board_context(request, location_code))
+    return render(
+        request, "infusions/board.html", _board_context(request, location_code, follow_up=True)
+    )
 
 
 @login_required
@@ -133,6 +149,7 @@ def _page(request: HttpRequest, session: InfusionSession, bound: dict[str, Any])
         "cs": session_dose_check(session),
         "can_record_cs": request.user.has_role_perm(Perm.CS_RECORD),
         "overdue": overdue,
+        "monitoring_plan": selectors.monitoring_plan(session),  # MON-1..MON-6
         "gate": gate,
         "gate_open": services.bp_gate_open(session) if gate else True,
         "vitals": session.vitals.all(),

@@ -197,6 +197,7 @@ def test_mon_t6_reading_overdue_while_infusing_and_in_recovery(nurse, session):
     assert selectors.reading_overdue(session, now=now + timedelta(minutes=16)).overdue
     services.pump_event_record(actor=nurse, session=session, action="stop")
     session.refresh_from_db()
+    vitals(nurse, session)  # MON-T3: the end-of-infusion set (due at the stop)
     now = timezone.now()
     # MON-T4: 15 min in recovery, + 5 min
     assert not selectors.reading_overdue(session, now=now + timedelta(minutes=19)).overdue
