@@ -16,6 +16,7 @@ from infusionclinic.patients.icd10 import SYSTEM_URI as ICD10CM
 from infusionclinic.patients.models import BodyMeasurement, Diagnosis, MeasurementKind, Patient
 
 LOINC = "http://loinc.org"
+SNOMED = "http://snomed.info/sct"
 UCUM = "http://unitsofmeasure.org"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
@@ -181,6 +182,8 @@ def questionnaire_response_resource(assessment: Any) -> dict[str, Any]:
 def score_observation_resource(assessment: Any) -> dict[str, Any]:
     spec = assessment.instrument.spec
     total_code = spec.loinc.get("total")
+    # CODE-S7: an instrument with no confirmed LOINC code (MADRS, QIDS-SR16, CADSS, Aldrete,
+    # PADSS) is coded in the clinic-local code system until a code is confirmed.
     coding = (
         [{"system": LOINC, "code": total_code, "display": f"{spec.name} total score"}]
         if total_code
@@ -202,6 +205,8 @@ def score_observation_resource(assessment: Any) -> dict[str, Any]:
 
 
 # --- Dosing orders: MedicationRequest (codes.md CODE-RX1, RxNorm ingredient ketamine) ----------
+# CODE-SCT2: no SNOMED CT code is confirmed for the ketamine product or its administration, so
+# medications carry RxNorm only (and the bill CPT); no SNOMED coding is sent for them.
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
 
@@ -347,10 +352,24 @@ def vital_rr_resource(vital: Any) -> dict[str, Any]:
     }
 
 
+# CODE-SCT1: the session SpO2 is read by a pulse oximeter (SNOMED CT 448703006, HL7 Vital Signs
+# IG); the device is contained in the Observation (the clinic keeps no Device records).
+PULSE_OXIMETER = {
+    "resourceType": "Device",
+    "id": "pulse-oximeter",
+    "type": {"coding": [{"system": SNOMED, "code": "448703006", "display": "Pulse oximeter"}]},
+}
+
+
 def vital_spo2_resource(vital: Any) -> dict[str, Any]:
-    """CODE-V8: both 2708-6 and 59408-5 codings."""
+    """CODE-V8: both 2708-6 and 59408-5 codings; CODE-SCT1: measured by a pulse oximeter."""
     resource = _vital_base(vital, "spo2", [_coding("spo2"), _coding("spo2_pulse_ox")])
-    return {**resource, "valueQuantity": _quantity(vital.spo2_pct, "spo2")}
+    return {
+        **resource,
+        "contained": [PULSE_OXIMETER],
+        "device": {"reference": "#pulse-oximeter"},
+        "valueQuantity": _quantity(vital.spo2_pct, "spo2"),
+    }
 
 
 # --- Infusion sessions: Encounter and MedicationAdministration (codes.md §7) -------------------
