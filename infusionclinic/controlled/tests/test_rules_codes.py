@@ -51,7 +51,8 @@ def test_code_rx4_example_ndcs_and_a_receipt_unlike_its_ndc_is_flagged():
     assert known_product("12345-678-90") is None
     assert receipt_warnings(ndc="0409-2051-05", strength_mg_per_ml="100", container_ml="5") == []
     (warning,) = receipt_warnings(ndc="0409-2051-05", strength_mg_per_ml="50", container_ml="10")
-    assert "CODE-RX4" in warning and "Hospira" in warning
+    assert "CODE-RX4" in warning
+    assert "Hospira" in warning
 
 
 @pytest.mark.django_db
