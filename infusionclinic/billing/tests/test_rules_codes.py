@@ -54,7 +54,7 @@ def test_code_px9_px10_esketamine_codes_are_never_billed_for_iv_ketamine(locatio
     assert code not in CATALOGUE
     desk = make_user("front_desk", location)
     patient = PatientFactory(home_location=location)
-    appointment = completed_appointment(patient, location, kind="consultation", infusion_minutes=None)
+    appointment = completed_appointment(patient, location, kind="consultation")
     with pytest.raises(ValidationError) as exc:
         services.invoice_create(actor=desk, appointment=appointment, lines=[LineInput(code, 1)])
     assert rule in str(exc.value)
@@ -67,7 +67,7 @@ def test_code_px5_px7_px8_bill_with_their_units(location):
     patient = PatientFactory(home_location=location)
     for code, amount in (("96375", "60.00"), ("90791", "250.00"), ("J3490", "35.50")):
         price(location, code, amount)
-    appointment = completed_appointment(patient, location, kind="consultation", infusion_minutes=None)
+    appointment = completed_appointment(patient, location, kind="consultation")
     invoice = services.invoice_create(
         actor=desk,
         appointment=appointment,
