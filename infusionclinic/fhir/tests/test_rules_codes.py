@@ -35,18 +35,21 @@ def test_code_s1_s2_phq9_panel_44249_1_and_total_44261_6():
 
 
 def test_code_s3_s4_gad7_panel_69737_5_and_total_70274_6_not_the_panel():
-    """codes.md: the GAD-7 total is 70274-6; 69737-5 is the panel (the contradiction noted)."""
+    """CODE-S3, CODE-S4: the GAD-7 total is 70274-6; 69737-5 is the panel (the contradiction
+    codes.md notes)."""
     assert _loinc()["GAD-7"]["panel"] == "69737-5"
     assert _loinc()["GAD-7"]["total"] == "70274-6"
 
 
 def test_code_s5_s6_pcl5_total_and_pain_nrs_score():
+    """CODE-S5 PCL-5 total 91006-2; CODE-S6 pain NRS 72514-3."""
     assert _loinc()["PCL-5"]["total"] == "91006-2"
     assert _loinc()["PAIN-NRS"]["total"] == "72514-3"
 
 
 @pytest.mark.parametrize("code", ["PHQ-9", "GAD-7", "PCL-5", "PAIN-NRS"])
 def test_code_s2_s4_s5_s6_score_observation_is_a_survey_coded_by_the_loinc_total(code):
+    """CODE-S2, CODE-S4, CODE-S5, CODE-S6 on the score Observation (category survey)."""
     definition = next(d for d in read_definition_files() if d["code"] == code)
     resource = validate(score_observation_resource(_assessment(definition)))
     assert resource["category"][0]["coding"][0]["code"] == "survey"
@@ -55,7 +58,8 @@ def test_code_s2_s4_s5_s6_score_observation_is_a_survey_coded_by_the_loinc_total
 
 
 def test_code_s7_an_instrument_without_a_confirmed_loinc_code_gets_the_clinic_local_code():
-    """MADRS, QIDS-SR16, CADSS, Aldrete, PADSS: no code confirmed, a clinic-local code system."""
+    """CODE-S7: MADRS, QIDS-SR16, CADSS, Aldrete, PADSS have no confirmed code: a clinic-local
+    code system."""
     definition = next(d for d in read_definition_files() if d["code"] == "PHQ-9")
     madrs = {**definition, "code": "MADRS", "name": "MADRS", "loinc": {}}
     resource = validate(score_observation_resource(_assessment(madrs)))

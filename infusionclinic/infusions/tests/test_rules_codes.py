@@ -34,6 +34,7 @@ def test_code_v5_v6_heart_and_respiratory_rate_loinc_and_ucum_per_min(nurse, ses
 
 
 def test_code_v7_v8_spo2_sends_both_codings_in_percent(nurse, session):
+    """CODE-V7 2708-6 and CODE-V8 59408-5, both sent (US Core pulse oximetry), unit %."""
     checked_in(nurse, session)
     vitals(nurse, session, spo2_pct=96)
     spo2 = _observations(session)["spo2"]
@@ -44,6 +45,7 @@ def test_code_v7_v8_spo2_sends_both_codings_in_percent(nurse, session):
 
 
 def test_code_sct1_spo2_is_measured_by_a_pulse_oximeter_snomed_448703006(nurse, session):
+    """CODE-SCT1: the SpO2 Observation names its device, SNOMED CT 448703006."""
     checked_in(nurse, session)
     vitals(nurse, session)
     spo2 = _observations(session)["spo2"]
@@ -57,7 +59,8 @@ def test_code_sct1_spo2_is_measured_by_a_pulse_oximeter_snomed_448703006(nurse, 
 
 
 def test_code_sct2_ketamine_is_coded_in_rxnorm_never_snomed(nurse, session):
-    """No SNOMED CT code is confirmed for the ketamine product or its administration."""
+    """CODE-SCT2: no SNOMED CT code is confirmed for the ketamine product or its
+    administration, so none is sent."""
     infusing(nurse, session)
     patients = Patient.objects.filter(pk=session.patient_id)
     (admin,) = resources_for(patients, resource_type="MedicationAdministration")
