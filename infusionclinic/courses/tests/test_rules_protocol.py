@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils import timezone
 
 from infusionclinic.audit.models import AuditAction, AuditEvent
@@ -15,7 +16,7 @@ from infusionclinic.intake.models import ConsentSignature
 from infusionclinic.intake.tests.factories import bookable_patient
 from infusionclinic.outcomes.services import assessment_submit
 from infusionclinic.patients.services import diagnosis_add
-from tests.factories import api_client, make_user
+from tests.factories import api_client, logged_in_client, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -170,3 +171,52 @@ def test_prot41_a_paused_maintenance_going_back_to_induction_is_a_reinduction(
             actor=prescriber, course=in_maintenance, to_phase="induction", reason="relapse"
         )
     assert "PROT-41" in " ".join(err.value.message_dict["to_phase"])
+
+
+# --- PROT-4, PROT-31, PROT-33 on the course page ----------------------------------------------
+
+
+def test_prot4_evidence_differs_by_indication_on_the_course_page(prescriber, patient):
+    """PROT-4: the page states each indication's evidence (TRD single infusion CANMAT Level 1,
+    CRPS grade B, fibromyalgia weak or none) rather than presenting all as equally proven."""
+    from infusionclinic.courses.selectors import indication_evidence
+
+    assert "CANMAT Level 1" in " ".join(indication_evidence("depression"))
+    pain = " ".join(indication_evidence("pain"))
+    assert "CRPS: moderate evidence (grade B)" in pain
+    assert "Fibromyalgia" in pain
+    assert "weak or no evidence" in pain
+    assert "not graded" in " ".join(indication_evidence("ptsd"))
+    course = services.course_start(actor=prescriber, patient=patient, indication="pain")
+    page = logged_in_client(prescriber).get(reverse("courses:course", args=[course.pk]))
+    assert "CRPS: moderate evidence (grade B)" in page.content.decode()
+    assert "PROT-4" in page.content.decode()
+
+
+def test_prot31_prot33_maintenance_shows_limited_evidence_and_a_review_date(
+    prescriber, in_maintenance, settings
+):
+    """PROT-31: maintenance rests on CANMAT Level 3 evidence; PROT-33: it has a review date of
+    continued need (COURSE_MAINTENANCE_REVIEW_DAYS after maintenance began), overdue after."""
+    from infusionclinic.courses.selectors import course_review_due
+
+    settings.COURSE_MAINTENANCE_REVIEW_DAYS = 182
+    due = course_review_due(course=in_maintenance)
+    assert due == in_maintenance.phase_started_at + timedelta(days=182)
+    client = logged_in_client(prescriber)
+    page = client.get(reverse("courses:course", args=[in_maintenance.pk])).content.decode()
+    assert "CANMAT Level 3" in page
+    assert f"Due {due:%Y-%m-%d}" in page
+    assert "overdue" not in page
+    TreatmentCourse.objects.filter(pk=in_maintenance.pk).update(
+        phase_started_at=timezone.now() - timedelta(days=200)
+    )
+    page = client.get(reverse("courses:course", args=[in_maintenance.pk])).content.decode()
+    assert "overdue" in page
+
+
+def test_prot33_no_review_date_outside_maintenance(prescriber, patient):
+    from infusionclinic.courses.selectors import course_review_due
+
+    course = services.course_start(actor=prescriber, patient=patient, indication="depression")
+    assert course_review_due(course=course) is None
