@@ -150,6 +150,46 @@ def body_measurement_resource(measurement: BodyMeasurement) -> dict[str, Any]:
     }
 
 
+# CODE-V12: body mass index, kg/m2 (dosing.md WT-4: kg / m²), for each weight with a height
+# measured on or before its date (the query annotates `height_cm` and `height_id`).
+BMI_CODE = ("39156-5", "Body mass index (BMI) [Ratio]", "kg/m2")
+
+
+def bmi_resource(weight: Any) -> dict[str, Any]:
+    from decimal import ROUND_HALF_UP, Decimal
+
+    from infusionclinic.dosing.calculator import bmi
+
+    code, display, unit = BMI_CODE
+    value = bmi(weight_kg=weight.value_si, height_cm=Decimal(weight.height_cm)).quantize(
+        Decimal("0.1"), rounding=ROUND_HALF_UP
+    )
+    return {
+        "resourceType": "Observation",
+        "id": f"bmi-{weight.pk}",
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": OBSERVATION_CATEGORY,
+                        "code": "vital-signs",
+                        "display": "Vital Signs",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": "BMI"},
+        "subject": patient_reference(weight.patient_id),
+        "effectiveDateTime": weight.measured_on.isoformat(),
+        "valueQuantity": {"value": float(value), "unit": unit, "system": UCUM, "code": unit},
+        "derivedFrom": [
+            {"reference": f"Observation/bm-{weight.pk}"},
+            {"reference": f"Observation/bm-{weight.height_id}"},
+        ],
+    }
+
+
 # --- Questionnaires (outcomes): QuestionnaireResponse + the total as a survey Observation -------
 # codes.md CODE-S1..S6 (LOINC panel and total codes live in each instrument's data file).
 

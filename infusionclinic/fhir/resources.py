@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from fhir.resources.R4B.appointment import Appointment as FhirAppointment
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.condition import Condition
@@ -27,13 +27,15 @@ from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 from infusionclinic.dosing.models import DosingOrder, OrderStatus
 from infusionclinic.outcomes.models import Assessment, AssessmentStatus
 from infusionclinic.outcomes.selectors import instruments_current
-from infusionclinic.patients.models import BodyMeasurement, Diagnosis, Patient
+from infusionclinic.patients.models import BodyMeasurement, Diagnosis, MeasurementKind, Patient
 from infusionclinic.scheduling.models import Appointment
 
 from .mapping import (
+    BMI_CODE,
     BODY_MEASUREMENT_CODES,
     VITAL_CODES,
     appointment_resource,
+    bmi_resource,
     body_measurement_resource,
     condition_resource,
     encounter_resource,
@@ -97,6 +99,24 @@ def _session_vitals(patients: QuerySet[Patient]) -> QuerySet[Any]:
             "spo2_pct",
             "session__patient_id",
         )
+        .order_by("pk")
+    )
+
+
+def _weights_with_height(patients: QuerySet[Patient]) -> QuerySet[BodyMeasurement]:
+    """Weights with the latest height measured on or before their date (CODE-V12 BMI)."""
+    height = BodyMeasurement.objects.filter(
+        patient=OuterRef("patient"),
+        kind=MeasurementKind.HEIGHT,
+        measured_on__lte=OuterRef("measured_on"),
+    ).order_by("-measured_on", "-pk")
+    return (
+        BodyMeasurement.objects.filter(patient__in=patients, kind=MeasurementKind.WEIGHT)
+        .annotate(
+            height_cm=Subquery(height.values("value_si")[:1]),
+            height_id=Subquery(height.values("pk")[:1]),
+        )
+        .filter(height_cm__isnull=False)
         .order_by("pk")
     )
 
@@ -174,6 +194,13 @@ SOURCES: list[Source] = [
         lambda patients: BodyMeasurement.objects.filter(patient__in=patients).order_by("pk"),
         body_measurement_resource,
         codes={loinc: {"kind": kind} for kind, (loinc, _, _) in BODY_MEASUREMENT_CODES.items()},
+        date_field="measured_on",
+    ),
+    Source(
+        "Observation",
+        _weights_with_height,
+        bmi_resource,
+        codes={BMI_CODE[0]: {}},
         date_field="measured_on",
     ),
     Source(

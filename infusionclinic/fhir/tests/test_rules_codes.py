@@ -103,3 +103,48 @@ def test_code_dx11_dx_r1_the_categories_are_refused():
         assert not icd10_table()[category].billable
         with pytest.raises(Icd10Error, match="CODE-DX-R1"):
             icd10_lookup_billable(category)
+
+
+@pytest.mark.django_db
+def test_code_v12_bmi_observation_from_weight_and_the_height_before_it(location):
+    """CODE-V12: BMI 39156-5 in kg/m2, from each weight and the latest height measured on or
+    before its date (WT-4 kg/m²), derived from both; a weight with no earlier height has none."""
+    from datetime import date
+
+    from infusionclinic.fhir.resources import resources_for
+    from infusionclinic.patients import services
+    from infusionclinic.patients.models import Patient
+    from tests.factories import PatientFactory, add_weight, make_user
+
+    patient = PatientFactory(home_location=location)
+    early = add_weight(patient, "110.0", date(2026, 10, 1))  # before any height: no BMI
+    height = services.measurement_record(
+        actor=make_user("nurse", location),
+        patient=patient,
+        kind="height",
+        value=165,
+        unit="cm",
+        measured_on=date(2026, 10, 5),
+    )
+    weight = add_weight(patient, "110.0", date(2026, 11, 1))
+    patients = Patient.objects.filter(pk=patient.pk)
+    bmis = [
+        validate(r)
+        for r in resources_for(patients, resource_type="Observation")
+        if r["id"].startswith("bmi-")
+    ]
+    assert [r["id"] for r in bmis] == [f"bmi-{weight.pk}"]
+    (bmi,) = bmis
+    assert bmi["code"]["coding"][0]["code"] == "39156-5"
+    assert bmi["valueQuantity"] == {
+        "value": 40.4,  # dosing.md Ex 4: 110 / 1.65² = 40.4
+        "unit": "kg/m2",
+        "system": "http://unitsofmeasure.org",
+        "code": "kg/m2",
+    }
+    assert bmi["category"][0]["coding"][0]["code"] == "vital-signs"
+    assert bmi["derivedFrom"] == [
+        {"reference": f"Observation/bm-{weight.pk}"},
+        {"reference": f"Observation/bm-{height.pk}"},
+    ]
+    assert early.pk != weight.pk
