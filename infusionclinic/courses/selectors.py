@@ -180,3 +180,15 @@ def course_review_due(*, course: TreatmentCourse) -> datetime | None:
     if course.phase != Phase.MAINTENANCE:
         return None
     return course.phase_started_at + timedelta(days=settings.COURSE_MAINTENANCE_REVIEW_DAYS)
+
+
+def induction_presets() -> list[dict[str, object]]:
+    """PROT-11: the published induction schedules offered beside the clinic default (PROT-10).
+    They are counted per week, which the protocol's fixed interval in days cannot state exactly,
+    so the edit page lists them for the prescriber to enter rather than filling the form."""
+    from .services import DEFAULT_PROTOCOLS
+
+    presets: list[dict[str, object]] = json.loads(DEFAULT_PROTOCOLS.read_text(encoding="utf-8"))[
+        "induction_presets"
+    ]
+    return presets

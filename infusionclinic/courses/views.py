@@ -25,6 +25,7 @@ from .selectors import (
     course_review_due,
     courses_for_patient,
     indication_evidence,
+    induction_presets,
     maintenance_evidence,
     protocol_get_for_user,
     protocols_current,
@@ -158,6 +159,13 @@ def protocol_edit(request: HttpRequest, protocol_id: int) -> HttpResponse:
                 messages.success(request, f"Saved as version {new.version}.")
                 return redirect("courses:protocols")
         return render(
-            request, "courses/protocol_form.html", {"form": form, "protocol": protocol}, status=400
+            request,
+            "courses/protocol_form.html",
+            {"form": form, "protocol": protocol, "presets": induction_presets()},
+            status=400,
         )
-    return render(request, "courses/protocol_form.html", {"form": form, "protocol": protocol})
+    return render(
+        request,
+        "courses/protocol_form.html",
+        {"form": form, "protocol": protocol, "presets": induction_presets()},
+    )

@@ -220,3 +220,22 @@ def test_prot33_no_review_date_outside_maintenance(prescriber, patient):
 
     course = services.course_start(actor=prescriber, patient=patient, indication="depression")
     assert course_review_due(course=course) is None
+
+
+def test_prot11_protocol_edit_page_offers_the_published_induction_schedules(location, prescriber):
+    """PROT-11: 2 or 3 a week for up to 4 weeks [SIN16], 6 over about 2 weeks (Murrough 2013,
+    unverified), 3 a week for 2 weeks, beside the clinic default."""
+    from infusionclinic.courses.selectors import induction_presets, protocols_current
+
+    presets = {p["key"]: p for p in induction_presets()}
+    assert (presets["2-weekly-4w"]["per_week"], presets["2-weekly-4w"]["infusions_max"]) == (2, 8)
+    assert (presets["3-weekly-4w"]["per_week"], presets["3-weekly-4w"]["infusions_max"]) == (3, 12)
+    assert presets["6-over-2w"]["verified"] is False
+    assert presets["3-weekly-2w"]["infusions_max"] == 6
+    protocol = protocols_current(clinic=location.clinic)[0]
+    page = logged_in_client(prescriber).get(reverse("courses:protocol_edit", args=[protocol.pk]))
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "PROT-11" in text
+    assert "2 infusions a week for up to 4 weeks" in text
+    assert "Murrough 2013" in text
