@@ -412,6 +412,24 @@ def vital_spo2_resource(vital: Any) -> dict[str, Any]:
     }
 
 
+VITALS_PANEL = (
+    "85353-1",
+    "Vital signs, weight, height, head circumference, oxygen saturation and BMI panel",
+)  # CODE-V1
+
+
+def vital_panel_resource(vital: Any) -> dict[str, Any]:
+    """CODE-V1: one session reading as the vital-signs panel, whose members are that reading's
+    BP, heart rate, respiratory rate and SpO2 Observations."""
+    code, display = VITALS_PANEL
+    resource = _vital_base(vital, "panel", [{"system": LOINC, "code": code, "display": display}])
+    resource["id"] = f"vspanel-{vital.pk}"
+    resource["hasMember"] = [
+        {"reference": f"Observation/vs-{kind}-{vital.pk}"} for kind in ("bp", "hr", "rr", "spo2")
+    ]
+    return resource
+
+
 # --- Infusion sessions: Encounter and MedicationAdministration (codes.md §7) -------------------
 ENCOUNTER_STATUS = {
     "scheduled": "planned",

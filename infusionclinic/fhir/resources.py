@@ -34,6 +34,7 @@ from .mapping import (
     BMI_CODE,
     BODY_MEASUREMENT_CODES,
     VITAL_CODES,
+    VITALS_PANEL,
     appointment_resource,
     bmi_resource,
     body_measurement_resource,
@@ -46,6 +47,7 @@ from .mapping import (
     score_observation_resource,
     vital_bp_resource,
     vital_hr_resource,
+    vital_panel_resource,
     vital_rr_resource,
     vital_spo2_resource,
 )
@@ -253,6 +255,14 @@ SOURCES: list[Source] = [
             (vital_spo2_resource, ("spo2", "spo2_pulse_ox")),
         )
     ],
+    # CODE-V1: the reading as a vital-signs panel with the four above as members.
+    Source(
+        "Observation",
+        _session_vitals,
+        vital_panel_resource,
+        codes={VITALS_PANEL[0]: {}},
+        date_field="taken_at__date",
+    ),
 ]
 
 

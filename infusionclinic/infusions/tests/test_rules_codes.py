@@ -66,3 +66,31 @@ def test_code_sct2_ketamine_is_coded_in_rxnorm_never_snomed(nurse, session):
     (admin,) = resources_for(patients, resource_type="MedicationAdministration")
     systems = {c["system"] for c in admin["medicationCodeableConcept"]["coding"]}
     assert systems == {"http://www.nlm.nih.gov/research/umls/rxnorm"}
+
+
+def test_code_v1_a_reading_is_a_vital_signs_panel_85353_1_with_its_members(nurse, session):
+    """CODE-V1: the panel's members are the reading's BP, HR, RR and SpO2 Observations, each of
+    which is exported too; the panel is found by its code."""
+    checked_in(nurse, session)
+    vitals(nurse, session)
+    patients = Patient.objects.filter(pk=session.patient_id)
+    resources = [validate(r) for r in resources_for(patients, resource_type="Observation")]
+    (panel,) = [r for r in resources if r["id"].startswith("vspanel-")]
+    assert panel["code"]["coding"][0]["code"] == "85353-1"
+    assert panel["category"][0]["coding"][0]["code"] == "vital-signs"
+    ids = {f"Observation/{r['id']}" for r in resources}
+    members = [m["reference"] for m in panel["hasMember"]]
+    assert len(members) == 4
+    assert set(members) <= ids
+
+
+def test_code_v1_observation_search_by_the_panel_code(nurse, session):
+    from tests.factories import api_client
+
+    checked_in(nurse, session)
+    vitals(nurse, session)
+    r = api_client(nurse).get(f"/fhir/Observation?patient={session.patient_id}&code=85353-1")
+    assert r.status_code == 200
+    assert [e["resource"]["id"] for e in r.json()["entry"]] == [
+        f"vspanel-{session.vitals.get().pk}"
+    ]
