@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
@@ -155,21 +157,25 @@ def course_proposal_from_scores(*, course: TreatmentCourse) -> tuple[Proposal | 
 # --- Evidence strength (PROT-4, PROT-31) and the maintenance review date (PROT-33) -------------
 
 
+@cache
+def _protocol_data() -> dict[str, Any]:
+    """data/protocols.json, read once (its evidence and preset texts are not per clinic)."""
+    from .services import DEFAULT_PROTOCOLS
+
+    data: dict[str, Any] = json.loads(DEFAULT_PROTOCOLS.read_text(encoding="utf-8"))
+    return data
+
+
 def indication_evidence(indication: str) -> list[str]:
     """PROT-4: what the evidence is for this indication, in the clinic's words, so the course
     pages do not present every indication as equally proven."""
-    from .services import DEFAULT_PROTOCOLS
-
-    data = json.loads(DEFAULT_PROTOCOLS.read_text(encoding="utf-8"))
-    lines: list[str] = data["evidence"].get(indication, [])
+    lines: list[str] = _protocol_data()["evidence"].get(indication, [])
     return lines
 
 
 def maintenance_evidence() -> str:
     """PROT-31: maintenance infusions rest on limited evidence; the interval is individual."""
-    from .services import DEFAULT_PROTOCOLS
-
-    text: str = json.loads(DEFAULT_PROTOCOLS.read_text(encoding="utf-8"))["maintenance_evidence"]
+    text: str = _protocol_data()["maintenance_evidence"]
     return text
 
 
@@ -186,9 +192,5 @@ def induction_presets() -> list[dict[str, object]]:
     """PROT-11: the published induction schedules offered beside the clinic default (PROT-10).
     They are counted per week, which the protocol's fixed interval in days cannot state exactly,
     so the edit page lists them for the prescriber to enter rather than filling the form."""
-    from .services import DEFAULT_PROTOCOLS
-
-    presets: list[dict[str, object]] = json.loads(DEFAULT_PROTOCOLS.read_text(encoding="utf-8"))[
-        "induction_presets"
-    ]
+    presets: list[dict[str, object]] = _protocol_data()["induction_presets"]
     return presets
