@@ -444,3 +444,7 @@ BILLING_ISSUE_SUPERBILLS = env.bool("BILLING_ISSUE_SUPERBILLS", default=True)
 BILLING_PLACE_OF_SERVICE = env.str("BILLING_PLACE_OF_SERVICE", default="11")
 BILLING_TAX_ID = env.str("BILLING_TAX_ID", default="")
 BILLING_CURRENCY = "USD"
+
+# protocol.md PROT-33: periodic review of a maintenance course's continued need with the referring
+# provider, "default every 6 months" (unverified, ⚠️): 182 days from the start of maintenance.
+COURSE_MAINTENANCE_REVIEW_DAYS = env.int("COURSE_MAINTENANCE_REVIEW_DAYS", default=182)

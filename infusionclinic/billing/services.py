@@ -19,6 +19,7 @@ from infusionclinic.patients.models import Patient
 from infusionclinic.patients.services import npi_is_valid
 from infusionclinic.scheduling.models import Appointment, AppointmentStatus
 
+from .catalogue import refusal
 from .models import (
     BillableService,
     BillingProvider,
@@ -228,6 +229,8 @@ def invoice_create(
     if errors:
         raise ValidationError(errors)
     for line in lines:
+        if refused := refusal(line.code):  # CODE-PX9, CODE-PX10
+            raise ValidationError({"lines": [refused]})
         if not 1 <= line.units <= MAX_UNITS:
             raise ValidationError({"lines": [f"Units must be between 1 and {MAX_UNITS}."]})
     lines, timing = _infusion_lines(appointment, lines)

@@ -36,6 +36,7 @@ from .forms import (
     ReturnForm,
     WasteForm,
 )
+from .reference import receipt_warnings
 
 
 def _location(request: HttpRequest, location_code: str, perm: Perm):
@@ -139,6 +140,13 @@ def receive(request: HttpRequest, location_code: str) -> HttpResponse:
             apply_service_errors(form, exc)
         else:
             messages.success(request, "Receipt recorded.")
+            # CODE-RX4, CODE-RX7: a strength or NDC unlike the reference data is flagged.
+            for warning in receipt_warnings(
+                ndc=d["ndc"],
+                strength_mg_per_ml=d["strength_mg_per_ml"],
+                container_ml=d["container_ml"],
+            ):
+                messages.warning(request, warning)
             return _back(location)
     return _form_page(request, location, form, "Receive vials", "Record receipt", "CS-30, CS-8")
 

@@ -75,6 +75,7 @@ class CourseIn(Schema):
     patient_id: int
     indication: str = Field(max_length=16)
     primary_instrument: str = Field("", max_length=20)
+    override_reason: str = Field("", max_length=2000)  # PROT-42
 
 
 class DecisionIn(Schema):
@@ -172,6 +173,7 @@ def create_course(request: HttpRequest, payload: CourseIn) -> Any:
         patient=patient,
         indication=payload.indication,
         primary_instrument=payload.primary_instrument,
+        override_reason=payload.override_reason,
     )
     return Status(201, course_out(course))
 

@@ -12,6 +12,13 @@ class CourseStartForm(forms.Form):
         help_text="PROT-13: leave empty for the protocol's (PHQ-9 for depression, PCL-5 for PTSD, "
         "GAD-7 for anxiety, pain NRS for pain).",
     )
+    override_reason = forms.CharField(
+        label="Override reason",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="PROT-42: needed when an earlier course of this indication stopped after "
+        "induction (non-responder).",
+    )
 
 
 class PhaseDecisionForm(forms.Form):

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -148,3 +152,45 @@ def course_proposal_from_scores(*, course: TreatmentCourse) -> tuple[Proposal | 
     if not history:
         return None, True
     return course_proposal(course=course, history=history), False
+
+
+# --- Evidence strength (PROT-4, PROT-31) and the maintenance review date (PROT-33) -------------
+
+
+@cache
+def _protocol_data() -> dict[str, Any]:
+    """data/protocols.json, read once (its evidence and preset texts are not per clinic)."""
+    from .services import DEFAULT_PROTOCOLS
+
+    data: dict[str, Any] = json.loads(DEFAULT_PROTOCOLS.read_text(encoding="utf-8"))
+    return data
+
+
+def indication_evidence(indication: str) -> list[str]:
+    """PROT-4: what the evidence is for this indication, in the clinic's words, so the course
+    pages do not present every indication as equally proven."""
+    lines: list[str] = _protocol_data()["evidence"].get(indication, [])
+    return lines
+
+
+def maintenance_evidence() -> str:
+    """PROT-31: maintenance infusions rest on limited evidence; the interval is individual."""
+    text: str = _protocol_data()["maintenance_evidence"]
+    return text
+
+
+def course_review_due(*, course: TreatmentCourse) -> datetime | None:
+    """PROT-33: a course in maintenance has a review date for its continued need, with the
+    referring provider, every COURSE_MAINTENANCE_REVIEW_DAYS (unverified default 182) from the
+    start of maintenance; None outside maintenance."""
+    if course.phase != Phase.MAINTENANCE:
+        return None
+    return course.phase_started_at + timedelta(days=settings.COURSE_MAINTENANCE_REVIEW_DAYS)
+
+
+def induction_presets() -> list[dict[str, object]]:
+    """PROT-11: the published induction schedules offered beside the clinic default (PROT-10).
+    They are counted per week, which the protocol's fixed interval in days cannot state exactly,
+    so the edit page lists them for the prescriber to enter rather than filling the form."""
+    presets: list[dict[str, object]] = _protocol_data()["induction_presets"]
+    return presets

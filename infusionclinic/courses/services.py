@@ -4,7 +4,7 @@ writes its audit event in the same transaction."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -39,9 +39,12 @@ def course_start(
     protocol: Protocol | None = None,
     primary_instrument: str = "",
     started_at: datetime | None = None,
+    override_reason: str = "",
 ) -> TreatmentCourse:
     """A new course in induction (PROT-10) on the clinic's current protocol for the indication;
-    the course keeps that protocol version whatever later edits do."""
+    the course keeps that protocol version whatever later edits do. A patient whose earlier
+    course of the indication stopped after induction (a non-responder) starts again only with a
+    documented override reason (PROT-24, PROT-42)."""
     _require(actor, Perm.COURSE_MANAGE, "start a treatment course")
     clinic = patient.home_location.clinic
     current = {p.indication: p for p in protocols_current(clinic=clinic)}
@@ -57,6 +60,18 @@ def course_start(
         phase__in=[Phase.COMPLETED, Phase.DISCONTINUED]
     ):
         raise ValidationError({"indication": ["The patient already has an open course for this."]})
+    override_reason = (override_reason or "").strip()
+    stopped = _stopped_after_induction(patient, indication)
+    if stopped is not None and not override_reason:
+        raise ValidationError(
+            {
+                "override_reason": [
+                    f"The course started {stopped.course.started_at:%Y-%m-%d} stopped after "
+                    "induction (non-responder): a new induction needs a documented reason "
+                    "(PROT-24, PROT-42)."
+                ]
+            }
+        )
     now = timezone.now()
     started = started_at or now
     course = TreatmentCourse.objects.create(
@@ -73,8 +88,10 @@ def course_start(
         course=course,
         from_phase="",
         to_phase=Phase.INDUCTION,
-        reason="Course started.",
-        proposal_rule_ids=["PROT-10"],
+        reason=f"Course started. Override (PROT-42): {override_reason}"
+        if stopped is not None
+        else "Course started.",
+        proposal_rule_ids=["PROT-10", "PROT-42"] if stopped is not None else ["PROT-10"],
         decided_by=actor,
         decided_at=now,
     )
@@ -83,9 +100,65 @@ def course_start(
         action=AuditAction.CREATE,
         patient=patient,
         obj=course,
-        detail={"indication": indication, "protocol": f"{protocol.key} v{protocol.version}"},
+        detail={"indication": indication, "protocol": f"{protocol.key} v{protocol.version}"}
+        | ({"override_rule": "PROT-42"} if stopped is not None else {}),
     )
     return course
+
+
+def _stopped_after_induction(patient: Patient, indication: str) -> PhaseDecision | None:
+    """PROT-42: the latest course of the indication was discontinued straight from induction
+    (it never reached maintenance), i.e. the patient did not respond to a full induction."""
+    latest = (
+        TreatmentCourse.objects.filter(patient=patient, indication=indication)
+        .order_by("-started_at", "-pk")
+        .first()
+    )
+    if latest is None or latest.phase != Phase.DISCONTINUED:
+        return None
+    return (
+        latest.decisions.filter(from_phase=Phase.INDUCTION, to_phase=Phase.DISCONTINUED)
+        .select_related("course")
+        .first()
+    )
+
+
+def reinduction_blockers(*, course: TreatmentCourse, now: datetime | None = None) -> list[str]:
+    """PROT-41: what a re-induction of this course still needs, in plain words: a fresh baseline
+    of the primary scale (within the protocol's baseline window, PROT-13), an eligibility
+    screening run since the current phase began that finds the patient eligible (ELIG rules),
+    and every required consent current on its latest version (PROT-C2)."""
+    from infusionclinic.intake.models import ScreeningStatus
+    from infusionclinic.intake.selectors import consent_status, screening_latest
+    from infusionclinic.outcomes.selectors import score_history
+
+    now = now or timezone.now()
+    since = course.phase_started_at
+    missing: list[str] = []
+    window = course.protocol.baseline_window_days
+    fresh = score_history(
+        patient=course.patient,
+        instrument_code=course.primary_instrument,
+        since=now - timedelta(days=window),
+    )
+    if not [p for p in fresh if p.completed_at <= now]:
+        missing.append(
+            f"A fresh baseline {course.primary_instrument} in the last {window} days (PROT-41)."
+        )
+    view = screening_latest(patient=course.patient)
+    if view is None or view.screening.ran_at < since:
+        missing.append(f"An eligibility screening run since {since:%Y-%m-%d} (PROT-41).")
+    elif view.status != ScreeningStatus.ELIGIBLE:
+        missing.append(f"The new screening: {view.status_label.lower()} (PROT-41).")
+    # The chart keeps one signature per consent version, so re-consent here is the latest
+    # version of each required document signed and countersigned (PROT-C2).
+    for item in consent_status(patient=course.patient):
+        if item.document.required and not item.current:
+            missing.append(
+                f"Re-consent: {item.document.title} (version {item.document.version}) signed "
+                "and countersigned (PROT-41, PROT-C2)."
+            )
+    return missing
 
 
 @transaction.atomic
@@ -120,6 +193,22 @@ def phase_decide(
             errors["to_phase"] = ["Induction has already been extended once (PROT-23)."]
         elif not 1 <= extension_infusions <= limit:
             errors["extension_infusions"] = [f"Between 1 and {limit} infusions (PROT-23)."]
+    # Re-induction (PROT-40): back to induction once the course has been in maintenance (not
+    # the resumption of a paused induction) needs a fresh baseline, re-screening and re-consent
+    # (PROT-41).
+    reinducing = (
+        to_phase == Phase.INDUCTION
+        and "to_phase" not in errors
+        and (
+            course.phase == Phase.MAINTENANCE
+            or (
+                course.phase == Phase.PAUSED
+                and course.decisions.filter(to_phase=Phase.MAINTENANCE).exists()
+            )
+        )
+    )
+    if reinducing and (blockers := reinduction_blockers(course=course)):
+        errors["to_phase"] = ["Re-induction needs: " + " ".join(blockers)]
     if errors:
         raise ValidationError(errors)
     now = timezone.now()

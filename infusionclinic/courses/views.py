@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
@@ -21,7 +22,11 @@ from .selectors import (
     course_decisions,
     course_get_for_user,
     course_proposal_from_scores,
+    course_review_due,
     courses_for_patient,
+    indication_evidence,
+    induction_presets,
+    maintenance_evidence,
     protocol_get_for_user,
     protocols_current,
 )
@@ -75,6 +80,10 @@ def _render_course(
             "course": course,
             "patient": course.patient,
             "decisions": course_decisions(course=course),
+            "evidence": indication_evidence(course.indication),  # PROT-4
+            "maintenance_evidence": maintenance_evidence(),  # PROT-31
+            "review_due": (review_due := course_review_due(course=course)),  # PROT-33
+            "review_overdue": review_due is not None and review_due < timezone.now(),
             "proposal": proposal,
             "scores_unavailable": scores_unavailable,
             "form": (form or PhaseDecisionForm()) if can_decide else None,
@@ -150,6 +159,13 @@ def protocol_edit(request: HttpRequest, protocol_id: int) -> HttpResponse:
                 messages.success(request, f"Saved as version {new.version}.")
                 return redirect("courses:protocols")
         return render(
-            request, "courses/protocol_form.html", {"form": form, "protocol": protocol}, status=400
+            request,
+            "courses/protocol_form.html",
+            {"form": form, "protocol": protocol, "presets": induction_presets()},
+            status=400,
         )
-    return render(request, "courses/protocol_form.html", {"form": form, "protocol": protocol})
+    return render(
+        request,
+        "courses/protocol_form.html",
+        {"form": form, "protocol": protocol, "presets": induction_presets()},
+    )

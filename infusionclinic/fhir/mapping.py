@@ -16,6 +16,7 @@ from infusionclinic.patients.icd10 import SYSTEM_URI as ICD10CM
 from infusionclinic.patients.models import BodyMeasurement, Diagnosis, MeasurementKind, Patient
 
 LOINC = "http://loinc.org"
+SNOMED = "http://snomed.info/sct"
 UCUM = "http://unitsofmeasure.org"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
@@ -149,6 +150,46 @@ def body_measurement_resource(measurement: BodyMeasurement) -> dict[str, Any]:
     }
 
 
+# CODE-V12: body mass index, kg/m2 (dosing.md WT-4: kg / m²), for each weight with a height
+# measured on or before its date (the query annotates `height_cm` and `height_id`).
+BMI_CODE = ("39156-5", "Body mass index (BMI) [Ratio]", "kg/m2")
+
+
+def bmi_resource(weight: Any) -> dict[str, Any]:
+    from decimal import ROUND_HALF_UP, Decimal
+
+    from infusionclinic.dosing.calculator import bmi
+
+    code, display, unit = BMI_CODE
+    value = bmi(weight_kg=weight.value_si, height_cm=Decimal(weight.height_cm)).quantize(
+        Decimal("0.1"), rounding=ROUND_HALF_UP
+    )
+    return {
+        "resourceType": "Observation",
+        "id": f"bmi-{weight.pk}",
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": OBSERVATION_CATEGORY,
+                        "code": "vital-signs",
+                        "display": "Vital Signs",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": "BMI"},
+        "subject": patient_reference(weight.patient_id),
+        "effectiveDateTime": weight.measured_on.isoformat(),
+        "valueQuantity": {"value": float(value), "unit": unit, "system": UCUM, "code": unit},
+        "derivedFrom": [
+            {"reference": f"Observation/bm-{weight.pk}"},
+            {"reference": f"Observation/bm-{weight.height_id}"},
+        ],
+    }
+
+
 # --- Questionnaires (outcomes): QuestionnaireResponse + the total as a survey Observation -------
 # codes.md CODE-S1..S6 (LOINC panel and total codes live in each instrument's data file).
 
@@ -181,6 +222,8 @@ def questionnaire_response_resource(assessment: Any) -> dict[str, Any]:
 def score_observation_resource(assessment: Any) -> dict[str, Any]:
     spec = assessment.instrument.spec
     total_code = spec.loinc.get("total")
+    # CODE-S7: an instrument with no confirmed LOINC code (MADRS, QIDS-SR16, CADSS, Aldrete,
+    # PADSS) is coded in the clinic-local code system until a code is confirmed.
     coding = (
         [{"system": LOINC, "code": total_code, "display": f"{spec.name} total score"}]
         if total_code
@@ -202,6 +245,8 @@ def score_observation_resource(assessment: Any) -> dict[str, Any]:
 
 
 # --- Dosing orders: MedicationRequest (codes.md CODE-RX1, RxNorm ingredient ketamine) ----------
+# CODE-SCT2: no SNOMED CT code is confirmed for the ketamine product or its administration, so
+# medications carry RxNorm only (and the bill CPT); no SNOMED coding is sent for them.
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
 
@@ -347,10 +392,42 @@ def vital_rr_resource(vital: Any) -> dict[str, Any]:
     }
 
 
+# CODE-SCT1: the session SpO2 is read by a pulse oximeter (SNOMED CT 448703006, HL7 Vital Signs
+# IG); the device is contained in the Observation (the clinic keeps no Device records).
+PULSE_OXIMETER = {
+    "resourceType": "Device",
+    "id": "pulse-oximeter",
+    "type": {"coding": [{"system": SNOMED, "code": "448703006", "display": "Pulse oximeter"}]},
+}
+
+
 def vital_spo2_resource(vital: Any) -> dict[str, Any]:
-    """CODE-V8: both 2708-6 and 59408-5 codings."""
+    """CODE-V8: both 2708-6 and 59408-5 codings; CODE-SCT1: measured by a pulse oximeter."""
     resource = _vital_base(vital, "spo2", [_coding("spo2"), _coding("spo2_pulse_ox")])
-    return {**resource, "valueQuantity": _quantity(vital.spo2_pct, "spo2")}
+    return {
+        **resource,
+        "contained": [PULSE_OXIMETER],
+        "device": {"reference": "#pulse-oximeter"},
+        "valueQuantity": _quantity(vital.spo2_pct, "spo2"),
+    }
+
+
+VITALS_PANEL = (
+    "85353-1",
+    "Vital signs, weight, height, head circumference, oxygen saturation and BMI panel",
+)  # CODE-V1
+
+
+def vital_panel_resource(vital: Any) -> dict[str, Any]:
+    """CODE-V1: one session reading as the vital-signs panel, whose members are that reading's
+    BP, heart rate, respiratory rate and SpO2 Observations."""
+    code, display = VITALS_PANEL
+    resource = _vital_base(vital, "panel", [{"system": LOINC, "code": code, "display": display}])
+    resource["id"] = f"vspanel-{vital.pk}"
+    resource["hasMember"] = [
+        {"reference": f"Observation/vs-{kind}-{vital.pk}"} for kind in ("bp", "hr", "rr", "spo2")
+    ]
+    return resource
 
 
 # --- Infusion sessions: Encounter and MedicationAdministration (codes.md §7) -------------------

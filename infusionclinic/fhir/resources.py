@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from fhir.resources.R4B.appointment import Appointment as FhirAppointment
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.condition import Condition
@@ -27,13 +27,16 @@ from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 from infusionclinic.dosing.models import DosingOrder, OrderStatus
 from infusionclinic.outcomes.models import Assessment, AssessmentStatus
 from infusionclinic.outcomes.selectors import instruments_current
-from infusionclinic.patients.models import BodyMeasurement, Diagnosis, Patient
+from infusionclinic.patients.models import BodyMeasurement, Diagnosis, MeasurementKind, Patient
 from infusionclinic.scheduling.models import Appointment
 
 from .mapping import (
+    BMI_CODE,
     BODY_MEASUREMENT_CODES,
     VITAL_CODES,
+    VITALS_PANEL,
     appointment_resource,
+    bmi_resource,
     body_measurement_resource,
     condition_resource,
     encounter_resource,
@@ -44,6 +47,7 @@ from .mapping import (
     score_observation_resource,
     vital_bp_resource,
     vital_hr_resource,
+    vital_panel_resource,
     vital_rr_resource,
     vital_spo2_resource,
 )
@@ -97,6 +101,24 @@ def _session_vitals(patients: QuerySet[Patient]) -> QuerySet[Any]:
             "spo2_pct",
             "session__patient_id",
         )
+        .order_by("pk")
+    )
+
+
+def _weights_with_height(patients: QuerySet[Patient]) -> QuerySet[BodyMeasurement]:
+    """Weights with the latest height measured on or before their date (CODE-V12 BMI)."""
+    height = BodyMeasurement.objects.filter(
+        patient=OuterRef("patient"),
+        kind=MeasurementKind.HEIGHT,
+        measured_on__lte=OuterRef("measured_on"),
+    ).order_by("-measured_on", "-pk")
+    return (
+        BodyMeasurement.objects.filter(patient__in=patients, kind=MeasurementKind.WEIGHT)
+        .annotate(
+            height_cm=Subquery(height.values("value_si")[:1]),
+            height_id=Subquery(height.values("pk")[:1]),
+        )
+        .filter(height_cm__isnull=False)
         .order_by("pk")
     )
 
@@ -178,6 +200,13 @@ SOURCES: list[Source] = [
     ),
     Source(
         "Observation",
+        _weights_with_height,
+        bmi_resource,
+        codes={BMI_CODE[0]: {}},
+        date_field="measured_on",
+    ),
+    Source(
+        "Observation",
         _submitted,
         score_observation_resource,
         codes=lambda: _score_codes(),
@@ -226,6 +255,14 @@ SOURCES: list[Source] = [
             (vital_spo2_resource, ("spo2", "spo2_pulse_ox")),
         )
     ],
+    # CODE-V1: the reading as a vital-signs panel with the four above as members.
+    Source(
+        "Observation",
+        _session_vitals,
+        vital_panel_resource,
+        codes={VITALS_PANEL[0]: {}},
+        date_field="taken_at__date",
+    ),
 ]
 
 

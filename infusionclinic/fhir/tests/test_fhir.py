@@ -53,14 +53,8 @@ def test_patient_bundle_holds_validated_patient_condition_and_observations(locat
     validate(bundle)
     assert bundle["type"] == "collection"
     types = [e["resource"]["resourceType"] for e in bundle["entry"]]
-    assert types == [
-        "Patient",
-        "Condition",
-        "Observation",
-        "Observation",
-        "Observation",
-        "Observation",
-    ]
+    # Three weights and a height, then a BMI for each weight (CODE-V12).
+    assert types == ["Patient", "Condition", *["Observation"] * 7]
     patient, condition, *observations = (e["resource"] for e in bundle["entry"])
     assert patient["identifier"][0]["value"] == chart.mrn
     assert patient["birthDate"] == chart.birth_date.isoformat()
@@ -146,7 +140,7 @@ def test_everything_returns_all_of_one_patients_resources_paged(location, chart)
     client = logged_in_client(make_user("prescriber", location))  # a session works too
     page = client.get(f"/fhir/Patient/{chart.pk}/$everything?_count=4").json()
     validate(page)
-    assert page["total"] == 6
+    assert page["total"] == 9  # with the three BMIs (CODE-V12)
     kinds = [e["resource"]["resourceType"] for e in page["entry"]]
     assert kinds == ["Patient", "Condition", "Observation", "Observation"]
 
@@ -168,7 +162,7 @@ def test_fhirclient_library_reads_the_interface(location, chart, live_server):
     patient = Patient.read(str(chart.pk), smart.server)
     assert patient.name[0].family == "Byron"
     found = Observation.where(struct={"patient": str(chart.pk)}).perform(smart.server)
-    assert found.total == 4
+    assert found.total == 7  # 3 weights, 1 height, 3 BMIs (CODE-V12)
 
 
 def test_bulk_export_writes_ndjson_per_resource_type(location, other_location, chart, tmp_path):
@@ -189,11 +183,11 @@ def test_bulk_export_writes_ndjson_per_resource_type(location, other_location, c
         )
     }
     assert len(files["Patient.ndjson"]) == 1
-    assert len(files["Observation.ndjson"]) == 4
+    assert len(files["Observation.ndjson"]) == 7  # with the BMIs (CODE-V12)
     for lines in files.values():
         for line in lines:
             validate(json.loads(line))
-    assert AuditEvent.objects.get(action="export").detail["counts"]["Observation"] == 4
+    assert AuditEvent.objects.get(action="export").detail["counts"]["Observation"] == 7
 
 
 def test_bulk_export_refuses_an_unknown_location(tmp_path):
