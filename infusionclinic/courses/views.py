@@ -20,6 +20,7 @@ from .models import TreatmentCourse
 from .selectors import (
     course_decisions,
     course_get_for_user,
+    course_induction_end,
     course_proposal_from_scores,
     courses_for_patient,
     protocol_get_for_user,
@@ -77,6 +78,7 @@ def _render_course(
             "decisions": course_decisions(course=course),
             "proposal": proposal,
             "scores_unavailable": scores_unavailable,
+            "induction_end": course_induction_end(course=course),
             "form": (form or PhaseDecisionForm()) if can_decide else None,
         },
         status=400 if form is not None else 200,

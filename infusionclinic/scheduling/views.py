@@ -18,7 +18,11 @@ from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.common.access import require_perm
-from infusionclinic.courses.selectors import course_active_for_patient, course_series_defaults
+from infusionclinic.courses.selectors import (
+    course_active_for_patient,
+    course_induction_end,
+    course_series_defaults,
+)
 from infusionclinic.patients.forms import apply_service_errors
 from infusionclinic.patients.selectors import (
     locations_for_user,
@@ -222,6 +226,7 @@ def series_book(request: HttpRequest, patient_id: int) -> HttpResponse:
             "proposal": proposal,
             "tz_name": tz_name,
             "course": course,
+            "induction_end": course_induction_end(course=course) if course else None,
         },
     )
 
