@@ -36,11 +36,12 @@ def _rows_written_by_migrations(transactional_db):
 def _no_sideways_scroll(page) -> None:
     page.wait_for_load_state("load")
     width = page.evaluate("() => document.documentElement.scrollWidth")
+    # The elements that stick out, named in the failure message.
     wide = page.evaluate(
         """() => [...document.querySelectorAll('body *')]
         .filter(e => e.getBoundingClientRect().right > 390.5)
         .slice(-6)
-        .map(e => `${e.tagName.toLowerCase()}#${e.id}.${e.className} ${e.getBoundingClientRect().width}px`)"""
+        .map(e => `${e.tagName}.${e.className} ${e.getBoundingClientRect().width}px`)"""
     )
     assert width <= PHONE["width"], f"{page.url} is {width} px wide at {PHONE['width']} px: {wide}"
 
