@@ -144,3 +144,26 @@ def test_without_an_open_alert_no_box_is_asked(nurse, session):
     assert client.post(checked_in_url, data).status_code == 302
     page = client.get(f"/infusions/sessions/{session.pk}/").content.decode()
     assert 'name="safety_alert_seen"' not in page
+
+
+def test_single_booking_through_the_api_warns_with_the_link(location, patient, alert, prescriber):
+    """The API cannot show a checkbox: a staff booking's answer carries the warning, audited."""
+    from infusionclinic.scheduling.tests.factories import local
+    from tests.factories import api_client
+
+    staffed_location(location)
+    response = api_client(prescriber).post(
+        "/api/v1/appointments",
+        {
+            "patient_id": patient.pk,
+            "location": location.code,
+            "type": "infusion",
+            "starts_at": local(location, future_day() + timedelta(days=1), 10).isoformat(),
+        },
+        content_type="application/json",
+    )
+    assert response.status_code == 201, response.json()
+    warning = response.json()["safety_warning"]
+    assert warning.startswith("SCALE-4")
+    assert f"/patients/{patient.pk}/outcomes/#alert-{alert.pk}" in warning
+    assert _seen_events(patient, "api-book").exists()
