@@ -5,7 +5,7 @@ the caller may not see."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -25,6 +25,7 @@ from .proposals import Proposal
 from .selectors import (
     course_decisions,
     course_get_for_user,
+    course_induction_end,
     course_proposal_from_scores,
     courses_for_patient,
     protocols_current,
@@ -68,6 +69,9 @@ class CourseOut(Schema):
     decisions: list[DecisionOut]
     proposal: ProposalOut | None = None
     scores_unavailable: bool = False
+    # Issue 21 point 8: the same day the course page and the series page show (PROT-10).
+    induction_ends_on: date | None = None
+    induction_ends_source: str | None = None
 
 
 class CourseIn(Schema):
@@ -143,6 +147,8 @@ def course_out(course: TreatmentCourse, *, with_proposal: bool = False) -> dict[
         ],
         "proposal": _proposal_out(proposal),
         "scores_unavailable": unavailable,
+        "induction_ends_on": end.on if (end := course_induction_end(course=course)) else None,
+        "induction_ends_source": end.source if end else None,
     }
 
 

@@ -147,14 +147,19 @@ def propose_end_of_induction(
     started_at: datetime,
     now: datetime,
     extension_infusions_used: int = 0,
+    ends_at: datetime | None = None,
 ) -> Proposal:
     """PROT-23: after the last induction infusion, propose maintenance, extension or stopping.
 
     The end of induction is the scheduled day of its last infusion (PROT-10: count and spacing)
-    plus any extension; until then the proposal is WAIT."""
-    ends_at = started_at + timedelta(
-        days=rule.induction_interval_days * (rule.induction_count - 1 + extension_infusions_used)
-    )
+    plus any extension; until then the proposal is WAIT. `ends_at`, when given, is that day as
+    the caller knows it (issue 21 point 8: the booked series, `courses.selectors.induction_end`);
+    otherwise it is counted from `started_at` by the plan."""
+    if ends_at is None:
+        ends_at = started_at + timedelta(
+            days=rule.induction_interval_days
+            * (rule.induction_count - 1 + extension_infusions_used)
+        )
     baseline = baseline_point(history, started_at=started_at, window_days=rule.baseline_window_days)
     after = [p for p in history if p.completed_at > started_at and p.completed_at <= now]
     current = max(after, key=lambda p: p.completed_at) if after else None

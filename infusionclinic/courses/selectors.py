@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -105,6 +106,62 @@ def course_series_defaults(*, course: TreatmentCourse) -> dict[str, int]:
     return {"count": protocol.induction_count, "interval_days": protocol.induction_interval_days}
 
 
+@dataclass(frozen=True)
+class InductionEnd:
+    """When induction ends (PROT-10, PROT-23): the local day of its last infusion.
+
+    `source` says where the day came from: "booked" (the course's booked series holds every
+    planned induction infusion: the last of them), "planned_from_first" (some are booked: the
+    plan counted from the first booked one, or the last booked one if later), "planned" (none
+    booked: the plan counted from the phase's start)."""
+
+    ends_at: datetime  # aware, in the zone the day is read in
+    source: str
+
+    @property
+    def on(self) -> date:
+        return self.ends_at.date()
+
+
+def induction_planned_count(course: TreatmentCourse) -> int:
+    """PROT-10 count of the course's protocol version plus its PROT-23 extension."""
+    return course.protocol.induction_count + course.extension_infusions_used
+
+
+def course_induction_end(*, course: TreatmentCourse) -> InductionEnd | None:
+    """The one source of the induction end date (issue 21 point 8), read by the course page,
+    the series page, the API and the proposal: the booked series when the course has one, else
+    the protocol's plan (PROT-10 count and spacing, PROT-23 extension). None outside induction."""
+    if course.phase != Phase.INDUCTION:
+        return None
+    planned = induction_planned_count(course)
+    interval = timedelta(days=course.protocol.induction_interval_days)
+    # Infusions booked for this induction (a re-induction counts from its own phase start).
+    # String values: the scheduling app links to courses, not the other way round.
+    booked = list(
+        course.appointments.filter(
+            kind="infusion",
+            status__in=("booked", "completed"),
+            starts_at__gte=course.phase_started_at,
+        )
+        .select_related("location")
+        .order_by("starts_at")
+    )
+    if len(booked) >= planned:
+        last = booked[planned - 1]
+        return InductionEnd(last.starts_at.astimezone(last.location.tzinfo), "booked")
+    if booked:
+        first = booked[0]
+        tz = first.location.tzinfo
+        by_plan = first.starts_at + interval * (planned - 1)
+        ends_at = max(by_plan, booked[-1].starts_at)
+        return InductionEnd(ends_at.astimezone(tz), "planned_from_first")
+    tz = course.patient.home_location.tzinfo
+    return InductionEnd(
+        (course.phase_started_at + interval * (planned - 1)).astimezone(tz), "planned"
+    )
+
+
 def course_decisions(*, course: TreatmentCourse) -> list[PhaseDecision]:
     return list(course.decisions.select_related("decided_by"))
 
@@ -125,12 +182,14 @@ def course_proposal(
     now = now or timezone.now()
     rule = course.protocol.response_rule()
     if course.phase == Phase.INDUCTION:
+        end = course_induction_end(course=course)
         return propose_end_of_induction(
             history,
             rule=rule,
             started_at=course.phase_started_at,
             now=now,
             extension_infusions_used=course.extension_infusions_used,
+            ends_at=end.ends_at if end is not None else None,
         )
     if course.phase == Phase.MAINTENANCE:
         return propose_in_maintenance(

@@ -12,6 +12,7 @@ from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.common.access import require_perm
+from infusionclinic.outcomes.safety import safety_alert_gate, safety_alert_seen_record
 from infusionclinic.patients.forms import apply_service_errors
 from infusionclinic.patients.selectors import patient_get_for_user
 
@@ -21,6 +22,7 @@ from .models import TreatmentCourse
 from .selectors import (
     course_decisions,
     course_get_for_user,
+    course_induction_end,
     course_proposal_from_scores,
     course_review_due,
     courses_for_patient,
@@ -38,11 +40,16 @@ def patient_courses(request: HttpRequest, patient_id: int) -> HttpResponse:
     require_perm(request, Perm.COURSE_VIEW)
     can_manage = request.user.has_role_perm(Perm.COURSE_MANAGE)
     form = CourseStartForm(request.POST or None) if can_manage else None
+    # Issue 21 point 9: an open SCALE-4 alert is shown, and must be seen, before a course starts.
+    safety = safety_alert_gate(request=request, patient=patient, step="course-start")
+    safety_error = ""
     status = 200
     if request.method == "POST":
         if form is None:
             raise PermissionDenied
-        if form.is_valid():
+        if form.is_valid() and safety.blocks:
+            safety_error = safety.error()
+        elif form.is_valid():
             try:
                 course = services.course_start(
                     actor=request.user, patient=patient, **form.cleaned_data
@@ -50,6 +57,7 @@ def patient_courses(request: HttpRequest, patient_id: int) -> HttpResponse:
             except ValidationError as exc:
                 apply_service_errors(form, exc)
             else:
+                safety_alert_seen_record(actor=request.user, gate=safety)
                 messages.success(request, "Course started in induction.")
                 return redirect("courses:course", course_id=course.pk)
         status = 400
@@ -63,7 +71,13 @@ def patient_courses(request: HttpRequest, patient_id: int) -> HttpResponse:
     return render(
         request,
         "courses/patient_courses.html",
-        {"patient": patient, "courses": courses, "form": form},
+        {
+            "patient": patient,
+            "courses": courses,
+            "form": form,
+            "safety": safety,
+            "safety_error": safety_error,
+        },
         status=status,
     )
 
@@ -86,6 +100,7 @@ def _render_course(
             "review_overdue": review_due is not None and review_due < timezone.now(),
             "proposal": proposal,
             "scores_unavailable": scores_unavailable,
+            "induction_end": course_induction_end(course=course),
             "form": (form or PhaseDecisionForm()) if can_decide else None,
         },
         status=400 if form is not None else 200,

@@ -17,6 +17,11 @@ from infusionclinic.common.access import require_perm
 from infusionclinic.courses.models import Phase
 from infusionclinic.courses.selectors import courses_for_patient, protocols_current
 from infusionclinic.infusions.selectors import pre_infusion_readings, side_effects_for_patient
+from infusionclinic.outcomes.safety import (
+    SafetyAlertGate,
+    safety_alert_gate,
+    safety_alert_seen_record,
+)
 from infusionclinic.outcomes.selectors import scored_assessments
 from infusionclinic.patients.forms import apply_service_errors
 from infusionclinic.patients.models import Patient
@@ -123,7 +128,11 @@ def patient_orders(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 
 def _render_order(
-    request: HttpRequest, order: DosingOrder, sign_form: SignForm | None = None, status: int = 200
+    request: HttpRequest,
+    order: DosingOrder,
+    sign_form: SignForm | None = None,
+    status: int = 200,
+    safety: SafetyAlertGate | None = None,
 ) -> HttpResponse:
     can_write = request.user.has_role_perm(Perm.ORDER_WRITE)
     sign_form = sign_form or SignForm()
@@ -143,6 +152,9 @@ def _render_order(
             "can_sign": can_write and not order.is_signed and not order.is_superseded,
             "can_revise": can_write and not order.is_superseded,
             "sign_form": sign_form,
+            "safety": safety
+            or safety_alert_gate(request=request, patient=order.patient, step="order-sign"),
+            "safety_error": safety.error() if safety is not None else "",
         },
         status=status,
     )
@@ -160,12 +172,17 @@ def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
 def order_sign(request: HttpRequest, order_id: int) -> HttpResponse:
     order = order_get_for_user(user=request.user, order_id=order_id)
     form = SignForm(request.POST)
+    # Issue 21 point 9: an open SCALE-4 alert is shown, and must be seen, before signing.
+    safety = safety_alert_gate(request=request, patient=order.patient, step="order-sign")
+    if form.is_valid() and safety.blocks:
+        return _render_order(request, order, sign_form=form, status=400, safety=safety)
     if form.is_valid():
         try:
             services.dosing_order_sign(actor=request.user, order=order, **form.cleaned_data)
         except ValidationError as exc:
             apply_service_errors(form, exc)
         else:
+            safety_alert_seen_record(actor=request.user, gate=safety)
             messages.success(request, "Order signed.")
             return redirect("dosing:order", order_id=order.pk)
     return _render_order(request, order, sign_form=form, status=400)

@@ -142,7 +142,7 @@ def questionnaires_for_visit(session: InfusionSession) -> Questionnaires:
         if assignment.instrument_code not in required:
             required.append(assignment.instrument_code)
     done = outcomes.submitted_since(patient=session.patient, since=since)
-    safety = outcomes.alerts_for_patient(patient=session.patient, open_only=True)
+    safety = outcomes.safety_alerts_open(patient=session.patient)
     return Questionnaires(
         required=required,
         done={code: done[code] for code in required if code in done},

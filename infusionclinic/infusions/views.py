@@ -11,6 +11,7 @@ from django import forms as django_forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -21,6 +22,7 @@ from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.common.access import require_perm
 from infusionclinic.controlled.doses import session_dose_check
+from infusionclinic.outcomes.safety import safety_alert_gate, safety_alert_require_seen
 from infusionclinic.patients.forms import apply_service_errors
 from infusionclinic.scheduling.models import AppointmentStatus
 from infusionclinic.scheduling.selectors import appointment_get_for_user, appointments_visible_to
@@ -170,6 +172,23 @@ def _page(request: HttpRequest, session: InfusionSession, bound: dict[str, Any])
         "note": _note(session),
         "pump": session.pump.select_related("actor"),
         "can_override": request.user.has_role_perm(Perm.SESSION_BP_OVERRIDE),
+        # Issue 21 point 9: the open SCALE-4 alert, linked, at check-in (seen) and at the
+        # pre-checks (which stop on it).
+        "safety_check_in": (
+            safety_alert_gate(request=request, patient=session.patient, step="check-in")
+            if session.state == SessionState.SCHEDULED
+            else None
+        ),
+        "safety_pre_checks": (
+            safety_alert_gate(
+                request=request,
+                patient=session.patient,
+                step="pre-checks",
+                needs_checkbox=False,
+            )
+            if session.state == SessionState.CHECKED_IN
+            else None
+        ),
     }
     for name, (form_class, _) in ACTIONS.items():
         data[name.replace("-", "_") + "_form"] = bound.get(name) or form_class()
@@ -228,10 +247,19 @@ def _require_note(session: InfusionSession) -> SessionNote:
     return note
 
 
+def _check_in(request: HttpRequest, session: InfusionSession, data: dict[str, Any]) -> Any:
+    """Issue 21 point 9: an open SCALE-4 alert must be seen (the box ticked) before check-in;
+    the acknowledgement is audited in the check-in's transaction."""
+    gate = safety_alert_gate(request=request, patient=session.patient, step="check-in")
+    with transaction.atomic():
+        safety_alert_require_seen(actor=request.user, gate=gate)
+        return services.session_check_in(actor=request.user, session=session, **data)
+
+
 ACTIONS: dict[str, tuple[type[django_forms.Form], Handler]] = {
     "check-in": (
         forms.CheckInForm,
-        lambda r, s, d: services.session_check_in(actor=r.user, session=s, **d),
+        lambda r, s, d: _check_in(r, s, d),
     ),
     "pre-checks": (
         forms.PreCheckForm,

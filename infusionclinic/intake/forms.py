@@ -10,6 +10,7 @@ from infusionclinic.patients.forms import DateInput
 from infusionclinic.patients.models import SexAtBirth
 
 from .models import HepaticDisease, ReferralSource, ReviewDecision, TreatmentKind, TrialOutcome
+from .services import consent_agree_field
 
 YES_NO = [("", "— choose —"), ("yes", "Yes"), ("no", "No")]
 
@@ -267,6 +268,30 @@ class SignForm(forms.Form):
     agreed = forms.BooleanField(
         label="I have read this document and I agree to it.", required=False
     )
+
+
+class ConsentReviewForm(forms.Form):
+    """Issue 21 point 12: the review-and-sign form over every document due: the name typed
+    once, one "I have read it" box per document (field names from `consent_agree_field`)."""
+
+    typed_name = forms.CharField(label="Type your full legal name", max_length=200)
+
+    def __init__(self, *args: Any, documents: list[Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.documents = documents
+        for document in documents:
+            self.fields[consent_agree_field(document)] = forms.BooleanField(
+                label=f"I have read {document.title} (version {document.version}) and I agree "
+                "to it.",
+                required=False,
+            )
+        self.order_fields([consent_agree_field(d) for d in documents] + ["typed_name"])
+
+    def agree_field(self, document: Any) -> forms.BoundField:
+        return self[consent_agree_field(document)]
+
+    def agreed_codes(self) -> set[str]:
+        return {d.code for d in self.documents if self.cleaned_data.get(consent_agree_field(d))}
 
 
 class CountersignForm(forms.Form):

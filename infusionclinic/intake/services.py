@@ -805,6 +805,60 @@ def consent_sign(
     return signature
 
 
+def consent_agree_field(document: ConsentDocument) -> str:
+    """The name of a document's own "I have read it" box in the review-and-sign flow."""
+    return f"agree_{document.code}"
+
+
+@transaction.atomic
+def consent_sign_all(
+    *,
+    actor: User,
+    patient: Patient,
+    documents: list[ConsentDocument],
+    typed_name: str,
+    agreed_codes: set[str],
+) -> list[ConsentSignature]:
+    """Issue 21 point 12: one review-and-sign act over every document due. The name is typed
+    once and each document has its own "I have read it" box; nothing is signed unless every box
+    is ticked and the name matches. Each document still gets its own signed, versioned record
+    and PDF through `consent_sign` (one `create` event each), and the act itself is one more
+    `create` event naming the versions signed together — all in one transaction."""
+    _require(actor, Perm.CONSENT_SIGN)
+    if getattr(patient, "user_id", None) != actor.pk:
+        raise PermissionDenied("Only the patient signs their consent.")
+    errors: dict[str, list[str]] = {}
+    if not documents:
+        errors["__all__"] = ["Nothing is waiting for your signature."]
+    for document in documents:
+        if document.code not in agreed_codes:
+            errors[consent_agree_field(document)] = [
+                f"Tick the box to confirm that you have read {document.title}."
+            ]
+    if not _names_match(typed_name, patient):
+        errors["typed_name"] = [
+            f"Type your full legal name exactly as the clinic has it: {patient.legal_name}."
+        ]
+    if errors:
+        raise ValidationError(errors)
+    signatures = [
+        consent_sign(
+            actor=actor, patient=patient, document=document, typed_name=typed_name, agreed=True
+        )
+        for document in documents
+    ]
+    audit_record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        patient=patient,
+        detail={
+            "consent_review_and_sign": [f"{d.code} v{d.version}" for d in documents],
+            "signatures": [s.pk for s in signatures],
+        },
+    )
+    return signatures
+
+
 @transaction.atomic
 def consent_countersign(
     *, actor: User, patient: Patient, signature: ConsentSignature

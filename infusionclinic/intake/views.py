@@ -28,6 +28,7 @@ from . import services
 from .forms import (
     AcceptForm,
     AmendForm,
+    ConsentReviewForm,
     CountersignForm,
     IntakeForm,
     PriorTreatmentForm,
@@ -265,25 +266,45 @@ def treatment_add(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @login_required
 def my_consent(request: HttpRequest) -> HttpResponse:
-    return redirect("intake:consent", patient_id=_own_patient(request).pk)
+    """The patient's own review-and-sign page, at a portal address (issue 21 point 12)."""
+    patient = _own_patient(request)
+    return _consent(request, patient_get_for_user(user=request.user, patient_id=patient.pk))
+
+
+def _documents_due(items: list[Any]) -> list[ConsentDocument]:
+    """The current versions the patient has not signed yet, in the page's order."""
+    return [item.document for item in items if item.signature is None]
 
 
 def _render_consent(
-    request: HttpRequest, patient: Patient, sign_form: SignForm | None = None
+    request: HttpRequest,
+    patient: Patient,
+    sign_form: SignForm | None = None,
+    review_form: ConsentReviewForm | None = None,
 ) -> HttpResponse:
     user = request.user
+    items = consent_status(patient=patient)
+    can_sign = user.has_role_perm(Perm.CONSENT_SIGN) and patient.user_id == user.pk
+    due = _documents_due(items)
+    if can_sign and due and review_form is None:
+        review_form = ConsentReviewForm(documents=due)
     return render(
         request,
         "intake/consent.html",
         {
             "patient": patient,
-            "items": consent_status(patient=patient),
-            "can_sign": user.has_role_perm(Perm.CONSENT_SIGN) and patient.user_id == user.pk,
+            "items": items,
+            "due": [
+                (item, review_form.agree_field(item.document))
+                for item in items
+                if item.signature is None and review_form is not None
+            ],
+            "can_sign": can_sign,
             "can_countersign": user.has_role_perm(Perm.CONSENT_COUNTERSIGN),
             "sign_form": sign_form,
-            "failed_document": sign_form.data.get("document") if sign_form else None,
+            "review_form": review_form if can_sign else None,
         },
-        status=400 if sign_form else 200,
+        status=400 if (sign_form or (review_form is not None and review_form.is_bound)) else 200,
     )
 
 
@@ -292,9 +313,15 @@ def consent_page(request: HttpRequest, patient_id: int) -> HttpResponse:
     """The current version of each consent document, what the patient signed, and the forms to
     sign (the patient) and to countersign (staff)."""
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
+    return _consent(request, patient)
+
+
+def _consent(request: HttpRequest, patient: Patient) -> HttpResponse:
     require_perm(request, Perm.CHART_VIEW_CLINICAL)
     if request.method == "POST":
         require_perm(request, Perm.CONSENT_SIGN)
+        if "document" not in request.POST:
+            return _consent_sign_all(request, patient)
         form = SignForm(request.POST)
         if form.is_valid():
             document = ConsentDocument.objects.filter(pk=form.cleaned_data["document"]).first()
@@ -312,10 +339,38 @@ def consent_page(request: HttpRequest, patient_id: int) -> HttpResponse:
                 apply_service_errors(form, exc)
             else:
                 messages.success(request, f"Signed: {document.title}.")
-                return redirect("intake:consent", patient_id=patient.pk)
+                return redirect("intake:my_consent")
         return _render_consent(request, patient, sign_form=form)
     _viewed(request, patient, "consent")
     return _render_consent(request, patient)
+
+
+def _consent_sign_all(request: HttpRequest, patient: Patient) -> HttpResponse:
+    """One review-and-sign act over every document due (issue 21 point 12); the patient then
+    lands on their portal home, not on a staff address."""
+    due = _documents_due(consent_status(patient=patient))
+    form = ConsentReviewForm(request.POST, documents=due)
+    if form.is_valid():
+        try:
+            signatures = services.consent_sign_all(
+                actor=request.user,
+                patient=patient,
+                documents=due,
+                typed_name=form.cleaned_data["typed_name"],
+                agreed_codes=form.agreed_codes(),
+            )
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(
+                request,
+                f"Signed {len(signatures)} consent document"
+                f"{'s' if len(signatures) != 1 else ''}: "
+                + ", ".join(s.document.title for s in signatures)
+                + ".",
+            )
+            return redirect("patients:my_chart")
+    return _render_consent(request, patient, review_form=form)
 
 
 @login_required

@@ -167,6 +167,12 @@ def alerts_for_patient(*, patient: Patient, open_only: bool = False) -> list[Saf
     return list(qs)
 
 
+def safety_alerts_open(*, patient: Patient) -> list[SafetyAlert]:
+    """The patient's open SCALE-4 safety alerts, newest first: the one read every step that
+    warns or stops on them uses (issue 21 point 9; `outcomes.safety`, infusions' pre-checks)."""
+    return alerts_for_patient(patient=patient, open_only=True)
+
+
 def open_alerts_for_user(*, user: User) -> list[SafetyAlert]:
     """Open safety alerts of the patients this user may see (prescribers' in-app list)."""
     if not user.has_role_perm(Perm.SAFETY_ALERT_ACK):

@@ -13,10 +13,12 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 from pydantic import ConfigDict, Field
 
-from infusionclinic.accounts.roles import Perm
+from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.api.schemas import ErrorOut
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.outcomes.safety import safety_alert_gate, safety_alert_seen_record
+from infusionclinic.patients.models import Patient
 from infusionclinic.patients.selectors import patient_get_for_user
 
 from . import services
@@ -62,6 +64,9 @@ class AppointmentOut(Schema):
     series: str | None
     late_cancellation: bool
     status_reason: str
+    # Issue 21 point 9: on a booking by staff, the open SCALE-4 safety alert and where a
+    # prescriber acknowledges it (the API cannot show a checkbox: it warns).
+    safety_warning: str | None = None
 
 
 class CancelIn(Schema):
@@ -108,6 +113,22 @@ def _out(appointment: Appointment) -> dict[str, Any]:
     }
 
 
+def _safety_warning(request: HttpRequest, patient: Patient) -> str | None:
+    """The open SCALE-4 alert as a staff booking's warning (issue 21 point 9), audited as
+    shown; None for the patient's own booking and when nothing is open."""
+    if request.user.role == Role.PATIENT:
+        return None
+    gate = safety_alert_gate(request=request, patient=patient, step="api-book")
+    if not gate.open:
+        return None
+    safety_alert_seen_record(actor=request.user, gate=gate)
+    where = f" at {gate.link}" if gate.can_view else ""
+    return (
+        f"SCALE-4: {len(gate.alerts)} open safety alert(s) for this patient; a prescriber "
+        f"acknowledges it{where} before the infusion."
+    )
+
+
 def _require_booking(request: HttpRequest) -> None:
     if not request.user.has_role_perm(Perm.APPOINTMENT_BOOK):
         raise PermissionDenied("Your role may not book appointments.")
@@ -142,7 +163,7 @@ def create_appointment(request: HttpRequest, payload: AppointmentIn) -> Any:
         starts_at=payload.starts_at,
         chair=chair,
     )
-    return Status(201, _out(appointment))
+    return Status(201, {**_out(appointment), "safety_warning": _safety_warning(request, patient)})
 
 
 @router.get("/appointments/{appointment_id}", response={200: AppointmentOut, **ERRORS})
@@ -200,4 +221,5 @@ def book_series(request: HttpRequest, payload: SeriesBookIn) -> Any:
     booked = services.appointment_series_book(
         actor=request.user, patient=patient, location=place, starts=payload.starts
     )
-    return Status(201, [_out(a) for a in booked])
+    warning = _safety_warning(request, patient)
+    return Status(201, [{**_out(a), "safety_warning": warning} for a in booked])

@@ -18,7 +18,12 @@ from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.common.access import require_perm
-from infusionclinic.courses.selectors import course_active_for_patient, course_series_defaults
+from infusionclinic.courses.selectors import (
+    course_active_for_patient,
+    course_induction_end,
+    course_series_defaults,
+)
+from infusionclinic.outcomes.safety import safety_alert_gate, safety_alert_seen_record
 from infusionclinic.patients.forms import apply_service_errors
 from infusionclinic.patients.selectors import (
     locations_for_user,
@@ -176,6 +181,9 @@ def series_book(request: HttpRequest, patient_id: int) -> HttpResponse:
     course = course_active_for_patient(patient=patient)
     initial = course_series_defaults(course=course) if course else None
     form = SeriesForm(request.POST or None, locations=locations, initial=initial)
+    # Issue 21 point 9: an open SCALE-4 alert is shown, and must be seen, before booking.
+    safety = safety_alert_gate(request=request, patient=patient, step="series-book")
+    safety_error = ""
     proposal: list[dt.datetime] = []
     tz_name = "UTC"
     if request.method == "POST" and form.is_valid():
@@ -197,6 +205,8 @@ def series_book(request: HttpRequest, patient_id: int) -> HttpResponse:
             accepted = request.POST.getlist("starts")
             if accepted != [p.isoformat() for p in proposal]:
                 form.add_error(None, "The proposal changed; check it and accept again.")
+            elif safety.blocks:
+                safety_error = safety.error()
             else:
                 try:
                     services.appointment_series_book(
@@ -209,6 +219,7 @@ def series_book(request: HttpRequest, patient_id: int) -> HttpResponse:
                 except services.BookingConflict as exc:
                     form.add_error(None, str(exc))
                 else:
+                    safety_alert_seen_record(actor=request.user, gate=safety)
                     messages.success(request, f"{len(proposal)} infusions booked.")
                     return redirect("patients:chart", patient_id=patient.pk)
     else:
@@ -222,6 +233,9 @@ def series_book(request: HttpRequest, patient_id: int) -> HttpResponse:
             "proposal": proposal,
             "tz_name": tz_name,
             "course": course,
+            "induction_end": course_induction_end(course=course) if course else None,
+            "safety": safety,
+            "safety_error": safety_error,
         },
     )
 

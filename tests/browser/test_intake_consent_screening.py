@@ -128,17 +128,18 @@ def test_patient_completes_intake_and_signs_consent_then_prescriber_reviews(
     page.wait_for_load_state("load")
     assert Intake.objects.get(patient=patient).status == IntakeStatus.SUBMITTED
 
-    # Consent: every current document, signed with the typed legal name and the checkbox.
+    # Consent: every current document, one review-and-sign act (issue 21 point 12): a box per
+    # document, the typed legal name once.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Consent").click()
     documents = consent_documents_current()
+    form = page.get_by_role("form", name="Review and sign")
     for document in documents:
-        form = page.get_by_role("form", name=f"Sign {document.title}")
-        form.get_by_label("Type your full legal name").fill("Marisol Quintana")
-        form.get_by_label("I have read this document and I agree to it.").check()
-        form.get_by_role("button", name=f"Sign {document.title}").click()
-        expect(page.get_by_text(f"Signed: {document.title}.")).to_be_visible()
-        # The next click navigates again: let this page finish loading its stylesheet first.
-        page.wait_for_load_state("load")
+        form.get_by_label(f"I have read {document.title} (version {document.version})").check()
+    form.get_by_label("Type your full legal name").fill("Marisol Quintana")
+    form.get_by_role("button", name=f"Sign {len(documents)} documents").click()
+    expect(page.get_by_text(f"Signed {len(documents)} consent documents")).to_be_visible()
+    page.wait_for_load_state("load")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Consent").click()
     expect(page.get_by_text("Signed by Marisol Quintana")).to_have_count(len(documents))
     signatures = ConsentSignature.objects.filter(patient=patient)
     assert signatures.count() == len(documents)
