@@ -70,6 +70,7 @@ def test_code_rx4_receive_page_warns_but_records(nurse, location):
             "containers": "1",
             "supplier": "Wholesale",
             "invoice_number": "INV-9",
+            "storage": "Cabinet A",
         },
     )
     assert response.status_code == 302
