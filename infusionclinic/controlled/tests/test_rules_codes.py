@@ -55,25 +55,41 @@ def test_code_rx4_example_ndcs_and_a_receipt_unlike_its_ndc_is_flagged():
     assert "Hospira" in warning
 
 
+RX4_RECEIPT = {
+    "name": "Ketamine HCl injection",
+    "strength_mg_per_ml": "50",
+    "container_ml": "10",
+    "lot_number": "A1",
+    "expiry": "2030-01-31",
+    "containers": "1",
+    "supplier": "Wholesale",
+    "invoice_number": "INV-9",
+    "storage": "Cabinet A",
+}
+
+
 @pytest.mark.django_db
 def test_code_rx4_receive_page_warns_but_records(nurse, location):
-    """The receipt is recorded (the NDC as printed is the record) and the mismatch is shown."""
+    """A package of a listed labeler-product (0409-2051) that is not itself listed is recorded (the
+    NDC as printed is the record) and the mismatch with the product's listing is shown."""
     response = logged_in_client(nurse).post(
         reverse("controlled:receive", kwargs={"location_code": location.code}),
-        {
-            "ndc": "0409-2051-05",
-            "name": "Ketamine HCl injection",
-            "strength_mg_per_ml": "50",
-            "container_ml": "10",
-            "lot_number": "A1",
-            "expiry": "2030-01-31",
-            "containers": "1",
-            "supplier": "Wholesale",
-            "invoice_number": "INV-9",
-            "storage": "Cabinet A",
-        },
+        {"ndc": "0409-2051-02", **RX4_RECEIPT},
     )
     assert response.status_code == 302
     texts = [str(m) for m in get_messages(response.wsgi_request)]
     assert any("CODE-RX4" in t for t in texts)
-    assert Product.objects.filter(ndc="0409-2051-05").exists()
+    assert Product.objects.filter(ndc="0409-2051-02").exists()
+
+
+@pytest.mark.django_db
+def test_cs23_listed_package_with_another_strength_is_refused(nurse, location):
+    """The listed package NDC itself received as 50 mg/mL × 10 mL is a typo (CS-23), refused
+    before CS-48 would freeze it: nothing is recorded."""
+    response = logged_in_client(nurse).post(
+        reverse("controlled:receive", kwargs={"location_code": location.code}),
+        {"ndc": "0409-2051-05", **RX4_RECEIPT},
+    )
+    assert response.status_code == 200
+    assert "CS-23" in response.content.decode()
+    assert not Product.objects.filter(ndc="0409-2051-05").exists()
