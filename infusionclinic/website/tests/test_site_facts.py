@@ -54,7 +54,7 @@ def test_site_13_never_claims_safe_and_effective_without_qualification(site_text
 
 
 def test_site_r2_efficacy_claims_are_qualified_and_cited(site_text):
-    # SITE-R2, SITE-5: strongest for a single infusion in TRD and CRPS; limited / early / weak elsewhere.
+    # SITE-R2, SITE-5: strongest for a single infusion in TRD and CRPS; weaker elsewhere.
     science = site_text["the-science"]
     assert "the evidence is strongest here, for a single IV infusion" in science
     assert "CRPS" in science
