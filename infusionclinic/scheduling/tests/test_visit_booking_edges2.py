@@ -266,3 +266,26 @@ def test_a_single_infusion_is_linked_to_the_active_course_a_consultation_is_not_
     assert infusion.course == course
     assert infusion.chair is not None  # the first free chair
     assert consultation.course is None
+
+
+def test_an_appointment_outside_todays_hours_stays_on_the_calendar_issue21_point2(
+    desk, location, chairs, patient
+):
+    """The grid follows opening hours; an appointment booked before the hours changed (or a
+    holiday was added) is listed apart, never dropped."""
+    from infusionclinic.scheduling.models import OpeningHours
+
+    appointment_book(
+        actor=desk,
+        patient=patient,
+        location=location,
+        kind="consultation",
+        starts_at=local(location, future_day(), 10),
+    )
+    OpeningHours.objects.filter(location=location, weekday=future_day().weekday()).delete()
+    html = logged_in_client(desk).get(f"/schedule/{location.code}/{future_day()}/").content
+    html = html.decode()
+    assert 'id="day-closed"' in html
+    assert 'class="free-slot"' not in html
+    assert "Outside opening hours" in html
+    assert "Quill, Ada" in html
