@@ -530,7 +530,7 @@ PATIENTS = [
 # `finding` names the intake answer that stops a screened-out patient and the rule it triggers;
 # `titrate` is a DOSE-3 change of the standing order (new mg/kg and the reason).
 HISTORY_SEED = 21  # random.Random seed: the same story on every run
-HISTORY_DAYS = 120  # the first course starts this many days before today
+HISTORY_DAYS = 120  # the first course starts about this many days before today (a weekday)
 HISTORY = {
     ("Jordan", "Avery"): {"stage": "maintenance", "start": 120, "baseline": 21, "course": "remit"},
     ("Maria", "Gonzalez"): {
@@ -607,7 +607,7 @@ HISTORY = {
     ("Wei", "Zhang"): {"stage": "induction", "start": 1, "baseline": 22, "course": "respond"},
     ("Fatima", "Haddad"): {"stage": "maintenance", "start": 47, "baseline": 46, "course": "remit"},
     ("Christopher", "Lee"): {"stage": "paused", "start": 96, "baseline": 7, "course": "respond"},
-    ("Rebecca", "Stone"): {"stage": "booked", "start": -4, "baseline": 18, "course": "respond"},
+    ("Rebecca", "Stone"): {"stage": "booked", "start": -3, "baseline": 18, "course": "respond"},
     ("Andre", "Dubois"): {"stage": "discontinued", "start": 82, "baseline": 20, "course": "none"},
     ("Lucy", "Tran"): {"stage": "intake"},
     ("George", "Papadopoulos"): {

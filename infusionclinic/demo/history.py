@@ -6,14 +6,15 @@ Deterministic (a `random.Random` per patient from `data.HISTORY_SEED`) and idemp
 who already has a referral is left as they are, and so is a referral already recorded.
 
 Dates, per course (protocol PROT-10 weekly induction, PROT-30 monthly maintenance), counted in
-the patient's location from day S of infusion 1:
+the patient's location from day S of infusion 1 (a weekday: the demo clinic opens Monday to
+Friday), earlier steps on the weekday on or before the day named:
 - intake submitted S-14, consents signed and countersigned S-10, weighed S-1 (WT-8), the course
   started and its standing order written and signed S-1;
 - the primary scale and PHQ-9 (scales.md section 9: PHQ-9 at every session) before each
   induction infusion on S, S+7, S+14 (PROT-14; the one on S is the PROT-13 baseline);
 - the post-induction evaluation and the prescriber's decision on the protocol's proposal
-  (PROT-23) on S+16; an extension (PROT-23) adds infusions on S+21 and S+28 and moves the
-  decision to S+30;
+  (PROT-23) on S+16 (or the next weekday); an extension (PROT-23) adds infusions on S+21 and
+  S+28 and moves the decision to S+30 (or the next weekday);
 - in maintenance, scales before each infusion every `maintenance_interval_days` from the
   decision day, up to yesterday. The sessions themselves are built by the infusions side of the
   demo, from the courses, their decisions and their signed orders.
@@ -82,6 +83,19 @@ SECONDARY_PHQ9_BASELINE = (12, 16)  # PHQ-9 beside another primary scale: modera
 EVALUATION_DAY = 16  # the post-induction evaluation, after the last infusion on day 14
 EXTENDED_EVALUATION_DAY = 30  # after an extension's infusions on days 21 and 28
 EXTENSION_INFUSIONS = 2  # PROT-23: at most the protocol's max_extension_infusions (3)
+
+
+def weekday_on_or_before(day: date) -> date:
+    """The clinic opens Monday to Friday (the demo's opening hours): visits fall on weekdays."""
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    return day
+
+
+def weekday_on_or_after(day: date) -> date:
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
 
 
 @dataclass
@@ -197,16 +211,18 @@ class _Story:
     # -- the stages ------------------------------------------------------------------------
     def build(self) -> None:
         start = self.today - timedelta(days=self.story.get("start", 30))
+        # Infusion 1 on a weekday: a past day moves back, a day ahead moves forward.
+        start = weekday_on_or_before(start) if start < self.today else weekday_on_or_after(start)
         self._referral()
         if self.stage == "intake":
             self._intake_draft()
             return
         self._prior_treatments()
-        self._intake_submit(self.at(start - timedelta(days=14), 11))
+        self._intake_submit(self.at(weekday_on_or_before(start - timedelta(days=14)), 11))
         if self.stage == "screened_out":
             return
         self._review_relative_findings()
-        self._consent(self.at(start - timedelta(days=10), 10))
+        self._consent(self.at(weekday_on_or_before(start - timedelta(days=10)), 10))
         self._course(start)
 
     def _referral(self) -> None:
@@ -340,7 +356,7 @@ class _Story:
     # -- the course ------------------------------------------------------------------------
     def _course(self, start: date) -> None:
         patient, prescriber = self.patient, self.cast.prescriber
-        eve = start - timedelta(days=1)
+        eve = weekday_on_or_before(start - timedelta(days=1))
         weighed_on = min(eve, self.today)
         amount, unit = self.weight
         patient_services.measurement_record(
@@ -367,7 +383,8 @@ class _Story:
             self.baselines["PHQ-9"] = self.rng.randint(*SECONDARY_PHQ9_BASELINE)
         trajectory = list(TRAJECTORIES[self.story["course"]])
         if start >= self.today:  # booked: the baseline at the consultation, before day 1
-            self._scores(self.at(self.today, 8, 45), 1.0)
+            # The last weekday before today: within PROT-13's 7 days before infusion 1.
+            self._scores(self.at(weekday_on_or_before(self.today - timedelta(days=1)), 16), 1.0)
             return
         visits = [
             (start, 1.0),
@@ -378,7 +395,7 @@ class _Story:
             if day >= self.today:
                 return
             self._scores(self.at(day, 9, 10), fraction if fraction else trajectory.pop(0))
-        decision_day = start + timedelta(days=EVALUATION_DAY)
+        decision_day = weekday_on_or_after(start + timedelta(days=EVALUATION_DAY))
         if decision_day >= self.today:
             return
         partial = self.story["course"] == "partial"
@@ -387,8 +404,12 @@ class _Story:
         if decision == Action.EXTEND_INDUCTION:
             order = self._titrate(order, self.at(decision_day, 10, 40))
             for offset in (21, 28):
+                if start + timedelta(days=offset) >= self.today:
+                    return
                 self._scores(self.at(start + timedelta(days=offset), 9, 10), trajectory.pop(0))
-            decision_day = start + timedelta(days=EXTENDED_EVALUATION_DAY)
+            decision_day = weekday_on_or_after(start + timedelta(days=EXTENDED_EVALUATION_DAY))
+            if decision_day >= self.today:
+                return
             self._scores(self.at(decision_day, 10), trajectory.pop(0), responding=True)
             decision = self._decide(course, self.at(decision_day, 10, 30))
         if decision != Action.MOVE_TO_MAINTENANCE:
@@ -397,7 +418,7 @@ class _Story:
             order = self._titrate(order, self.at(decision_day, 10, 40))
         interval = course.protocol.maintenance_interval_days
         day = decision_day + timedelta(days=interval)
-        pause_on = decision_day + timedelta(days=data.PAUSE["after_days"])
+        pause_on = weekday_on_or_after(decision_day + timedelta(days=data.PAUSE["after_days"]))
         while day < self.today:
             if self.stage == "paused" and day >= pause_on:
                 break

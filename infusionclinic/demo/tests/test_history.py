@@ -129,7 +129,18 @@ class DemoHistoryTests(TestCase):
         assert first is not None
         tz = first.patient.home_location.tzinfo
         today = timezone.localdate(timezone=tz)
-        assert (today - first.started_at.astimezone(tz).date()).days == data.HISTORY_DAYS
+        assert 0 <= (today - first.started_at.astimezone(tz).date()).days - data.HISTORY_DAYS <= 2
+
+    def test_issue21_point1_visits_and_decisions_fall_on_the_clinic_s_weekdays(self) -> None:
+        """Infusion days, scale visits and decisions on Monday-Friday (the demo opening hours)."""
+        for course in TreatmentCourse.objects.select_related("patient__home_location"):
+            tz = course.patient.home_location.tzinfo
+            assert course.started_at.astimezone(tz).weekday() < 5, course
+            for decision in course.decisions.exclude(from_phase=""):
+                assert decision.decided_at.astimezone(tz).weekday() < 5, decision
+        for assessment in Assessment.objects.select_related("patient__home_location"):
+            tz = assessment.patient.home_location.tzinfo
+            assert assessment.completed_at.astimezone(tz).weekday() < 5, assessment
 
     def test_issue21_point1_decisions_follow_the_protocol_proposal_after_induction(self) -> None:
         """PROT-10 induction (count x weekly interval) ends before the PROT-23 decision, which
