@@ -451,6 +451,8 @@ def intake_save(
     needed is answered and lock the intake. A submitted intake refuses further saves. `at` is
     the submission time (default now; the demo history records past intakes)."""
     _require_intake_edit(actor, patient)
+    if at is not None and (timezone.is_naive(at) or at > timezone.now()):
+        raise ValidationError({"at": ["A past, time-zone-aware submission time."]})
     cleaned = intake_clean(values)
     intake_open(actor=actor, patient=patient)
     intake = Intake.objects.select_for_update().select_related("patient").get(patient=patient)
@@ -774,6 +776,8 @@ def consent_sign(
     if getattr(patient, "user_id", None) != actor.pk:
         raise PermissionDenied("Only the patient signs their consent.")
     errors: dict[str, list[str]] = {}
+    if at is not None and (timezone.is_naive(at) or at > timezone.now()):
+        errors["at"] = ["A past, time-zone-aware signing time."]
     if not agreed:
         errors["agreed"] = ["Tick the box to confirm that you have read and agree."]
     if not _names_match(typed_name, patient):
@@ -879,6 +883,8 @@ def consent_countersign(
     signature = ConsentSignature.objects.select_for_update().get(pk=signature.pk, patient=patient)
     if signature.countersigned_at is not None:
         raise ValidationError({"signature": ["Already countersigned."]})
+    if at is not None and not signature.signed_at <= at <= timezone.now():
+        raise ValidationError({"at": ["A countersignature is dated between signing and now."]})
     signature.countersigned_by = actor
     signature.countersigned_at = at or timezone.now()
     _store_pdf(signature)

@@ -7,16 +7,21 @@ import random
 from datetime import timedelta
 from io import StringIO
 
+import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.test import TestCase, override_settings
 from django.utils import timezone
 
+from infusionclinic.accounts.models import User
 from infusionclinic.audit.models import AuditEvent
 from infusionclinic.courses.models import Phase, PhaseDecision, TreatmentCourse
 from infusionclinic.courses.proposals import Action
+from infusionclinic.courses.services import phase_decide
 from infusionclinic.demo import data
 from infusionclinic.demo.history import _answers
 from infusionclinic.dosing.models import DosingOrder, OrderStatus
+from infusionclinic.dosing.services import dosing_order_revise
 from infusionclinic.intake.models import (
     ConsentSignature,
     EligibilityScreening,
@@ -27,6 +32,7 @@ from infusionclinic.intake.models import (
     ReferralStatus,
 )
 from infusionclinic.intake.selectors import patient_may_be_booked, screening_latest
+from infusionclinic.intake.services import consent_countersign, intake_save
 from infusionclinic.outcomes.models import Assessment
 from infusionclinic.outcomes.selectors import scored_assessments
 from infusionclinic.patients.models import Patient
@@ -236,6 +242,37 @@ class DemoHistoryTests(TestCase):
         assert f"Audit chain intact: {AuditEvent.objects.count()} events verified." in (
             out.getvalue()
         )
+
+    def test_issue21_point1_back_dated_services_refuse_impossible_times(self) -> None:
+        """The `at` of the services the history uses records a past time only: never the
+        future, never before what it follows (the phase's start, the patient's signature)."""
+        prescriber = User.objects.get(email="prescriber@demo.clinic")
+        course = _course("Jordan", "Avery")
+        later = timezone.now() + timedelta(hours=1)
+        for at in (later, course.phase_started_at - timedelta(days=1)):
+            with pytest.raises(ValidationError) as caught:
+                phase_decide(
+                    actor=prescriber, course=course, to_phase=Phase.PAUSED, reason="x", at=at
+                )
+            assert "at" in caught.value.message_dict
+        order = course.dosing_orders.order_by("-version").first()
+        with pytest.raises(ValidationError) as caught:
+            dosing_order_revise(
+                actor=prescriber, order=order, change_reason="DOSE-3", changes={}, at=later
+            )
+        assert "at" in caught.value.message_dict
+        signature = ConsentSignature.objects.filter(patient=course.patient).first()
+        with pytest.raises(ValidationError):
+            consent_countersign(
+                actor=prescriber,
+                patient=course.patient,
+                signature=signature,
+                at=signature.signed_at - timedelta(minutes=1),
+            )
+        draft = Intake.objects.filter(status=IntakeStatus.DRAFT).first()
+        with pytest.raises(ValidationError) as caught:
+            intake_save(actor=prescriber, patient=draft.patient, values={}, at=later)
+        assert "at" in caught.value.message_dict
 
 
 def test_issue21_point1_answers_add_up_and_spare_phq9_item_9():
