@@ -80,6 +80,7 @@ TRAJECTORIES = {
     "none": (0.97, 0.92, 0.9),
 }
 SECONDARY_PHQ9_BASELINE = (12, 16)  # PHQ-9 beside another primary scale: moderate symptoms
+SECONDARY_GAD7_BASELINE = (10, 14)  # GAD-7 beside PHQ-9: moderate anxiety
 EVALUATION_DAY = 16  # the post-induction evaluation, after the last infusion on day 14
 EXTENDED_EVALUATION_DAY = 30  # after an extension's infusions on days 21 and 28
 EXTENSION_INFUSIONS = 2  # PROT-23: at most the protocol's max_extension_infusions (3)
@@ -381,6 +382,10 @@ class _Story:
         self.baselines = {self.primary: self.story["baseline"]}
         if self.primary != "PHQ-9":
             self.baselines["PHQ-9"] = self.rng.randint(*SECONDARY_PHQ9_BASELINE)
+        if self.primary != "GAD-7" and self.patient.diagnoses.filter(code__startswith="F41"):
+            # scales.md section 9: GAD-7 beside PHQ-9 for depression with generalized anxiety.
+            self.instruments.append("GAD-7")
+            self.baselines["GAD-7"] = self.rng.randint(*SECONDARY_GAD7_BASELINE)
         trajectory = list(TRAJECTORIES[self.story["course"]])
         if start >= self.today:  # booked: the baseline at the consultation, before day 1
             # The last weekday before today: within PROT-13's 7 days before infusion 1.

@@ -198,7 +198,8 @@ class DemoHistoryTests(TestCase):
     def test_issue21_point1_scores_are_back_dated_and_the_instruments_fit_the_indication(
         self,
     ) -> None:
-        """scales.md section 9: the indication's primary scale, and PHQ-9 at every session."""
+        """scales.md section 9: the indication's primary scale, PHQ-9 at every session, GAD-7
+        beside it for depression with generalized anxiety (F41.1)."""
         now = timezone.now()
         assert not Assessment.objects.filter(completed_at__gt=now).exists()
         assert Assessment.objects.filter(completed_at__lt=now - timedelta(days=90)).exists()
@@ -208,7 +209,10 @@ class DemoHistoryTests(TestCase):
                     "instrument__code", flat=True
                 )
             )
-            assert codes == {course.primary_instrument, "PHQ-9"}, course.indication
+            anxious = course.patient.diagnoses.filter(code__startswith="F41").exists()
+            expected = {course.primary_instrument, "PHQ-9"} | ({"GAD-7"} if anxious else set())
+            assert codes == expected, course.indication
+        assert Assessment.objects.filter(instrument__code="GAD-7").values("patient").distinct()
 
     def test_issue21_point1_each_course_has_a_signed_order_and_some_are_titrated(self) -> None:
         """LIM-15 prescriber signs; DOSE-3 titration is a new version with its reason."""
