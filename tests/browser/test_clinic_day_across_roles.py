@@ -474,6 +474,16 @@ def test_one_clinic_day_from_referral_to_progress_report_across_roles(
         nurse_page.get_by_role("button", name="Run screening again").click()
         expect(nurse_page.locator("#result")).to_contain_text("Eligible")
         expect(nurse_page.get_by_text("An infusion may be booked.")).to_be_visible()
+        # PHQ-9 before every infusion (PROT-14): the portal offers what is assigned.
+        nurse_page.goto(f"{base}/patients/{patient.pk}/")
+        nurse_page.get_by_role("link", name="Questionnaires and scores").click()
+        assigned = nurse_page.get_by_role("region", name="Assigned questionnaires")
+        assigned.get_by_label("Questionnaire").select_option("PHQ-9")
+        assigned.get_by_role("button", name="Assign").click()
+        assigned = nurse_page.get_by_role("region", name="Assigned questionnaires")
+        expect(assigned.get_by_role("listitem").filter(has_text="PHQ-9")).to_contain_text(
+            "Enter answers"
+        )
 
         # --- The prescriber: the screening, a course, a signed dosing order ---
         prescriber_page.goto(f"{base}/patients/{patient.pk}/screening/")
