@@ -30,6 +30,7 @@ from decimal import Decimal
 
 import pytest
 from django.apps import apps as django_apps
+from django.db.models import F
 from django.utils import timezone
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -38,7 +39,12 @@ from playwright.sync_api import Page, expect
 from infusionclinic.accounts.services import user_create
 from infusionclinic.billing.models import BillableService, BillingProvider, Price
 from infusionclinic.controlled.models import LedgerEntry
-from infusionclinic.infusions.models import InfusionSession, SessionState, VitalAlert
+from infusionclinic.infusions.models import (
+    InfusionSession,
+    PumpEvent,
+    SessionState,
+    VitalAlert,
+)
 from infusionclinic.intake.models import ConsentSignature, Intake, IntakeStatus
 from infusionclinic.intake.selectors import consent_documents_current
 from infusionclinic.patients.models import Patient
@@ -110,6 +116,9 @@ def _browser_page(chromium, live_server, problems: PageProblems, viewport, conte
     phone = viewport == PHONE
     context = chromium.new_context(viewport=viewport, is_mobile=phone, has_touch=phone)
     context.set_default_timeout(TIMEOUT_MS)
+    # Eight browser tests may share this machine's two cores: a page load gets longer than a
+    # click (the first one also warms the live server up).
+    context.set_default_navigation_timeout(3 * TIMEOUT_MS)
     contexts.append(context)
     page = context.new_page()
     page.on(
@@ -310,6 +319,18 @@ def _front_desk_invoices_and_opens_superbill(
     assert response.ok
     assert response.headers["content-type"] == "application/pdf"
     assert response.body().startswith(b"%PDF")
+
+
+def _the_pump_has_run(session_url: str, minutes: int) -> None:
+    """The test cannot wait for the pump either: the infusion's start is moved `minutes` back,
+    as if the nurse had pressed "Start infusion" that long ago. Everything after it (the
+    readings, pause, resume, stop) happens in real time; the dose given, the administration's
+    default (CS-32) and the billed running time (CODE-PX1) all come from these pump events."""
+    session_id = int(session_url.rstrip("/").rsplit("/", 1)[1])
+    moved = PumpEvent.objects.filter(session_id=session_id, action="start").update(
+        at=F("at") - timedelta(minutes=minutes)
+    )
+    assert moved == 1
 
 
 def _the_visit_day_arrives(patient: Patient) -> Appointment:
@@ -566,6 +587,10 @@ def test_one_clinic_day_from_referral_to_progress_report_across_roles(
         # --- The infusion; 185/115 raises MON-BP-3 and the nurse pauses the pump ---
         nurse_page.get_by_role("button", name="Start infusion").click()
         _state(nurse_page, "Infusing")
+        _the_pump_has_run(session_url, minutes=30)
+        nurse_page.reload()
+        # 30 minutes of 48 mL/h at 1 mg/mL (RATE-7): 24 mg, plus the seconds since the start.
+        expect(nurse_page.locator("#dose-given")).to_have_text(re.compile(r"^2[45]\.\d mg$"))
         _vitals(nurse_page, sbp="185", dbp="115")
         expect(nurse_page.get_by_text("MON-BP-3", exact=True)).to_be_visible()
         expect(
