@@ -11,14 +11,17 @@ report shared with the referring provider (prescriber) → invoice and superbill
 
 Steps that wait for other branches of issue 21 are each one clearly named helper below, written
 as the current UI allows (see their docstrings): `_invite_to_portal` (point 2, edges2),
-`_accept_intake_into_chart` (point 3, edges13), `_draw_from_a_lot` (point 6, edges67),
+`_accept_intake_into_chart` (point 3, edges13), `_draw_from_a_lot` and
+`_administration_and_waste` (point 6, edges67),
 `_resume_after_bp_pause` (point 4, edges45) and `_front_desk_invoices_and_opens_superbill`
 (point 7, edges67), which fails on today's code and is therefore not called yet.
 
-Time, as in test_nurse_runs_infusion_session.py: the pump runs in real time for the seconds the
-test takes, MON-T5's observation minimum is set to 0 (its refusal is pinned in the infusions
-tests), and the visit is "now": the series the front desk booked is moved, as a whole, so that
-its first infusion starts this minute (`_the_visit_day_arrives`)."""
+Time, as in test_nurse_runs_infusion_session.py: the day runs in real time, MON-T5's observation
+minimum is set to 0 (its refusal is pinned in the infusions tests), and the visit is "now": the
+series the front desk booked is moved, as a whole, so that its first infusion starts this minute
+(`_the_visit_day_arrives`). The pump cannot run for half an hour in a test either: its start is
+moved 30 minutes back (`_the_pump_has_run`), so the dose given, the administration recorded in
+the controlled-substance log and the billed running time are those of a 30-minute infusion."""
 
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Page, expect
 
+from infusionclinic.accounts.models import User
 from infusionclinic.accounts.services import user_create
 from infusionclinic.billing.models import BillableService, BillingProvider, Price
 from infusionclinic.controlled.models import LedgerEntry
@@ -283,6 +287,44 @@ def _draw_from_a_lot(*, nurse_page: Page, base_url: str, session_url: str) -> No
     expect(nurse_page.locator("#cs-log")).to_contain_text("3.20 mL = 32 mg")
 
 
+def _administration_and_waste(
+    *, nurse_page: Page, base_url: str, session_url: str, witness: User
+) -> None:
+    """Issue 21 point 6 (helper edges67: the session records the administered amount from the
+    pump and takes the witnessed waste before discharge). Until it lands, the nurse follows the
+    session page's "Record administration" link (CS-32: the pump's dose given is the default)
+    and records the rest of the draw as waste on the controlled-substance page, witnessed by
+    the prescriber's password (CS-33, CS-44); the session's log then has nothing left open."""
+    nurse_page.locator("#cs-log").get_by_role("link", name="Record administration").click()
+    expect(nurse_page.get_by_role("heading", level=1)).to_contain_text("Record administration")
+    expect(nurse_page.get_by_text(re.compile(r"Pump's dose given: [\d.]+ mg"))).to_be_visible()
+    nurse_page.get_by_role("button", name="Record", exact=True).click()
+    expect(nurse_page.get_by_text("Administration recorded.")).to_be_visible()
+    nurse_page.goto(session_url)
+    left = nurse_page.locator("#cs-log tbody tr").first.locator("td").nth(5).inner_text()
+    left_ml = left.removesuffix(" mL")
+    assert Decimal(left_ml) > 0, left
+    nurse_page.goto(base_url + "/controlled/north/waste/")
+    expect(nurse_page.get_by_role("heading", level=1)).to_contain_text("Witnessed waste")
+    nurse_page.get_by_label("Quantity (mL of vial strength)").fill(left_ml)
+    nurse_page.get_by_label("What was wasted and how").fill(
+        "Remainder of the syringe into the waste container"
+    )
+    nurse_page.get_by_label("Witness e-mail").fill(witness.email)
+    nurse_page.get_by_label("Witness password or TOTP code").fill(PASSWORD)
+    nurse_page.get_by_role("button", name="Record waste").click()
+    expect(nurse_page.get_by_text("Witnessed waste recorded.")).to_be_visible()
+    nurse_page.goto(session_url)
+    cs_row = nurse_page.locator("#cs-log tbody tr").first
+    expect(cs_row.locator("td").nth(4)).to_have_text(f"{left_ml} mL")
+    expect(cs_row.locator("td").nth(5)).to_have_text("0.00 mL")
+    # CS-32, CS-42: the log's administered dose is the pump's, and no difference is named.
+    doses = nurse_page.locator("#cs-log p").first.locator("strong").all_inner_texts()
+    pump_mg, logged_mg = (Decimal(t.removesuffix(" mg")) for t in doses)
+    assert pump_mg == logged_mg > 0, doses
+    expect(nurse_page.locator(".cs-mismatch")).to_have_count(0)
+
+
 def _resume_after_bp_pause(*, prescriber_page: Page, session_url: str) -> None:
     """Issue 21 point 4 (helper edges45: the nurse records the prescriber's verbal or telephone
     order to resume, read back, which the prescriber co-signs later). Until it lands, MON-BP-3's
@@ -309,11 +351,15 @@ def _front_desk_invoices_and_opens_superbill(
     new_invoice.get_by_label("Lines").fill("J3490 1")
     new_invoice.get_by_role("button", name="Issue invoice").click()
     expect(desk_page.get_by_text(re.compile(r"Invoice \S+ issued\."))).to_be_visible()
-    # CODE-PX3: the pump ran for seconds (15 minutes or less): 96374, from the pump record.
+    # CODE-PX1: the pump ran a little over 30 minutes, pauses excluded: 96365 once, from the
+    # pump record, beside the drug line typed here.
     pump = desk_page.get_by_role("region", name=re.compile("Infusion time billed"))
-    expect(pump).to_contain_text("96374")
-    expect(desk_page.get_by_text("Total")).to_be_visible()
-    expect(desk_page.locator("dd").filter(has_text="$205.00").first).to_be_visible()
+    expect(pump.get_by_role("cell", name="96365", exact=True)).to_be_visible()
+    expect(pump.get_by_role("cell", name="CODE-PX1", exact=True)).to_be_visible()
+    charges = desk_page.locator("dl").filter(has_text="Balance due")
+    # 96365 at $450.00 and J3490 at $25.00 from the location's price list.
+    expect(charges).to_contain_text("Total$475.00")
+    expect(charges).to_contain_text("Balance due$475.00")
     superbill = desk_page.get_by_role("link", name="Download the superbill (PDF)")
     response = desk_page.request.get(base_url + superbill.get_attribute("href"))
     assert response.ok
@@ -373,7 +419,7 @@ def test_one_clinic_day_from_referral_to_progress_report_across_roles(
 
     desk, nurse, prescriber = staff("front_desk"), staff("nurse"), staff("prescriber")
     # The clinic's price list and the prescriber's billing NPI, as an admin keeps them.
-    for code, amount in (("96374", "180.00"), ("J3490", "25.00"), ("96365", "450.00")):
+    for code, amount in (("96365", "450.00"), ("J3490", "25.00")):
         Price.objects.create(
             location=north,
             service=BillableService.objects.get(code=code),
@@ -426,8 +472,9 @@ def test_one_clinic_day_from_referral_to_progress_report_across_roles(
         referrer = desk_page.get_by_role("region", name="Referring provider")
         expect(referrer).to_contain_text("Dr. Adaeze Okafor")
         expect(referrer).to_contain_text(REFERRER_EMAIL)
-        # The front desk sees demographics, not the clinical chart.
+        # The front desk sees demographics, not the clinical chart, courses or orders.
         expect(desk_page.get_by_role("heading", name="Diagnoses (ICD-10-CM)")).to_have_count(0)
+        expect(desk_page.get_by_role("link", name="Dosing orders")).to_have_count(0)
         patient = Patient.objects.get(family_name="Quintana")
 
         # --- Portal invitation (point 2: edges2) ---
@@ -620,30 +667,9 @@ def test_one_clinic_day_from_referral_to_progress_report_across_roles(
         _state(nurse_page, "Infusing")
         nurse_page.get_by_role("button", name="Stop infusion").click()
         _state(nurse_page, "Recovering")
-        nurse_page.locator("#cs-log").get_by_role("link", name="Record administration").click()
-        expect(nurse_page.get_by_role("heading", level=1)).to_contain_text("Record administration")
-        expect(nurse_page.get_by_text(re.compile(r"Pump's dose given: [\d.]+ mg"))).to_be_visible()
-        nurse_page.get_by_role("button", name="Record", exact=True).click()
-        expect(nurse_page.get_by_text("Administration recorded.")).to_be_visible()
-        nurse_page.goto(session_url)
-        left = nurse_page.locator("#cs-log tbody tr").first.locator("td").nth(5).inner_text()
-        left_ml = left.removesuffix(" mL")
-        assert Decimal(left_ml) > 0, left
-        nurse_page.goto(base + "/controlled/north/waste/")
-        expect(nurse_page.get_by_role("heading", level=1)).to_contain_text("Witnessed waste")
-        nurse_page.get_by_label("Quantity (mL of vial strength)").fill(left_ml)
-        nurse_page.get_by_label("What was wasted and how").fill(
-            "Remainder of the syringe into the waste container"
+        _administration_and_waste(
+            nurse_page=nurse_page, base_url=base, session_url=session_url, witness=prescriber.user
         )
-        nurse_page.get_by_label("Witness e-mail").fill(prescriber.user.email)
-        nurse_page.get_by_label("Witness password or TOTP code").fill(PASSWORD)
-        nurse_page.get_by_role("button", name="Record waste").click()
-        expect(nurse_page.get_by_text("Witnessed waste recorded.")).to_be_visible()
-        nurse_page.goto(session_url)
-        cs_row = nurse_page.locator("#cs-log tbody tr").first
-        expect(cs_row.locator("td").nth(4)).to_have_text(f"{left_ml} mL")
-        expect(cs_row.locator("td").nth(5)).to_have_text("0.00 mL")
-
         # --- Discharge scores, discharge, the note signed by nurse and prescriber ---
         nurse_page.get_by_role("button", name="Record discharge score").click()
         expect(nurse_page.get_by_text("modified Aldrete 10/10, PADSS 10/10")).to_be_visible()
@@ -696,9 +722,11 @@ def test_one_clinic_day_from_referral_to_progress_report_across_roles(
         assert ReportShare.objects.get(patient=patient).recipient_email == REFERRER_EMAIL
 
         # --- Front desk: invoice and superbill (point 7: edges67) ---
+        # Today the discharged visit's appointment still says "Booked", so the billing page
+        # offers nothing to invoice (the helper times out on "Completed appointment"); with
+        # the appointment completed the helper passes as written (tried once by hand).
         # continues when issue 21 point 7 lands
-        # (then: _front_desk_invoices_and_opens_superbill(desk_page=desk_page, base_url=base,
-        # patient=patient))
+        # _front_desk_invoices_and_opens_superbill(desk_page=desk_page, base_url=base, patient=patient)  # noqa: E501, ERA001
     finally:
         for context in contexts:
             context.close()
