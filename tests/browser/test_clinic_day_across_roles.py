@@ -593,6 +593,13 @@ def test_one_clinic_day_from_referral_to_progress_report_across_roles(
         desk_page.get_by_role("button", name=f"Book all {count} infusions").click()
         expect(desk_page.get_by_text(f"{count} infusions booked.")).to_be_visible()
         assert Appointment.objects.filter(patient=patient, status="booked").count() == count
+        # The patient sees the series on the phone.
+        _main_nav(phone, "My appointments")
+        rows = phone.locator("tbody tr").filter(has_text="Infusion at North")
+        expect(rows).to_have_count(count)
+        expect(rows.first).to_contain_text("09:30")
+        expect(rows.first).to_contain_text("Booked")
+        _no_sideways_scroll(phone)
 
         # --- The visit day ---
         appointment = _the_visit_day_arrives(patient)
