@@ -33,6 +33,7 @@ from decimal import Decimal
 
 import pytest
 from django.apps import apps as django_apps
+from django.core import mail
 from django.db.models import F
 from django.utils import timezone
 from django_otp.oath import TOTP
@@ -40,7 +41,6 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Page, expect
 
 from infusionclinic.accounts.models import User
-from infusionclinic.accounts.services import user_create
 from infusionclinic.billing.models import BillableService, BillingProvider, Price
 from infusionclinic.controlled.models import LedgerEntry
 from infusionclinic.infusions.models import (
@@ -206,19 +206,20 @@ def _no_sideways_scroll(page: Page) -> None:
 # --- Steps that wait for other branches of issue 21 ------------------------------------------
 
 
-def _invite_to_portal(*, desk: Staff, patient: Patient) -> None:
-    """Issue 21 point 2 (helper edges2 builds "Invite to the portal", which mails a set-password
-    link). Until it lands, the front desk's invitation is the accounts service a clinic admin
-    runs today (`manage.py create_user`), with the password the patient would set from the
-    link. Switch to: chart → "Invite to the portal" → the mailed link → set password."""
-    user_create(
-        actor=desk.user,
-        email=patient.email,
-        role="patient",
-        password=PASSWORD,
-        full_name=patient.legal_name,
-        patient_mrn=patient.mrn,
-    )
+def _invite_to_portal(*, desk_page: Page, phone: Page, base_url: str, patient: Patient) -> None:
+    """Issue 21 point 2: the front desk presses "Invite to the portal" on the chart; the patient
+    opens the mailed link on the phone and chooses a password."""
+    desk_page.goto(f"{base_url}/patients/{patient.pk}/")
+    desk_page.get_by_role("button", name="Invite to the portal").click()
+    expect(desk_page.get_by_text(f"Portal invitation sent to {patient.email}.")).to_be_visible()
+    (message,) = [m for m in mail.outbox if patient.email in m.to]
+    assert patient.legal_name not in message.body  # no health or identifying details
+    (link,) = re.findall(r"https?://\S+/accounts/invitation/\S+/", message.body)
+    phone.goto(base_url + "/accounts/" + link.split("/accounts/", 1)[1])
+    phone.locator("#id_new_password1").fill(PASSWORD)
+    phone.get_by_label("New password confirmation").fill(PASSWORD)
+    phone.get_by_role("button", name="Set password").click()
+    expect(phone.get_by_role("link", name="Log in")).to_be_visible()
 
 
 def _accept_intake_into_chart(
@@ -478,7 +479,7 @@ def test_one_clinic_day_from_referral_to_progress_report_across_roles(
         patient = Patient.objects.get(family_name="Quintana")
 
         # --- Portal invitation (point 2: edges2) ---
-        _invite_to_portal(desk=desk, patient=patient)
+        _invite_to_portal(desk_page=desk_page, phone=phone, base_url=base, patient=patient)
 
         # --- The patient, on a phone: intake, then consent ---
         phone.goto(base + "/accounts/login/")
