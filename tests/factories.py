@@ -171,9 +171,7 @@ def session_ready_to_start(actor: User, session, *, qty_ml: str | None = None): 
     if qty_ml is None:
         dose = Decimal(str(session.order.dose_mg)) / lot.product.strength_mg_per_ml
         qty_ml = str(dose.quantize(Decimal("0.01"), rounding=ROUND_UP))
-    return cs.draw_record(
-        actor=actor, lot=lot, order=session.order, qty_ml=qty_ml, session=session
-    )
+    return cs.draw_record(actor=actor, lot=lot, order=session.order, qty_ml=qty_ml, session=session)
 
 
 def session_cs_closed(actor: User, session, *, witness: User | None = None) -> None:  # noqa: ANN001

@@ -135,9 +135,7 @@ def draw_lots(session: InfusionSession) -> list[DrawLot]:
 # --- Writes ----------------------------------------------------------------------------------
 
 
-def session_draw(
-    *, actor: User, session: InfusionSession, lot_id: Any, qty_ml: Any
-) -> LedgerEntry:
+def session_draw(*, actor: User, session: InfusionSession, lot_id: Any, qty_ml: Any) -> LedgerEntry:
     """CS-31, CS-42: draw this session's dose from a lot of its location: the controlled app's
     `draw_record` (capability, signed current order, open encounter, expiry, quarantine, BUD,
     balance; its ledger entry and audit event in one transaction), linked to this session."""

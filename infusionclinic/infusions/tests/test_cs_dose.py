@@ -22,8 +22,8 @@ from infusionclinic.controlled import services as cs
 from infusionclinic.controlled.models import EntryKind
 from infusionclinic.controlled.tests.factories import product, receive
 from infusionclinic.infusions import selectors, services
-from infusionclinic.infusions.models import PumpEvent
 from infusionclinic.infusions.controlled_link import session_cs_exception_record
+from infusionclinic.infusions.models import PumpEvent
 from tests.factories import PASSWORD, api_client, dea_registration, logged_in_client, make_user
 
 from .factories import (
@@ -208,8 +208,9 @@ def test_mismatch_is_shown_on_session_page_note_and_api(nurse, session, drawn, l
     assert D(block["draws"][0]["open_ml"]) == D("0.50")
     # Issue 21 point 6: the differences hold the discharge until a prescriber's exception.
     reason = "Pump history lost; dose read from the bag; the rest spilled, not recoverable."
-    session_cs_exception_record(actor=make_user("prescriber", location), session=session,
-                                reason=reason)
+    session_cs_exception_record(
+        actor=make_user("prescriber", location), session=session, reason=reason
+    )
     _discharge(nurse, session)
     note = services.note_generate(actor=nurse, session=session)
     assert "Controlled-substance log (CS-32, CS-43):" in note.body
