@@ -108,3 +108,13 @@ def cs_context(
             and session.state in controlled_link.EXCEPTION_STATES
         ),
     }
+
+
+def billing_context(request: HttpRequest, session: InfusionSession) -> Any:
+    """Issue 21 point 7: once discharged, the completed appointment's invoice or "Create
+    invoice" (billing's selector), for whoever may bill."""
+    if session.state != S.DISCHARGED or session.appointment_id is None:
+        return None
+    from infusionclinic.billing.selectors import appointment_billing
+
+    return appointment_billing(user=request.user, appointment=session.appointment)

@@ -193,6 +193,7 @@ def _page(request: HttpRequest, session: InfusionSession, bound: dict[str, Any])
     for name, (form_class, _) in ACTIONS.items():
         data[name.replace("-", "_") + "_form"] = bound.get(name) or form_class()
     data.update(cs_views.cs_context(request, session, data["cs"], bound))  # issue 21 point 6
+    data["billing"] = cs_views.billing_context(request, session)  # issue 21 point 7
     return data
 
 
