@@ -31,7 +31,7 @@ from infusionclinic.controlled import services as cs_services
 from infusionclinic.controlled.doses import DoseProblem, session_dose_check, session_draws
 from infusionclinic.controlled.models import LedgerEntry, Lot
 
-from .models import ControlledException, InfusionSession, SessionState
+from .models import ControlledException, InfusionSession, SessionNote, SessionState
 
 S = SessionState
 EXCEPTION_STATES = (S.RECOVERING, S.DISCHARGED)
@@ -158,9 +158,11 @@ def session_cs_exception_record(
         raise ValidationError(
             {"state": ["An exception is recorded once the infusion is over (recovery or later)."]}
         )
-    note = getattr(session, "note", None)
-    if note is not None and note.locked:
-        raise ValidationError({"state": ["The note is signed and locked: add an amendment."]})
+    note = SessionNote.objects.select_for_update().filter(session=session).first()
+    if note is not None and (note.nurse_signed_at or note.prescriber_signed_at):
+        raise ValidationError(
+            {"state": ["The note has a signature already: the exception cannot be added to it."]}
+        )
     reason = (reason or "").strip()
     if len(reason) < EXCEPTION_REASON_MIN:
         raise ValidationError(
@@ -178,6 +180,12 @@ def session_cs_exception_record(
         recorded_by=actor,
         recorded_at=timezone.now(),
     )
+    if note is not None:  # the unsigned note shows the exception it will be signed with
+        from .services import note_text
+
+        note.body = note_text(session)
+        note.generated_at = timezone.now()
+        note.save(update_fields=["body", "generated_at"])
     audit_record(
         actor=actor,
         action=AuditAction.CREATE,

@@ -248,6 +248,13 @@ def test_a_ledger_difference_refuses_discharge_and_the_note_signature_cs32_issue
     response = _act(logged_in_client(prescriber), session, "note-sign")
     assert response.status_code == 422
     assert "the note is not signed until it is resolved" in response.content.decode()
+    # The prescriber's exception is written into the unsigned note, which may then be signed.
+    reason = "Pump history lost; the dose was read from the bag, the rest wasted."
+    session_cs_exception_record(actor=prescriber, session=session, reason=reason)
+    note.refresh_from_db()
+    assert reason in note.body
+    services.note_sign(actor=nurse, note=note)
+    assert services.note_sign(actor=prescriber, note=note).locked
 
 
 def test_a_prescribers_documented_exception_lets_it_pass_and_is_in_the_note_issue21_point6(
