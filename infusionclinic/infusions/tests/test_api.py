@@ -182,6 +182,8 @@ def test_state_changes_over_the_api_pre_checks_to_discharge_scores(nurse, sessio
     refused = post("pump", {"action": "start"})  # issue 21 point 6: no registration, no draw
     assert refused.status_code == 422
     assert "CS-31, CS-42" in str(refused.json())
+    detail = client.get(f"/api/v1/sessions/{session.pk}").json()
+    assert any(p.startswith("CS-4: ") for p in detail["controlled"]["start_problems"])
     session_ready_to_start(nurse, session)
     assert post("pump", {"action": "start"}).json()["state"] == "infusing"
     assert post("pump", {"action": "stop"}).json()["state"] == "recovering"
