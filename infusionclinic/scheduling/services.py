@@ -544,3 +544,41 @@ def appointment_confirm_safety(
         detail={"safety_confirmed": True},
     )
     return appointment
+
+
+@transaction.atomic
+def appointment_complete(
+    *, actor: User, appointment: Appointment, session_id: int | None = None
+) -> Appointment:
+    """The visit took place (issue 21 point 7): a booked appointment becomes completed, which is
+    what billing invoices. The infusion session's discharge calls this in its own transaction
+    (`session_id` names it in the audit event); completing twice changes nothing."""
+    if actor.role == Role.PATIENT or not (
+        actor.has_role_perm(Perm.APPOINTMENT_BOOK) or actor.has_role_perm(Perm.SESSION_RUN)
+    ):
+        raise PermissionDenied("Only the clinic's staff complete an appointment.")
+    if not actor.locations.filter(pk=appointment.location_id).exists():
+        raise PermissionDenied("You do not work at this location.")
+    appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
+    if appointment.status == AppointmentStatus.COMPLETED:
+        return appointment
+    if appointment.status != AppointmentStatus.BOOKED:
+        raise BookingConflict(
+            f"This appointment is {appointment.get_status_display().lower()}, not booked."
+        )
+    previous = appointment.status
+    appointment.status = AppointmentStatus.COMPLETED
+    appointment.status_changed_at = timezone.now()
+    appointment.save(update_fields=["status", "status_changed_at", "updated_at"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        patient=appointment.patient,
+        obj=appointment,
+        detail={
+            "status": appointment.status,
+            "from": previous,
+            **({"session": session_id} if session_id is not None else {}),
+        },
+    )
+    return appointment

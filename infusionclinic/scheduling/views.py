@@ -5,6 +5,7 @@ and the private iCalendar feed."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -165,8 +166,18 @@ def appointment_detail(request: HttpRequest, appointment_id: int) -> HttpRespons
             "move_form": move_form,
             "cancel_form": cancel_form,
             "can_book": is_patient or request.user.has_role_perm(Perm.APPOINTMENT_BOOK),
+            "billing": _billing(request, appointment),  # issue 21 point 7
         },
     )
+
+
+def _billing(request: HttpRequest, appointment: Any) -> Any:
+    """The completed visit's invoice or "Create invoice" (billing's selector; staff only)."""
+    if request.user.role == Role.PATIENT:
+        return None
+    from infusionclinic.billing.selectors import appointment_billing
+
+    return appointment_billing(user=request.user, appointment=appointment)
 
 
 @login_required
