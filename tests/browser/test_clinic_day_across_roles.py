@@ -55,7 +55,7 @@ from infusionclinic.patients.models import Patient
 from infusionclinic.reports.models import ReportShare
 from infusionclinic.scheduling.models import Appointment, Chair
 from infusionclinic.scheduling.tests.factories import future_day, on_shift, open_every_day
-from tests.factories import PASSWORD, LocationFactory, make_user
+from tests.factories import PASSWORD, LocationFactory, dea_registration, make_user
 
 from .conftest import TIMEOUT_MS, PageProblems
 
@@ -253,10 +253,10 @@ def _accept_intake_into_chart(
 
 
 def _draw_from_a_lot(*, nurse_page: Page, base_url: str, session_url: str) -> None:
-    """Issue 21 point 6 (helper edges67 adds a draw step to the session page, required before
-    "Start infusion"). Until it lands, the nurse records the receipt of a lot and the draw for
-    the signed order on the controlled-substance pages (CS-30, CS-31, CS-42); the session page
-    then lists the draw in its controlled-substance log."""
+    """Issue 21 point 6: the vials are received into the log (CS-9, CS-30), and the start waits
+    for a draw from a lot for this session, made on the session page (CS-31, CS-42)."""
+    nurse_page.goto(session_url)
+    expect(nurse_page.locator("#cs-start-problems")).to_contain_text("draw")
     nurse_page.goto(base_url + "/controlled/north/receive/")
     expect(nurse_page.get_by_role("heading", level=1)).to_contain_text("Receive vials")
     nurse_page.get_by_label("NDC (package, as printed").fill("42023-113-10")
@@ -271,58 +271,44 @@ def _draw_from_a_lot(*, nurse_page: Page, base_url: str, session_url: str) -> No
     nurse_page.get_by_role("button", name="Record receipt").click()
     expect(nurse_page.get_by_text("Receipt recorded.")).to_be_visible()
 
-    nurse_page.goto(base_url + "/controlled/north/draw/")
-    expect(nurse_page.get_by_role("heading", level=1)).to_contain_text("Draw for a dose")
-    order = nurse_page.get_by_label("Signed dosing order")
-    expect(order.locator("option")).to_have_count(1)
-    expect(order.locator("option").first).to_contain_text("Quintana, Marisol")
-    expect(order.locator("option").first).to_contain_text("32.0 mg")
-    expect(nurse_page.get_by_label("Lot")).to_contain_text("KT26A")
-    # 32.0 mg at the vial's 10 mg/mL.
-    nurse_page.get_by_label("Quantity drawn (mL of vial)").fill("3.2")
-    nurse_page.get_by_role("button", name="Record draw").click()
-    expect(nurse_page.get_by_text("Draw recorded.")).to_be_visible()
-
     nurse_page.goto(session_url)
+    draw = nurse_page.locator("#cs-draw-form")
+    expect(draw.get_by_label("Lot")).to_contain_text("KT26A")
+    # 32.0 mg at the vial's 10 mg/mL.
+    draw.get_by_label("Quantity drawn (mL of vial)").fill("3.2")
+    draw.get_by_role("button", name="Record draw").click()
     expect(nurse_page.locator("#cs-log")).to_contain_text("KT26A")
     expect(nurse_page.locator("#cs-log")).to_contain_text("3.20 mL = 32 mg")
+    expect(nurse_page.locator("#cs-start-problems")).to_have_count(0)
 
 
-def _administration_and_waste(
-    *, nurse_page: Page, base_url: str, session_url: str, witness: User
-) -> None:
-    """Issue 21 point 6 (helper edges67: the session records the administered amount from the
-    pump and takes the witnessed waste before discharge). Until it lands, the nurse follows the
-    session page's "Record administration" link (CS-32: the pump's dose given is the default)
-    and records the rest of the draw as waste on the controlled-substance page, witnessed by
-    the prescriber's password (CS-33, CS-44); the session's log then has nothing left open."""
-    nurse_page.locator("#cs-log").get_by_role("link", name="Record administration").click()
-    expect(nurse_page.get_by_role("heading", level=1)).to_contain_text("Record administration")
-    expect(nurse_page.get_by_text(re.compile(r"Pump's dose given: [\d.]+ mg"))).to_be_visible()
-    nurse_page.get_by_role("button", name="Record", exact=True).click()
-    expect(nurse_page.get_by_text("Administration recorded.")).to_be_visible()
+def _administration_and_waste(*, nurse_page: Page, session_url: str, witness: User) -> None:
+    """Issue 21 point 6: after the stop the session page takes the administered amount (the
+    pump's dose given by default, CS-32) and then the witnessed waste of the rest (CS-33,
+    CS-44); discharge waits for both."""
     nurse_page.goto(session_url)
-    left = nurse_page.locator("#cs-log tbody tr").first.locator("td").nth(5).inner_text()
-    left_ml = left.removesuffix(" mL")
-    assert Decimal(left_ml) > 0, left
-    nurse_page.goto(base_url + "/controlled/north/waste/")
-    expect(nurse_page.get_by_role("heading", level=1)).to_contain_text("Witnessed waste")
-    nurse_page.get_by_label("Quantity (mL of vial strength)").fill(left_ml)
-    nurse_page.get_by_label("What was wasted and how").fill(
+    nurse_page.get_by_role("button", name="Discharge", exact=True).wait_for(state="attached")
+    admin_form = nurse_page.locator("form.cs-administer").first
+    expect(admin_form).to_contain_text("From the pump:")
+    admin_form.get_by_role("button", name="Record administration").click()
+    waste = nurse_page.locator("form.cs-waste").first
+    left_ml = waste.get_by_label("Wasted (mL of vial)").input_value()
+    assert Decimal(left_ml) > 0, left_ml
+    waste.get_by_label("What was wasted and how").fill(
         "Remainder of the syringe into the waste container"
     )
-    nurse_page.get_by_label("Witness e-mail").fill(witness.email)
-    nurse_page.get_by_label("Witness password or TOTP code").fill(PASSWORD)
-    nurse_page.get_by_role("button", name="Record waste").click()
-    expect(nurse_page.get_by_text("Witnessed waste recorded.")).to_be_visible()
-    nurse_page.goto(session_url)
+    waste.get_by_label(re.compile("Witness e-mail")).fill(witness.email)
+    waste.get_by_label("Witness password or TOTP code").fill(PASSWORD)
+    waste.get_by_role("button", name="Record witnessed waste").click()
     cs_row = nurse_page.locator("#cs-log tbody tr").first
-    expect(cs_row.locator("td").nth(4)).to_have_text(f"{left_ml} mL")
-    expect(cs_row.locator("td").nth(5)).to_have_text("0.00 mL")
+    expect(cs_row.locator("td").nth(4)).to_contain_text(f"{left_ml} mL")
+    expect(cs_row.locator("td").nth(5)).to_contain_text("0.00 mL")
     # CS-32, CS-42: the log's administered dose is the pump's, and no difference is named.
-    doses = nurse_page.locator("#cs-log p").first.locator("strong").all_inner_texts()
-    pump_mg, logged_mg = (Decimal(t.removesuffix(" mg")) for t in doses)
-    assert pump_mg == logged_mg > 0, doses
+    doses = nurse_page.locator("#cs-log p").filter(has_text="Pump's dose given")
+    pump_mg, logged_mg = (
+        Decimal(t.removesuffix(" mg")) for t in doses.locator("strong").all_inner_texts()
+    )
+    assert pump_mg == logged_mg > 0
     expect(nurse_page.locator(".cs-mismatch")).to_have_count(0)
 
 
@@ -341,9 +327,8 @@ def _resume_after_bp_pause(*, prescriber_page: Page, session_url: str) -> None:
 def _front_desk_invoices_and_opens_superbill(
     *, desk_page: Page, base_url: str, patient: Patient
 ) -> None:
-    """Issue 21 point 7 (helper edges67: discharge completes the appointment, and the invoice is
-    then one click away). Fails on today's code: after discharge the appointment still says
-    "Booked", so the billing page offers nothing to invoice."""
+    """Issue 21 point 7: discharge completed the appointment, so billing offers it; the infusion
+    codes come from the pump record, the drug line is typed; then the superbill."""
     desk_page.goto(f"{base_url}/patients/{patient.pk}/")
     desk_page.get_by_role("link", name="Invoices, packages and payments").click()
     expect(desk_page.get_by_role("heading", level=1)).to_contain_text("Billing: Marisol Quintana")
@@ -430,6 +415,9 @@ def test_one_clinic_day_from_referral_to_progress_report_across_roles(
     BillingProvider.objects.create(
         user=prescriber.user, display_name="Dr. Priya Prescriber", npi=VALID_NPI
     )
+    # The location's DEA registration, as the clinic admin records it (CS-4): no infusion
+    # starts without it.
+    dea_registration(north)
 
     contexts: list = []
     try:
@@ -676,7 +664,7 @@ def test_one_clinic_day_from_referral_to_progress_report_across_roles(
         nurse_page.get_by_role("button", name="Stop infusion").click()
         _state(nurse_page, "Recovering")
         _administration_and_waste(
-            nurse_page=nurse_page, base_url=base, session_url=session_url, witness=prescriber.user
+            nurse_page=nurse_page, session_url=session_url, witness=prescriber.user
         )
         # --- Discharge scores, discharge, the note signed by nurse and prescriber ---
         nurse_page.get_by_role("button", name="Record discharge score").click()
@@ -729,12 +717,10 @@ def test_one_clinic_day_from_referral_to_progress_report_across_roles(
         }
         assert ReportShare.objects.get(patient=patient).recipient_email == REFERRER_EMAIL
 
-        # --- Front desk: invoice and superbill (point 7: edges67) ---
-        # Today the discharged visit's appointment still says "Booked", so the billing page
-        # offers nothing to invoice (the helper times out on "Completed appointment"); with
-        # the appointment completed the helper passes as written (tried once by hand).
-        # continues when issue 21 point 7 lands
-        # _front_desk_invoices_and_opens_superbill(desk_page=desk_page, base_url=base, patient=patient)  # noqa: E501, ERA001
+        # --- Front desk: invoice and superbill (point 7: discharge completed the visit) ---
+        _front_desk_invoices_and_opens_superbill(
+            desk_page=desk_page, base_url=base, patient=patient
+        )
     finally:
         for context in contexts:
             context.close()
