@@ -166,6 +166,10 @@ def _page(request: HttpRequest, session: InfusionSession, bound: dict[str, Any])
         ),
         "catalogue": rules.side_effect_catalogue(),
         "scores": session.discharge_scores.all(),
+        # Issue 21 point 10: each recorded score's criteria and options in words.
+        "scored": [
+            (s, selectors.discharge_score_details(s)) for s in session.discharge_scores.all()
+        ],
         "discharge_problems": (
             services.discharge_problems(session) if session.state == SessionState.RECOVERING else []
         ),
