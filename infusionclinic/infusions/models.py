@@ -290,3 +290,11 @@ class NoteAmendment(models.Model):
 
     def __str__(self) -> str:
         return f"Amendment {self.pk} of note {self.note_id}"
+
+
+# Issue 21 point 13: in-chair PRN medicines (their own module; re-exported for the app registry).
+from .prn_models import (  # noqa: E402, F401
+    MedicationAdministration,
+    StandingOrder,
+    StandingOrderLine,
+)
