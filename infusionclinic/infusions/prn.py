@@ -359,7 +359,7 @@ def prn_administer(
         session=session.pk,
         standing_order=line.standing_order_id,
         medicine=given.medicine,
-        dose=str(given.dose),
+        dose=f"{given.dose.normalize():f}",
         unit=given.unit,
         route=given.route,
     )

@@ -6,78 +6,159 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('courses', '0002_seed_protocols'),
-        ('infusions', '0003_vital_session_taken_index'),
-        ('patients', '0006_search_order_index'),
+        ("courses", "0002_seed_protocols"),
+        ("infusions", "0003_vital_session_taken_index"),
+        ("patients", "0006_search_order_index"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='StandingOrder',
+            name="StandingOrder",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('note', models.CharField(blank=True, max_length=500)),
-                ('signed_at', models.DateTimeField()),
-                ('sign_method', models.CharField(max_length=16)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('revoke_reason', models.CharField(blank=True, max_length=500)),
-                ('course', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='standing_orders', to='courses.treatmentcourse')),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='standing_orders', to='patients.patient')),
-                ('revoked_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('signed_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("note", models.CharField(blank=True, max_length=500)),
+                ("signed_at", models.DateTimeField()),
+                ("sign_method", models.CharField(max_length=16)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                ("revoke_reason", models.CharField(blank=True, max_length=500)),
+                (
+                    "course",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="standing_orders",
+                        to="courses.treatmentcourse",
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="standing_orders",
+                        to="patients.patient",
+                    ),
+                ),
+                (
+                    "revoked_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "signed_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-signed_at', '-pk'],
+                "ordering": ["-signed_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='StandingOrderLine',
+            name="StandingOrderLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('medicine', models.CharField(max_length=32)),
-                ('dose', models.DecimalField(decimal_places=3, max_digits=7)),
-                ('unit', models.CharField(max_length=8)),
-                ('route', models.CharField(max_length=8)),
-                ('max_per_session', models.DecimalField(decimal_places=3, max_digits=7)),
-                ('indication', models.CharField(max_length=200)),
-                ('standing_order', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='infusions.standingorder')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("medicine", models.CharField(max_length=32)),
+                ("dose", models.DecimalField(decimal_places=3, max_digits=7)),
+                ("unit", models.CharField(max_length=8)),
+                ("route", models.CharField(max_length=8)),
+                ("max_per_session", models.DecimalField(decimal_places=3, max_digits=7)),
+                ("indication", models.CharField(max_length=200)),
+                (
+                    "standing_order",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lines",
+                        to="infusions.standingorder",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['pk'],
+                "ordering": ["pk"],
             },
         ),
         migrations.CreateModel(
-            name='MedicationAdministration',
+            name="MedicationAdministration",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('medicine', models.CharField(max_length=32)),
-                ('dose', models.DecimalField(decimal_places=3, max_digits=7)),
-                ('unit', models.CharField(max_length=8)),
-                ('route', models.CharField(max_length=8)),
-                ('given_at', models.DateTimeField()),
-                ('reason', models.CharField(max_length=500)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('given_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('session', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='prn_given', to='infusions.infusionsession')),
-                ('standing_order_line', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='administrations', to='infusions.standingorderline')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("medicine", models.CharField(max_length=32)),
+                ("dose", models.DecimalField(decimal_places=3, max_digits=7)),
+                ("unit", models.CharField(max_length=8)),
+                ("route", models.CharField(max_length=8)),
+                ("given_at", models.DateTimeField()),
+                ("reason", models.CharField(max_length=500)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "given_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "session",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="prn_given",
+                        to="infusions.infusionsession",
+                    ),
+                ),
+                (
+                    "standing_order_line",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="administrations",
+                        to="infusions.standingorderline",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['given_at', 'pk'],
+                "ordering": ["given_at", "pk"],
             },
         ),
         migrations.AddConstraint(
-            model_name='standingorderline',
-            constraint=models.UniqueConstraint(fields=('standing_order', 'medicine'), name='standing_order_line_medicine'),
+            model_name="standingorderline",
+            constraint=models.UniqueConstraint(
+                fields=("standing_order", "medicine"), name="standing_order_line_medicine"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='standingorderline',
-            constraint=models.CheckConstraint(condition=models.Q(('dose__gt', 0), ('max_per_session__gte', models.F('dose'))), name='standing_order_line_dose_within_max'),
+            model_name="standingorderline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("dose__gt", 0), ("max_per_session__gte", models.F("dose"))),
+                name="standing_order_line_dose_within_max",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='medicationadministration',
-            constraint=models.CheckConstraint(condition=models.Q(('dose__gt', 0)), name='prn_given_dose_positive'),
+            model_name="medicationadministration",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("dose__gt", 0)), name="prn_given_dose_positive"
+            ),
         ),
     ]
