@@ -75,6 +75,13 @@ class StandingOrderLine(models.Model):
     def __str__(self) -> str:
         return f"{self.medicine} {self.dose} {self.unit} {self.route}"
 
+    @property
+    def medicine_name(self) -> str:
+        from .prn import prn_medicines
+
+        med = prn_medicines().get(self.medicine)
+        return med.name if med else self.medicine
+
 
 class MedicationAdministration(models.Model):
     """A PRN medicine given in the chair: drug, dose with unit, route, when, by whom and why,
@@ -105,3 +112,10 @@ class MedicationAdministration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.medicine} {self.dose} {self.unit} {self.route}"
+
+    @property
+    def medicine_name(self) -> str:
+        from .prn import prn_medicines
+
+        med = prn_medicines().get(self.medicine)
+        return med.name if med else self.medicine

@@ -27,7 +27,7 @@ from infusionclinic.patients.forms import apply_service_errors
 from infusionclinic.scheduling.models import AppointmentStatus
 from infusionclinic.scheduling.selectors import appointment_get_for_user, appointments_visible_to
 
-from . import forms, rules, selectors, services
+from . import forms, prn, prn_forms, prn_views, rules, selectors, services
 from .models import InfusionSession, SessionNote, SessionState
 
 BOARD_COLUMNS = [
@@ -238,6 +238,10 @@ def _page(request: HttpRequest, session: InfusionSession, bound: dict[str, Any])
     }
     for name, (form_class, _) in ACTIONS.items():
         data[name.replace("-", "_") + "_form"] = bound.get(name) or form_class()
+    # Issue 21 point 13: PRN medicines the session's standing orders allow, and those given.
+    data["prn_lines"] = prn.standing_order_lines_for_session(session)
+    data["prn_given"] = prn.prn_given(session)
+    data["prn_form"].limit_to(data["prn_lines"])
     return data
 
 
@@ -368,6 +372,10 @@ ACTIONS: dict[str, tuple[type[django_forms.Form], Handler]] = {
     "cancel": (
         forms.CancelForm,
         lambda r, s, d: services.session_cancel(actor=r.user, session=s, **d),
+    ),
+    "prn": (
+        prn_forms.PrnForm,
+        lambda r, s, d: prn_views.prn_administer_from_form(r, s, d),
     ),
     "note-generate": (
         forms.EmptyForm,

@@ -11,9 +11,10 @@ from django.utils import timezone
 from infusionclinic.audit.models import AuditEvent
 from infusionclinic.fhir.resources import resources_for, validate
 from infusionclinic.infusions import prn, services
-from infusionclinic.infusions.prn_models import MedicationAdministration
+from infusionclinic.infusions.models import InfusionSession
+from infusionclinic.infusions.prn_models import MedicationAdministration, StandingOrder
 from infusionclinic.patients.models import Patient
-from tests.factories import PASSWORD, api_client, make_user
+from tests.factories import PASSWORD, api_client, logged_in_client, make_user
 
 from .factories import checked_in, infusing, shift_back
 
@@ -273,3 +274,86 @@ def test_prn_given_maps_to_a_valid_fhir_medication_administration(prescriber, nu
     r = api_client(nurse).get(f"/fhir/Patient/{session.patient_id}/$everything?_count=100")
     assert r.status_code == 200
     assert f"prn-{given.pk}" in [e["resource"]["id"] for e in r.json()["entry"]]
+
+
+# --- Pages ---------------------------------------------------------------------------------
+
+
+def test_prescriber_signs_a_standing_order_on_the_patients_page_nurse_reads_it(
+    prescriber, nurse, patient, location
+):
+    url = f"/infusions/patients/{patient.pk}/standing-orders/"
+    client = logged_in_client(prescriber)
+    page = client.get(url).content.decode()
+    assert "unverified" in page
+    assert 'id="prn-ondansetron"' in page
+    assert 'id="prn-midazolam"' in page
+    post = {
+        "ondansetron_include": "on",
+        "ondansetron_dose": "4",
+        "ondansetron_route": "IV",
+        "ondansetron_max_per_session": "8",
+        "ondansetron_indication": "Nausea or vomiting",
+        "password": PASSWORD,
+    }
+    refused = client.post(url, {**post, "password": "wrong"})
+    assert refused.status_code == 400
+    assert not StandingOrder.objects.exists()
+    assert client.post(url, post).status_code == 302
+    order = StandingOrder.objects.get()
+    assert order.lines.get().medicine == "ondansetron"
+    nurse_page = logged_in_client(nurse).get(url)
+    assert nurse_page.status_code == 200
+    html = nurse_page.content.decode()
+    assert f"Standing order #{order.pk}" in html
+    assert "Sign standing order" not in html
+    assert logged_in_client(nurse).post(url, post).status_code == 403
+    assert logged_in_client(make_user("front_desk", location)).get(url).status_code == 403
+    r = client.post(
+        f"/infusions/patients/{patient.pk}/standing-orders/{order.pk}/revoke/",
+        {"reason": "plan changed"},
+    )
+    assert r.status_code == 302
+    order.refresh_from_db()
+    assert order.revoked_by == prescriber
+
+
+def test_session_page_records_a_prn_medicine_and_refuses_above_max_issue21_point13(
+    prescriber, nurse, session
+):
+    client = logged_in_client(nurse)
+    infusing(nurse, session)
+    page = client.get(f"/infusions/sessions/{session.pk}/").content.decode()
+    assert 'id="prn-none"' in page
+    _sign(prescriber, session.patient)
+    page = client.get(f"/infusions/sessions/{session.pk}/").content.decode()
+    assert "Ondansetron 4 mg IV, at most 8 mg per session" in page
+    assert 'for="id_prn_medicine"' in page
+    url = f"/infusions/sessions/{session.pk}/prn/"
+    too_much = client.post(url, {"medicine": "ondansetron", "dose": "9", "reason": "nausea"})
+    assert too_much.status_code == 422
+    assert "Above the standing order" in too_much.content.decode()
+    not_ordered = client.post(url, {"medicine": "midazolam", "dose": "1", "reason": "distress"})
+    assert not_ordered.status_code == 422
+    assert "not in a signed standing order" in not_ordered.content.decode()
+    assert not MedicationAdministration.objects.exists()
+    InfusionSession.objects.filter(pk=session.pk).update(
+        checked_in_at=timezone.now() - timedelta(minutes=30)
+    )
+    local = timezone.now().astimezone(session.location.tzinfo) - timedelta(minutes=5)
+    r = client.post(
+        url,
+        {
+            "medicine": "ondansetron",
+            "dose": "4",
+            "reason": "Nausea (AE-4)",
+            "given_at": local.strftime("%Y-%m-%dT%H:%M"),
+        },
+    )
+    assert r.status_code == 302, r.content.decode()[-3000:]
+    given = MedicationAdministration.objects.get()
+    assert given.route == "IV"
+    # The typed time is the location's local time (America/New_York), stored in UTC.
+    assert given.given_at == local.replace(second=0, microsecond=0)
+    page = client.get(f"/infusions/sessions/{session.pk}/").content.decode()
+    assert "Ondansetron 4 mg IV — Nausea (AE-4)" in page
