@@ -96,6 +96,7 @@ class StandingOrderForm(forms.Form):
 
 
 class RevokeForm(forms.Form):
+    standing_order_id = forms.IntegerField(widget=forms.HiddenInput)
     reason = forms.CharField(max_length=500, label="Reason for revoking")
 
 

@@ -84,16 +84,16 @@ def standing_orders(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def standing_order_revoke(
-    request: HttpRequest, patient_id: int, standing_order_id: int
-) -> HttpResponse:
+def standing_order_revoke(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
     require_perm(request, Perm.ORDER_WRITE)
-    order = StandingOrder.objects.filter(patient=patient, pk=standing_order_id).first()
-    if order is None:
-        raise Http404
     form = RevokeForm(request.POST)
     if form.is_valid():
+        order = StandingOrder.objects.filter(
+            patient=patient, pk=form.cleaned_data["standing_order_id"]
+        ).first()
+        if order is None:
+            raise Http404
         try:
             prn.standing_order_revoke(
                 actor=request.user, standing_order=order, reason=form.cleaned_data["reason"]

@@ -26,7 +26,7 @@ urlpatterns = [
         name="standing_orders",
     ),
     path(
-        "infusions/patients/<int:patient_id>/standing-orders/<int:standing_order_id>/revoke/",
+        "infusions/patients/<int:patient_id>/standing-orders/revoke/",
         prn_views.standing_order_revoke,
         name="standing_order_revoke",
     ),

@@ -310,8 +310,8 @@ def test_prescriber_signs_a_standing_order_on_the_patients_page_nurse_reads_it(
     assert logged_in_client(nurse).post(url, post).status_code == 403
     assert logged_in_client(make_user("front_desk", location)).get(url).status_code == 403
     r = client.post(
-        f"/infusions/patients/{patient.pk}/standing-orders/{order.pk}/revoke/",
-        {"reason": "plan changed"},
+        f"/infusions/patients/{patient.pk}/standing-orders/revoke/",
+        {"standing_order_id": order.pk, "reason": "plan changed"},
     )
     assert r.status_code == 302
     order.refresh_from_db()
