@@ -14,8 +14,9 @@ class StandingOrderForm(forms.Form):
     """One group of fields per PRN medicine; a medicine is on the order when its box is ticked.
     Defaults are the data file's, UNVERIFIED: the prescriber sets the numbers that count."""
 
-    def __init__(self, *args: Any, courses: list[Any] = (), **kwargs: Any) -> None:  # type: ignore[assignment]
+    def __init__(self, *args: Any, courses: list[Any] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        courses = courses or []
         self.fields["course"] = forms.TypedChoiceField(
             label="For",
             required=False,
