@@ -506,3 +506,37 @@ def medication_administration_resource(session: Any) -> dict[str, Any]:
             },
         },
     }
+
+
+def prn_administration_resource(given: Any) -> dict[str, Any]:
+    """Issue 21 point 13: a PRN medicine given in the chair (infusions MedicationAdministration)
+    in the session's Encounter; RxNorm ingredient when the data file has one (unverified), the
+    dose in UCUM, the route, who gave it and why."""
+    from infusionclinic.infusions.prn import prn_medicines
+
+    med = prn_medicines().get(given.medicine)
+    order_id = given.standing_order_line.standing_order_id
+    concept: dict[str, Any] = {"text": med.name if med else given.medicine}
+    if med is not None and med.rxnorm:
+        concept["coding"] = [{"system": RXNORM, "code": med.rxnorm, "display": med.id}]
+    return {
+        "resourceType": "MedicationAdministration",
+        "id": f"prn-{given.pk}",
+        "status": "completed",
+        "medicationCodeableConcept": concept,
+        "subject": patient_reference(given.session.patient_id),
+        "context": {"reference": f"Encounter/session-{given.session_id}"},
+        "effectiveDateTime": given.given_at.isoformat(),
+        "performer": [{"actor": {"display": str(given.given_by)}}],
+        "reasonCode": [{"text": given.reason}],
+        "note": [{"text": f"Given PRN under standing order #{order_id}"}],
+        "dosage": {
+            "route": {"text": given.route},
+            "dose": {
+                "value": float(given.dose),
+                "unit": given.unit,
+                "system": UCUM,
+                "code": given.unit,
+            },
+        },
+    }

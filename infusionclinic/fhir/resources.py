@@ -43,6 +43,7 @@ from .mapping import (
     medication_administration_resource,
     medication_request_resource,
     patient_resource,
+    prn_administration_resource,
     questionnaire_response_resource,
     score_observation_resource,
     vital_bp_resource,
@@ -83,6 +84,17 @@ def _administered(patients: QuerySet[Patient]) -> QuerySet[Any]:
     """Sessions whose pump was started: the ketamine was given."""
     # The dose given is computed from the pump events: one query per chunk, not per session.
     return _sessions(patients).filter(pump__action="start").distinct().prefetch_related("pump")
+
+
+def _prn_given(patients: QuerySet[Patient]) -> QuerySet[Any]:
+    """Issue 21 point 13: PRN medicines given in the chair under a standing order."""
+    from infusionclinic.infusions.models import MedicationAdministration as PrnGiven
+
+    return (
+        PrnGiven.objects.filter(session__patient__in=patients)
+        .select_related("session", "given_by", "standing_order_line")
+        .order_by("pk")
+    )
 
 
 def _session_vitals(patients: QuerySet[Patient]) -> QuerySet[Any]:
@@ -239,6 +251,7 @@ SOURCES: list[Source] = [
         lambda patients: _administered(patients),
         medication_administration_resource,
     ),
+    Source("MedicationAdministration", _prn_given, prn_administration_resource),
     # Infusion-session vital signs: one Observation per measure and reading (codes.md CODE-V2..8).
     *[
         Source(

@@ -73,9 +73,10 @@ class SideEffectForm(forms.Form):
         choices=[(1, "1 mild"), (2, "2 moderate"), (3, "3 severe")],
         label="Grade",
     )
-    note = forms.CharField(max_length=500, required=False)
+    note = forms.CharField(max_length=500, required=False, label="Note")
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "id_side_effect_%s")  # issue 21 point 10: unique ids
         super().__init__(*args, **kwargs)
         self.fields["code"].choices = [
             (code, f"{code} {name}") for code, name in rules.side_effect_catalogue().items()
@@ -89,6 +90,9 @@ class SymptomForm(forms.Form):
     note = forms.CharField(max_length=500, required=False, label="Observation")
 
     def __init__(self, *args, **kwargs):
+        # Issue 21 point 10: the side-effect form on the same page has `code` and `note` too;
+        # ids of their own so each <label for> names this form's select and note.
+        kwargs.setdefault("auto_id", "id_symptom_%s")
         super().__init__(*args, **kwargs)
         self.fields["code"].choices = [
             (sign.id, f"{sign.name} ({sign.rule_id})") for sign in rules.warning_signs().values()
@@ -103,22 +107,19 @@ class ResolveForm(forms.Form):
     effect_id = forms.IntegerField(widget=forms.HiddenInput)
 
 
-_SCORE = [(2, "2"), (1, "1"), (0, "0")]
-
-
 class ScoreForm(forms.Form):
-    """DIS-1 modified Aldrete and DIS-2 PADSS, five items each."""
+    """DIS-1 modified Aldrete and DIS-2 PADSS, five items each; each criterion and option shown
+    in words from data/discharge_scores.json (issue 21 point 10)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for name in rules.ALDRETE_ITEMS:
-            self.fields[f"aldrete_{name}"] = forms.TypedChoiceField(
-                coerce=int, choices=_SCORE, label=f"Aldrete: {name.replace('_', ' ')}"
-            )
-        for name in rules.PADSS_ITEMS:
-            self.fields[f"padss_{name}"] = forms.TypedChoiceField(
-                coerce=int, choices=_SCORE, label=f"PADSS: {name.replace('_', ' ')}"
-            )
+        for scale in rules.discharge_scales().values():
+            for item in scale.items:
+                self.fields[f"{scale.id}_{item.id}"] = forms.TypedChoiceField(
+                    coerce=int,
+                    choices=[(score, f"{score} — {words}") for score, words in item.options],
+                    label=f"{scale.name} ({scale.rule_id}): {item.name}",
+                )
         self.fields["voiding_not_required"] = forms.BooleanField(
             required=False, label="Voiding not required (DIS-4)"
         )

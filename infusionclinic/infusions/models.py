@@ -314,3 +314,11 @@ class ControlledException(models.Model):
 
     def __str__(self) -> str:
         return f"Controlled-substance exception {self.pk} of session {self.session_id}"
+
+
+# Issue 21 point 13: in-chair PRN medicines (their own module; re-exported for the app registry).
+from .prn_models import (  # noqa: E402, F401
+    MedicationAdministration,
+    StandingOrder,
+    StandingOrderLine,
+)

@@ -261,8 +261,53 @@ def dose_given_mg(
     )
 
 
-ALDRETE_ITEMS = ("activity", "respiration", "circulation", "consciousness", "spo2")  # DIS-1
-PADSS_ITEMS = ("vital_signs", "activity_mental", "pain_nausea", "bleeding", "intake_output")
+@dataclass(frozen=True)
+class ScoreCriterion:
+    """One item of a discharge scale with its words and the words of its 2 / 1 / 0 options."""
+
+    id: str
+    name: str
+    options: tuple[tuple[int, str], ...]  # (score, words), highest score first
+
+
+@dataclass(frozen=True)
+class ScoreScale:
+    id: str  # "aldrete" or "padss"
+    name: str
+    rule_id: str  # DIS-1 or DIS-2
+    items: tuple[ScoreCriterion, ...]
+
+
+@cache
+def discharge_scales() -> dict[str, ScoreScale]:
+    """DIS-1 (modified Aldrete) and DIS-2 (PADSS) as data (data/discharge_scores.json): each
+    criterion's words and its options' words (issue 21 point 10)."""
+    data = json.loads((Path(__file__).parent / "data" / "discharge_scores.json").read_text())
+    return {
+        key: ScoreScale(
+            key,
+            scale["name"],
+            scale["rule_id"],
+            tuple(
+                ScoreCriterion(
+                    item["id"],
+                    item["name"],
+                    tuple(
+                        sorted(
+                            ((int(k), v) for k, v in item["options"].items()),
+                            reverse=True,
+                        )
+                    ),
+                )
+                for item in scale["items"]
+            ),
+        )
+        for key, scale in data["scales"].items()
+    }
+
+
+ALDRETE_ITEMS = tuple(c.id for c in discharge_scales()["aldrete"].items)  # DIS-1
+PADSS_ITEMS = tuple(c.id for c in discharge_scales()["padss"].items)  # DIS-2
 
 
 def score_total(items: dict[str, int], names: tuple[str, ...], field: str) -> int:

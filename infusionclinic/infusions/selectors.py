@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -362,3 +363,23 @@ def pre_infusion_readings(*, patient: Patient, limit: int = 10) -> list[VitalSig
     ):
         firsts.setdefault(reading.session_id, reading)
     return sorted(firsts.values(), key=lambda r: r.taken_at, reverse=True)[:limit]
+
+
+def discharge_score_details(score: Any) -> list[dict[str, Any]]:
+    """A recorded DIS-1 / DIS-2 score in words: each criterion, the score given and its option's
+    words (issue 21 point 10)."""
+    out: list[dict[str, Any]] = []
+    for scale in rules.discharge_scales().values():
+        given = getattr(score, scale.id) or {}
+        for item in scale.items:
+            value = given.get(item.id)
+            out.append(
+                {
+                    "scale": scale.name,
+                    "rule_id": scale.rule_id,
+                    "criterion": item.name,
+                    "score": value,
+                    "words": dict(item.options).get(value, "—"),
+                }
+            )
+    return out

@@ -906,6 +906,10 @@ def note_text(session: InfusionSession) -> str:
         f"by {session.discharged_by or '-'} to {session.discharged_to_escort or '-'}."
     )
     lines += _note_controlled_lines(session)
+    # Issue 21 point 13: PRN medicines given in the chair under a signed standing order.
+    from .prn import prn_note_lines
+
+    lines += prn_note_lines(session)
     return "\n".join(lines)
 
 

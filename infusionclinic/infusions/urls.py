@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import prn_views, views
 
 app_name = "infusions"
 
@@ -18,6 +18,17 @@ urlpatterns = [
         "infusions/sessions/<int:session_id>/discharge-sheet/",
         views.discharge_sheet,
         name="discharge_sheet",
+    ),
+    # Issue 21 point 13: PRN standing orders of a patient.
+    path(
+        "infusions/patients/<int:patient_id>/standing-orders/",
+        prn_views.standing_orders,
+        name="standing_orders",
+    ),
+    path(
+        "infusions/patients/<int:patient_id>/standing-orders/revoke/",
+        prn_views.standing_order_revoke,
+        name="standing_order_revoke",
     ),
     path(
         "infusions/sessions/<int:session_id>/<slug:action>/",

@@ -27,7 +27,7 @@ from infusionclinic.patients.forms import apply_service_errors
 from infusionclinic.scheduling.models import AppointmentStatus
 from infusionclinic.scheduling.selectors import appointment_get_for_user, appointments_visible_to
 
-from . import cs_views, forms, rules, selectors, services
+from . import cs_views, forms, prn, prn_forms, prn_views, rules, selectors, services
 from .models import InfusionSession, SessionNote, SessionState
 
 BOARD_COLUMNS = [
@@ -47,12 +47,38 @@ def _require_run(request: HttpRequest) -> None:
     require_perm(request, Perm.SESSION_RUN)
 
 
+BOARD_DATE_FIRST = dt.date(1970, 1, 1)
+BOARD_DATE_LAST = dt.date(2199, 12, 31)
+
+
+def _board_day(request: HttpRequest, today: dt.date) -> tuple[dt.date, str]:
+    """Issue 21 point 12: the board's day from `?date=YYYY-MM-DD` (the location's local
+    calendar date); no date is today; a bad one answers today's board with the reason."""
+    raw = request.GET.get("date", "").strip()
+    if not raw:
+        return today, ""
+    day = None
+    if len(raw) == 10 and raw[4] == "-" and raw[7] == "-":
+        try:
+            day = dt.date.fromisoformat(raw)
+        except ValueError:
+            day = None
+    if day is None:
+        return today, f"“{raw[:40]}” is not a date: give it as YYYY-MM-DD, e.g. {today:%Y-%m-%d}."
+    if not BOARD_DATE_FIRST <= day <= BOARD_DATE_LAST:
+        return today, (
+            f"The board shows days from {BOARD_DATE_FIRST:%Y-%m-%d} to {BOARD_DATE_LAST:%Y-%m-%d}."
+        )
+    return day, ""
+
+
 def _board_context(
     request: HttpRequest, location_code: str | None, *, follow_up: bool = False
 ) -> dict[str, Any]:
     _require_run(request)
     location = selectors.location_get_for_user(user=request.user, code=location_code)
-    day = timezone.now().astimezone(location.tzinfo).date()
+    today = timezone.now().astimezone(location.tzinfo).date()
+    day, date_error = _board_day(request, today)
     sessions = selectors.board_sessions(user=request.user, location=location, day=day)
     start = dt.datetime.combine(day, dt.time.min, tzinfo=location.tzinfo)
     unopened = list(
@@ -95,6 +121,7 @@ def _board_context(
             "page": "infusion day board",
             "location": location.code,
             "sessions": len(rows),
+            "day": day.isoformat(),
             "follow_up_calls": [c.pk for c in follow_up_calls],  # DIS-6
         },
     )
@@ -102,6 +129,13 @@ def _board_context(
         "location": location,
         "locations": request.user.locations.all(),
         "day": day,
+        # Issue 21 point 12: previous day / today / next day and the picker carry ?date=.
+        "today": today,
+        "is_today": day == today,
+        "previous_day": day - dt.timedelta(days=1),
+        "next_day": day + dt.timedelta(days=1),
+        "date_query": "" if day == today else f"?date={day:%Y-%m-%d}",
+        "date_error": date_error,
         "columns": columns,
         "unopened": unopened,
         "follow_up_calls": follow_up_calls,
@@ -111,14 +145,22 @@ def _board_context(
 
 @login_required
 def board(request: HttpRequest, location_code: str | None = None) -> HttpResponse:
+    context = _board_context(request, location_code, follow_up=True)
+    # A bad ?date= is the request's fault: 400 with the reason, today's board below it.
     return render(
-        request, "infusions/board.html", _board_context(request, location_code, follow_up=True)
+        request, "infusions/board.html", context, status=400 if context["date_error"] else 200
     )
 
 
 @login_required
 def board_partial(request: HttpRequest, location_code: str) -> HttpResponse:
-    return render(request, "infusions/_board_columns.html", _board_context(request, location_code))
+    context = _board_context(request, location_code)
+    return render(
+        request,
+        "infusions/_board_columns.html",
+        context,
+        status=400 if context["date_error"] else 200,
+    )
 
 
 @login_required
@@ -166,6 +208,10 @@ def _page(request: HttpRequest, session: InfusionSession, bound: dict[str, Any])
         ),
         "catalogue": rules.side_effect_catalogue(),
         "scores": session.discharge_scores.all(),
+        # Issue 21 point 10: each recorded score's criteria and options in words.
+        "scored": [
+            (s, selectors.discharge_score_details(s)) for s in session.discharge_scores.all()
+        ],
         "discharge_problems": (
             services.discharge_problems(session) if session.state == SessionState.RECOVERING else []
         ),
@@ -194,6 +240,10 @@ def _page(request: HttpRequest, session: InfusionSession, bound: dict[str, Any])
         data[name.replace("-", "_") + "_form"] = bound.get(name) or form_class()
     data.update(cs_views.cs_context(request, session, data["cs"], bound))  # issue 21 point 6
     data["billing"] = cs_views.billing_context(request, session)  # issue 21 point 7
+    # Issue 21 point 13: PRN medicines the session's standing orders allow, and those given.
+    data["prn_lines"] = prn.standing_order_lines_for_session(session)
+    data["prn_given"] = prn.prn_given(session)
+    data["prn_form"].limit_to(data["prn_lines"])
     return data
 
 
@@ -324,6 +374,10 @@ ACTIONS: dict[str, tuple[type[django_forms.Form], Handler]] = {
     "cancel": (
         forms.CancelForm,
         lambda r, s, d: services.session_cancel(actor=r.user, session=s, **d),
+    ),
+    "prn": (
+        prn_forms.PrnForm,
+        lambda r, s, d: prn_views.prn_administer_from_form(r, s, d),
     ),
     "note-generate": (
         forms.EmptyForm,
