@@ -20,7 +20,7 @@ from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.common.access import require_perm
 from infusionclinic.patients import services as patient_services
-from infusionclinic.patients.forms import apply_service_errors
+from infusionclinic.patients.forms import ProviderChoiceForm, apply_service_errors
 from infusionclinic.patients.models import Patient
 from infusionclinic.patients.selectors import locations_for_user, patient_get_for_user
 
@@ -434,6 +434,8 @@ def referral_create(request: HttpRequest) -> HttpResponse:
     form = ReferralForm(
         request.POST or None, location_choices=[(c, loc.name) for c, loc in locations.items()]
     )
+    choice_form = ProviderChoiceForm(request.POST or None)
+    conflict = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -446,6 +448,8 @@ def referral_create(request: HttpRequest) -> HttpResponse:
                         phone=data["referring_provider_phone"],
                         email=data["referring_provider_email"],
                         npi=data["referring_provider_npi"],
+                        actor=request.user,
+                        on_conflict=choice_form.choice(),
                     )
                 referral = services.referral_create(
                     actor=request.user,
@@ -462,6 +466,10 @@ def referral_create(request: HttpRequest) -> HttpResponse:
                     diagnosis_codes=[c for c in data["diagnosis_codes"].split(",") if c.strip()],
                     referring_provider=provider,
                 )
+        except patient_services.ReferringProviderConflict as exc:
+            # Issue 21 point 1: shown, with the stored record and the three choices.
+            conflict = exc
+            choice_form = ProviderChoiceForm(conflict=exc)
         except ValidationError as exc:
             mapped = {
                 ("referring_provider_name" if k == "referring_provider" else k): v
@@ -474,8 +482,8 @@ def referral_create(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "intake/referral_form.html",
-        {"form": form},
-        status=400 if form.is_bound else 200,
+        {"form": form, "provider_conflict": conflict, "provider_choice_form": choice_form},
+        status=409 if conflict else (400 if form.is_bound else 200),
     )
 
 
