@@ -192,6 +192,14 @@ def _page(request: HttpRequest, session: InfusionSession, bound: dict[str, Any])
     }
     for name, (form_class, _) in ACTIONS.items():
         data[name.replace("-", "_") + "_form"] = bound.get(name) or form_class()
+    if "check-in" not in bound:
+        # PRE-5, issue 21 point 3: check-in starts from the escort the patient confirmed for
+        # this visit, else the chart's usual escort (accepted from the intake); the nurse
+        # confirms or changes it.
+        source = session if (session.escort_name or session.escort_phone) else session.patient
+        data["check_in_form"] = forms.CheckInForm(
+            initial={"escort_name": source.escort_name, "escort_phone": source.escort_phone}
+        )
     return data
 
 

@@ -24,13 +24,14 @@ from infusionclinic.patients.forms import ProviderChoiceForm, apply_service_erro
 from infusionclinic.patients.models import Patient
 from infusionclinic.patients.selectors import locations_for_user, patient_get_for_user
 
-from . import services
+from . import chart_offers, services
 from .forms import (
     AcceptForm,
     AmendForm,
     ConsentReviewForm,
     CountersignForm,
     IntakeForm,
+    OfferAcceptForm,
     PriorTreatmentForm,
     ReferralForm,
     ReviewForm,
@@ -104,7 +105,10 @@ def _render_intake(
             "patient": patient,
             "intake": intake,
             "form": form,
-            "amendments": list(intake.amendments.select_related("amended_by")) if intake else [],
+            "amendments": [
+                (a, form.amendment_lines(a.changes))
+                for a in (intake.amendments.select_related("amended_by") if intake else [])
+            ],
             "can_edit": request.user.has_role_perm(Perm.INTAKE_EDIT),
             "can_amend": request.user.has_role_perm(Perm.INTAKE_AMEND),
         },
@@ -152,6 +156,29 @@ def _intake_post(
         return redirect("intake:intake", patient_id=patient.pk)
     intake = Intake.objects.filter(patient=patient).first()
     return _render_intake(request, patient, intake, form, status=400)
+
+
+@login_required
+@require_POST
+def intake_offer_accept(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """Issue 21 point 3: one intake answer (or a referral's diagnosis) into the chart. The
+    service checks the role's capability for that item (403)."""
+    patient = patient_get_for_user(user=request.user, patient_id=patient_id)
+    form = OfferAcceptForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose what to accept into the chart.")
+    else:
+        try:
+            transfer = chart_offers.intake_offer_accept(
+                actor=request.user, patient=patient, key=form.cleaned_data["item"]
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"{transfer.get_item_display()} accepted into the chart.")
+    if form.is_valid() and form.cleaned_data.get("back_to") == "intake":
+        return redirect("intake:intake", patient_id=patient.pk)
+    return redirect("patients:chart", patient_id=patient.pk)
 
 
 @login_required

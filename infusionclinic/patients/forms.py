@@ -40,6 +40,10 @@ class DemographicsForm(forms.Form):
     emergency_contact_name = forms.CharField(max_length=200, required=False)
     emergency_contact_phone = forms.CharField(max_length=32, required=False)
     emergency_contact_relationship = forms.CharField(max_length=100, required=False)
+    escort_name = forms.CharField(
+        label="Usual escort's name", max_length=200, required=False, help_text="PRE-5"
+    )
+    escort_phone = forms.CharField(label="Usual escort's phone", max_length=32, required=False)
 
     def demographics(self) -> dict[str, object]:
         return {name: self.cleaned_data[name] for name in DEMOGRAPHIC_FIELDS}

@@ -62,6 +62,8 @@ DEMOGRAPHIC_FIELDS = (
     "emergency_contact_name",
     "emergency_contact_phone",
     "emergency_contact_relationship",
+    "escort_name",
+    "escort_phone",
 )
 REQUIRED_FIELDS = ("given_name", "family_name", "birth_date", "sex_at_birth")
 
