@@ -117,7 +117,6 @@ class ProviderChoiceForm(forms.Form):
     referring_provider_choice = forms.CharField(
         label="Which provider referred this patient?",
         required=False,
-        max_length=32,
         widget=forms.RadioSelect,
     )
 
@@ -133,7 +132,14 @@ class ProviderChoiceForm(forms.Form):
             typed = conflict.typed
             for match in conflict.matches:
                 stored = match.provider
-                charts = f"{match.patient_count} chart{'s' if match.patient_count != 1 else ''}"
+                count = match.patient_count
+                charts = (
+                    "no chart names it yet"
+                    if count == 0
+                    else f"it is named on {count} chart{'s' if count != 1 else ''}; "
+                    + ("it changes" if count == 1 else "they change")
+                    + " too"
+                )
                 choices += [
                     (
                         f"use:{stored.pk}",
@@ -142,8 +148,7 @@ class ProviderChoiceForm(forms.Form):
                     ),
                     (
                         f"update:{stored.pk}",
-                        f"Update the stored record {stored.name} with what was typed "
-                        f"(it is named on {charts}; they change too)",
+                        f"Update the stored record {stored.name} with what was typed ({charts})",
                     ),
                 ]
             typed_text = ", ".join(typed[f] for f in ("name", "practice", "email") if typed[f])
