@@ -309,9 +309,14 @@ def appointment_book(
     kind: str,
     starts_at: datetime,
     chair: Chair | None = None,
+    course: TreatmentCourse | None = None,
 ) -> Appointment:
     """Book one appointment; `patient` comes from `patient_get_for_user`. An infusion without a
-    chair gets the first free one. Raises BookingConflict with every reason it cannot be booked."""
+    chair gets the first free one; with `course` (issue 21 point 2: a single infusion booked by
+    staff) it is linked to that treatment course. Raises BookingConflict with every reason it
+    cannot be booked."""
+    if course is not None and course.patient_id != patient.pk:
+        raise ValidationError({"course": ["That course belongs to another patient."]})
     _require_booking_rights(actor, location, patient)
     if kind not in AppointmentKind.values:
         raise ValidationError({"kind": ["Unknown appointment type."]})
@@ -328,6 +333,7 @@ def appointment_book(
         starts_at=starts_at,
         chair=chair,
         series=None,
+        course=course,
     )
     _notify_front_desk(actor, appointment, "booked")
     return appointment
