@@ -212,7 +212,9 @@ def create_patient(request: HttpRequest, payload: PatientIn) -> Any:
     try:
         with transaction.atomic():
             provider = (
-                patient_services.referring_provider_get_or_create(**provider_data)
+                patient_services.referring_provider_get_or_create(
+                    **provider_data, actor=request.user
+                )
                 if provider_data
                 else None
             )

@@ -244,6 +244,14 @@ def _page(request: HttpRequest, session: InfusionSession, bound: dict[str, Any])
     data["prn_lines"] = prn.standing_order_lines_for_session(session)
     data["prn_given"] = prn.prn_given(session)
     data["prn_form"].limit_to(data["prn_lines"])
+    if "check-in" not in bound:
+        # PRE-5, issue 21 point 3: check-in starts from the escort the patient confirmed for
+        # this visit, else the chart's usual escort (accepted from the intake); the nurse
+        # confirms or changes it.
+        source = session if (session.escort_name or session.escort_phone) else session.patient
+        data["check_in_form"] = forms.CheckInForm(
+            initial={"escort_name": source.escort_name, "escort_phone": source.escort_phone}
+        )
     return data
 
 

@@ -13,6 +13,7 @@ from .models import HepaticDisease, ReferralSource, ReviewDecision, TreatmentKin
 from .services import consent_agree_field
 
 YES_NO = [("", "— choose —"), ("yes", "Yes"), ("no", "No")]
+_UNSET = object()
 
 
 def _yes_no(label: str, help_text: str = "") -> forms.TypedChoiceField:
@@ -180,6 +181,37 @@ class IntakeForm(forms.Form):
             for title, names in self.SECTIONS
         ]
 
+    def answer_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        """The answers for reading (issue 21 point 3): each question in its words and each
+        choice by its label ("No", "Mild or moderate"), never the stored value ("no")."""
+        return [
+            (title, [(field.label, self.answer_text(field.name)) for field in fields])
+            for title, fields in self.sections()
+        ]
+
+    def answer_text(self, name: str, value: Any = _UNSET) -> str:
+        """One answer in words; `value` as stored (True, "moderate", Decimal) or, by default,
+        the form's initial value."""
+        field = self.fields[name]
+        if value is _UNSET:
+            value = self[name].value()
+        elif isinstance(value, bool):
+            value = "yes" if value else "no"
+        if value in (None, ""):
+            return "—"
+        choices = getattr(field, "choices", None)
+        if choices:
+            return str(dict(choices).get(str(value), value))
+        return str(value)
+
+    def amendment_lines(self, changes: dict[str, list[Any]]) -> list[str]:
+        """An amendment's {field: [old, new]} as "Question: old → new", in words."""
+        return [
+            f"{self.fields[name].label if name in self.fields else name}: "
+            + " → ".join(self.answer_text(name, v) if name in self.fields else str(v) for v in pair)
+            for name, pair in changes.items()
+        ]
+
     def values(self, *, only_sent: bool = False) -> dict[str, Any]:
         """The cleaned values; with only_sent, only fields present in the request (an autosave
         of part of the page changes nothing else)."""
@@ -198,6 +230,13 @@ class IntakeForm(forms.Form):
                 value = "yes" if value else "no"
             initial[name] = "" if value is None else value
         return initial
+
+
+class OfferAcceptForm(forms.Form):
+    """Issue 21 point 3: "Accept into the chart" on one offer (chart_offers.ChartOffer.key)."""
+
+    item = forms.CharField(max_length=40)
+    back_to = forms.ChoiceField(choices=[("chart", "chart"), ("intake", "intake")], required=False)
 
 
 class AmendForm(IntakeForm):

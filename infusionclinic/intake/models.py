@@ -340,3 +340,41 @@ class ConsentSignature(models.Model):
     @property
     def is_complete(self) -> bool:
         return self.countersigned_at is not None
+
+
+class ChartItem(models.TextChoices):
+    """What an intake (or an accepted referral) offers to the chart (issue 21 point 3)."""
+
+    WEIGHT = "weight", "Weight"
+    HEIGHT = "height", "Height"
+    EMERGENCY_CONTACT = "emergency_contact", "Emergency contact"
+    ESCORT = "escort", "Usual escort (PRE-5)"
+    DIAGNOSIS = "diagnosis", "Diagnosis from the referral"
+
+
+class IntakeChartTransfer(models.Model):
+    """A staff member accepted an intake answer or a referral's diagnosis into the chart. The
+    chart row itself is written by the patients services (measurement, demographics,
+    diagnosis); this row keeps what was offered and taken, so the same value is not offered
+    again and a changed one (an amended intake) is."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="chart_transfers")
+    item = models.CharField(max_length=24, choices=ChartItem.choices)
+    # What was accepted, e.g. {"value": "80.0", "unit": "kg"}, {"name": ..., "phone": ...},
+    # {"code": "F33.2"}; and the chart row written (a measurement or diagnosis id).
+    value = models.JSONField()
+    referral = models.ForeignKey(
+        Referral, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    chart_object_id = models.PositiveBigIntegerField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    accepted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["accepted_at", "pk"]
+        indexes = [models.Index(fields=["patient", "item"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_item_display()} of {self.patient_id} accepted into the chart"

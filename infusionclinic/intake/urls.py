@@ -7,6 +7,9 @@ app_name = "intake"
 urlpatterns = [
     path("patients/<int:patient_id>/intake/", views.intake_page, name="intake"),
     path("patients/<int:patient_id>/intake/amend/", views.intake_amend, name="amend"),
+    path(
+        "patients/<int:patient_id>/intake/offers/", views.intake_offer_accept, name="offer_accept"
+    ),
     path("patients/<int:patient_id>/screening/", views.screening_page, name="screening"),
     path("patients/<int:patient_id>/screening/review/", views.screening_review, name="review"),
     path("patients/<int:patient_id>/treatments/", views.treatment_add, name="treatment_add"),

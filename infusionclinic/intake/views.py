@@ -20,17 +20,18 @@ from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.common.access import require_perm
 from infusionclinic.patients import services as patient_services
-from infusionclinic.patients.forms import apply_service_errors
+from infusionclinic.patients.forms import ProviderChoiceForm, apply_service_errors
 from infusionclinic.patients.models import Patient
 from infusionclinic.patients.selectors import locations_for_user, patient_get_for_user
 
-from . import services
+from . import chart_offers, services
 from .forms import (
     AcceptForm,
     AmendForm,
     ConsentReviewForm,
     CountersignForm,
     IntakeForm,
+    OfferAcceptForm,
     PriorTreatmentForm,
     ReferralForm,
     ReviewForm,
@@ -104,7 +105,10 @@ def _render_intake(
             "patient": patient,
             "intake": intake,
             "form": form,
-            "amendments": list(intake.amendments.select_related("amended_by")) if intake else [],
+            "amendments": [
+                (a, form.amendment_lines(a.changes))
+                for a in (intake.amendments.select_related("amended_by") if intake else [])
+            ],
             "can_edit": request.user.has_role_perm(Perm.INTAKE_EDIT),
             "can_amend": request.user.has_role_perm(Perm.INTAKE_AMEND),
         },
@@ -152,6 +156,29 @@ def _intake_post(
         return redirect("intake:intake", patient_id=patient.pk)
     intake = Intake.objects.filter(patient=patient).first()
     return _render_intake(request, patient, intake, form, status=400)
+
+
+@login_required
+@require_POST
+def intake_offer_accept(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """Issue 21 point 3: one intake answer (or a referral's diagnosis) into the chart. The
+    service checks the role's capability for that item (403)."""
+    patient = patient_get_for_user(user=request.user, patient_id=patient_id)
+    form = OfferAcceptForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose what to accept into the chart.")
+    else:
+        try:
+            transfer = chart_offers.intake_offer_accept(
+                actor=request.user, patient=patient, key=form.cleaned_data["item"]
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"{transfer.get_item_display()} accepted into the chart.")
+    if form.is_valid() and form.cleaned_data.get("back_to") == "intake":
+        return redirect("intake:intake", patient_id=patient.pk)
+    return redirect("patients:chart", patient_id=patient.pk)
 
 
 @login_required
@@ -434,6 +461,8 @@ def referral_create(request: HttpRequest) -> HttpResponse:
     form = ReferralForm(
         request.POST or None, location_choices=[(c, loc.name) for c, loc in locations.items()]
     )
+    choice_form = ProviderChoiceForm(request.POST or None)
+    conflict = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -446,6 +475,8 @@ def referral_create(request: HttpRequest) -> HttpResponse:
                         phone=data["referring_provider_phone"],
                         email=data["referring_provider_email"],
                         npi=data["referring_provider_npi"],
+                        actor=request.user,
+                        on_conflict=choice_form.choice(),
                     )
                 referral = services.referral_create(
                     actor=request.user,
@@ -462,6 +493,10 @@ def referral_create(request: HttpRequest) -> HttpResponse:
                     diagnosis_codes=[c for c in data["diagnosis_codes"].split(",") if c.strip()],
                     referring_provider=provider,
                 )
+        except patient_services.ReferringProviderConflict as exc:
+            # Issue 21 point 1: shown, with the stored record and the three choices.
+            conflict = exc
+            choice_form = ProviderChoiceForm(conflict=exc)
         except ValidationError as exc:
             mapped = {
                 ("referring_provider_name" if k == "referring_provider" else k): v
@@ -474,8 +509,8 @@ def referral_create(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "intake/referral_form.html",
-        {"form": form},
-        status=400 if form.is_bound else 200,
+        {"form": form, "provider_conflict": conflict, "provider_choice_form": choice_form},
+        status=409 if conflict else (400 if form.is_bound else 200),
     )
 
 

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 
 from infusionclinic.common.units import HeightUnit, WeightUnit
 
+from . import services
 from .models import AllergySeverity, MeasurementKind, SexAtBirth
 from .services import DEMOGRAPHIC_FIELDS
 
@@ -39,6 +40,10 @@ class DemographicsForm(forms.Form):
     emergency_contact_name = forms.CharField(max_length=200, required=False)
     emergency_contact_phone = forms.CharField(max_length=32, required=False)
     emergency_contact_relationship = forms.CharField(max_length=100, required=False)
+    escort_name = forms.CharField(
+        label="Usual escort's name", max_length=200, required=False, help_text="PRE-5"
+    )
+    escort_phone = forms.CharField(label="Usual escort's phone", max_length=32, required=False)
 
     def demographics(self) -> dict[str, object]:
         return {name: self.cleaned_data[name] for name in DEMOGRAPHIC_FIELDS}
@@ -102,3 +107,53 @@ class EmergencyAccessForm(forms.Form):
         help_text="Why you need this chart now. Clinic admins are told, and it is kept in the "
         "audit log.",
     )
+
+
+class ProviderChoiceForm(forms.Form):
+    """Issue 21 point 1: what to do when a stored provider matches the typed NPI but differs
+    (`services.ReferringProviderConflict`). Posted with the registration or referral form; the
+    service checks the choice against the stored records it finds again."""
+
+    referring_provider_choice = forms.CharField(
+        label="Which provider referred this patient?",
+        required=False,
+        widget=forms.RadioSelect,
+    )
+
+    def __init__(
+        self,
+        *args: object,
+        conflict: "services.ReferringProviderConflict | None" = None,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        choices: list[tuple[str, str]] = []
+        if conflict is not None:
+            typed = conflict.typed
+            for match in conflict.matches:
+                stored = match.provider
+                count = match.patient_count
+                charts = (
+                    "no chart names it yet"
+                    if count == 0
+                    else f"it is named on {count} chart{'s' if count != 1 else ''}; "
+                    + ("it changes" if count == 1 else "they change")
+                    + " too"
+                )
+                choices += [
+                    (
+                        f"use:{stored.pk}",
+                        f"Use the stored record: {stored}"
+                        + (f", {stored.email}" if stored.email else ""),
+                    ),
+                    (
+                        f"update:{stored.pk}",
+                        f"Update the stored record {stored.name} with what was typed ({charts})",
+                    ),
+                ]
+            typed_text = ", ".join(typed[f] for f in ("name", "practice", "email") if typed[f])
+            choices.append(("new", f"Keep both: record {typed_text} as a separate provider"))
+        self.fields["referring_provider_choice"].widget.choices = choices
+
+    def choice(self) -> str:
+        return self.cleaned_data.get("referring_provider_choice", "") if self.is_valid() else ""

@@ -67,6 +67,10 @@ class Patient(TimeStampedModel):
     emergency_contact_name = models.CharField(max_length=200, blank=True)
     emergency_contact_phone = models.CharField(max_length=32, blank=True)
     emergency_contact_relationship = models.CharField(max_length=100, blank=True)
+    # The adult who usually takes the patient home (PRE-5); check-in starts from it, and the
+    # nurse confirms or changes it for the visit (issue 21 point 3).
+    escort_name = models.CharField("usual escort's name", max_length=200, blank=True)
+    escort_phone = models.CharField("usual escort's phone", max_length=32, blank=True)
     home_location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="patients")
     referring_provider = models.ForeignKey(
         ReferringProvider, null=True, blank=True, on_delete=models.PROTECT, related_name="patients"

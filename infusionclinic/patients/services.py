@@ -5,6 +5,7 @@ the same transaction. A ValidationError carries per-field messages for forms and
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -13,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from infusionclinic.accounts.models import Location, User
@@ -34,6 +36,7 @@ from .models import (
     Patient,
     ReferringProvider,
     SexAtBirth,
+    fold_for_search,
     name_search_keys,
 )
 from .selectors import locations_for_user, patients_visible_to
@@ -59,6 +62,8 @@ DEMOGRAPHIC_FIELDS = (
     "emergency_contact_name",
     "emergency_contact_phone",
     "emergency_contact_relationship",
+    "escort_name",
+    "escort_phone",
 )
 REQUIRED_FIELDS = ("given_name", "family_name", "birth_date", "sex_at_birth")
 
@@ -178,9 +183,75 @@ def npi_is_valid(npi: str) -> bool:
     return _luhn_check_digit("80840" + npi[:9]) == npi[9]
 
 
+# Compared when a stored provider matches the typed NPI (or name and practice): a difference in
+# any of them is shown and must be confirmed (issue 21 point 1). The phone is not compared: the
+# same number is written in many ways, and the report goes by e-mail.
+PROVIDER_COMPARED_FIELDS = ("name", "practice", "email")
+PROVIDER_FIELDS = ("name", "practice", "phone", "email")
+
+
+def _provider_same(field: str, stored: str, typed: str) -> bool:
+    if field == "email":
+        return stored.strip().casefold() == typed.casefold()
+    return fold_for_search(" ".join(stored.split())) == fold_for_search(" ".join(typed.split()))
+
+
+def provider_differences(provider: ReferringProvider, typed: dict[str, str]) -> tuple[str, ...]:
+    """The compared fields where what was typed (when something was) is not what is stored."""
+    return tuple(
+        field
+        for field in PROVIDER_COMPARED_FIELDS
+        if typed.get(field) and not _provider_same(field, getattr(provider, field), typed[field])
+    )
+
+
+@dataclass(frozen=True)
+class ProviderMatch:
+    """A stored provider found for what was typed, how it differs, and how many charts name it
+    (updating it changes the provider of all of them)."""
+
+    provider: ReferringProvider
+    differences: tuple[str, ...]
+    patient_count: int
+
+
+class ReferringProviderConflict(ValidationError):
+    """A stored provider has the typed NPI (or, without an NPI, the typed name and practice) but
+    another name, practice or e-mail. Never resolved silently (issue 21 point 1): the caller shows
+    `matches` beside `typed` and asks for a choice, passed back as `on_conflict`:
+    "use:<id>" (the stored record as it is), "update:<id>" (the stored record, changed to what
+    was typed; audited) or "new" (keep both: a separate record)."""
+
+    def __init__(self, *, typed: dict[str, str], matches: list[ProviderMatch]) -> None:
+        self.typed = typed
+        self.matches = matches
+        described = "; ".join(f"{m.provider} ({m.provider.email or 'no e-mail'})" for m in matches)
+        key = "NPI " + typed["npi"] if typed["npi"] else "this name and practice"
+        super().__init__(
+            {
+                "referring_provider_npi" if typed["npi"] else "referring_provider_name": [
+                    f"A stored provider with {key} differs from what was typed: {described}. "
+                    "Choose: use the stored one, update it with what was typed, or keep both."
+                ]
+            }
+        )
+
+
 def referring_provider_get_or_create(
-    *, name: str, practice: str = "", phone: str = "", email: str = "", npi: str = ""
+    *,
+    name: str,
+    practice: str = "",
+    phone: str = "",
+    email: str = "",
+    npi: str = "",
+    actor: User | None = None,
+    on_conflict: str = "",
 ) -> ReferringProvider:
+    """The stored provider for what was typed, or a new one. A stored provider is matched by NPI
+    (without an NPI: by exact name and practice); if it differs in name, practice or e-mail,
+    `ReferringProviderConflict` is raised unless `on_conflict` says what to do (issue 21 point
+    1: a referral must never silently name another provider, whose address the progress report
+    would be sent to)."""
     errors: dict[str, list[str]] = {}
     if not name.strip():
         errors["referring_provider_name"] = ["Name the referring provider."]
@@ -193,17 +264,112 @@ def referring_provider_get_or_create(
             errors["referring_provider_email"] = ["Enter a valid email address."]
     if errors:
         raise ValidationError(errors)
-    lookup = {"npi": npi} if npi else {"name": name.strip(), "practice": practice.strip()}
-    provider, _ = ReferringProvider.objects.get_or_create(
-        **lookup,
-        defaults={
-            "name": name.strip(),
-            "practice": practice.strip(),
-            "phone": phone,
-            "email": email,
+    typed = {
+        "name": " ".join(name.split()),
+        "practice": " ".join(practice.split()),
+        "phone": phone.strip(),
+        "email": email.strip(),
+        "npi": npi.strip(),
+    }
+    lookup = (
+        {"npi": typed["npi"]}
+        if typed["npi"]
+        else {
+            "name": typed["name"],
+            "practice": typed["practice"],
+        }
+    )
+    stored = list(
+        ReferringProvider.objects.filter(**lookup)
+        .annotate(patient_count=Count("patients"))
+        .order_by("pk")
+    )
+    if not stored:
+        return _provider_create(actor=actor, typed=typed)
+    matches = [
+        ProviderMatch(
+            provider=p, differences=provider_differences(p, typed), patient_count=p.patient_count
+        )
+        for p in stored
+    ]
+    action, _, chosen_id = on_conflict.partition(":")
+    chosen = next((m.provider for m in matches if str(m.provider.pk) == chosen_id), None)
+    if action == "use" and chosen is not None:
+        return chosen
+    if action == "update" and chosen is not None:
+        return referring_provider_update(actor=actor, provider=chosen, typed=typed)
+    if action == "new" and not chosen_id:
+        return _provider_create(actor=actor, typed=typed, same_as=[m.provider for m in matches])
+    exact = next((m.provider for m in matches if not m.differences), None)
+    if exact is not None:
+        return exact
+    raise ReferringProviderConflict(typed=typed, matches=matches)
+
+
+def _require_provider_actor(actor: User | None) -> User:
+    if actor is None or not (
+        actor.has_role_perm(Perm.REFERRAL_MANAGE) or actor.has_role_perm(Perm.PATIENT_CREATE)
+    ):
+        raise PermissionDenied("Your role may not change the referring providers on file.")
+    return actor
+
+
+def _provider_create(
+    *,
+    actor: User | None,
+    typed: dict[str, str],
+    same_as: list[ReferringProvider] | None = None,
+) -> ReferringProvider:
+    if same_as:
+        # Keeping a second record under an NPI already on file is a decision: only staff who
+        # may record referrals make it, and it is audited.
+        actor = _require_provider_actor(actor)
+    provider = ReferringProvider.objects.create(**typed)
+    if actor is not None:
+        audit_record(
+            actor=actor,
+            action=AuditAction.CREATE,
+            obj=provider,
+            detail={
+                "npi": provider.npi,
+                **({"kept_beside": [p.pk for p in same_as]} if same_as else {}),
+            },
+        )
+    return provider
+
+
+@transaction.atomic
+def referring_provider_update(
+    *, actor: User | None, provider: ReferringProvider, typed: dict[str, str]
+) -> ReferringProvider:
+    """Change a stored provider to what was typed (the blank fields stay as they are). Every chart
+    that names this provider now names the changed one, so the event keeps the previous values
+    and how many charts it affects (issue 21 point 1)."""
+    actor = _require_provider_actor(actor)
+    current = ReferringProvider.objects.select_for_update().get(pk=provider.pk)
+    changed = sorted(
+        field
+        for field in PROVIDER_FIELDS
+        if typed.get(field) and getattr(current, field) != typed[field]
+    )
+    if not changed:
+        return current
+    previous = {field: getattr(current, field) for field in changed}
+    for field in changed:
+        setattr(current, field, typed[field])
+    current.save(update_fields=[*changed, "updated_at"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        obj=current,
+        detail={
+            "fields": changed,
+            "previous": previous,
+            "npi": current.npi,
+            "patients": current.patients.count(),
         },
     )
-    return provider
+    return current
 
 
 @transaction.atomic

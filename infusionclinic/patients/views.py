@@ -24,6 +24,7 @@ from .forms import (
     MedicationForm,
     PatientCreateForm,
     PatientEditForm,
+    ProviderChoiceForm,
     apply_service_errors,
 )
 from .models import Patient
@@ -60,6 +61,8 @@ def patient_create(request: HttpRequest) -> HttpResponse:
         request.POST or None,
         location_choices=[(code, loc.name) for code, loc in locations.items()],
     )
+    choice_form = ProviderChoiceForm(request.POST or None)
+    conflict = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -72,6 +75,8 @@ def patient_create(request: HttpRequest) -> HttpResponse:
                         phone=data["referring_provider_phone"],
                         email=data["referring_provider_email"],
                         npi=data["referring_provider_npi"],
+                        actor=request.user,
+                        on_conflict=choice_form.choice(),
                     )
                 patient = services.patient_create(
                     actor=request.user,
@@ -83,6 +88,10 @@ def patient_create(request: HttpRequest) -> HttpResponse:
                     referring_provider=provider,
                     **form.demographics(),
                 )
+        except services.ReferringProviderConflict as exc:
+            # Issue 21 point 1: shown, with the stored record and the three choices.
+            conflict = exc
+            choice_form = ProviderChoiceForm(conflict=exc)
         except ValidationError as exc:
             apply_service_errors(form, exc)
         else:
@@ -91,8 +100,13 @@ def patient_create(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "patients/patient_form.html",
-        {"form": form, "creating": True},
-        status=400 if form.is_bound else 200,
+        {
+            "form": form,
+            "creating": True,
+            "provider_conflict": conflict,
+            "provider_choice_form": choice_form,
+        },
+        status=409 if conflict else (400 if form.is_bound else 200),
     )
 
 

@@ -145,6 +145,30 @@ def test_create_with_a_referring_provider(front_desk):
     assert Patient.objects.get(pk=response.json()["id"]).referring_provider.practice == "Calm Minds"
 
 
+def test_create_naming_an_npi_on_file_for_another_provider_is_refused_not_silently_replaced(
+    front_desk,
+):
+    """Issue 21 point 1: the API has no page to ask on, so it answers 422 naming the stored
+    provider and saves nothing; an exact match is reused."""
+    from infusionclinic.patients.models import ReferringProvider
+
+    stored = ReferringProvider.objects.create(
+        name="Dr. Helen Cho", practice="Back Bay Psychiatry", npi="1234567893"
+    )
+    body = new_patient_body(
+        "north", referring_provider={"name": "Dr. Adaeze Okafor", "npi": "1234567893"}
+    )
+    response = post_json(api_client(front_desk), "/patients", body)
+    assert response.status_code == 422, response.content
+    assert "Dr. Helen Cho" in response.content.decode()
+    assert not Patient.objects.exists()
+
+    body["referring_provider"]["name"] = "Dr. Helen Cho"
+    response = post_json(api_client(front_desk), "/patients", body)
+    assert response.status_code == 201, response.content
+    assert Patient.objects.get().referring_provider == stored
+
+
 def test_two_patients_get_different_mrns(front_desk):
     client = api_client(front_desk)
 

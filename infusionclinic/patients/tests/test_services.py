@@ -463,10 +463,17 @@ def test_referring_provider_with_a_bad_npi_is_refused():
     assert "referring_provider_npi" in exc.value.message_dict
 
 
-def test_referring_provider_with_the_same_npi_is_reused():
+def test_referring_provider_with_the_same_npi_and_name_is_reused():
     first = services.referring_provider_get_or_create(name="Dr. Cho", npi="1234567893")
-    again = services.referring_provider_get_or_create(name="Helen Cho", npi="1234567893")
+    again = services.referring_provider_get_or_create(name="dr.  cho", npi="1234567893")
     assert again.pk == first.pk
+
+
+def test_referring_provider_with_the_same_npi_and_another_name_is_not_reused_silently():
+    """Issue 21 point 1 (more in test_referring_provider_edges13.py)."""
+    services.referring_provider_get_or_create(name="Dr. Cho", npi="1234567893")
+    with pytest.raises(services.ReferringProviderConflict):
+        services.referring_provider_get_or_create(name="Helen Cho", npi="1234567893")
 
 
 # --- measurements, allergies, medications -----------------------------------------------------
