@@ -157,9 +157,33 @@ def session_lot(actor: User, location: Location):  # noqa: ANN201
     ).lot
 
 
-def session_ready_to_start(actor: User, session, *, qty_ml: str | None = None):  # noqa: ANN001, ANN201
+def facility_checked(location: Location):  # noqa: ANN201
+    """protocol.md PRE-7: today's facility check at `location`, naming one of its prescribers
+    (made if none) for both the airway and the ACLS role."""
+    from infusionclinic.infusions.facility import facility_check_record, facility_check_today
+
+    existing = facility_check_today(location=location)
+    if existing:
+        return existing
+    prescriber = location.staff.filter(role="prescriber", is_active=True).first() or make_user(
+        "prescriber", location
+    )
+    return facility_check_record(
+        actor=prescriber,
+        location=location,
+        airway_prescriber=prescriber,
+        acls_clinician=prescriber,
+        airway_equipment_checked=True,
+        resuscitation_drugs_checked=True,
+    )
+
+
+def session_ready_to_start(
+    actor: User, session, *, qty_ml: str | None = None, facility: bool = True
+):  # noqa: ANN001, ANN201
     """Issue 21 point 6: what "Start infusion" needs from the controlled-substance log: the
-    location's current DEA registration (CS-4) and a draw for this session (CS-31, CS-42), by
+    location's current DEA registration (CS-4) and a draw for this session (CS-31, CS-42) — and
+    the day's PRE-7 facility check —, by
     default the order's dose from a 50 mg/mL lot. The session must be checked in (an open
     encounter). Returns the draw."""
     from decimal import ROUND_UP
@@ -167,6 +191,8 @@ def session_ready_to_start(actor: User, session, *, qty_ml: str | None = None): 
     from infusionclinic.controlled import services as cs
 
     dea_registration(session.location)
+    if facility:
+        facility_checked(session.location)
     lot = session_lot(actor, session.location)
     if qty_ml is None:
         dose = Decimal(str(session.order.dose_mg)) / lot.product.strength_mg_per_ml

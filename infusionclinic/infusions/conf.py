@@ -38,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
     "follow_up_call_next_day": True,
     "padss_min": 9,  # DIS-2
     "pregnancy_test_required": True,  # PRE-2 ⚠️
+    # PRE-7: no infusion starts until the day's facility check is recorded at the location.
+    "facility_check_required": True,
     # PROT-14 / scales.md §9: scales collected before each infusion; PHQ-9 at every session
     # (clinic rule ⚠️), plus the instruments assigned to the patient. They count for the visit
     # when completed on the visit's local day (no document gives another window).

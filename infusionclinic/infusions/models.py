@@ -316,6 +316,37 @@ class ControlledException(models.Model):
         return f"Controlled-substance exception {self.pk} of session {self.session_id}"
 
 
+class FacilityCheck(models.Model):
+    """protocol.md PRE-7, the facility checklist of a location's clinic day: a prescriber
+    experienced in airway management, emergency airway equipment and resuscitation drugs on site,
+    and at least one ACLS-certified clinician present. Recorded by a nurse or prescriber of the
+    location (the software cannot see a certificate: the person recording attests, and names the
+    people). Append-only: a correction is a new row; the latest of the day counts."""
+
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="+")
+    local_date = models.DateField(help_text="The clinic day, in the location's time zone.")
+    airway_prescriber = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    acls_clinician = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    airway_equipment_checked = models.BooleanField()
+    resuscitation_drugs_checked = models.BooleanField()
+    note = models.CharField(max_length=300, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-recorded_at", "-pk"]
+        indexes = [models.Index(fields=["location", "local_date"], name="facility_check_day")]
+
+    def __str__(self) -> str:
+        return f"PRE-7 {self.location_id} {self.local_date}"
+
+
 # Issue 21 point 13: in-chair PRN medicines (their own module; re-exported for the app registry).
 from .prn_models import (  # noqa: E402, F401
     MedicationAdministration,

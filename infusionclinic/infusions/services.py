@@ -522,10 +522,12 @@ def session_bp_override(*, actor: User, session: InfusionSession, reason: str) -
 
 def _controlled_start_gate(session: InfusionSession) -> None:
     """Issue 21 point 6 (CS-4, CS-31, CS-42): no start without the location's current DEA
-    registration and a draw linked to this session; refused before anything is written."""
+    registration and a draw linked to this session, nor without the day's PRE-7 facility check;
+    refused before anything is written."""
     from .controlled_link import start_problems
+    from .facility import facility_problems
 
-    problems = start_problems(session)
+    problems = facility_problems(session) + start_problems(session)
     if problems:
         raise ValidationError({"state": problems})
 

@@ -9,6 +9,11 @@ urlpatterns = [
     path("infusions/board/<str:location_code>/", views.board, name="board"),
     path("infusions/board/<str:location_code>/partial/", views.board_partial, name="board_partial"),
     path(
+        "infusions/board/<str:location_code>/facility/",
+        views.facility_check,
+        name="facility_check",
+    ),
+    path(
         "infusions/board/<str:location_code>/appointments/<int:appointment_id>/open/",
         views.session_open,
         name="session_open",

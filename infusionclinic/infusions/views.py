@@ -145,7 +145,10 @@ def _board_context(
 
 @login_required
 def board(request: HttpRequest, location_code: str | None = None) -> HttpResponse:
+    from .facility import facility_check_today
+
     context = _board_context(request, location_code, follow_up=True)
+    context["facility_today"] = facility_check_today(location=context["location"])
     # A bad ?date= is the request's fault: 400 with the reason, today's board below it.
     return render(
         request, "infusions/board.html", context, status=400 if context["date_error"] else 200
@@ -422,4 +425,43 @@ def session_action(request: HttpRequest, session_id: int, action: str) -> HttpRe
     session.refresh_from_db()
     return render(
         request, "infusions/session.html", _page(request, session, {action: form}), status=422
+    )
+
+
+@login_required
+def facility_check(request: HttpRequest, location_code: str) -> HttpResponse:
+    """PRE-7: today's facility checklist of the location (nurses and prescribers)."""
+    from . import facility
+    from .facility_forms import FacilityCheckForm
+
+    _require_run(request)
+    location = selectors.location_get_for_user(user=request.user, code=location_code)
+    prescribers, clinicians = facility.clinicians_on_site(location)
+    form = FacilityCheckForm(request.POST or None, prescribers=prescribers, clinicians=clinicians)
+    if request.method == "POST" and form.is_valid():
+        by_pk = {u.pk: u for u in clinicians}
+        try:
+            facility.facility_check_record(
+                actor=request.user,
+                location=location,
+                airway_prescriber=by_pk[form.cleaned_data["airway_prescriber"]],
+                acls_clinician=by_pk[form.cleaned_data["acls_clinician"]],
+                airway_equipment_checked=form.cleaned_data["airway_equipment_checked"],
+                resuscitation_drugs_checked=form.cleaned_data["resuscitation_drugs_checked"],
+                note=form.cleaned_data["note"],
+            )
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, "Facility check recorded (PRE-7).")
+            return redirect("infusions:board", location_code=location.code)
+    return render(
+        request,
+        "infusions/facility_check.html",
+        {
+            "location": location,
+            "form": form,
+            "today": facility.facility_check_today(location=location),
+            "day": facility.local_today(location),
+        },
     )

@@ -606,6 +606,18 @@ def test_one_clinic_day_from_referral_to_progress_report_across_roles(
         # The nurse opens the session from the day board and checks the patient in.
         _main_nav(nurse_page, "Infusions")
         expect(nurse_page.get_by_role("heading", level=1)).to_contain_text("Infusion board")
+        # PRE-7: the day's facility check before the first infusion.
+        nurse_page.locator("#facility-status").get_by_role("link", name="Facility check").click()
+        nurse_page.get_by_label(
+            "Prescriber experienced in airway management, on site"
+        ).select_option(label="Dr. Priya Prescriber")
+        nurse_page.get_by_label("ACLS-certified clinician present").select_option(
+            label="Nora Nurse (Nurse)"
+        )
+        nurse_page.get_by_label("Emergency airway equipment checked and on site").check()
+        nurse_page.get_by_label("Resuscitation drugs checked and in date").check()
+        nurse_page.get_by_role("button", name="Record facility check").click()
+        expect(nurse_page.get_by_text("Facility check recorded (PRE-7).")).to_be_visible()
         expect(nurse_page.get_by_text("Booked infusions without a session")).to_be_visible()
         nurse_page.get_by_role("button", name="Open session").click()
         expect(nurse_page.get_by_role("heading", level=1)).to_contain_text("Quintana, Marisol")

@@ -81,6 +81,18 @@ def test_nurse_takes_patient_from_check_in_to_discharge_with_alert_acknowledged(
     _log_in(page, live_server.url, nurse, device)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Infusions").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Infusion board")
+    # PRE-7: the day's facility check before the first infusion.
+    expect(page.locator("#facility-status")).to_contain_text("No facility check today")
+    page.locator("#facility-status").get_by_role("link", name="Facility check").click()
+    page.get_by_label("Prescriber experienced in airway management, on site").select_option(
+        str(prescriber.pk)
+    )
+    page.get_by_label("ACLS-certified clinician present").select_option(str(nurse.pk))
+    page.get_by_label("Emergency airway equipment checked and on site").check()
+    page.get_by_label("Resuscitation drugs checked and in date").check()
+    page.get_by_role("button", name="Record facility check").click()
+    expect(page.get_by_text("Facility check recorded (PRE-7).")).to_be_visible()
+    expect(page.locator("#facility-status")).to_contain_text("Facility check (PRE-7) recorded")
     page.get_by_role("button", name="Open session").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Quintana")
 

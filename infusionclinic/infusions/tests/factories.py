@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from infusionclinic.infusions import services
 from infusionclinic.infusions.models import InfusionSession, PumpEvent
-from tests.factories import session_cs_closed, session_ready_to_start
+from tests.factories import facility_checked, session_cs_closed, session_ready_to_start
 
 NORMAL = {
     "systolic_mmhg": 120,
@@ -54,10 +54,15 @@ def questionnaires_done(nurse, session) -> None:
     )
 
 
-def prechecked(nurse, session, *, ready: bool = True, **pre_vitals: Any) -> InfusionSession:
-    """Checked in, pre-infusion vitals, questionnaires and pre-checks done; with `ready` also
-    what the start needs from the controlled-substance log (issue 21 point 6: the location's DEA
-    registration and a draw for this session, `tests.factories.session_ready_to_start`)."""
+def prechecked(
+    nurse, session, *, ready: bool = True, facility: bool = True, **pre_vitals: Any
+) -> InfusionSession:
+    """Checked in, pre-infusion vitals, questionnaires and pre-checks done, and (`facility`) the
+    day's PRE-7 facility check at the location; with `ready` also what the start needs from the
+    controlled-substance log (issue 21 point 6: the location's DEA registration and a draw for
+    this session, `tests.factories.session_ready_to_start`)."""
+    if facility:
+        facility_checked(session.location)
     checked_in(nurse, session)
     vitals(nurse, session, **pre_vitals)
     questionnaires_done(nurse, session)
@@ -69,7 +74,7 @@ def prechecked(nurse, session, *, ready: bool = True, **pre_vitals: Any) -> Infu
         weight_kg="80.0",
     )
     if ready:
-        session_ready_to_start(nurse, session)
+        session_ready_to_start(nurse, session, facility=facility)
     session.refresh_from_db()
     return session
 

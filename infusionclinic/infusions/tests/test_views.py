@@ -12,6 +12,7 @@ from tests.factories import (
     PASSWORD,
     PatientFactory,
     dea_registration,
+    facility_checked,
     logged_in_client,
     make_user,
     session_lot,
@@ -82,8 +83,10 @@ def test_page_flow_check_in_to_discharge_with_alert_acknowledged(nurse, prescrib
     questionnaires_done(nurse, session)
     assert "PHQ-9 submitted" in client.get(f"/infusions/sessions/{session.pk}/").content.decode()
     assert _act(client, session, "pre-checks", pre).status_code == 302
-    # Issue 21 point 6: the DEA registration and a draw from a lot (the page's form) first.
+    # Issue 21 point 6: the DEA registration and a draw from a lot (the page's form) first;
+    # PRE-7: the day's facility check.
     dea_registration(session.location)
+    facility_checked(session.location)
     lot = session_lot(nurse, session.location)
     assert _act(client, session, "cs-draw", {"lot": lot.pk, "qty_ml": "0.80"}).status_code == 302
     assert _act(client, session, "pump", {"action": "start"}).status_code == 302
