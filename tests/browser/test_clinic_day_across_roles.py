@@ -222,31 +222,32 @@ def _invite_to_portal(*, desk_page: Page, phone: Page, base_url: str, patient: P
     expect(phone.get_by_role("link", name="Log in")).to_be_visible()
 
 
+def _accept(page: Page, item: str) -> None:
+    page.locator(f"form:has(input[name='item'][value='{item}'])").get_by_role(
+        "button", name=re.compile("^Accept into the chart")
+    ).click()
+    page.wait_for_load_state("load")
+
+
 def _accept_intake_into_chart(
     *, nurse_page: Page, prescriber_page: Page, base_url: str, patient: Patient
 ) -> None:
-    """Issue 21 point 3 (helper edges13: on submission, staff accept the intake's weight,
-    height, emergency contact and escort, and the referral's diagnosis, into the chart in one
-    click). Until it lands, the nurse types the intake's weight and height on the chart and the
-    prescriber adds the referral's ICD-10-CM diagnosis, as the current chart allows."""
+    """Issue 21 point 3: on the chart, "From the intake into the chart" offers what the patient
+    typed and the referral gave; the nurse accepts the weight and height (one click each), the
+    prescriber the referral's ICD-10-CM diagnosis (a nurse may not)."""
     chart = f"{base_url}/patients/{patient.pk}/"
     nurse_page.goto(chart)
-    form = nurse_page.locator("form[action$='/measurements/']")
-    for kind, value, unit in (("weight", "64", "kg"), ("height", "165", "cm")):
-        form.get_by_label("Kind").select_option(kind)
-        form.get_by_label("Value").fill(value)
-        form.get_by_label("Unit").select_option(unit)
-        form.get_by_role("button", name="Record").click()
-        nurse_page.wait_for_load_state("load")
+    offers = nurse_page.get_by_role("region", name="From the intake into the chart")
+    expect(offers).to_contain_text("64")
+    expect(offers.get_by_text("A prescriber accepts diagnoses.")).to_be_visible()
+    for item in ("weight", "height"):
+        _accept(nurse_page, item)
     measurements = nurse_page.get_by_role("region", name="Weight and height")
     expect(measurements).to_contain_text("Latest weight: 64.0 kg")
     expect(measurements).to_contain_text("Latest height: 165.0 cm")
 
     prescriber_page.goto(chart)
-    form = prescriber_page.locator("form[action$='/diagnoses/']")
-    form.get_by_label("ICD-10-CM code").fill("F43.10")
-    form.get_by_label("Primary diagnosis").check()
-    form.get_by_role("button", name="Add diagnosis").click()
+    _accept(prescriber_page, "diagnosis:F43.10")
     expect(prescriber_page.get_by_role("region", name="Diagnoses (ICD-10-CM)")).to_contain_text(
         "F43.10"
     )
