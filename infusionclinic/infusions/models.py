@@ -290,3 +290,44 @@ class NoteAmendment(models.Model):
 
     def __str__(self) -> str:
         return f"Amendment {self.pk} of note {self.note_id}"
+
+
+class VerbalOrderKind(models.TextChoices):
+    VERBAL = "verbal", "Verbal (in person)"
+    TELEPHONE = "telephone", "Telephone"
+
+
+class VerbalOrder(models.Model):
+    """MON-BP-3: a prescriber's verbal or telephone order to resume the pump after a blood-
+    pressure pause, taken by the nurse and read back; the prescriber co-signs it later (issue 21
+    point 4). One order authorizes one resume (`resume_event`)."""
+
+    session = models.ForeignKey(
+        InfusionSession, on_delete=models.CASCADE, related_name="verbal_orders"
+    )
+    kind = models.CharField(max_length=12, choices=VerbalOrderKind.choices)
+    prescriber = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    given_at = models.DateTimeField()
+    instruction = models.CharField(max_length=500, blank=True)
+    read_back = models.BooleanField()
+    # The MON-BP-3 crossing the order answers.
+    alert = models.ForeignKey(
+        VitalAlert, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField()
+    resume_event = models.OneToOneField(
+        PumpEvent, null=True, blank=True, on_delete=models.PROTECT, related_name="verbal_order"
+    )
+    cosigned_at = models.DateTimeField(null=True, blank=True)
+    cosign_method = models.CharField(max_length=8, blank=True)  # password / totp
+
+    class Meta:
+        ordering = ["given_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} order of {self.prescriber} at {self.given_at:%H:%M} UTC"

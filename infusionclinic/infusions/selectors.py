@@ -13,7 +13,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from infusionclinic.accounts.models import Location, User
-from infusionclinic.accounts.roles import Perm
+from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.common.ids import id_from_path
@@ -28,6 +28,7 @@ from .models import (
     PumpEvent,
     SessionState,
     SideEffect,
+    VerbalOrder,
     VitalAlert,
     VitalSign,
 )
@@ -298,6 +299,64 @@ def board_overdue(session: InfusionSession, *, now: datetime) -> Overdue | None:
         started_at=session.board_first_start_at,  # type: ignore[attr-defined]
         last_reading_at=session.board_last_reading_at,  # type: ignore[attr-defined]
         now=now,
+    )
+
+
+@dataclass(frozen=True)
+class ResumeGate:
+    """MON-BP-3 ("during the infusion, SBP >= 180 or DBP >= 110: pause the pump, recheck in 5
+    min, notify the prescriber; resume only on the prescriber's order"): what stands before a
+    paused pump may run again, and for whom (issue 21 point 4)."""
+
+    open_alerts: bool  # an alert or critical alert not yet acknowledged
+    bp3_alert: VitalAlert | None  # a MON-BP-3 crossing since the pump last ran
+    verbal_order: VerbalOrder | None  # a prescriber's order taken since the pause, not yet used
+
+    @property
+    def needs_prescriber_order(self) -> bool:
+        return self.bp3_alert is not None
+
+    def may_resume(self, user: User) -> bool:
+        if self.open_alerts:
+            return False
+        if not self.needs_prescriber_order:
+            return True
+        return user.role == Role.PRESCRIBER or self.verbal_order is not None
+
+
+def resume_gate(session: InfusionSession) -> ResumeGate:
+    """The resume rules of a paused session, read by the pump service and the session page."""
+    open_alerts = session.alerts.filter(
+        acknowledged_at__isnull=True, level__in=["alert", "critical"]
+    ).exists()
+    last_run = session.pump.filter(action__in=["start", "resume"]).order_by("-at", "-pk").first()
+    bp3 = session.alerts.filter(rule_id="MON-BP-3").select_related("vital")
+    if last_run is not None:
+        bp3 = bp3.filter(vital__taken_at__gte=last_run.at)
+    bp3_alert = bp3.order_by("pk").first()
+    verbal = None
+    if bp3_alert is not None:
+        last_pause = session.pump.filter(action="pause").order_by("-at", "-pk").first()
+        orders = session.verbal_orders.filter(resume_event__isnull=True)
+        if last_pause is not None:
+            orders = orders.filter(recorded_at__gte=last_pause.at)
+        verbal = orders.select_related("prescriber").order_by("-recorded_at", "-pk").first()
+    return ResumeGate(open_alerts=open_alerts, bp3_alert=bp3_alert, verbal_order=verbal)
+
+
+def verbal_orders_awaiting_cosign(*, user: User) -> list[VerbalOrder]:
+    """Issue 21 point 4: the verbal and telephone orders this prescriber gave that wait for their
+    co-signature, in sessions they may see (their locations)."""
+    if not user.is_authenticated or user.role != Role.PRESCRIBER:
+        return []
+    return list(
+        VerbalOrder.objects.filter(
+            prescriber=user,
+            cosigned_at__isnull=True,
+            session__in=sessions_visible_to(user=user),
+        )
+        .select_related("session__patient", "session__location", "recorded_by")
+        .order_by("given_at", "pk")
     )
 
 

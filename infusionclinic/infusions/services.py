@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import Perm, Role
+from infusionclinic.accounts.services import user_reauthenticate
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record, audit_record_batch
 from infusionclinic.dosing.models import DosingOrder
@@ -36,6 +37,8 @@ from .models import (
     SessionState,
     SideEffect,
     Symptom,
+    VerbalOrder,
+    VerbalOrderKind,
     VitalAlert,
     VitalPhase,
     VitalSign,
@@ -557,29 +560,165 @@ def pump_event_record(
         raise ValidationError(
             {"state": ["MON-BP-4/MON-X-1: acknowledge the open alerts before the start."]}
         )
+    verbal: VerbalOrder | None = None
     if action == PumpAction.RESUME:
-        open_alerts = session.alerts.filter(
-            acknowledged_at__isnull=True, level__in=["alert", "critical"]
-        )
-        if open_alerts.exists():
+        gate = selectors.resume_gate(session)
+        if gate.open_alerts:
             raise ValidationError({"state": ["Acknowledge the open alerts before resuming."]})
-        last_run = session.pump.filter(action__in=["start", "resume"]).order_by("-at").first()
-        bp3 = session.alerts.filter(rule_id="MON-BP-3")
-        if last_run is not None:
-            bp3 = bp3.filter(vital__taken_at__gte=last_run.at)
-        if bp3.exists() and actor.role != Role.PRESCRIBER:
-            raise PermissionDenied("MON-BP-3: resume only on the prescriber's order.")
+        if gate.needs_prescriber_order and actor.role != Role.PRESCRIBER:
+            if gate.verbal_order is None:
+                # Issue 21 point 4: a refusal the nurse can act on, not a bare 403.
+                raise ValidationError({"state": [MON_BP_3_RESUME_REFUSED]})
+            verbal = gate.verbal_order
+            if not reason.strip():
+                reason = (
+                    f"MON-BP-3: resumed on the {verbal.get_kind_display().lower()} order of "
+                    f"{verbal.prescriber}"
+                )
     event = PumpEvent.objects.create(
         session=session, action=action, at=now, reason=reason.strip()[:500], actor=actor
     )
+    if verbal is not None:
+        verbal.resume_event = event
+        verbal.save(update_fields=["resume_event"])
     session.state = target
     fields = ["state"]
     if action == PumpAction.STOP:
         session.infusion_ended_at = now
         fields.append("infusion_ended_at")
     session.save(update_fields=fields)
-    _audit(actor, session, event, event="pump_" + action, reason=event.reason)
+    _audit(
+        actor,
+        session,
+        event,
+        event="pump_" + action,
+        reason=event.reason,
+        **({"verbal_order": verbal.pk} if verbal is not None else {}),
+    )
     return event
+
+
+MON_BP_3_RESUME_REFUSED = (
+    "MON-BP-3: after a blood-pressure pause the pump resumes only on the prescriber's order. "
+    "Ask the prescriber to resume, or record their verbal or telephone order (read back) below; "
+    "then resume."
+)
+
+
+def _location_prescriber(session: InfusionSession, user: Any) -> bool:
+    return (
+        isinstance(user, User)
+        and user.is_active
+        and user.role == Role.PRESCRIBER
+        and user.locations.filter(pk=session.location_id).exists()
+    )
+
+
+@transaction.atomic
+def verbal_order_record(
+    *,
+    actor: User,
+    session: InfusionSession,
+    prescriber: User,
+    kind: str,
+    read_back: bool,
+    given_at: datetime | None = None,
+    instruction: str = "",
+) -> VerbalOrder:
+    """MON-BP-3, issue 21 point 4: the nurse records the prescriber's verbal or telephone order
+    to resume after a blood-pressure pause, read back to the prescriber; it lets the nurse resume
+    once, and waits for the prescriber's co-signature."""
+    _require_run(actor)
+    session = _lock(session)
+    _require_state(session, S.PAUSED)
+    gate = selectors.resume_gate(session)
+    if not gate.needs_prescriber_order or gate.bp3_alert is None:
+        raise ValidationError(
+            {"__all__": ["No MON-BP-3 pause: resuming needs no prescriber's order."]}
+        )
+    if gate.verbal_order is not None:
+        raise ValidationError(
+            {"__all__": ["A prescriber's order to resume is already recorded for this pause."]}
+        )
+    errors: dict[str, list[str]] = {}
+    if not _location_prescriber(session, prescriber):
+        errors["prescriber"] = ["Choose a prescriber of this location."]
+    elif prescriber.pk == actor.pk:
+        errors["prescriber"] = ["A prescriber resumes the pump directly; no verbal order needed."]
+    if kind not in VerbalOrderKind.values:
+        errors["kind"] = ["Verbal or telephone."]
+    given = given_at or timezone.now()
+    reading = gate.bp3_alert.vital
+    if timezone.is_naive(given):
+        errors["given_at"] = ["Give the time with its UTC offset."]
+    elif given > timezone.now() + FUTURE_SKEW:
+        errors["given_at"] = ["The order cannot be given in the future."]
+    elif reading is not None and given < reading.taken_at.replace(second=0, microsecond=0):
+        # Typed to the minute: the reading's own minute counts as after it.
+        errors["given_at"] = ["Before the MON-BP-3 reading it answers."]
+    if not read_back:
+        errors["read_back"] = ["Read the order back to the prescriber and confirm it."]
+    if errors:
+        raise ValidationError(errors)
+    order = VerbalOrder.objects.create(
+        session=session,
+        kind=kind,
+        prescriber=prescriber,
+        given_at=given,
+        instruction=instruction.strip()[:500],
+        read_back=True,
+        alert=gate.bp3_alert,
+        recorded_by=actor,
+        recorded_at=timezone.now(),
+    )
+    _audit(
+        actor,
+        session,
+        order,
+        event="verbal_order_record",
+        rule_id="MON-BP-3",
+        kind=kind,
+        prescriber=prescriber.pk,
+        alert=gate.bp3_alert.pk,
+    )
+    return order
+
+
+def verbal_order_cosign(
+    *, actor: User, order: VerbalOrder, password: str = "", totp: str = ""
+) -> VerbalOrder:
+    """Issue 21 point 4: the prescriber who gave a verbal or telephone order co-signs it,
+    re-authenticating as for signing a dosing order (password or TOTP code). The
+    re-authentication runs outside the transaction so that a failed attempt's audit is kept."""
+    if actor.role != Role.PRESCRIBER or order.prescriber_id != actor.pk:
+        raise PermissionDenied("Only the prescriber who gave the order co-signs it.")
+    if not actor.locations.filter(pk=order.session.location_id).exists():
+        raise PermissionDenied("Not one of your locations.")
+    if order.cosigned_at is not None:
+        raise ValidationError({"__all__": ["This order is already co-signed."]})
+    field, method = ("totp", "totp") if totp else ("password", "password")
+    secret = totp or password
+    if not secret.strip():
+        raise ValidationError({"password": ["Re-enter your password or a TOTP code to co-sign."]})
+    if not user_reauthenticate(user=actor, secret=secret, purpose="co-sign verbal order"):
+        raise ValidationError({field: ["Not correct: re-enter your password or a current code."]})
+    return _verbal_order_cosign(actor=actor, order=order, method=method)
+
+
+@transaction.atomic
+def _verbal_order_cosign(*, actor: User, order: VerbalOrder, method: str) -> VerbalOrder:
+    order = (
+        VerbalOrder.objects.select_for_update()
+        .select_related("session__patient", "prescriber")
+        .get(pk=order.pk)
+    )
+    if order.cosigned_at is not None:
+        raise ValidationError({"__all__": ["This order is already co-signed."]})
+    order.cosigned_at = timezone.now()
+    order.cosign_method = method
+    order.save(update_fields=["cosigned_at", "cosign_method"])
+    _audit(actor, order.session, order, event="verbal_order_cosign", method=method)
+    return order
 
 
 @transaction.atomic
@@ -828,6 +967,7 @@ def note_text(session: InfusionSession) -> str:
         )
     lines.append("Pump:")
     lines += [f"  {t(e.at)} {e.action} {e.reason}".rstrip() for e in session.pump.all()]
+    lines += _note_verbal_order_lines(session, t)
     lines.append("Vital signs (time, phase, BP mmHg, HR, SpO2 %, RR, MOAA/S, dissociation):")
     for v in session.vitals.all():
         lines.append(
@@ -881,6 +1021,29 @@ def note_text(session: InfusionSession) -> str:
     )
     lines += _note_controlled_lines(session)
     return "\n".join(lines)
+
+
+def _note_verbal_order_lines(session: InfusionSession, t: Any) -> list[str]:
+    """MON-BP-3, issue 21 point 4: each prescriber's verbal or telephone order to resume, who
+    took it, and whether the prescriber has co-signed it yet."""
+    orders = list(session.verbal_orders.select_related("prescriber", "recorded_by"))
+    if not orders:
+        return []
+    lines = ["Prescriber's orders to resume after a blood-pressure pause (MON-BP-3):"]
+    for o in orders:
+        state = (
+            f"co-signed by {o.prescriber} {t(o.cosigned_at)}"
+            if o.cosigned_at
+            else f"awaiting co-signature by {o.prescriber}"
+        )
+        lines.append(
+            f"  {t(o.given_at)} {o.get_kind_display().lower()} order of {o.prescriber}"
+            f"{': ' + o.instruction if o.instruction else ''}; taken and read back by "
+            f"{o.recorded_by} {t(o.recorded_at)}; "
+            f"{'used for the resume ' + t(o.resume_event.at) if o.resume_event else 'not used'}"
+            f"; {state}."
+        )
+    return lines
 
 
 def _note_controlled_lines(session: InfusionSession) -> list[str]:

@@ -164,7 +164,8 @@ def test_resume_refused_while_alerts_open_and_mon_bp3_needs_prescriber(nurse, pr
         services.pump_event_record(actor=nurse, session=session, action="resume")
     for alert in vital.alerts.all():
         services.alert_acknowledge(actor=nurse, alert=alert)
-    with pytest.raises(PermissionDenied):
+    # Issue 21 point 4: a refusal with the rule's words (a form error), no longer a bare 403.
+    with pytest.raises(ValidationError, match="MON-BP-3"):
         services.pump_event_record(actor=nurse, session=session, action="resume")
     services.pump_event_record(actor=prescriber, session=session, action="resume")
     session.refresh_from_db()
