@@ -71,6 +71,15 @@ class PumpForm(forms.Form):
         choices=[("start", "start"), ("pause", "pause"), ("resume", "resume"), ("stop", "stop")]
     )
     reason = forms.CharField(max_length=500, required=False)
+    # Issue 21 point 5: required by the service when the stop comes before the ordered time.
+    stop_reason = forms.ChoiceField(required=False, label="Reason for stopping early")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["stop_reason"].choices = [
+            ("", "—"),
+            *[(r.code, r.label) for r in rules.early_stop_reasons().values()],
+        ]
 
 
 class AcknowledgeForm(forms.Form):

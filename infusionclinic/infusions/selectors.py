@@ -204,11 +204,99 @@ def pump_running_since(session: InfusionSession) -> datetime | None:
 
 def dose_given_mg(session: InfusionSession, *, now: datetime | None = None) -> Decimal:
     seconds = rules.running_seconds(pump_events(session), now=now or timezone.now())
+    return _dose(session, seconds)
+
+
+@dataclass(frozen=True)
+class EarlyStop:
+    """Issue 21 point 5: a stop before the ordered infusion time and why."""
+
+    at: datetime
+    code: str
+    label: str
+    text: str
+    running_min: Decimal
+    ordered_min: int
+    dose_given_mg: Decimal
+    dose_ordered_mg: Decimal
+
+
+def early_stop(session: InfusionSession) -> EarlyStop | None:
+    events = list(session.pump.all())
+    stop = next((e for e in reversed(events) if e.action == PumpAction.STOP), None)
+    if stop is None or not stop.ended_early:
+        return None
+    return _early_stop(session, events, stop)
+
+
+def _early_stop(session: InfusionSession, events: list[PumpEvent], stop: PumpEvent) -> EarlyStop:
+    pairs = [(e.action, e.at) for e in events]
+    seconds = rules.running_seconds(pairs, now=stop.at)
+    reason = rules.early_stop_reasons().get(stop.stop_reason)
+    return EarlyStop(
+        at=stop.at,
+        code=stop.stop_reason,
+        label=reason.label if reason else (stop.stop_reason or "not given"),
+        text=stop.reason,
+        running_min=(seconds / 60).quantize(Decimal("0.1")),
+        ordered_min=session.order.duration_min,
+        dose_given_mg=_dose(session, seconds),
+        dose_ordered_mg=session.order.dose_mg,
+    )
+
+
+def _dose(session: InfusionSession, seconds: Decimal) -> Decimal:
     return rules.dose_given_mg(
         seconds=seconds,
         rate_ml_per_h=session.order.rate_ml_per_h,
         concentration_mg_per_ml=session.order.concentration_mg_per_ml,
     )
+
+
+@dataclass(frozen=True)
+class SessionDose:
+    """Issue 21 point 5: one infusion's dose given beside its dose ordered (progress report)."""
+
+    session_id: int
+    started_at: datetime
+    order_label: str
+    dose_ordered_mg: Decimal
+    ordered_min: int
+    dose_given_mg: Decimal
+    running_min: Decimal
+    early: EarlyStop | None
+
+
+def session_doses_for_patient(*, patient: Patient) -> list[SessionDose]:
+    """The patient's infusions that started (pump), oldest first: dose given (pump running time
+    × rate × concentration) beside the order's dose, and an early stop with its reason. Two
+    queries whatever the number of sessions."""
+    sessions = (
+        InfusionSession.objects.filter(patient=patient, pump__action=PumpAction.START)
+        .distinct()
+        .select_related("order")
+        .prefetch_related("pump")
+        .order_by("scheduled_at", "pk")
+    )
+    out = []
+    for session in sessions:
+        events = list(session.pump.all())
+        stop = next((e for e in reversed(events) if e.action == PumpAction.STOP), None)
+        now = stop.at if stop else timezone.now()
+        seconds = rules.running_seconds([(e.action, e.at) for e in events], now=now)
+        out.append(
+            SessionDose(
+                session_id=session.pk,
+                started_at=next(e.at for e in events if e.action == PumpAction.START),
+                order_label=session.order.label,
+                dose_ordered_mg=session.order.dose_mg,
+                ordered_min=session.order.duration_min,
+                dose_given_mg=_dose(session, seconds),
+                running_min=(seconds / 60).quantize(Decimal("0.1")),
+                early=(_early_stop(session, events, stop) if stop and stop.ended_early else None),
+            )
+        )
+    return out
 
 
 @dataclass(frozen=True)

@@ -533,8 +533,11 @@ _PUMP_FROM = {
 
 @transaction.atomic
 def pump_event_record(
-    *, actor: User, session: InfusionSession, action: str, reason: str = ""
+    *, actor: User, session: InfusionSession, action: str, reason: str = "", stop_reason: str = ""
 ) -> PumpEvent:
+    """A pump start, pause, resume or stop. Issue 21 point 5: a stop before the order's infusion
+    time (pump running time < ordered minutes) needs `stop_reason`, a code of
+    data/early_stop_reasons.json ("other" also needs the words in `reason`)."""
     _require_run(actor)
     session = _lock(session)
     if action not in _PUMP_FROM:
@@ -575,8 +578,17 @@ def pump_event_record(
                     f"MON-BP-3: resumed on the {verbal.get_kind_display().lower()} order of "
                     f"{verbal.prescriber}"
                 )
+    early = False
+    if action == PumpAction.STOP:
+        early = _stop_check(session, now=now, stop_reason=stop_reason, reason=reason)
     event = PumpEvent.objects.create(
-        session=session, action=action, at=now, reason=reason.strip()[:500], actor=actor
+        session=session,
+        action=action,
+        at=now,
+        reason=reason.strip()[:500],
+        ended_early=early,
+        stop_reason=stop_reason if action == PumpAction.STOP else "",
+        actor=actor,
     )
     if verbal is not None:
         verbal.resume_event = event
@@ -594,8 +606,31 @@ def pump_event_record(
         event="pump_" + action,
         reason=event.reason,
         **({"verbal_order": verbal.pk} if verbal is not None else {}),
+        **({"ended_early": True, "stop_reason": event.stop_reason} if early else {}),
     )
     return event
+
+
+def _stop_check(session: InfusionSession, *, now: datetime, stop_reason: str, reason: str) -> bool:
+    """Issue 21 point 5: whether this stop comes before the ordered infusion time, and then
+    that its reason is given (a known code; words for "other")."""
+    seconds = rules.running_seconds(selectors.pump_events(session), now=now)
+    early = rules.ended_early(running_seconds=seconds, duration_min=session.order.duration_min)
+    reasons = rules.early_stop_reasons()
+    errors: dict[str, list[str]] = {}
+    if stop_reason and stop_reason not in reasons:
+        errors["stop_reason"] = ["Choose a reason from the list."]
+    elif early and not stop_reason:
+        minutes = int(seconds // 60)
+        errors["stop_reason"] = [
+            f"The pump ran {minutes} of the ordered {session.order.duration_min} min: "
+            "give the reason for stopping early."
+        ]
+    elif stop_reason and reasons[stop_reason].requires_text and not reason.strip():
+        errors["reason"] = ["Describe the reason for stopping early."]
+    if errors:
+        raise ValidationError(errors)
+    return early
 
 
 MON_BP_3_RESUME_REFUSED = (
@@ -956,10 +991,11 @@ def note_text(session: InfusionSession) -> str:
         f"Order {order.label}: {order.dose_mg} mg ketamine at {order.rate_ml_per_h} mL/h, "
         f"{order.concentration_mg_per_ml} mg/mL, {order.duration_min} min.",
         f"Dose given (pump running time × rate × concentration): "
-        f"{selectors.dose_given_mg(session)} mg.",
+        f"{selectors.dose_given_mg(session)} mg of {order.dose_mg} mg ordered.",
         f"Checked in {t(session.checked_in_at)}; escort {session.escort_name} "
         f"({session.escort_phone}).",
     ]
+    lines += _note_early_stop_lines(session)
     if session.bp_override_at:
         lines.append(
             f"BP gate overridden by {session.bp_override_by} at {t(session.bp_override_at)}: "
@@ -1021,6 +1057,20 @@ def note_text(session: InfusionSession) -> str:
     )
     lines += _note_controlled_lines(session)
     return "\n".join(lines)
+
+
+def _note_early_stop_lines(session: InfusionSession) -> list[str]:
+    """Issue 21 point 5: an infusion stopped before the ordered time says so, with its reason
+    and the dose given against the dose ordered."""
+    early = selectors.early_stop(session)
+    if early is None:
+        return []
+    return [
+        f"Infusion ended early: the pump ran {early.running_min} of the ordered "
+        f"{early.ordered_min} min; reason: {early.label}"
+        f"{' — ' + early.text if early.text else ''}. "
+        f"Dose given {early.dose_given_mg} mg of {early.dose_ordered_mg} mg ordered."
+    ]
 
 
 def _note_verbal_order_lines(session: InfusionSession, t: Any) -> list[str]:

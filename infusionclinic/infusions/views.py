@@ -148,6 +148,7 @@ def _page(request: HttpRequest, session: InfusionSession, bound: dict[str, Any])
         "patient": session.patient,
         "order": session.order,
         "dose_given_mg": selectors.dose_given_mg(session),
+        "early_stop": selectors.early_stop(session),  # issue 21 point 5
         # CS-32, CS-43: the controlled-substance log's dose beside the pump's, differences named.
         "cs": session_dose_check(session),
         "can_record_cs": request.user.has_role_perm(Perm.CS_RECORD),

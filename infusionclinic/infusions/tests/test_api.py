@@ -178,7 +178,10 @@ def test_state_changes_over_the_api_pre_checks_to_discharge_scores(nurse, sessio
     questionnaires_done(nurse, session)
     assert post("pre-checks", pre).json()["state"] == "pre_checks"
     assert post("pump", {"action": "start"}).json()["state"] == "infusing"
-    assert post("pump", {"action": "stop"}).json()["state"] == "recovering"
+    assert (
+        post("pump", {"action": "stop", "stop_reason": "patient_request"}).json()["state"]
+        == "recovering"
+    )
     low = post("discharge-scores", {"aldrete": {**GOOD_ALDRETE, "spo2": 0}, "padss": GOOD_PADSS})
     assert any("DIS-1" in p for p in low.json()["discharge_problems"])
     good = post("discharge-scores", {"aldrete": GOOD_ALDRETE, "padss": GOOD_PADSS})
