@@ -57,9 +57,20 @@ class VitalsForm(forms.Form):
         empty_value=None,
         choices=[("", "—"), (0, "0 none"), (1, "1 mild"), (2, "2 moderate"), (3, "3 severe")],
     )
+    # Issue 21 point 12: a reading entered late keeps the time it was taken (the location's
+    # local time; the page names the zone). Empty: now.
+    taken_at = forms.DateTimeField(
+        required=False,
+        widget=LocalDateTimeInput,
+        label="Time taken",
+        help_text="Leave empty if taken just now.",
+    )
 
     def values(self) -> dict:
-        return {**self.cleaned_data, "taken_at": timezone.now()}
+        return {
+            **self.cleaned_data,
+            "taken_at": self.cleaned_data.get("taken_at") or timezone.now(),
+        }
 
 
 class OverrideForm(forms.Form):

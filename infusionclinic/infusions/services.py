@@ -285,8 +285,9 @@ def _vital_build(
         errors["taken_at"] = ["Give the time with its UTC offset."]
     elif taken_at > timezone.now() + FUTURE_SKEW:
         errors["taken_at"] = ["A reading cannot be in the future."]
-    elif session.checked_in_at and taken_at < session.checked_in_at - timedelta(minutes=30):
-        errors["taken_at"] = ["Before this session's check-in."]
+    elif session.checked_in_at and taken_at < session.checked_in_at - FUTURE_SKEW:
+        # Issue 21 point 12: a late entry keeps the time it was taken, within the session.
+        errors["taken_at"] = ["A reading cannot be taken before this session's check-in."]
     return VitalSign(
         session=session,
         phase=phase,
@@ -300,6 +301,43 @@ def _vital_build(
         dissociation=dis,
         recorded_by=actor,
     )
+
+
+class _PhaseAt:
+    """Issue 21 point 12: the phase of a reading is the phase at the time it was taken. A reading
+    entered late (taken before the pump's start, or before its stop) belongs to the phase it was
+    taken in, so its alerts and MON-BP-5's baseline follow the time taken. The pump events are
+    read only for a reading older than the clock skew (a monitor's live posts cost nothing)."""
+
+    def __init__(self, session: InfusionSession, phase: str) -> None:
+        self.session, self.phase = session, phase
+        self._events: tuple[datetime | None, datetime | None] | None = None
+
+    def __call__(self, taken_at: Any) -> str:
+        if (
+            self.phase == VitalPhase.PRE
+            or not isinstance(taken_at, datetime)
+            or timezone.is_naive(taken_at)
+            or taken_at >= timezone.now() - FUTURE_SKEW
+        ):
+            return self.phase
+        if self._events is None:
+            events = list(
+                PumpEvent.objects.filter(
+                    session_id=self.session.pk, action__in=[PumpAction.START, PumpAction.STOP]
+                )
+                .order_by("at", "pk")
+                .values_list("action", "at")
+            )
+            starts = [at for action, at in events if action == PumpAction.START]
+            stops = [at for action, at in events if action == PumpAction.STOP]
+            self._events = (starts[0] if starts else None, stops[-1] if stops else None)
+        started, stopped = self._events
+        if started is not None and taken_at < started:
+            return VitalPhase.PRE
+        if self.phase == VitalPhase.RECOVERY and stopped is not None and taken_at < stopped:
+            return VitalPhase.INFUSION
+        return self.phase
 
 
 def _signs_to_raise(session: InfusionSession) -> list[str]:
@@ -352,7 +390,7 @@ def vital_record(
     *,
     actor: User,
     session: InfusionSession,
-    taken_at: datetime,
+    taken_at: datetime | None = None,
     systolic_mmhg: Any,
     diastolic_mmhg: Any,
     heart_rate_bpm: Any,
@@ -361,10 +399,13 @@ def vital_record(
     sedation: Any = None,
     dissociation: Any = None,
 ) -> VitalSign:
-    """Store a reading and raise an alert for every threshold it crosses (monitoring.md §3)."""
+    """Store a reading and raise an alert for every threshold it crosses (monitoring.md §3).
+    Issue 21 point 12: `taken_at` is when the reading was taken (default now): not in the
+    future, not before the check-in; intervals, alerts and the phase follow it."""
     _require_run(actor)
     session = _lock_for_reading(session)
-    phase = _vital_phase(session)
+    taken_at = taken_at or timezone.now()
+    phase = _PhaseAt(session, _vital_phase(session))(taken_at)
     errors: dict[str, list[str]] = {}
     vital = _vital_build(
         actor=actor,
@@ -435,11 +476,20 @@ def vitals_record_batch(
         raise ValidationError({"readings": [f"Send 1 to {VITALS_BATCH_MAX} readings."]})
     session = _lock_for_reading(session)
     phase = _vital_phase(session)
+    phase_at = _PhaseAt(session, phase)  # issue 21 point 12: each reading's own phase
     errors: dict[str, list[str]] = {}
     vitals = []
     for index, values in enumerate(readings):
         own: dict[str, list[str]] = {}
-        vitals.append(_vital_build(actor=actor, session=session, phase=phase, errors=own, **values))
+        vitals.append(
+            _vital_build(
+                actor=actor,
+                session=session,
+                phase=phase_at(values.get("taken_at")),
+                errors=own,
+                **values,
+            )
+        )
         errors.update({f"readings.{index}.{field}": m for field, m in own.items()})
     if errors:
         raise ValidationError(errors)

@@ -212,6 +212,7 @@ def _page(request: HttpRequest, session: InfusionSession, bound: dict[str, Any])
         .order_by("full_name", "pk")
     )
     verbal_form.fields["given_at"].label = f"When the order was given ({zone})"
+    data["vitals_form"].fields["taken_at"].label = f"Time taken ({zone})"  # issue 21 point 12
     return data
 
 
@@ -294,9 +295,8 @@ ACTIONS: dict[str, tuple[type[django_forms.Form], Handler]] = {
     ),
     "vitals": (
         forms.VitalsForm,
-        lambda r, s, d: services.vital_record(
-            actor=r.user, session=s, taken_at=timezone.now(), **d
-        ),
+        # Issue 21 point 12: the form's "Time taken" (empty: now).
+        lambda r, s, d: services.vital_record(actor=r.user, session=s, **d),
     ),
     "override": (
         forms.OverrideForm,
