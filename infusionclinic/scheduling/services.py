@@ -309,9 +309,14 @@ def appointment_book(
     kind: str,
     starts_at: datetime,
     chair: Chair | None = None,
+    course: TreatmentCourse | None = None,
 ) -> Appointment:
     """Book one appointment; `patient` comes from `patient_get_for_user`. An infusion without a
-    chair gets the first free one. Raises BookingConflict with every reason it cannot be booked."""
+    chair gets the first free one; with `course` (issue 21 point 2: a single infusion booked by
+    staff) it is linked to that treatment course. Raises BookingConflict with every reason it
+    cannot be booked."""
+    if course is not None and course.patient_id != patient.pk:
+        raise ValidationError({"course": ["That course belongs to another patient."]})
     _require_booking_rights(actor, location, patient)
     if kind not in AppointmentKind.values:
         raise ValidationError({"kind": ["Unknown appointment type."]})
@@ -328,6 +333,7 @@ def appointment_book(
         starts_at=starts_at,
         chair=chair,
         series=None,
+        course=course,
     )
     _notify_front_desk(actor, appointment, "booked")
     return appointment
@@ -536,5 +542,43 @@ def appointment_confirm_safety(
         patient=appointment.patient,
         obj=appointment,
         detail={"safety_confirmed": True},
+    )
+    return appointment
+
+
+@transaction.atomic
+def appointment_complete(
+    *, actor: User, appointment: Appointment, session_id: int | None = None
+) -> Appointment:
+    """The visit took place (issue 21 point 7): a booked appointment becomes completed, which is
+    what billing invoices. The infusion session's discharge calls this in its own transaction
+    (`session_id` names it in the audit event); completing twice changes nothing."""
+    if actor.role == Role.PATIENT or not (
+        actor.has_role_perm(Perm.APPOINTMENT_BOOK) or actor.has_role_perm(Perm.SESSION_RUN)
+    ):
+        raise PermissionDenied("Only the clinic's staff complete an appointment.")
+    if not actor.locations.filter(pk=appointment.location_id).exists():
+        raise PermissionDenied("You do not work at this location.")
+    appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
+    if appointment.status == AppointmentStatus.COMPLETED:
+        return appointment
+    if appointment.status != AppointmentStatus.BOOKED:
+        raise BookingConflict(
+            f"This appointment is {appointment.get_status_display().lower()}, not booked."
+        )
+    previous = appointment.status
+    appointment.status = AppointmentStatus.COMPLETED
+    appointment.status_changed_at = timezone.now()
+    appointment.save(update_fields=["status", "status_changed_at", "updated_at"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        patient=appointment.patient,
+        obj=appointment,
+        detail={
+            "status": appointment.status,
+            "from": previous,
+            **({"session": session_id} if session_id is not None else {}),
+        },
     )
     return appointment

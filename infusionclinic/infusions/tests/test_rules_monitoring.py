@@ -22,6 +22,7 @@ from .factories import (
     GOOD_PADSS,
     NORMAL,
     checked_in,
+    cs_closed,
     infusing,
     prechecked,
     questionnaires_done,
@@ -288,7 +289,7 @@ def _recovering(nurse, session):
     services.pump_event_record(
         actor=nurse, session=session, action="stop", stop_reason="patient_request"
     )
-    session.refresh_from_db()
+    cs_closed(nurse, session)  # issue 21 point 6: administration and witnessed waste
     assert session.state == SessionState.RECOVERING
 
 

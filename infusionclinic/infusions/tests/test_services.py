@@ -18,6 +18,7 @@ from .factories import (
     GOOD_ALDRETE,
     GOOD_PADSS,
     checked_in,
+    cs_closed,
     infusing,
     prechecked,
     shift_back,
@@ -233,8 +234,7 @@ def _recovering(nurse, session):
     services.pump_event_record(
         actor=nurse, session=session, action="stop", stop_reason="patient_request"
     )
-    session.refresh_from_db()
-    return session
+    return cs_closed(nurse, session)  # issue 21 point 6: administration and witnessed waste
 
 
 def test_dis3_discharge_refused_before_minimum_observation_and_scores(nurse, session):

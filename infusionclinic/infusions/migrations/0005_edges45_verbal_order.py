@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("infusions", "0003_vital_session_taken_index"),
+        ("infusions", "0004_edges67_controlled_exception"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

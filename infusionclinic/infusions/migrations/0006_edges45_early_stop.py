@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("infusions", "0004_edges45_verbal_order"),
+        ("infusions", "0005_edges45_verbal_order"),
     ]
 
     operations = [
