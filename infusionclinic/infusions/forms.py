@@ -83,7 +83,7 @@ class PumpForm(forms.Form):
     )
     reason = forms.CharField(max_length=500, required=False)
     # Issue 21 point 5: required by the service when the stop comes before the ordered time.
-    stop_reason = forms.ChoiceField(required=False, label="Reason for stopping early")
+    stop_reason = forms.ChoiceField(required=False, label="Stopped early because")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -69,7 +69,7 @@ def test_nurse_resumes_on_a_telephone_order_and_the_prescriber_cosigns(
     expect(page.locator("#session-state")).to_have_text("Infusing")
 
     # Point 5: an early stop asks for the reason; the page then says so.
-    page.get_by_label("Reason for stopping early").select_option("blood_pressure")
+    page.get_by_label("Stopped early because").select_option("blood_pressure")
     page.get_by_label("Details").fill("BP rose again")
     page.get_by_role("button", name="Stop infusion").click()
     expect(page.locator("#session-state")).to_have_text("Recovering")

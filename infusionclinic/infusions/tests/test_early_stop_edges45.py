@@ -91,7 +91,7 @@ def test_session_page_asks_for_the_reason_and_shows_the_early_end(nurse, session
     _ran(session, 12)
     client = logged_in_client(nurse)
     page = client.get(f"/infusions/sessions/{session.pk}/").content.decode()
-    assert "Reason for stopping early" in page
+    assert "Stopped early because" in page
     assert '<option value="iv_problem">' in page
     url = f"/infusions/sessions/{session.pk}/pump/"
     refused = client.post(url, {"action": "stop"})
