@@ -51,6 +51,10 @@ def _grow(fx: Fixtures, location) -> None:
     # The chart patient: a second infusion, more readings, weights, diagnoses, allergies.
     session_in_progress(patient=chart, nurse=nurse, prescriber=prescriber, location=location)
     session = chart.infusion_sessions.order_by("pk").first()
+    # Readings taken up to 12 min ago need a check-in before them (issue 21 point 12).
+    type(session).objects.filter(pk=session.pk).update(
+        checked_in_at=timezone.now() - timedelta(minutes=15)
+    )
     for minutes in range(1, 13):
         infusion_services.vital_record(
             actor=nurse,

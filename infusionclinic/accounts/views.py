@@ -136,6 +136,21 @@ def home(request: HttpRequest) -> HttpResponse:
         "locations": user.locations.order_by("name"),
         "idle_minutes": settings.IDLE_TIMEOUT_MINUTES,
     }
+    if user.role == Role.PRESCRIBER:
+        # Issue 21 point 4: verbal and telephone orders (MON-BP-3) waiting for co-signature.
+        from infusionclinic.infusions.selectors import verbal_orders_awaiting_cosign
+
+        to_cosign = verbal_orders_awaiting_cosign(user=user)
+        context["verbal_orders_to_cosign"] = to_cosign
+        if to_cosign:
+            audit_record(
+                actor=user,
+                action=AuditAction.VIEW,
+                detail={
+                    "page": "home: verbal orders to co-sign",
+                    "verbal_orders": [o.pk for o in to_cosign],
+                },
+            )
     if user.has_role_perm(Perm.AUDIT_REPORT):
         since = timezone.now() - timedelta(days=30)
         context["emergency_accesses"] = audit_events_for_user(

@@ -110,6 +110,17 @@ class ControlledOut(Schema):
     start_problems: list[str] = []
 
 
+class EarlyStopOut(Schema):
+    """Issue 21 point 5: the pump was stopped before the ordered infusion time."""
+
+    at: datetime
+    reason: str  # data/early_stop_reasons.json code
+    label: str
+    text: str
+    running_min: float
+    ordered_min: int
+
+
 class SessionOut(Schema):
     id: int
     patient_id: int
@@ -117,6 +128,8 @@ class SessionOut(Schema):
     location: str
     state: str
     dose_given_mg: float
+    dose_ordered_mg: float  # issue 21 point 5: beside the dose given
+    early_stop: EarlyStopOut | None
     controlled: ControlledOut
     next_reading_due: datetime | None
     reading_overdue: bool
@@ -128,6 +141,9 @@ class PumpIn(Schema):
     model_config = ConfigDict(extra="forbid")
     action: Literal["start", "pause", "resume", "stop"]
     reason: str = ""
+    # Issue 21 point 5: a code of data/early_stop_reasons.json, required for a stop before the
+    # ordered infusion time ("other" also needs `reason`).
+    stop_reason: str = ""
 
 
 class CheckInIn(Schema):
@@ -271,6 +287,20 @@ def _controlled(session: InfusionSession) -> dict[str, Any]:
     }
 
 
+def _early_stop(session: InfusionSession) -> dict[str, Any] | None:
+    early = selectors.early_stop(session)
+    if early is None:
+        return None
+    return {
+        "at": early.at,
+        "reason": early.code,
+        "label": early.label,
+        "text": early.text,
+        "running_min": float(early.running_min),
+        "ordered_min": early.ordered_min,
+    }
+
+
 def _start_problems(session: InfusionSession) -> list[str]:
     if session.state not in ("checked_in", "pre_checks"):
         return []
@@ -290,6 +320,8 @@ def _session(session: InfusionSession) -> dict[str, Any]:
         "location": session.location.code,
         "state": session.state,
         "dose_given_mg": float(selectors.dose_given_mg(session)),
+        "dose_ordered_mg": float(session.order.dose_mg),
+        "early_stop": _early_stop(session),
         "next_reading_due": overdue.due_at if overdue else None,
         "reading_overdue": bool(overdue and overdue.overdue),
         "open_alerts": [_alert(a) for a in session.alerts.filter(acknowledged_at__isnull=True)],
@@ -344,7 +376,11 @@ def session_check_in(request: HttpRequest, session_id: str, payload: CheckInIn) 
 def session_pump(request: HttpRequest, session_id: str, payload: PumpIn) -> Any:
     session = selectors.session_get_for_user(user=request.user, session_id=session_id)
     services.pump_event_record(
-        actor=request.user, session=session, action=payload.action, reason=payload.reason
+        actor=request.user,
+        session=session,
+        action=payload.action,
+        reason=payload.reason,
+        stop_reason=payload.stop_reason,
     )
     return _session(session)
 

@@ -3,8 +3,20 @@
 from django import forms
 from django.utils import timezone
 
+from infusionclinic.accounts.models import User
+from infusionclinic.accounts.roles import Role
+
 from . import rules
-from .models import PregnancyTest
+from .models import PregnancyTest, VerbalOrderKind
+
+
+class LocalDateTimeInput(forms.DateTimeInput):
+    """A browser date-and-time picker; the session page reads it in the location's time zone."""
+
+    input_type = "datetime-local"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs=attrs, format="%Y-%m-%dT%H:%M")
 
 
 class CheckInForm(forms.Form):
@@ -45,9 +57,20 @@ class VitalsForm(forms.Form):
         empty_value=None,
         choices=[("", "—"), (0, "0 none"), (1, "1 mild"), (2, "2 moderate"), (3, "3 severe")],
     )
+    # Issue 21 point 12: a reading entered late keeps the time it was taken (the location's
+    # local time; the page names the zone). Empty: now.
+    taken_at = forms.DateTimeField(
+        required=False,
+        widget=LocalDateTimeInput,
+        label="Time taken",
+        help_text="Leave empty if taken just now.",
+    )
 
     def values(self) -> dict:
-        return {**self.cleaned_data, "taken_at": timezone.now()}
+        return {
+            **self.cleaned_data,
+            "taken_at": self.cleaned_data.get("taken_at") or timezone.now(),
+        }
 
 
 class OverrideForm(forms.Form):
@@ -59,6 +82,15 @@ class PumpForm(forms.Form):
         choices=[("start", "start"), ("pause", "pause"), ("resume", "resume"), ("stop", "stop")]
     )
     reason = forms.CharField(max_length=500, required=False)
+    # Issue 21 point 5: required by the service when the stop comes before the ordered time.
+    stop_reason = forms.ChoiceField(required=False, label="Stopped early because")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["stop_reason"].choices = [
+            ("", "—"),
+            *[(r.code, r.label) for r in rules.early_stop_reasons().values()],
+        ]
 
 
 class AcknowledgeForm(forms.Form):
@@ -149,3 +181,35 @@ class EmptyForm(forms.Form):
 class AmendForm(forms.Form):
     text = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
     reason = forms.CharField(max_length=500)
+
+
+class VerbalOrderForm(forms.Form):
+    """MON-BP-3, issue 21 point 4: the prescriber's verbal or telephone order to resume."""
+
+    prescriber = forms.ModelChoiceField(
+        queryset=User.objects.filter(role=Role.PRESCRIBER, is_active=True),
+        label="Prescriber who gave the order",
+    )
+    kind = forms.ChoiceField(choices=VerbalOrderKind.choices, label="Order given")
+    given_at = forms.DateTimeField(
+        required=False,
+        widget=LocalDateTimeInput,
+        label="When the order was given",
+        help_text="Leave empty for now.",
+    )
+    instruction = forms.CharField(
+        max_length=500, required=False, label="Order as given (e.g. resume at the ordered rate)"
+    )
+    read_back = forms.BooleanField(
+        required=False, label="I read the order back to the prescriber, who confirmed it"
+    )
+
+
+class CosignForm(forms.Form):
+    """The prescriber co-signs a verbal order, re-entering the password (or a TOTP code)."""
+
+    verbal_order_id = forms.IntegerField(widget=forms.HiddenInput)
+    password = forms.CharField(
+        widget=forms.PasswordInput, required=False, label="Your password (or a TOTP code below)"
+    )
+    totp = forms.CharField(max_length=8, required=False, label="TOTP code")

@@ -337,6 +337,29 @@ def side_effect_catalogue() -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+class StopReason:
+    code: str
+    label: str
+    requires_text: bool
+
+
+@cache
+def early_stop_reasons() -> dict[str, StopReason]:
+    """Issue 21 point 5: why an infusion was stopped before the ordered time
+    (data/early_stop_reasons.json)."""
+    data = json.loads((Path(__file__).parent / "data" / "early_stop_reasons.json").read_text())
+    return {
+        r["code"]: StopReason(r["code"], r["label"], bool(r.get("requires_text")))
+        for r in data["reasons"]
+    }
+
+
+def ended_early(*, running_seconds: Decimal, duration_min: int) -> bool:
+    """Issue 21 point 5: the pump ran for less than the order's infusion time (DOSE-4)."""
+    return running_seconds < Decimal(duration_min) * 60
+
+
+@dataclass(frozen=True)
 class WarningSign:
     id: str
     name: str

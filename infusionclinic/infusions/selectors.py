@@ -14,7 +14,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from infusionclinic.accounts.models import Location, User
-from infusionclinic.accounts.roles import Perm
+from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.common.ids import id_from_path
@@ -29,6 +29,7 @@ from .models import (
     PumpEvent,
     SessionState,
     SideEffect,
+    VerbalOrder,
     VitalAlert,
     VitalSign,
 )
@@ -204,11 +205,99 @@ def pump_running_since(session: InfusionSession) -> datetime | None:
 
 def dose_given_mg(session: InfusionSession, *, now: datetime | None = None) -> Decimal:
     seconds = rules.running_seconds(pump_events(session), now=now or timezone.now())
+    return _dose(session, seconds)
+
+
+@dataclass(frozen=True)
+class EarlyStop:
+    """Issue 21 point 5: a stop before the ordered infusion time and why."""
+
+    at: datetime
+    code: str
+    label: str
+    text: str
+    running_min: Decimal
+    ordered_min: int
+    dose_given_mg: Decimal
+    dose_ordered_mg: Decimal
+
+
+def early_stop(session: InfusionSession) -> EarlyStop | None:
+    events = list(session.pump.all())
+    stop = next((e for e in reversed(events) if e.action == PumpAction.STOP), None)
+    if stop is None or not stop.ended_early:
+        return None
+    return _early_stop(session, events, stop)
+
+
+def _early_stop(session: InfusionSession, events: list[PumpEvent], stop: PumpEvent) -> EarlyStop:
+    pairs = [(e.action, e.at) for e in events]
+    seconds = rules.running_seconds(pairs, now=stop.at)
+    reason = rules.early_stop_reasons().get(stop.stop_reason)
+    return EarlyStop(
+        at=stop.at,
+        code=stop.stop_reason,
+        label=reason.label if reason else (stop.stop_reason or "not given"),
+        text=stop.reason,
+        running_min=(seconds / 60).quantize(Decimal("0.1")),
+        ordered_min=session.order.duration_min,
+        dose_given_mg=_dose(session, seconds),
+        dose_ordered_mg=session.order.dose_mg,
+    )
+
+
+def _dose(session: InfusionSession, seconds: Decimal) -> Decimal:
     return rules.dose_given_mg(
         seconds=seconds,
         rate_ml_per_h=session.order.rate_ml_per_h,
         concentration_mg_per_ml=session.order.concentration_mg_per_ml,
     )
+
+
+@dataclass(frozen=True)
+class SessionDose:
+    """Issue 21 point 5: one infusion's dose given beside its dose ordered (progress report)."""
+
+    session_id: int
+    started_at: datetime
+    order_label: str
+    dose_ordered_mg: Decimal
+    ordered_min: int
+    dose_given_mg: Decimal
+    running_min: Decimal
+    early: EarlyStop | None
+
+
+def session_doses_for_patient(*, patient: Patient) -> list[SessionDose]:
+    """The patient's infusions that started (pump), oldest first: dose given (pump running time
+    × rate × concentration) beside the order's dose, and an early stop with its reason. Two
+    queries whatever the number of sessions."""
+    sessions = (
+        InfusionSession.objects.filter(patient=patient, pump__action=PumpAction.START)
+        .distinct()
+        .select_related("order")
+        .prefetch_related("pump")
+        .order_by("scheduled_at", "pk")
+    )
+    out = []
+    for session in sessions:
+        events = list(session.pump.all())
+        stop = next((e for e in reversed(events) if e.action == PumpAction.STOP), None)
+        now = stop.at if stop else timezone.now()
+        seconds = rules.running_seconds([(e.action, e.at) for e in events], now=now)
+        out.append(
+            SessionDose(
+                session_id=session.pk,
+                started_at=next(e.at for e in events if e.action == PumpAction.START),
+                order_label=session.order.label,
+                dose_ordered_mg=session.order.dose_mg,
+                ordered_min=session.order.duration_min,
+                dose_given_mg=_dose(session, seconds),
+                running_min=(seconds / 60).quantize(Decimal("0.1")),
+                early=(_early_stop(session, events, stop) if stop and stop.ended_early else None),
+            )
+        )
+    return out
 
 
 @dataclass(frozen=True)
@@ -299,6 +388,64 @@ def board_overdue(session: InfusionSession, *, now: datetime) -> Overdue | None:
         started_at=session.board_first_start_at,  # type: ignore[attr-defined]
         last_reading_at=session.board_last_reading_at,  # type: ignore[attr-defined]
         now=now,
+    )
+
+
+@dataclass(frozen=True)
+class ResumeGate:
+    """MON-BP-3 ("during the infusion, SBP >= 180 or DBP >= 110: pause the pump, recheck in 5
+    min, notify the prescriber; resume only on the prescriber's order"): what stands before a
+    paused pump may run again, and for whom (issue 21 point 4)."""
+
+    open_alerts: bool  # an alert or critical alert not yet acknowledged
+    bp3_alert: VitalAlert | None  # a MON-BP-3 crossing since the pump last ran
+    verbal_order: VerbalOrder | None  # a prescriber's order taken since the pause, not yet used
+
+    @property
+    def needs_prescriber_order(self) -> bool:
+        return self.bp3_alert is not None
+
+    def may_resume(self, user: User) -> bool:
+        if self.open_alerts:
+            return False
+        if not self.needs_prescriber_order:
+            return True
+        return user.role == Role.PRESCRIBER or self.verbal_order is not None
+
+
+def resume_gate(session: InfusionSession) -> ResumeGate:
+    """The resume rules of a paused session, read by the pump service and the session page."""
+    open_alerts = session.alerts.filter(
+        acknowledged_at__isnull=True, level__in=["alert", "critical"]
+    ).exists()
+    last_run = session.pump.filter(action__in=["start", "resume"]).order_by("-at", "-pk").first()
+    bp3 = session.alerts.filter(rule_id="MON-BP-3").select_related("vital")
+    if last_run is not None:
+        bp3 = bp3.filter(vital__taken_at__gte=last_run.at)
+    bp3_alert = bp3.order_by("pk").first()
+    verbal = None
+    if bp3_alert is not None:
+        last_pause = session.pump.filter(action="pause").order_by("-at", "-pk").first()
+        orders = session.verbal_orders.filter(resume_event__isnull=True)
+        if last_pause is not None:
+            orders = orders.filter(recorded_at__gte=last_pause.at)
+        verbal = orders.select_related("prescriber").order_by("-recorded_at", "-pk").first()
+    return ResumeGate(open_alerts=open_alerts, bp3_alert=bp3_alert, verbal_order=verbal)
+
+
+def verbal_orders_awaiting_cosign(*, user: User) -> list[VerbalOrder]:
+    """Issue 21 point 4: the verbal and telephone orders this prescriber gave that wait for their
+    co-signature, in sessions they may see (their locations)."""
+    if not user.is_authenticated or user.role != Role.PRESCRIBER:
+        return []
+    return list(
+        VerbalOrder.objects.filter(
+            prescriber=user,
+            cosigned_at__isnull=True,
+            session__in=sessions_visible_to(user=user),
+        )
+        .select_related("session__patient", "session__location", "recorded_by")
+        .order_by("given_at", "pk")
     )
 
 

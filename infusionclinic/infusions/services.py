@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import Perm, Role
+from infusionclinic.accounts.services import user_reauthenticate
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record, audit_record_batch
 from infusionclinic.dosing.models import DosingOrder
@@ -36,6 +37,8 @@ from .models import (
     SessionState,
     SideEffect,
     Symptom,
+    VerbalOrder,
+    VerbalOrderKind,
     VitalAlert,
     VitalPhase,
     VitalSign,
@@ -282,8 +285,9 @@ def _vital_build(
         errors["taken_at"] = ["Give the time with its UTC offset."]
     elif taken_at > timezone.now() + FUTURE_SKEW:
         errors["taken_at"] = ["A reading cannot be in the future."]
-    elif session.checked_in_at and taken_at < session.checked_in_at - timedelta(minutes=30):
-        errors["taken_at"] = ["Before this session's check-in."]
+    elif session.checked_in_at and taken_at < session.checked_in_at - FUTURE_SKEW:
+        # Issue 21 point 12: a late entry keeps the time it was taken, within the session.
+        errors["taken_at"] = ["A reading cannot be taken before this session's check-in."]
     return VitalSign(
         session=session,
         phase=phase,
@@ -297,6 +301,43 @@ def _vital_build(
         dissociation=dis,
         recorded_by=actor,
     )
+
+
+class _PhaseAt:
+    """Issue 21 point 12: the phase of a reading is the phase at the time it was taken. A reading
+    entered late (taken before the pump's start, or before its stop) belongs to the phase it was
+    taken in, so its alerts and MON-BP-5's baseline follow the time taken. The pump events are
+    read only for a reading older than the clock skew (a monitor's live posts cost nothing)."""
+
+    def __init__(self, session: InfusionSession, phase: str) -> None:
+        self.session, self.phase = session, phase
+        self._events: tuple[datetime | None, datetime | None] | None = None
+
+    def __call__(self, taken_at: Any) -> str:
+        if (
+            self.phase == VitalPhase.PRE
+            or not isinstance(taken_at, datetime)
+            or timezone.is_naive(taken_at)
+            or taken_at >= timezone.now() - FUTURE_SKEW
+        ):
+            return self.phase
+        if self._events is None:
+            events = list(
+                PumpEvent.objects.filter(
+                    session_id=self.session.pk, action__in=[PumpAction.START, PumpAction.STOP]
+                )
+                .order_by("at", "pk")
+                .values_list("action", "at")
+            )
+            starts = [at for action, at in events if action == PumpAction.START]
+            stops = [at for action, at in events if action == PumpAction.STOP]
+            self._events = (starts[0] if starts else None, stops[-1] if stops else None)
+        started, stopped = self._events
+        if started is not None and taken_at < started:
+            return VitalPhase.PRE
+        if self.phase == VitalPhase.RECOVERY and stopped is not None and taken_at < stopped:
+            return VitalPhase.INFUSION
+        return self.phase
 
 
 def _signs_to_raise(session: InfusionSession) -> list[str]:
@@ -349,7 +390,7 @@ def vital_record(
     *,
     actor: User,
     session: InfusionSession,
-    taken_at: datetime,
+    taken_at: datetime | None = None,
     systolic_mmhg: Any,
     diastolic_mmhg: Any,
     heart_rate_bpm: Any,
@@ -358,10 +399,13 @@ def vital_record(
     sedation: Any = None,
     dissociation: Any = None,
 ) -> VitalSign:
-    """Store a reading and raise an alert for every threshold it crosses (monitoring.md §3)."""
+    """Store a reading and raise an alert for every threshold it crosses (monitoring.md §3).
+    Issue 21 point 12: `taken_at` is when the reading was taken (default now): not in the
+    future, not before the check-in; intervals, alerts and the phase follow it."""
     _require_run(actor)
     session = _lock_for_reading(session)
-    phase = _vital_phase(session)
+    taken_at = taken_at or timezone.now()
+    phase = _PhaseAt(session, _vital_phase(session))(taken_at)
     errors: dict[str, list[str]] = {}
     vital = _vital_build(
         actor=actor,
@@ -432,11 +476,20 @@ def vitals_record_batch(
         raise ValidationError({"readings": [f"Send 1 to {VITALS_BATCH_MAX} readings."]})
     session = _lock_for_reading(session)
     phase = _vital_phase(session)
+    phase_at = _PhaseAt(session, phase)  # issue 21 point 12: each reading's own phase
     errors: dict[str, list[str]] = {}
     vitals = []
     for index, values in enumerate(readings):
         own: dict[str, list[str]] = {}
-        vitals.append(_vital_build(actor=actor, session=session, phase=phase, errors=own, **values))
+        vitals.append(
+            _vital_build(
+                actor=actor,
+                session=session,
+                phase=phase_at(values.get("taken_at")),
+                errors=own,
+                **values,
+            )
+        )
         errors.update({f"readings.{index}.{field}": m for field, m in own.items()})
     if errors:
         raise ValidationError(errors)
@@ -542,8 +595,11 @@ _PUMP_FROM = {
 
 @transaction.atomic
 def pump_event_record(
-    *, actor: User, session: InfusionSession, action: str, reason: str = ""
+    *, actor: User, session: InfusionSession, action: str, reason: str = "", stop_reason: str = ""
 ) -> PumpEvent:
+    """A pump start, pause, resume or stop. Issue 21 point 5: a stop before the order's infusion
+    time (pump running time < ordered minutes) needs `stop_reason`, a code of
+    data/early_stop_reasons.json ("other" also needs the words in `reason`)."""
     _require_run(actor)
     session = _lock(session)
     if action not in _PUMP_FROM:
@@ -569,31 +625,199 @@ def pump_event_record(
         raise ValidationError(
             {"state": ["MON-BP-4/MON-X-1: acknowledge the open alerts before the start."]}
         )
+    verbal: VerbalOrder | None = None
     if action == PumpAction.START:
         _controlled_start_gate(session)
     if action == PumpAction.RESUME:
-        open_alerts = session.alerts.filter(
-            acknowledged_at__isnull=True, level__in=["alert", "critical"]
-        )
-        if open_alerts.exists():
+        gate = selectors.resume_gate(session)
+        if gate.open_alerts:
             raise ValidationError({"state": ["Acknowledge the open alerts before resuming."]})
-        last_run = session.pump.filter(action__in=["start", "resume"]).order_by("-at").first()
-        bp3 = session.alerts.filter(rule_id="MON-BP-3")
-        if last_run is not None:
-            bp3 = bp3.filter(vital__taken_at__gte=last_run.at)
-        if bp3.exists() and actor.role != Role.PRESCRIBER:
-            raise PermissionDenied("MON-BP-3: resume only on the prescriber's order.")
+        if gate.needs_prescriber_order and actor.role != Role.PRESCRIBER:
+            if gate.verbal_order is None:
+                # Issue 21 point 4: a refusal the nurse can act on, not a bare 403.
+                raise ValidationError({"state": [MON_BP_3_RESUME_REFUSED]})
+            verbal = gate.verbal_order
+            if not reason.strip():
+                reason = (
+                    f"MON-BP-3: resumed on the {verbal.get_kind_display().lower()} order of "
+                    f"{verbal.prescriber}"
+                )
+    early = False
+    if action == PumpAction.STOP:
+        early = _stop_check(session, now=now, stop_reason=stop_reason, reason=reason)
     event = PumpEvent.objects.create(
-        session=session, action=action, at=now, reason=reason.strip()[:500], actor=actor
+        session=session,
+        action=action,
+        at=now,
+        reason=reason.strip()[:500],
+        ended_early=early,
+        stop_reason=stop_reason if action == PumpAction.STOP else "",
+        actor=actor,
     )
+    if verbal is not None:
+        verbal.resume_event = event
+        verbal.save(update_fields=["resume_event"])
     session.state = target
     fields = ["state"]
     if action == PumpAction.STOP:
         session.infusion_ended_at = now
         fields.append("infusion_ended_at")
     session.save(update_fields=fields)
-    _audit(actor, session, event, event="pump_" + action, reason=event.reason)
+    _audit(
+        actor,
+        session,
+        event,
+        event="pump_" + action,
+        reason=event.reason,
+        **({"verbal_order": verbal.pk} if verbal is not None else {}),
+        **({"ended_early": True, "stop_reason": event.stop_reason} if early else {}),
+    )
     return event
+
+
+def _stop_check(session: InfusionSession, *, now: datetime, stop_reason: str, reason: str) -> bool:
+    """Issue 21 point 5: whether this stop comes before the ordered infusion time, and then
+    that its reason is given (a known code; words for "other")."""
+    seconds = rules.running_seconds(selectors.pump_events(session), now=now)
+    early = rules.ended_early(running_seconds=seconds, duration_min=session.order.duration_min)
+    reasons = rules.early_stop_reasons()
+    errors: dict[str, list[str]] = {}
+    if stop_reason and stop_reason not in reasons:
+        errors["stop_reason"] = ["Choose a reason from the list."]
+    elif early and not stop_reason:
+        minutes = int(seconds // 60)
+        errors["stop_reason"] = [
+            f"The pump ran {minutes} of the ordered {session.order.duration_min} min: "
+            "give the reason for stopping early."
+        ]
+    elif stop_reason and reasons[stop_reason].requires_text and not reason.strip():
+        errors["reason"] = ["Describe the reason for stopping early."]
+    if errors:
+        raise ValidationError(errors)
+    return early
+
+
+MON_BP_3_RESUME_REFUSED = (
+    "MON-BP-3: after a blood-pressure pause the pump resumes only on the prescriber's order. "
+    "Ask the prescriber to resume, or record their verbal or telephone order (read back) below; "
+    "then resume."
+)
+
+
+def _location_prescriber(session: InfusionSession, user: Any) -> bool:
+    return (
+        isinstance(user, User)
+        and user.is_active
+        and user.role == Role.PRESCRIBER
+        and user.locations.filter(pk=session.location_id).exists()
+    )
+
+
+@transaction.atomic
+def verbal_order_record(
+    *,
+    actor: User,
+    session: InfusionSession,
+    prescriber: User,
+    kind: str,
+    read_back: bool,
+    given_at: datetime | None = None,
+    instruction: str = "",
+) -> VerbalOrder:
+    """MON-BP-3, issue 21 point 4: the nurse records the prescriber's verbal or telephone order
+    to resume after a blood-pressure pause, read back to the prescriber; it lets the nurse resume
+    once, and waits for the prescriber's co-signature."""
+    _require_run(actor)
+    session = _lock(session)
+    _require_state(session, S.PAUSED)
+    gate = selectors.resume_gate(session)
+    if not gate.needs_prescriber_order or gate.bp3_alert is None:
+        raise ValidationError(
+            {"__all__": ["No MON-BP-3 pause: resuming needs no prescriber's order."]}
+        )
+    if gate.verbal_order is not None:
+        raise ValidationError(
+            {"__all__": ["A prescriber's order to resume is already recorded for this pause."]}
+        )
+    errors: dict[str, list[str]] = {}
+    if not _location_prescriber(session, prescriber):
+        errors["prescriber"] = ["Choose a prescriber of this location."]
+    elif prescriber.pk == actor.pk:
+        errors["prescriber"] = ["A prescriber resumes the pump directly; no verbal order needed."]
+    if kind not in VerbalOrderKind.values:
+        errors["kind"] = ["Verbal or telephone."]
+    given = given_at or timezone.now()
+    reading = gate.bp3_alert.vital
+    if timezone.is_naive(given):
+        errors["given_at"] = ["Give the time with its UTC offset."]
+    elif given > timezone.now() + FUTURE_SKEW:
+        errors["given_at"] = ["The order cannot be given in the future."]
+    elif reading is not None and given < reading.taken_at.replace(second=0, microsecond=0):
+        # Typed to the minute: the reading's own minute counts as after it.
+        errors["given_at"] = ["Before the MON-BP-3 reading it answers."]
+    if not read_back:
+        errors["read_back"] = ["Read the order back to the prescriber and confirm it."]
+    if errors:
+        raise ValidationError(errors)
+    order = VerbalOrder.objects.create(
+        session=session,
+        kind=kind,
+        prescriber=prescriber,
+        given_at=given,
+        instruction=instruction.strip()[:500],
+        read_back=True,
+        alert=gate.bp3_alert,
+        recorded_by=actor,
+        recorded_at=timezone.now(),
+    )
+    _audit(
+        actor,
+        session,
+        order,
+        event="verbal_order_record",
+        rule_id="MON-BP-3",
+        kind=kind,
+        prescriber=prescriber.pk,
+        alert=gate.bp3_alert.pk,
+    )
+    return order
+
+
+def verbal_order_cosign(
+    *, actor: User, order: VerbalOrder, password: str = "", totp: str = ""
+) -> VerbalOrder:
+    """Issue 21 point 4: the prescriber who gave a verbal or telephone order co-signs it,
+    re-authenticating as for signing a dosing order (password or TOTP code). The
+    re-authentication runs outside the transaction so that a failed attempt's audit is kept."""
+    if actor.role != Role.PRESCRIBER or order.prescriber_id != actor.pk:
+        raise PermissionDenied("Only the prescriber who gave the order co-signs it.")
+    if not actor.locations.filter(pk=order.session.location_id).exists():
+        raise PermissionDenied("Not one of your locations.")
+    if order.cosigned_at is not None:
+        raise ValidationError({"__all__": ["This order is already co-signed."]})
+    field, method = ("totp", "totp") if totp else ("password", "password")
+    secret = totp or password
+    if not secret.strip():
+        raise ValidationError({"password": ["Re-enter your password or a TOTP code to co-sign."]})
+    if not user_reauthenticate(user=actor, secret=secret, purpose="co-sign verbal order"):
+        raise ValidationError({field: ["Not correct: re-enter your password or a current code."]})
+    return _verbal_order_cosign(actor=actor, order=order, method=method)
+
+
+@transaction.atomic
+def _verbal_order_cosign(*, actor: User, order: VerbalOrder, method: str) -> VerbalOrder:
+    order = (
+        VerbalOrder.objects.select_for_update()
+        .select_related("session__patient", "prescriber")
+        .get(pk=order.pk)
+    )
+    if order.cosigned_at is not None:
+        raise ValidationError({"__all__": ["This order is already co-signed."]})
+    order.cosigned_at = timezone.now()
+    order.cosign_method = method
+    order.save(update_fields=["cosigned_at", "cosign_method"])
+    _audit(actor, order.session, order, event="verbal_order_cosign", method=method)
+    return order
 
 
 @transaction.atomic
@@ -845,10 +1069,11 @@ def note_text(session: InfusionSession) -> str:
         f"Order {order.label}: {order.dose_mg} mg ketamine at {order.rate_ml_per_h} mL/h, "
         f"{order.concentration_mg_per_ml} mg/mL, {order.duration_min} min.",
         f"Dose given (pump running time × rate × concentration): "
-        f"{selectors.dose_given_mg(session)} mg.",
+        f"{selectors.dose_given_mg(session)} mg of {order.dose_mg} mg ordered.",
         f"Checked in {t(session.checked_in_at)}; escort {session.escort_name} "
         f"({session.escort_phone}).",
     ]
+    lines += _note_early_stop_lines(session)
     if session.bp_override_at:
         lines.append(
             f"BP gate overridden by {session.bp_override_by} at {t(session.bp_override_at)}: "
@@ -856,6 +1081,7 @@ def note_text(session: InfusionSession) -> str:
         )
     lines.append("Pump:")
     lines += [f"  {t(e.at)} {e.action} {e.reason}".rstrip() for e in session.pump.all()]
+    lines += _note_verbal_order_lines(session, t)
     lines.append("Vital signs (time, phase, BP mmHg, HR, SpO2 %, RR, MOAA/S, dissociation):")
     for v in session.vitals.all():
         lines.append(
@@ -913,6 +1139,43 @@ def note_text(session: InfusionSession) -> str:
 
     lines += prn_note_lines(session)
     return "\n".join(lines)
+
+
+def _note_early_stop_lines(session: InfusionSession) -> list[str]:
+    """Issue 21 point 5: an infusion stopped before the ordered time says so, with its reason
+    and the dose given against the dose ordered."""
+    early = selectors.early_stop(session)
+    if early is None:
+        return []
+    return [
+        f"Infusion ended early: the pump ran {early.running_min} of the ordered "
+        f"{early.ordered_min} min; reason: {early.label}"
+        f"{' — ' + early.text if early.text else ''}. "
+        f"Dose given {early.dose_given_mg} mg of {early.dose_ordered_mg} mg ordered."
+    ]
+
+
+def _note_verbal_order_lines(session: InfusionSession, t: Any) -> list[str]:
+    """MON-BP-3, issue 21 point 4: each prescriber's verbal or telephone order to resume, who
+    took it, and whether the prescriber has co-signed it yet."""
+    orders = list(session.verbal_orders.select_related("prescriber", "recorded_by"))
+    if not orders:
+        return []
+    lines = ["Prescriber's orders to resume after a blood-pressure pause (MON-BP-3):"]
+    for o in orders:
+        state = (
+            f"co-signed by {o.prescriber} {t(o.cosigned_at)}"
+            if o.cosigned_at
+            else f"awaiting co-signature by {o.prescriber}"
+        )
+        lines.append(
+            f"  {t(o.given_at)} {o.get_kind_display().lower()} order of {o.prescriber}"
+            f"{': ' + o.instruction if o.instruction else ''}; taken and read back by "
+            f"{o.recorded_by} {t(o.recorded_at)}; "
+            f"{'used for the resume ' + t(o.resume_event.at) if o.resume_event else 'not used'}"
+            f"; {state}."
+        )
+    return lines
 
 
 def _note_controlled_lines(session: InfusionSession) -> list[str]:

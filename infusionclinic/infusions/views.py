@@ -28,6 +28,7 @@ from infusionclinic.scheduling.models import AppointmentStatus
 from infusionclinic.scheduling.selectors import appointment_get_for_user, appointments_visible_to
 
 from . import cs_views, forms, prn, prn_forms, prn_views, rules, selectors, services
+from .conf import conf
 from .models import InfusionSession, SessionNote, SessionState
 
 BOARD_COLUMNS = [
@@ -192,6 +193,7 @@ def _page(request: HttpRequest, session: InfusionSession, bound: dict[str, Any])
         "patient": session.patient,
         "order": session.order,
         "dose_given_mg": selectors.dose_given_mg(session),
+        "early_stop": selectors.early_stop(session),  # issue 21 point 5
         # CS-32, CS-43: the controlled-substance log's dose beside the pump's, differences named.
         "cs": session_dose_check(session),
         "can_record_cs": request.user.has_role_perm(Perm.CS_RECORD),
@@ -241,6 +243,25 @@ def _page(request: HttpRequest, session: InfusionSession, bound: dict[str, Any])
     }
     for name, (form_class, _) in ACTIONS.items():
         data[name.replace("-", "_") + "_form"] = bound.get(name) or form_class()
+    # Issue 21 point 4: MON-BP-3 explained; Resume offered to whom it applies; the nurse records
+    # the prescriber's verbal or telephone order, the prescriber co-signs it.
+    gate = selectors.resume_gate(session) if session.state == SessionState.PAUSED else None
+    data["resume_gate"] = gate
+    data["bp_stop"] = (conf("bp_stop_systolic_mmhg"), conf("bp_stop_diastolic_mmhg"))
+    data["may_resume"] = gate.may_resume(request.user) if gate else False
+    data["verbal_orders"] = session.verbal_orders.select_related(
+        "prescriber", "recorded_by", "resume_event"
+    )
+    zone = session.location.timezone
+    verbal_form = data["verbal_order_form"]
+    verbal_form.fields["prescriber"].queryset = (
+        verbal_form.fields["prescriber"]
+        .queryset.filter(locations=session.location)
+        .exclude(pk=request.user.pk)
+        .order_by("full_name", "pk")
+    )
+    verbal_form.fields["given_at"].label = f"When the order was given ({zone})"
+    data["vitals_form"].fields["taken_at"].label = f"Time taken ({zone})"  # issue 21 point 12
     data.update(cs_views.cs_context(request, session, data["cs"], bound))  # issue 21 point 6
     data["billing"] = cs_views.billing_context(request, session)  # issue 21 point 7
     # Issue 21 point 13: PRN medicines the session's standing orders allow, and those given.
@@ -303,6 +324,13 @@ def _symptom(session: InfusionSession, symptom_id: int) -> Any:
     return symptom
 
 
+def _verbal_order(session: InfusionSession, order_id: int) -> Any:
+    order = session.verbal_orders.filter(pk=order_id).first()
+    if order is None:
+        raise Http404
+    return order
+
+
 def _require_note(session: InfusionSession) -> SessionNote:
     note = _note(session)
     if note is None:
@@ -330,9 +358,8 @@ ACTIONS: dict[str, tuple[type[django_forms.Form], Handler]] = {
     ),
     "vitals": (
         forms.VitalsForm,
-        lambda r, s, d: services.vital_record(
-            actor=r.user, session=s, taken_at=timezone.now(), **d
-        ),
+        # Issue 21 point 12: the form's "Time taken" (empty: now).
+        lambda r, s, d: services.vital_record(actor=r.user, session=s, **d),
     ),
     "override": (
         forms.OverrideForm,
@@ -341,6 +368,19 @@ ACTIONS: dict[str, tuple[type[django_forms.Form], Handler]] = {
     "pump": (
         forms.PumpForm,
         lambda r, s, d: services.pump_event_record(actor=r.user, session=s, **d),
+    ),
+    "verbal-order": (
+        forms.VerbalOrderForm,
+        lambda r, s, d: services.verbal_order_record(actor=r.user, session=s, **d),
+    ),
+    "verbal-order-cosign": (
+        forms.CosignForm,
+        lambda r, s, d: services.verbal_order_cosign(
+            actor=r.user,
+            order=_verbal_order(s, d["verbal_order_id"]),
+            password=d["password"],
+            totp=d["totp"],
+        ),
     ),
     "acknowledge": (
         forms.AcknowledgeForm,
@@ -415,7 +455,10 @@ def session_action(request: HttpRequest, session_id: int, action: str) -> HttpRe
         raise Http404
     form_class, handler = ACTIONS[action]
     form = form_class(request.POST)
-    if form.is_valid():
+    # Times typed on the page are the location's local time (issue 21 point 12).
+    with timezone.override(session.location.tzinfo):
+        valid = form.is_valid()
+    if valid:
         try:
             handler(request, session, form.cleaned_data)
         except ValidationError as exc:

@@ -97,6 +97,28 @@ def progress_report_pdf(report: ProgressReport, *, clinic_name: str) -> bytes:
             new_y="NEXT",
         )
 
+    # Issue 21 point 5: each infusion's dose given beside its dose ordered.
+    heading("Infusions: dose given and dose ordered")
+    if not report.sessions:
+        pdf.multi_cell(0, 6, "No infusion given yet.", new_x="LMARGIN", new_y="NEXT")
+    for dose in report.sessions:
+        ended = (
+            f"ended early ({dose.early.label}{': ' + dose.early.text if dose.early.text else ''})"
+            if dose.early
+            else "as ordered"
+        )
+        pdf.multi_cell(
+            0,
+            6,
+            latin1(
+                f"{dose.started_at.astimezone(tz):%Y-%m-%d}: dose given {dose.dose_given_mg} mg "
+                f"of {dose.dose_ordered_mg} mg ordered; pump {dose.running_min} of "
+                f"{dose.ordered_min} min; {ended}"
+            ),
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
+
     heading("Side effects during infusions")
     if not report.side_effects:
         pdf.multi_cell(0, 6, "None recorded.", new_x="LMARGIN", new_y="NEXT")

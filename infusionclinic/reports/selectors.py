@@ -13,7 +13,12 @@ from django.utils.safestring import SafeString
 from infusionclinic.courses.models import PhaseDecision, TreatmentCourse
 from infusionclinic.courses.selectors import course_proposal_from_scores
 from infusionclinic.dosing.models import DosingOrder, OrderStatus
-from infusionclinic.infusions.selectors import infusion_dates, side_effects_for_patient
+from infusionclinic.infusions.selectors import (
+    SessionDose,
+    infusion_dates,
+    session_doses_for_patient,
+    side_effects_for_patient,
+)
 from infusionclinic.intake.selectors import consent_status
 from infusionclinic.outcomes.chart import progress_chart_svg
 from infusionclinic.outcomes.selectors import ScoredAssessment, scored_assessments
@@ -46,6 +51,8 @@ class ProgressReport:
     generated_at: Any
     courses: list[CourseSection] = field(default_factory=list)
     doses: list[DosingOrder] = field(default_factory=list)
+    # Issue 21 point 5: each infusion's dose given beside its dose ordered, early stops named.
+    sessions: list[SessionDose] = field(default_factory=list)
     side_effects: list[Any] = field(default_factory=list)
     instruments: list[InstrumentSection] = field(default_factory=list)
 
@@ -71,6 +78,7 @@ def progress_report(*, patient: Patient) -> ProgressReport:
     report.doses = list(
         DosingOrder.objects.filter(patient=patient, status=OrderStatus.SIGNED).order_by("signed_at")
     )
+    report.sessions = session_doses_for_patient(patient=patient)
     report.side_effects = side_effects_for_patient(patient=patient)
     dates = infusion_dates(patient=patient)
     by_code: dict[str, list[ScoredAssessment]] = {}

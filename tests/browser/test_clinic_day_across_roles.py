@@ -674,6 +674,8 @@ def test_one_clinic_day_from_referral_to_progress_report_across_roles(
         # --- The nurse stops the infusion; administration and witnessed waste ---
         nurse_page.goto(session_url)
         _state(nurse_page, "Infusing")
+        # Issue 21 point 5: the pump ran less than the ordered time, so the reason is given.
+        nurse_page.get_by_label("Stopped early because").select_option("blood_pressure")
         nurse_page.get_by_role("button", name="Stop infusion").click()
         _state(nurse_page, "Recovering")
         _administration_and_waste(

@@ -126,6 +126,8 @@ def test_nurse_takes_patient_from_check_in_to_discharge_with_alert_acknowledged(
     page.get_by_label("Action taken").fill("Paused briefly, HR settled")
     page.get_by_role("button", name="Acknowledge MON-HR-1").click()
     expect(page.get_by_text("acknowledged by")).to_be_visible()
+    # Issue 21 point 5: stopped before the ordered time, so the reason is given.
+    page.get_by_label("Stopped early because").select_option("patient_request")
     page.get_by_role("button", name="Stop infusion").click()
     expect(page.locator("#session-state")).to_have_text("Recovering")
 

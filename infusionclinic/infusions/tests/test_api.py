@@ -186,7 +186,10 @@ def test_state_changes_over_the_api_pre_checks_to_discharge_scores(nurse, sessio
     assert any(p.startswith("CS-4: ") for p in detail["controlled"]["start_problems"])
     session_ready_to_start(nurse, session)
     assert post("pump", {"action": "start"}).json()["state"] == "infusing"
-    assert post("pump", {"action": "stop"}).json()["state"] == "recovering"
+    assert (
+        post("pump", {"action": "stop", "stop_reason": "patient_request"}).json()["state"]
+        == "recovering"
+    )
     session_cs_closed(nurse, session)
     low = post("discharge-scores", {"aldrete": {**GOOD_ALDRETE, "spo2": 0}, "padss": GOOD_PADSS})
     assert any("DIS-1" in p for p in low.json()["discharge_problems"])

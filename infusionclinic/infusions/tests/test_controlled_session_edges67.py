@@ -43,7 +43,9 @@ def _ran(nurse, session, seconds):
     services.pump_event_record(actor=nurse, session=session, action="start")
     start = PumpEvent.objects.get(session=session, action="start")
     PumpEvent.objects.filter(pk=start.pk).update(at=timezone.now() - timedelta(seconds=seconds))
-    services.pump_event_record(actor=nurse, session=session, action="stop")
+    services.pump_event_record(
+        actor=nurse, session=session, action="stop", stop_reason="patient_request"
+    )
     session.refresh_from_db()
     return session
 

@@ -52,7 +52,9 @@ def _run(nurse, session, seconds, *, stop=True):
     start = PumpEvent.objects.get(session=session, action="start")
     PumpEvent.objects.filter(pk=start.pk).update(at=timezone.now() - timedelta(seconds=seconds))
     if stop:
-        services.pump_event_record(actor=nurse, session=session, action="stop")
+        services.pump_event_record(
+            actor=nurse, session=session, action="stop", stop_reason="patient_request"
+        )
     session.refresh_from_db()
     return session
 

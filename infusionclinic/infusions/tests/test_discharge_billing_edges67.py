@@ -53,7 +53,9 @@ def _discharged(nurse, appointment):
     services.pump_event_record(actor=nurse, session=session, action="start")
     start = PumpEvent.objects.get(session=session, action="start")
     PumpEvent.objects.filter(pk=start.pk).update(at=timezone.now() - timedelta(minutes=35))
-    services.pump_event_record(actor=nurse, session=session, action="stop")
+    services.pump_event_record(
+        actor=nurse, session=session, action="stop", stop_reason="patient_request"
+    )
     cs_closed(nurse, session)  # issue 21 point 6: administration and witnessed waste
     services.discharge_score_record(
         actor=nurse, session=session, aldrete=GOOD_ALDRETE, padss=GOOD_PADSS

@@ -240,7 +240,9 @@ def test_mon_t3_the_end_of_infusion_reading_is_due_at_the_stop(nurse, session):
     (MON-T6); once taken, MON-T4's 15-minute interval runs from it."""
     infusing(nurse, session)
     vitals(nurse, session)
-    services.pump_event_record(actor=nurse, session=session, action="stop")
+    services.pump_event_record(
+        actor=nurse, session=session, action="stop", stop_reason="patient_request"
+    )
     session.refresh_from_db()
     ended = session.infusion_ended_at
     due = selectors.reading_overdue(session, now=ended + timedelta(minutes=1))
@@ -266,7 +268,9 @@ def test_mon_t3_board_shows_the_end_of_infusion_reading_overdue(nurse, session, 
     """MON-T3 on the day board: the same rule from the board's annotations."""
     infusing(nurse, session)
     vitals(nurse, session)
-    services.pump_event_record(actor=nurse, session=session, action="stop")
+    services.pump_event_record(
+        actor=nurse, session=session, action="stop", stop_reason="patient_request"
+    )
     session.refresh_from_db()
     shift_back(session, 10)
     [card] = selectors.board_sessions(
@@ -282,7 +286,9 @@ def test_mon_t3_board_shows_the_end_of_infusion_reading_overdue(nurse, session, 
 
 def _recovering(nurse, session):
     infusing(nurse, session)
-    services.pump_event_record(actor=nurse, session=session, action="stop")
+    services.pump_event_record(
+        actor=nurse, session=session, action="stop", stop_reason="patient_request"
+    )
     cs_closed(nurse, session)  # issue 21 point 6: administration and witnessed waste
     assert session.state == SessionState.RECOVERING
 

@@ -165,7 +165,8 @@ def test_resume_refused_while_alerts_open_and_mon_bp3_needs_prescriber(nurse, pr
         services.pump_event_record(actor=nurse, session=session, action="resume")
     for alert in vital.alerts.all():
         services.alert_acknowledge(actor=nurse, alert=alert)
-    with pytest.raises(PermissionDenied):
+    # Issue 21 point 4: a refusal with the rule's words (a form error), no longer a bare 403.
+    with pytest.raises(ValidationError, match="MON-BP-3"):
         services.pump_event_record(actor=nurse, session=session, action="resume")
     services.pump_event_record(actor=prescriber, session=session, action="resume")
     session.refresh_from_db()
@@ -196,7 +197,9 @@ def test_mon_t6_reading_overdue_while_infusing_and_in_recovery(nurse, session):
     now = timezone.now()
     assert not selectors.reading_overdue(session, now=now + timedelta(minutes=14)).overdue
     assert selectors.reading_overdue(session, now=now + timedelta(minutes=16)).overdue
-    services.pump_event_record(actor=nurse, session=session, action="stop")
+    services.pump_event_record(
+        actor=nurse, session=session, action="stop", stop_reason="patient_request"
+    )
     session.refresh_from_db()
     vitals(nurse, session)  # MON-T3: the end-of-infusion set (due at the stop)
     now = timezone.now()
@@ -209,7 +212,9 @@ def test_dose_given_from_pump_times_with_a_pause(nurse, session):
     infusing(nurse, session)
     services.pump_event_record(actor=nurse, session=session, action="pause")
     services.pump_event_record(actor=nurse, session=session, action="resume")
-    services.pump_event_record(actor=nurse, session=session, action="stop")
+    services.pump_event_record(
+        actor=nurse, session=session, action="stop", stop_reason="patient_request"
+    )
     events = list(session.pump.all())
     # 30 min before the pause, a 20-minute pause, 10 min after the resume.
     from infusionclinic.infusions.models import PumpEvent
@@ -226,7 +231,9 @@ def test_dose_given_from_pump_times_with_a_pause(nurse, session):
 
 def _recovering(nurse, session):
     infusing(nurse, session)
-    services.pump_event_record(actor=nurse, session=session, action="stop")
+    services.pump_event_record(
+        actor=nurse, session=session, action="stop", stop_reason="patient_request"
+    )
     return cs_closed(nurse, session)  # issue 21 point 6: administration and witnessed waste
 
 

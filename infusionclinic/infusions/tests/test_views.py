@@ -96,7 +96,12 @@ def test_page_flow_check_in_to_discharge_with_alert_acknowledged(nurse, prescrib
     assert "MON-HR-1" in page
     r = _act(client, session, "acknowledge", {"alert_id": alert.pk, "note": "settled"})
     assert r.status_code == 302
-    assert _act(client, session, "pump", {"action": "stop"}).status_code == 302
+    assert (
+        _act(
+            client, session, "pump", {"action": "stop", "stop_reason": "patient_request"}
+        ).status_code
+        == 302
+    )
     score = {f"aldrete_{k}": v for k, v in GOOD_ALDRETE.items()}
     score |= {f"padss_{k}": v for k, v in GOOD_PADSS.items()}
     assert _act(client, session, "score", score).status_code == 302
