@@ -313,16 +313,36 @@ def _administration_and_waste(*, nurse_page: Page, session_url: str, witness: Us
     expect(nurse_page.locator(".cs-mismatch")).to_have_count(0)
 
 
-def _resume_after_bp_pause(*, prescriber_page: Page, session_url: str) -> None:
-    """Issue 21 point 4 (helper edges45: the nurse records the prescriber's verbal or telephone
-    order to resume, read back, which the prescriber co-signs later). Until it lands, MON-BP-3's
-    "resume only on the prescriber's order" is the prescriber pressing Resume on the session
-    page (a nurse's Resume is refused with a bare 403 today)."""
-    prescriber_page.goto(session_url)
-    _state(prescriber_page, "Paused")
-    expect(prescriber_page.get_by_text("MON-BP-3", exact=True)).to_be_visible()
-    prescriber_page.get_by_role("button", name="Resume").click()
-    _state(prescriber_page, "Infusing")
+def _resume_after_bp_pause(
+    *, nurse_page: Page, prescriber_page: Page, base_url: str, session_url: str
+) -> None:
+    """Issue 21 point 4: after the MON-BP-3 pause the page explains the rule and offers the nurse
+    no bare Resume; she records the prescriber's telephone order, read back, resumes, and the
+    prescriber co-signs the order later from the home page with the password."""
+    nurse_page.goto(session_url)
+    _state(nurse_page, "Paused")
+    expect(nurse_page.get_by_text("MON-BP-3", exact=True).first).to_be_visible()
+    expect(nurse_page.get_by_role("button", name="Resume", exact=True)).to_have_count(0)
+    nurse_page.get_by_label("Prescriber who gave the order").select_option(
+        label="Dr. Priya Prescriber"
+    )
+    nurse_page.get_by_label("Order given").select_option("telephone")
+    nurse_page.get_by_label("Order as given").fill(
+        "Resume at the ordered rate; recheck BP in 5 min"
+    )
+    nurse_page.get_by_label("I read the order back to the prescriber").check()
+    nurse_page.get_by_role("button", name="Record order to resume").click()
+    expect(nurse_page.locator("#verbal-order-ready")).to_contain_text("telephone order of")
+    nurse_page.get_by_role("button", name="Resume", exact=True).click()
+    _state(nurse_page, "Infusing")
+
+    prescriber_page.goto(base_url + "/home/")
+    panel = prescriber_page.locator("#verbal-orders-to-cosign")
+    expect(panel).to_contain_text("Quintana")
+    panel.get_by_role("link", name=re.compile("Quintana")).click()
+    prescriber_page.get_by_label("Your password").fill(PASSWORD)
+    prescriber_page.get_by_role("button", name="Co-sign order").click()
+    expect(prescriber_page.locator("#verbal-orders")).to_contain_text("Co-signed by")
 
 
 def _front_desk_invoices_and_opens_superbill(
@@ -669,7 +689,12 @@ def test_one_clinic_day_from_referral_to_progress_report_across_roles(
         _vitals(nurse_page, sbp="138", dbp="84")
 
         # --- Resume on the prescriber's order (point 4: edges45) ---
-        _resume_after_bp_pause(prescriber_page=prescriber_page, session_url=session_url)
+        _resume_after_bp_pause(
+            nurse_page=nurse_page,
+            prescriber_page=prescriber_page,
+            base_url=base,
+            session_url=session_url,
+        )
 
         # --- The nurse stops the infusion; administration and witnessed waste ---
         nurse_page.goto(session_url)
