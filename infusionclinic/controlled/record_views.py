@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from infusionclinic.accounts.roles import Perm
 
-from . import breakage, records, selectors, transfers
+from . import breakage, records, transfers
 from .forms import BreakageForm, RecordsRangeForm, StorageTransferForm
-from .views import _csv, _form_page, _location, _record
+from .views import _csv, _location, _lot_action
 
 
 @login_required
@@ -52,61 +52,43 @@ def records_export(request: HttpRequest, location_code: str, report: str) -> Htt
 def breakage_new(request: HttpRequest, location_code: str) -> HttpResponse:
     """CS-20: breakage the registrant can account for is documented here, not reported as a
     loss."""
-    location = _location(request, location_code, Perm.CS_RECORD)
-    form = BreakageForm(request.POST or None, lots=selectors.lots_at(location=location))
-    if request.method == "POST" and form.is_valid():
-        d = form.cleaned_data
-        lot = selectors.lot_get_for_user(user=request.user, location=location, lot_id=d["lot"])
-        response = _record(
-            request,
-            location,
-            form,
-            "Breakage recorded (witnessed; not a loss, CS-20).",
-            breakage.breakage_record,
-            lot=lot,
-            qty_ml=d["qty_ml"],
-            circumstances=d["circumstances"],
-            recoverable=d["recoverable"],
-            witness_email=d["witness_email"],
-            witness_secret=d["witness_secret"],
-        )
-        if response is not None:
-            return response
     intro = (
         "CS-20: a witnessed breakage or spill you can account for is not a theft or loss (no DEA "
         "notice). What can be recovered is destroyed on Form 41 or returned to a reverse "
         "distributor; what cannot is documented here. A loss nobody saw is a theft/loss report."
     )
-    return _form_page(request, location, form, "Record a breakage", "Record breakage", intro)
+    return _lot_action(
+        request,
+        location_code,
+        form_class=BreakageForm,
+        service=breakage.breakage_record,
+        done="Breakage recorded (witnessed; not a loss, CS-20).",
+        page=("Record a breakage", "Record breakage", intro),
+        fields=("qty_ml", "circumstances", "recoverable", "witness_email", "witness_secret"),
+    )
 
 
 @login_required
 def transfer_new(request: HttpRequest, location_code: str) -> HttpResponse:
     """CS-35: sealed vials cabinet → room cart (or, CS-34, unopened vials back), received and
     signed by a second licensed user on the same screen."""
-    location = _location(request, location_code, Perm.CS_RECORD)
-    form = StorageTransferForm(request.POST or None, lots=selectors.lots_at(location=location))
-    if request.method == "POST" and form.is_valid():
-        d = form.cleaned_data
-        lot = selectors.lot_get_for_user(user=request.user, location=location, lot_id=d["lot"])
-        response = _record(
-            request,
-            location,
-            form,
-            "Transfer recorded (no change to the registrant's stock, CS-35).",
-            transfers.storage_transfer_record,
-            lot=lot,
-            containers=d["containers"],
-            place=d["place"],
-            is_return=d["is_return"],
-            sealed_confirmed=d["sealed_confirmed"],
-            receiver_email=d["receiver_email"],
-            receiver_secret=d["receiver_secret"],
-        )
-        if response is not None:
-            return response
     intro = (
         "CS-35: whole sealed vials only. CS-34: only unopened vials go back to the cabinet; "
         "what is left of a drawn dose is wasted with a witness."
     )
-    return _form_page(request, location, form, "Move vials", "Record transfer", intro)
+    return _lot_action(
+        request,
+        location_code,
+        form_class=StorageTransferForm,
+        service=transfers.storage_transfer_record,
+        done="Transfer recorded (no change to the registrant's stock, CS-35).",
+        page=("Move vials", "Record transfer", intro),
+        fields=(
+            "containers",
+            "place",
+            "is_return",
+            "sealed_confirmed",
+            "receiver_email",
+            "receiver_secret",
+        ),
+    )

@@ -110,6 +110,32 @@ def _record(request, location, form, done: str, service, /, **kwargs) -> HttpRes
     return _back(location)
 
 
+def _lot_action(
+    request: HttpRequest,
+    location_code: str,
+    *,
+    form_class,  # noqa: ANN001
+    service,  # noqa: ANN001
+    done: str,
+    page: tuple[str, str, str],
+    fields: tuple[str, ...],
+) -> HttpResponse:
+    """A witnessed action on one lot of the location (breakage, transfer, remainder wastage):
+    the form, `service(actor=, lot=, **those fields)` through `_record`, and the page again with
+    its errors. `page` is (title, submit label, intro)."""
+    location = _location(request, location_code, Perm.CS_RECORD)
+    form = form_class(request.POST or None, lots=selectors.lots_at(location=location))
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        lot = selectors.lot_get_for_user(user=request.user, location=location, lot_id=d["lot"])
+        response = _record(
+            request, location, form, done, service, lot=lot, **{f: d[f] for f in fields}
+        )
+        if response is not None:
+            return response
+    return _form_page(request, location, form, *page)
+
+
 @login_required
 def receive(request: HttpRequest, location_code: str) -> HttpResponse:
     location = _location(request, location_code, Perm.CS_RECORD)
@@ -607,29 +633,18 @@ def reconcile_sign(request: HttpRequest, location_code: str) -> HttpResponse:
 def remainder_waste(request: HttpRequest, location_code: str) -> HttpResponse:
     """CS-21: only when `CONTROLLED_MDV_REMAINDER_IS_WASTAGE` is on; otherwise the page says to
     use Form 41 and the service refuses."""
-    location = _location(request, location_code, Perm.CS_RECORD)
-    form = RemainderWasteForm(request.POST or None, lots=selectors.lots_at(location=location))
-    if request.method == "POST" and form.is_valid():
-        d = form.cleaned_data
-        lot = selectors.lot_get_for_user(user=request.user, location=location, lot_id=d["lot"])
-        response = _record(
-            request,
-            location,
-            form,
-            "Vial remainder recorded as witnessed wastage.",
-            compliance.vial_remainder_waste_record,
-            lot=lot,
-            qty_ml=d["qty_ml"],
-            reason=d["reason"],
-            witness_email=d["witness_email"],
-            witness_secret=d["witness_secret"],
-        )
-        if response is not None:
-            return response
     intro = (
         "CS-21: this clinic counts a multiple-dose vial's remainder as wastage (one witness)."
         if conf.mdv_remainder_is_wastage()
         else "CS-21: this clinic counts a multiple-dose vial's remainder as inventory: use "
         "'Destroy (Form 41)' or a return to a reverse distributor instead."
     )
-    return _form_page(request, location, form, "Discard a vial remainder", "Record wastage", intro)
+    return _lot_action(
+        request,
+        location_code,
+        form_class=RemainderWasteForm,
+        service=compliance.vial_remainder_waste_record,
+        done="Vial remainder recorded as witnessed wastage.",
+        page=("Discard a vial remainder", "Record wastage", intro),
+        fields=("qty_ml", "reason", "witness_email", "witness_secret"),
+    )
