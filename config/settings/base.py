@@ -444,6 +444,14 @@ BILLING_ISSUE_SUPERBILLS = env.bool("BILLING_ISSUE_SUPERBILLS", default=True)
 BILLING_PLACE_OF_SERVICE = env.str("BILLING_PLACE_OF_SERVICE", default="11")
 BILLING_TAX_ID = env.str("BILLING_TAX_ID", default="")
 BILLING_CURRENCY = "USD"
+# Card payments through Stripe's hosted pages (issue 19). Without both keys the online features
+# are hidden and everything else works. STRIPE_API_BASE points the library elsewhere (the tests'
+# in-process fake); leave it empty in production.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+# Stripe's own default signature tolerance; replayed events older than this are refused.
+STRIPE_WEBHOOK_TOLERANCE_S = env.int("STRIPE_WEBHOOK_TOLERANCE_S", default=300)
 
 # protocol.md PROT-33: periodic review of a maintenance course's continued need with the referring
 # provider, "default every 6 months" (unverified, ⚠️): 182 days from the start of maintenance.

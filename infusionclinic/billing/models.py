@@ -241,6 +241,12 @@ class Payment(models.Model):
         ordering = ["recorded_at", "pk"]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            # A processor's payment (its payment intent) or refund is recorded once.
+            models.UniqueConstraint(
+                fields=["provider", "kind", "reference"],
+                condition=~Q(provider="manual"),
+                name="payment_processor_reference_once",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -250,3 +256,81 @@ class Payment(models.Model):
     def number(self) -> str:
         prefix = "RCT" if self.kind == PaymentKind.PAYMENT else "RFD"
         return f"{prefix}-{self.pk:06d}"
+
+
+# --- Card payments through a processor (issue 19) ----------------------------------------------
+# Only the processor's ids are stored, never card data (PCI DSS SAQ A: hosted pages only).
+
+
+class ProcessorCustomer(models.Model):
+    """The processor's customer id for a patient (one per patient and processor)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    provider = models.CharField(max_length=32)
+    customer_id = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "provider"], name="processor_customer_one_per_patient"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.customer_id
+
+
+class CheckoutStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    COMPLETE = "complete", "Paid"
+    EXPIRED = "expired", "Expired"
+
+
+class CheckoutSession(models.Model):
+    """A hosted payment page opened for an invoice. Its state changes only from the processor's
+    signed webhook, never from the browser's return."""
+
+    provider = models.CharField(max_length=32)
+    session_id = models.CharField(max_length=255, unique=True)
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="checkouts")
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3, default="USD")
+    url = models.URLField(max_length=2000)
+    status = models.CharField(
+        max_length=8, choices=CheckoutStatus.choices, default=CheckoutStatus.OPEN
+    )
+    payment_intent_id = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="checkout_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.session_id
+
+
+class ProcessorEvent(models.Model):
+    """Each webhook event the processor sent, stored once: its id is unique, so a repeat changes
+    nothing twice. `outcome` says what it did."""
+
+    provider = models.CharField(max_length=32)
+    event_id = models.CharField(max_length=255, unique=True)
+    event_type = models.CharField(max_length=100)
+    created = models.DateTimeField(help_text="When the processor created the event.")
+    received_at = models.DateTimeField()
+    outcome = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ["-received_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"

@@ -399,6 +399,10 @@ def refund_record(
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
     if payment.kind != PaymentKind.PAYMENT:
         raise ValidationError({"payment": ["Refund a payment, not a refund."]})
+    if payment.provider == "stripe":
+        raise ValidationError(
+            {"payment": ["This card payment was taken online: refund it through the processor."]}
+        )
     value = _money(amount, "amount")
     refundable = payment.amount - payment_refunded(payment)
     if value > refundable:

@@ -14,4 +14,10 @@ urlpatterns = [
     path("billing/payments/<int:payment_id>/refund/", views.refund_add, name="refund_add"),
     path("billing/payments/<int:payment_id>/receipt.pdf", views.receipt_pdf, name="receipt"),
     path("my/invoices/", views.my_invoices, name="my_invoices"),
+    path(
+        "billing/invoices/<int:invoice_id>/pay-online/",
+        views.invoice_pay_online,
+        name="pay_online",
+    ),
+    path("billing/stripe/webhook/", views.stripe_webhook, name="stripe_webhook"),
 ]

@@ -4,6 +4,7 @@ capability is checked after that (403). Every PDF download is an `export` audit 
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from django.conf import settings
@@ -12,6 +13,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.http import JsonResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from infusionclinic.accounts.roles import Perm
@@ -23,9 +27,9 @@ from infusionclinic.patients.models import Patient
 from infusionclinic.patients.selectors import patient_get_for_user
 from infusionclinic.scheduling.models import Appointment, AppointmentStatus
 
-from . import pdf, services
+from . import online, pdf, services
 from .forms import InvoiceForm, PackageForm, PaymentForm, RefundForm
-from .models import BillingProvider, PackagePlan, PaymentKind
+from .models import BillingProvider, InvoiceStatus, PackagePlan, PaymentKind
 from .selectors import (
     invoice_figures,
     invoice_get_for_user,
@@ -172,6 +176,7 @@ def _render_invoice(request: HttpRequest, invoice: Any, **forms: Any) -> HttpRes
     refundable = {
         p.pk: p.amount - payment_refunded(p) for p in payments if p.kind == PaymentKind.PAYMENT
     }
+    figures = invoice_figures(invoice)
     return render(
         request,
         "billing/invoice.html",
@@ -179,14 +184,18 @@ def _render_invoice(request: HttpRequest, invoice: Any, **forms: Any) -> HttpRes
             "invoice": invoice,
             "patient": invoice.patient,
             "lines": invoice.lines.all(),
-            "figures": invoice_figures(invoice),
+            "figures": figures,
             "pump": invoice_pump_basis(invoice),
             "payments": payments,
             "refundable": refundable,
             "can_manage": can_manage,
             "superbills": settings.BILLING_ISSUE_SUPERBILLS and invoice.appointment_id is not None,
             "payment_form": forms.get("payment_form") or PaymentForm(),
-            "refund_form": forms.get("refund_form") or RefundForm(),
+            "refund_form": forms.get("refund_form")
+            or RefundForm(initial={"request_key": secrets.token_urlsafe(16)}),
+            "pay_online": online.stripe_configured()
+            and figures.balance > 0
+            and invoice.status == InvoiceStatus.ISSUED,
             "refund_failed": forms.get("refund_failed"),
         },
     )
@@ -233,9 +242,22 @@ def refund_add(request: HttpRequest, payment_id: int) -> HttpResponse:
     form = RefundForm(request.POST)
     if form.is_valid():
         try:
-            refund = services.refund_record(
-                actor=request.user, payment=payment, **form.cleaned_data
-            )
+            if payment.provider == online.PROVIDER:
+                refund = online.processor_refund(
+                    actor=request.user,
+                    payment=payment,
+                    amount=form.cleaned_data["amount"],
+                    note=form.cleaned_data["note"],
+                    request_key=form.cleaned_data["request_key"],
+                )
+            else:
+                refund = services.refund_record(
+                    actor=request.user,
+                    payment=payment,
+                    amount=form.cleaned_data["amount"],
+                    reference=form.cleaned_data["reference"],
+                    note=form.cleaned_data["note"],
+                )
         except ValidationError as error:
             apply_service_errors(form, error)
         else:
@@ -301,3 +323,42 @@ def my_invoices(request: HttpRequest) -> HttpResponse:
         "billing/my_invoices.html",
         {"patient": patient, "invoices": invoices_for_patient(user=request.user, patient=patient)},
     )
+
+
+@login_required
+@require_POST
+def invoice_pay_online(request: HttpRequest, invoice_id: int) -> HttpResponse:
+    """Open Stripe's hosted payment page for the balance. Our CSP's form-action is 'self', so the
+    answer is a page with the link to Stripe rather than a redirect after the POST."""
+    invoice = invoice_get_for_user(user=request.user, invoice_id=invoice_id)
+    _may_read(request)
+    back = request.build_absolute_uri(reverse("billing:invoice", args=[invoice.pk]))
+    try:
+        checkout = online.invoice_checkout_start(
+            actor=request.user,
+            invoice=invoice,
+            success_url=f"{back}?paid=1",
+            cancel_url=back,
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("billing:invoice", invoice_id=invoice.pk)
+    return render(
+        request, "billing/pay_online.html", {"invoice": invoice, "checkout": checkout.session}
+    )
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request: HttpRequest) -> HttpResponse:
+    """Stripe's events (checkout completed or expired, refunds). A bad signature answers 400 and
+    stores nothing; a failure on our side answers 503 so that Stripe delivers it again."""
+    try:
+        event = online.webhook_handle(
+            payload=request.body, signature=request.headers.get("Stripe-Signature", "")
+        )
+    except online.WebhookRejected:
+        return JsonResponse({"error": "invalid payload or signature"}, status=400)
+    except ValidationError as error:
+        return JsonResponse({"error": " ".join(error.messages)}, status=503)
+    return JsonResponse({"received": event.event_id, "outcome": event.outcome})

@@ -1,0 +1,317 @@
+"""An in-process fake of the few Stripe API calls the clinic uses, in Stripe's documented JSON
+shapes, so the official `stripe` library can be tested without the internet.
+
+- `POST /v1/customers`, `POST /v1/checkout/sessions`, `GET /v1/checkout/sessions/{id}`,
+  `POST /v1/refunds`, `GET /v1/balance_transactions`: form-encoded requests as the library sends
+  them, answered as Stripe answers them; an `Idempotency-Key` seen before returns the first
+  answer (as Stripe does for 24 h).
+- A hosted payment page at `GET /pay/{session_id}` with a "Pay" button (what Stripe Checkout is
+  to the patient), which completes the session and sends `checkout.session.completed` to the
+  webhook URL, signed the way Stripe signs (`t=<unix time>,v1=<HMAC-SHA256 of "t.payload">`), then
+  redirects to the session's success URL.
+
+Tests can also build and sign events themselves (`event`, `sign`) to replay, reorder or forge."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import itertools
+import json
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlparse
+
+_ids = itertools.count(1)
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}_test_{next(_ids):08d}"
+
+
+def _nest(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """`line_items[0][price_data][unit_amount]=100` → nested dicts and lists, as Stripe reads."""
+    root: dict[str, Any] = {}
+    for key, value in pairs:
+        parts = key.replace("]", "").split("[")
+        node = root
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return _lists(root)
+
+
+def _lists(node: Any) -> Any:
+    if not isinstance(node, dict):
+        return node
+    items = {k: _lists(v) for k, v in node.items()}
+    if items and all(k.isdigit() for k in items):
+        return [items[k] for k in sorted(items, key=int)]
+    return items
+
+
+def sign(payload: bytes, secret: str, *, at: int | None = None) -> str:
+    """The `Stripe-Signature` header Stripe would send for this payload."""
+    timestamp = int(time.time()) if at is None else at
+    signed = f"{timestamp}.".encode() + payload
+    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+@dataclass
+class FakeStripe:
+    webhook_secret: str
+    webhook_url: str = ""
+    customers: dict[str, dict] = field(default_factory=dict)
+    sessions: dict[str, dict] = field(default_factory=dict)
+    refunds: dict[str, dict] = field(default_factory=dict)
+    intents: dict[str, dict] = field(default_factory=dict)
+    balance_transactions: list[dict] = field(default_factory=list)
+    requests: list[tuple[str, str, dict]] = field(default_factory=list)
+    _idempotent: dict[str, tuple[int, dict]] = field(default_factory=dict)
+    deliveries: list[tuple[str, int]] = field(default_factory=list)
+
+    # --- the API ------------------------------------------------------------------------------
+    def handle(self, method: str, path: str, params: dict, key: str | None) -> tuple[int, dict]:
+        self.requests.append((method, path, params))
+        if key and method == "POST" and key in self._idempotent:
+            return self._idempotent[key]
+        answer = self._route(method, path, params)
+        if key and method == "POST" and answer[0] < 500:
+            self._idempotent[key] = answer
+        return answer
+
+    def _route(self, method: str, path: str, params: dict) -> tuple[int, dict]:
+        if (method, path) == ("POST", "/v1/customers"):
+            customer = {
+                "id": _id("cus"),
+                "object": "customer",
+                "email": params.get("email"),
+                "metadata": params.get("metadata", {}),
+                "created": int(time.time()),
+            }
+            self.customers[customer["id"]] = customer
+            return 200, customer
+        if (method, path) == ("POST", "/v1/checkout/sessions"):
+            return self._session_create(params)
+        if method == "GET" and path.startswith("/v1/checkout/sessions/"):
+            session = self.sessions.get(path.rsplit("/", 1)[1])
+            return (200, session) if session else self._missing("checkout.session")
+        if (method, path) == ("POST", "/v1/refunds"):
+            return self._refund_create(params)
+        if (method, path) == ("GET", "/v1/balance_transactions"):
+            return 200, {
+                "object": "list",
+                "url": "/v1/balance_transactions",
+                "has_more": False,
+                "data": list(self.balance_transactions),
+            }
+        return self._missing("resource")
+
+    @staticmethod
+    def _missing(what: str) -> tuple[int, dict]:
+        return 404, {
+            "error": {
+                "type": "invalid_request_error",
+                "code": "resource_missing",
+                "message": f"No such {what}",
+            }
+        }
+
+    def _session_create(self, params: dict) -> tuple[int, dict]:
+        items = params.get("line_items", [])
+        total = sum(int(i["price_data"]["unit_amount"]) * int(i.get("quantity", 1)) for i in items)
+        session_id = _id("cs")
+        now = int(time.time())
+        session = {
+            "id": session_id,
+            "object": "checkout.session",
+            "mode": params.get("mode", "payment"),
+            "status": "open",
+            "payment_status": "unpaid",
+            "amount_total": total,
+            "currency": items[0]["price_data"]["currency"] if items else "usd",
+            "customer": params.get("customer"),
+            "client_reference_id": params.get("client_reference_id"),
+            "metadata": params.get("metadata", {}),
+            "payment_intent": None,
+            "success_url": params.get("success_url"),
+            "cancel_url": params.get("cancel_url"),
+            "url": f"{self.base_url}/pay/{session_id}",
+            "created": now,
+            "expires_at": now + 24 * 3600,
+            "livemode": False,
+        }
+        self.sessions[session_id] = session
+        return 200, session
+
+    def _refund_create(self, params: dict) -> tuple[int, dict]:
+        intent = self.intents.get(params.get("payment_intent", ""))
+        if intent is None:
+            return self._missing("payment_intent")
+        amount = int(params.get("amount", intent["amount_received"] - intent["refunded"]))
+        if amount > intent["amount_received"] - intent["refunded"]:
+            return 400, {
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": "amount_too_large",
+                    "message": "Refund amount is greater than unrefunded amount",
+                }
+            }
+        intent["refunded"] += amount
+        refund = {
+            "id": _id("re"),
+            "object": "refund",
+            "amount": amount,
+            "currency": "usd",
+            "payment_intent": intent["id"],
+            "status": "succeeded",
+            "created": int(time.time()),
+        }
+        self.refunds[refund["id"]] = refund
+        self.balance_transactions.append(
+            {
+                "id": _id("txn"),
+                "object": "balance_transaction",
+                "amount": -amount,
+                "currency": "usd",
+                "type": "refund",
+                "source": refund["id"],
+                "created": refund["created"],
+            }
+        )
+        return 200, refund
+
+    # --- the hosted page and its webhook -------------------------------------------------------
+    def complete(self, session_id: str) -> dict:
+        """The patient pays on the hosted page: the session completes, a payment intent exists."""
+        session = self.sessions[session_id]
+        if session["status"] != "complete":
+            intent = {
+                "id": _id("pi"),
+                "object": "payment_intent",
+                "amount_received": session["amount_total"],
+                "refunded": 0,
+            }
+            self.intents[intent["id"]] = intent
+            session.update(status="complete", payment_status="paid", payment_intent=intent["id"])
+            self.balance_transactions.append(
+                {
+                    "id": _id("txn"),
+                    "object": "balance_transaction",
+                    "amount": session["amount_total"],
+                    "currency": "usd",
+                    "type": "charge",
+                    "source": intent["id"],
+                    "created": int(time.time()),
+                }
+            )
+        return session
+
+    def event(self, event_type: str, obj: dict) -> bytes:
+        return json.dumps(
+            {
+                "id": _id("evt"),
+                "object": "event",
+                "api_version": "2025-01-01",
+                "created": int(time.time()),
+                "type": event_type,
+                "livemode": False,
+                "data": {"object": json.loads(json.dumps(obj))},
+                "pending_webhooks": 1,
+                "request": {"id": None, "idempotency_key": None},
+            }
+        ).encode()
+
+    def deliver(self, payload: bytes, *, signature: str | None = None) -> int:
+        """POST a webhook to the clinic as Stripe would; returns the HTTP status."""
+        request = urllib.request.Request(  # noqa: S310 (a test's own local URL)
+            self.webhook_url,
+            data=payload,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "Stripe-Signature": signature or sign(payload, self.webhook_secret),
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                status = response.status
+        except urllib.error.HTTPError as error:
+            status = error.code
+        self.deliveries.append((json.loads(payload)["type"], status))
+        return status
+
+    base_url: str = ""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeStripe
+
+    def log_message(self, *args: object) -> None:  # quiet
+        return
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _params(self) -> dict:
+        url = urlparse(self.path)
+        pairs = parse_qsl(url.query, keep_blank_values=True)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            pairs += parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True)
+        return _nest(pairs)
+
+    def do_GET(self) -> None:  # noqa: N802
+        url = urlparse(self.path)
+        if url.path.startswith("/pay/"):
+            session = self.fake.sessions.get(url.path.rsplit("/", 1)[1])
+            if session is None:
+                self._send(404, b"No such checkout", "text/plain")
+                return
+            amount = f"{session['amount_total'] / 100:.2f}"
+            page = (
+                "<!doctype html><html lang='en'><head><title>Stripe Checkout (test)</title></head>"
+                f"<body><h1>Pay ${amount}</h1>"
+                f"<form method='post' action='/pay/{html.escape(session['id'])}'>"
+                "<button type='submit'>Pay</button></form></body></html>"
+            )
+            self._send(200, page.encode(), "text/html; charset=utf-8")
+            return
+        status, body = self.fake.handle("GET", url.path, self._params(), None)
+        self._send(status, json.dumps(body).encode(), "application/json")
+
+    def do_POST(self) -> None:  # noqa: N802
+        url = urlparse(self.path)
+        if url.path.startswith("/pay/"):
+            session = self.fake.complete(url.path.rsplit("/", 1)[1])
+            self.fake.deliver(self.fake.event("checkout.session.completed", session))
+            self._send(303, b"", "text/plain", {"Location": session["success_url"]})
+            return
+        key = self.headers.get("Idempotency-Key")
+        status, body = self.fake.handle("POST", url.path, self._params(), key)
+        self._send(
+            status,
+            json.dumps(body).encode(),
+            "application/json",
+            {"Idempotency-Key": key} if key else None,
+        )
+
+
+def start(fake: FakeStripe) -> tuple[ThreadingHTTPServer, str]:
+    handler = type("Handler", (_Handler,), {"fake": fake})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    fake.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    return server, fake.base_url
