@@ -7,13 +7,16 @@ was collected; a double submit refunds once; no card data is stored."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from infusionclinic.audit.models import AuditEvent
 from infusionclinic.billing import online, services
@@ -186,7 +189,8 @@ def test_pay_now_page_links_to_the_hosted_page_and_no_card_field_is_ours(fake, i
     page = client.post(f"/billing/invoices/{invoice.pk}/pay-online/").content.decode()
     session = CheckoutSession.objects.get()
     assert f'href="{session.url}"' in page
-    assert "card-number" not in page and 'name="card' not in page
+    assert "card-number" not in page
+    assert 'name="card' not in page
 
 
 def test_without_keys_pay_now_is_hidden_and_the_webhook_refuses(invoice, settings):
@@ -266,7 +270,7 @@ def test_a_refund_made_in_stripes_dashboard_is_recorded_once_from_its_webhook(fa
 
 
 @hsettings(
-    max_examples=25,
+    max_examples=15,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
@@ -281,15 +285,13 @@ def test_balance_is_lines_minus_payments_plus_refunds_and_never_below_zero(
     admin = make_user("admin", location)
     for n, (action, amount_cents) in enumerate(steps):
         if action == "refund":
-            try:
+            with contextlib.suppress(ValidationError):
                 online.processor_refund(
                     actor=admin,
                     payment=paid,
                     amount=Decimal(amount_cents) / 100,
                     request_key=f"h{n}-{amount_cents}",
                 )
-            except ValidationError:
-                pass
         else:
             session = CheckoutSession.objects.filter(invoice=paid.invoice).first()
             _post(fake.event("checkout.session.completed", fake.sessions[session.session_id]))
