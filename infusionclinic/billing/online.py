@@ -380,6 +380,10 @@ def processor_refund(
     invoice = Invoice.objects.select_for_update().get(pk=payment.invoice_id)
     if not actor.locations.filter(pk=invoice.location_id).exists():
         raise PermissionDenied
+    if not request_key:
+        raise ValidationError(
+            {"amount": ["The form is out of date: reload the page and refund again."]}
+        )
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
     if payment.provider != PROVIDER or payment.kind != PaymentKind.PAYMENT:
         raise ValidationError({"payment": ["Only a card payment taken online is refunded here."]})
