@@ -299,3 +299,21 @@ def test_balance_is_lines_minus_payments_plus_refunds_and_never_below_zero(
         assert figures.balance == figures.total - figures.paid + figures.refunded
         assert Decimal("0.00") <= figures.balance <= figures.total
         assert figures.refunded <= figures.paid
+
+
+def test_receipt_and_superbill_show_the_card_payment_taken_online(fake, paid, location):
+    import io
+
+    from pypdf import PdfReader
+
+    admin = make_user("admin", location)
+    client = logged_in_client(admin)
+    receipt = client.get(f"/billing/payments/{paid.pk}/receipt.pdf")
+    text = PdfReader(io.BytesIO(receipt.content)).pages[0].extract_text()
+    assert "Card, online via Stripe" in text
+    assert paid.reference in text
+    superbill = client.get(f"/billing/invoices/{paid.invoice_id}/superbill.pdf")
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(superbill.content)).pages)
+    assert "Payments" in text
+    assert f"{paid.number}" in text
+    assert "online via Stripe" in text
