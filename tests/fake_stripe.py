@@ -72,6 +72,7 @@ class FakeStripe:
     refunds: dict[str, dict] = field(default_factory=dict)
     intents: dict[str, dict] = field(default_factory=dict)
     balance_transactions: list[dict] = field(default_factory=list)
+    sources: dict[str, dict] = field(default_factory=dict)
     requests: list[tuple[str, str, dict]] = field(default_factory=list)
     _idempotent: dict[str, tuple[int, dict]] = field(default_factory=dict)
     deliveries: list[tuple[str, int]] = field(default_factory=list)
@@ -105,13 +106,31 @@ class FakeStripe:
         if (method, path) == ("POST", "/v1/refunds"):
             return self._refund_create(params)
         if (method, path) == ("GET", "/v1/balance_transactions"):
-            return 200, {
-                "object": "list",
-                "url": "/v1/balance_transactions",
-                "has_more": False,
-                "data": list(self.balance_transactions),
-            }
+            return 200, self._balance_list(params)
         return self._missing("resource")
+
+    def _balance_list(self, params: dict) -> dict:
+        """Newest first, `created[gte]`/`created[lt]`, `limit`, `starting_after`, and
+        `expand[]=data.source` (the charge or refund, with its payment intent) as Stripe does."""
+        created = params.get("created", {})
+        rows = [
+            t
+            for t in sorted(self.balance_transactions, key=lambda t: t["created"], reverse=True)
+            if int(created.get("gte", 0)) <= t["created"] < int(created.get("lt", 2**40))
+        ]
+        if "starting_after" in params:
+            ids = [t["id"] for t in rows]
+            rows = rows[ids.index(params["starting_after"]) + 1 :]
+        limit = int(params.get("limit", 10))
+        page, more = rows[:limit], len(rows) > limit
+        if "data.source" in params.get("expand", []):
+            page = [dict(t, source=self.sources[t["source"]]) for t in page]
+        return {
+            "object": "list",
+            "url": "/v1/balance_transactions",
+            "has_more": more,
+            "data": page,
+        }
 
     @staticmethod
     def _missing(what: str) -> tuple[int, dict]:
@@ -174,6 +193,7 @@ class FakeStripe:
             "created": int(time.time()),
         }
         self.refunds[refund["id"]] = refund
+        self.sources[refund["id"]] = refund
         self.balance_transactions.append(
             {
                 "id": _id("txn"),
@@ -200,6 +220,14 @@ class FakeStripe:
             }
             self.intents[intent["id"]] = intent
             session.update(status="complete", payment_status="paid", payment_intent=intent["id"])
+            charge = {
+                "id": _id("ch"),
+                "object": "charge",
+                "amount": session["amount_total"],
+                "payment_intent": intent["id"],
+                "currency": "usd",
+            }
+            self.sources[charge["id"]] = charge
             self.balance_transactions.append(
                 {
                     "id": _id("txn"),
@@ -207,7 +235,7 @@ class FakeStripe:
                     "amount": session["amount_total"],
                     "currency": "usd",
                     "type": "charge",
-                    "source": intent["id"],
+                    "source": charge["id"],
                     "created": int(time.time()),
                 }
             )

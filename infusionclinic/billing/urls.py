@@ -20,4 +20,14 @@ urlpatterns = [
         name="pay_online",
     ),
     path("billing/stripe/webhook/", views.stripe_webhook, name="stripe_webhook"),
+    path(
+        "billing/reconciliation/<slug:location_code>/",
+        views.stripe_reconciliation,
+        name="reconciliation",
+    ),
+    path(
+        "billing/reconciliation/<slug:location_code>/stripe.csv",
+        views.stripe_reconciliation_csv,
+        name="reconciliation_csv",
+    ),
 ]

@@ -361,3 +361,58 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
     except ValidationError as error:
         return JsonResponse({"error": " ".join(error.messages)}, status=503)
     return JsonResponse({"received": event.event_id, "outcome": event.outcome})
+
+
+def _reconciliation(request: HttpRequest, location_code: str):  # noqa: ANN202
+    from datetime import date
+
+    from django.utils import timezone
+
+    from .reconciliation import reconciliation_day
+
+    require_perm(request, Perm.BILLING_MANAGE)
+    location = request.user.locations.filter(code=location_code).first()
+    if location is None:
+        raise Http404("No such location.")
+    raw = request.GET.get("date") or ""
+    try:
+        day = date.fromisoformat(raw) if raw else timezone.localdate(timezone=location.tzinfo)
+    except ValueError:
+        return location, None, f"“{raw[:20]}” is not a date: use YYYY-MM-DD."
+    try:
+        return location, reconciliation_day(actor=request.user, location=location, day=day), ""
+    except ValidationError as error:
+        return location, None, " ".join(error.messages)
+
+
+@login_required
+def stripe_reconciliation(request: HttpRequest, location_code: str) -> HttpResponse:
+    """Admins: the day's card payments and refunds here against Stripe's balance transactions."""
+    if not online.stripe_configured():
+        raise Http404("Stripe is not set up.")
+    location, report, error = _reconciliation(request, location_code)
+    mine = set(request.user.locations.values_list("pk", flat=True))
+    return render(
+        request,
+        "billing/reconciliation.html",
+        {"location": location, "report": report, "error": error, "mine": mine},
+        status=400 if error and report is None and request.GET.get("date") else 200,
+    )
+
+
+@login_required
+def stripe_reconciliation_csv(request: HttpRequest, location_code: str) -> HttpResponse:
+    from .reconciliation import reconciliation_csv
+
+    if not online.stripe_configured():
+        raise Http404("Stripe is not set up.")
+    location, report, error = _reconciliation(request, location_code)
+    if report is None:
+        return HttpResponse(error, status=400, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(
+        reconciliation_csv(report, user=request.user), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = (
+        f'attachment; filename="stripe-reconciliation-{location.code}-{report.day}.csv"'
+    )
+    return response

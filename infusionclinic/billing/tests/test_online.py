@@ -317,3 +317,65 @@ def test_receipt_and_superbill_show_the_card_payment_taken_online(fake, paid, lo
     assert "Payments" in text
     assert f"{paid.number}" in text
     assert "online via Stripe" in text
+
+
+# --- Reconciliation -----------------------------------------------------------------------------
+
+
+def test_reconciliation_matches_the_day_and_names_each_difference(fake, paid, location):
+    from django.utils import timezone
+
+    from infusionclinic.billing.reconciliation import reconciliation_day
+
+    admin = make_user("admin", location)
+    online.processor_refund(actor=admin, payment=paid, amount="40.00", request_key="r1")
+    today = timezone.localdate(timezone=location.tzinfo)
+    report = reconciliation_day(actor=admin, location=location, day=today)
+    assert [r.problem for r in report.rows] == ["", ""]
+    assert report.total_ours == report.total_theirs == Decimal("210.00")
+
+    # A charge Stripe took that never reached us (a lost webhook), and an amount that differs.
+    other = _checkout(
+        services.invoice_create(
+            actor=make_user("front_desk", location),
+            appointment=completed_appointment(paid.invoice.patient, location, kind="consultation"),
+            lines=[LineInput("90791", 1)],
+        )
+    )
+    fake.complete(other.session_id)
+    fake.balance_transactions[0]["amount"] = 24999  # the first charge, as if Stripe took less
+    report = reconciliation_day(actor=admin, location=location, day=today)
+    problems = sorted(r.problem for r in report.differences)
+    assert problems == ["Amounts differ by 0.01", "At Stripe, not recorded here"]
+
+    page = logged_in_client(admin).get(f"/billing/reconciliation/{location.code}/")
+    text = page.content.decode()
+    assert "2 differences" in text
+    assert "At Stripe, not recorded here" in text
+    csv_text = (
+        logged_in_client(admin)
+        .get(f"/billing/reconciliation/{location.code}/stripe.csv?date={today}")
+        .content.decode()
+    )
+    assert "Amounts differ by 0.01" in csv_text
+    assert paid.invoice.number in csv_text
+
+
+def test_reconciliation_is_for_admins_of_the_location_only(fake, paid, location, other_location):
+    assert (
+        logged_in_client(make_user("front_desk", location))
+        .get(f"/billing/reconciliation/{location.code}/")
+        .status_code
+        == 403
+    )
+    assert (
+        logged_in_client(make_user("admin", other_location))
+        .get(f"/billing/reconciliation/{location.code}/")
+        .status_code
+        == 404
+    )
+    response = logged_in_client(make_user("admin", location)).get(
+        f"/billing/reconciliation/{location.code}/?date=yesterday"
+    )
+    assert response.status_code == 400
+    assert "is not a date" in response.content.decode()
