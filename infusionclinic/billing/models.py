@@ -185,6 +185,9 @@ class PackagePurchase(TimeStampedModel):
     # The sale's own invoice (one line at the package price), paid like any other.
     invoice = models.OneToOneField(Invoice, on_delete=models.PROTECT, related_name="package_sold")
     sessions_total = models.PositiveSmallIntegerField()
+    # Issue 19: sessions given back by a refund of the unused part of the package. What was sold
+    # (`sessions_total`) stays as it was; sessions left = total - released - redeemed.
+    sessions_released = models.PositiveSmallIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )
@@ -287,13 +290,30 @@ class CheckoutStatus(models.TextChoices):
     EXPIRED = "expired", "Expired"
 
 
+class CheckoutPurpose(models.TextChoices):
+    INVOICE = "invoice", "Invoice"
+    PACKAGE = "package", "Package bought online"
+
+
 class CheckoutSession(models.Model):
-    """A hosted payment page opened for an invoice. Its state changes only from the processor's
-    signed webhook, never from the browser's return."""
+    """A hosted payment page opened for an invoice, or for a package bought online (its purchase
+    and invoice are created only when the webhook says it is paid). Its state changes only from
+    the processor's signed webhook, never from the browser's return."""
 
     provider = models.CharField(max_length=32)
     session_id = models.CharField(max_length=255, unique=True)
-    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="checkouts")
+    purpose = models.CharField(
+        max_length=8, choices=CheckoutPurpose.choices, default=CheckoutPurpose.INVOICE
+    )
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.PROTECT, related_name="checkouts", null=True, blank=True
+    )
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    package_plan = models.ForeignKey(
+        PackagePlan, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
     amount = models.DecimalField(**MONEY)
     currency = models.CharField(max_length=3, default="USD")
     url = models.URLField(max_length=2000)

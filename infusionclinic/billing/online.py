@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import stripe
@@ -29,10 +29,13 @@ from infusionclinic.audit.services import audit_record
 from infusionclinic.patients.models import Patient
 
 from .models import (
+    CheckoutPurpose,
     CheckoutSession,
     CheckoutStatus,
     Invoice,
     InvoiceStatus,
+    PackagePlan,
+    PackagePurchase,
     Payment,
     PaymentKind,
     PaymentMethod,
@@ -40,7 +43,7 @@ from .models import (
     ProcessorEvent,
 )
 from .money import ZERO, cents
-from .selectors import invoice_figures, payment_refunded
+from .selectors import invoice_figures, package_sessions_left, payment_refunded
 
 PROVIDER = "stripe"
 # Stripe keeps a Checkout Session open for 24 h; we reuse one for a repeat click only while it
@@ -112,6 +115,70 @@ class Checkout:
     reused: bool
 
 
+def _open_hosted_page(
+    *,
+    actor: User,
+    patient: Patient,
+    amount: Decimal,
+    name: str,
+    reference: str,
+    metadata: dict[str, str],
+    idempotency_key: str,
+    success_url: str,
+    cancel_url: str,
+    **fields: Any,
+) -> CheckoutSession:
+    now = timezone.now()
+    try:
+        customer = _customer_id(patient)
+        page = _client().v1.checkout.sessions.create(
+            params={
+                "mode": "payment",
+                "customer": customer,
+                "client_reference_id": reference,
+                "line_items": [
+                    {
+                        "quantity": 1,
+                        "price_data": {
+                            "currency": settings.BILLING_CURRENCY.lower(),
+                            "unit_amount": _to_cents(amount),
+                            "product_data": {"name": name},
+                        },
+                    }
+                ],
+                "metadata": metadata,
+                "payment_intent_data": {"metadata": metadata},
+                "success_url": success_url,
+                "cancel_url": cancel_url,
+            },
+            options={"idempotency_key": idempotency_key},
+        )
+    except stripe.StripeError as error:
+        raise _processor_error(error) from error
+    session = CheckoutSession.objects.create(
+        provider=PROVIDER,
+        session_id=page.id,
+        patient=patient,
+        amount=amount,
+        currency=settings.BILLING_CURRENCY,
+        url=page.url,
+        created_by=actor,
+        created_at=now,
+        expires_at=datetime.fromtimestamp(page["expires_at"], tz=UTC)
+        if "expires_at" in page
+        else now + CHECKOUT_REUSE,
+        **fields,
+    )
+    audit_record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        patient=patient,
+        obj=session,
+        detail={**metadata, "amount": str(amount), "checkout": page.id},
+    )
+    return session
+
+
 @transaction.atomic
 def invoice_checkout_start(
     *, actor: User, invoice: Invoice, success_url: str, cancel_url: str
@@ -132,53 +199,65 @@ def invoice_checkout_start(
     if open_page:
         return Checkout(session=open_page, reused=True)
     attempt = invoice.checkouts.count() + 1
-    try:
-        customer = _customer_id(invoice.patient)
-        page = _client().v1.checkout.sessions.create(
-            params={
-                "mode": "payment",
-                "customer": customer,
-                "client_reference_id": f"invoice-{invoice.pk}",
-                "line_items": [
-                    {
-                        "quantity": 1,
-                        "price_data": {
-                            "currency": settings.BILLING_CURRENCY.lower(),
-                            "unit_amount": _to_cents(balance),
-                            "product_data": {
-                                "name": f"{settings.CLINIC_NAME} invoice {invoice.number}"
-                            },
-                        },
-                    }
-                ],
-                "metadata": {"invoice": str(invoice.pk), "purpose": "invoice"},
-                "payment_intent_data": {"metadata": {"invoice": str(invoice.pk)}},
-                "success_url": success_url,
-                "cancel_url": cancel_url,
-            },
-            options={"idempotency_key": f"checkout-invoice-{invoice.pk}-{attempt}"},
-        )
-    except stripe.StripeError as error:
-        raise _processor_error(error) from error
-    session = CheckoutSession.objects.create(
-        provider=PROVIDER,
-        session_id=page.id,
-        invoice=invoice,
-        amount=balance,
-        currency=settings.BILLING_CURRENCY,
-        url=page.url,
-        created_by=actor,
-        created_at=now,
-        expires_at=datetime.fromtimestamp(page["expires_at"], tz=UTC)
-        if "expires_at" in page
-        else now + CHECKOUT_REUSE,
-    )
-    audit_record(
+    session = _open_hosted_page(
         actor=actor,
-        action=AuditAction.CREATE,
         patient=invoice.patient,
-        obj=session,
-        detail={"invoice": invoice.pk, "amount": str(balance), "checkout": page.id},
+        amount=balance,
+        name=f"{settings.CLINIC_NAME} invoice {invoice.number}",
+        reference=f"invoice-{invoice.pk}",
+        metadata={"invoice": str(invoice.pk), "purpose": "invoice"},
+        idempotency_key=f"checkout-invoice-{invoice.pk}-{attempt}",
+        success_url=success_url,
+        cancel_url=cancel_url,
+        invoice=invoice,
+    )
+    return Checkout(session=session, reused=False)
+
+
+def _may_buy_package(actor: User, patient: Patient, plan: PackagePlan) -> None:
+    if actor.role == Role.PATIENT:
+        if getattr(actor, "patient", None) != patient:
+            raise PermissionDenied
+        return
+    if not actor.has_role_perm(Perm.BILLING_MANAGE):
+        raise PermissionDenied
+    if not actor.locations.filter(pk=plan.location_id).exists():
+        raise PermissionDenied
+
+
+@transaction.atomic
+def package_checkout_start(
+    *, actor: User, patient: Patient, plan: PackagePlan, success_url: str, cancel_url: str
+) -> Checkout:
+    """Issue 19: a patient (portal) or the front desk buys a package online. Stripe's page asks
+    for the plan's price; the purchase and its invoice (`services.package_sell`) are created only
+    when the webhook says it is paid, exactly once. Stripe is told the clinic's name and
+    "package", never the service or the plan's name (it may name the treatment)."""
+    _may_buy_package(actor, patient, plan)
+    plan = PackagePlan.objects.select_for_update().get(pk=plan.pk)
+    if not plan.active:
+        raise ValidationError("This package is no longer offered.")
+    now = timezone.now()
+    pages = CheckoutSession.objects.filter(
+        purpose=CheckoutPurpose.PACKAGE, patient=patient, package_plan=plan
+    )
+    open_page = pages.filter(
+        status=CheckoutStatus.OPEN, amount=plan.price, expires_at__gt=now + timedelta(minutes=30)
+    ).first()
+    if open_page:
+        return Checkout(session=open_page, reused=True)
+    session = _open_hosted_page(
+        actor=actor,
+        patient=patient,
+        amount=plan.price,
+        name=f"{settings.CLINIC_NAME} package",
+        reference=f"package-{plan.pk}-patient-{patient.pk}",
+        metadata={"package_plan": str(plan.pk), "purpose": "package"},
+        idempotency_key=f"checkout-package-{plan.pk}-{patient.pk}-{pages.count() + 1}",
+        success_url=success_url,
+        cancel_url=cancel_url,
+        purpose=CheckoutPurpose.PACKAGE,
+        package_plan=plan,
     )
     return Checkout(session=session, reused=False)
 
@@ -237,8 +316,22 @@ def _checkout_paid(obj: Any) -> str:
     intent = obj.get("payment_intent") or ""
     if Payment.objects.filter(provider=PROVIDER, kind=PaymentKind.PAYMENT, reference=intent):
         return "payment already recorded"
-    invoice = Invoice.objects.select_for_update().get(pk=session.invoice_id)
     amount = _from_cents(obj["amount_total"])
+    if session.purpose == CheckoutPurpose.PACKAGE and session.invoice_id is None:
+        # Issue 19: the package is sold now that it is paid (once: the session row is locked and
+        # gets its invoice here).
+        from . import services  # services imports nothing of ours; avoid a cycle at load time
+
+        purchase = services.package_sell(
+            actor=None,
+            patient=session.patient,
+            plan=session.package_plan,
+            price=amount,
+            paid_online=session.session_id,
+        )
+        session.invoice = purchase.invoice
+        session.save(update_fields=["invoice"])
+    invoice = Invoice.objects.select_for_update().get(pk=session.invoice_id)
     balance = invoice_figures(invoice).balance
     now = timezone.now()
     payment = Payment.objects.create(
@@ -387,6 +480,11 @@ def processor_refund(
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
     if payment.provider != PROVIDER or payment.kind != PaymentKind.PAYMENT:
         raise ValidationError({"payment": ["Only a card payment taken online is refunded here."]})
+    if PackagePurchase.objects.filter(invoice=invoice).exists():
+        # Issue 19: a package is refunded for its unused sessions only (`package_refund`).
+        raise ValidationError(
+            {"payment": ['Refund a package with "Refund unused sessions" on its invoice.']}
+        )
     try:
         value = cents(Decimal(str(amount)))
     except ArithmeticError as error:
@@ -403,3 +501,84 @@ def processor_refund(
         note=note.strip() or "Refunded through Stripe",
         idempotency_key=f"refund-{payment.pk}-{request_key}",
     )
+
+
+# --- Packages: refund of the unused sessions ---------------------------------------------------
+
+
+def package_refund_due(purchase: PackagePurchase) -> tuple[int, Decimal]:
+    """(unused sessions, what they are worth): price paid x unused / sessions sold, rounded down to
+    the cent so the refund is never more than the unused share; never more than what is still
+    collected on the package's invoice."""
+    unused = package_sessions_left(purchase)
+    figures = invoice_figures(purchase.invoice)
+    if unused <= 0 or purchase.sessions_total == 0:
+        return 0, ZERO
+    share = (figures.total * unused / purchase.sessions_total).quantize(
+        Decimal("0.01"), rounding=ROUND_DOWN
+    )
+    return unused, min(share, cents(figures.paid - figures.refunded))
+
+
+@transaction.atomic
+def package_refund(
+    *, actor: User, purchase: PackagePurchase, request_key: str, note: str = ""
+) -> PackagePurchase:
+    """Issue 19: an admin refunds a package's unused sessions. The used sessions stay redeemed;
+    the unused ones are released (`sessions_released`, audited) and their share of the price is
+    refunded (through Stripe for a card payment taken online, through the manual provider for
+    the rest). A double submit (same `request_key`) or a second press refunds once."""
+    if actor.role != Role.ADMIN or not actor.has_role_perm(Perm.BILLING_MANAGE):
+        raise PermissionDenied
+    invoice = Invoice.objects.select_for_update().get(pk=purchase.invoice_id)
+    if not actor.locations.filter(pk=invoice.location_id).exists():
+        raise PermissionDenied
+    if not request_key:
+        raise ValidationError("The form is out of date: reload the page and refund again.")
+    purchase = PackagePurchase.objects.select_for_update().get(pk=purchase.pk)
+    unused, amount = package_refund_due(purchase)
+    if unused <= 0:
+        raise ValidationError("No unused sessions are left on this package.")
+    if amount <= ZERO:
+        raise ValidationError("Nothing was collected for this package: nothing to refund.")
+    from . import services
+
+    left = amount
+    payments = invoice.payments.filter(kind=PaymentKind.PAYMENT).order_by("-provider", "pk")
+    refunds = []
+    for payment in payments.select_for_update():
+        part = min(left, payment.amount - payment_refunded(payment))
+        if part <= ZERO:
+            continue
+        text = note.strip() or f"Unused package sessions ({unused}) refunded"
+        if payment.provider == PROVIDER:
+            refund = _refund_through_processor(
+                actor=actor,
+                payment=payment,
+                amount=part,
+                note=text,
+                idempotency_key=f"package-refund-{purchase.pk}-{payment.pk}-{request_key}",
+            )
+        else:
+            refund = services.refund_record(
+                actor=actor, payment=payment, amount=part, note=text, package_refund=True
+            )
+        refunds.append(refund.pk)
+        left -= part
+        if left <= ZERO:
+            break
+    purchase.sessions_released += unused
+    purchase.save(update_fields=["sessions_released", "updated_at"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        patient=invoice.patient,
+        obj=purchase,
+        detail={
+            "sessions_released": unused,
+            "sessions_total": purchase.sessions_total,
+            "refunded": str(amount),
+            "refunds": refunds,
+        },
+    )
+    return purchase

@@ -19,6 +19,18 @@ urlpatterns = [
         views.invoice_pay_online,
         name="pay_online",
     ),
+    path("my/packages/", views.my_packages, name="my_packages"),
+    path("my/packages/<int:plan_id>/buy/", views.my_package_buy, name="my_package_buy"),
+    path(
+        "patients/<int:patient_id>/billing/package/online/",
+        views.package_buy_online,
+        name="package_buy_online",
+    ),
+    path(
+        "billing/packages/<int:purchase_id>/refund/",
+        views.package_refund,
+        name="package_refund",
+    ),
     path("billing/stripe/webhook/", views.stripe_webhook, name="stripe_webhook"),
     path(
         "billing/reconciliation/<slug:location_code>/",

@@ -28,7 +28,7 @@ from infusionclinic.scheduling.models import Appointment, AppointmentStatus
 
 from . import online, pdf, services
 from .forms import InvoiceForm, PackageForm, PaymentForm, RefundForm
-from .models import BillingProvider, InvoiceStatus, PackagePlan, PaymentKind
+from .models import BillingProvider, InvoiceStatus, PackagePlan, PackagePurchase, PaymentKind
 from .selectors import (
     invoice_figures,
     invoice_get_for_user,
@@ -100,6 +100,7 @@ def _render_billing(request: HttpRequest, patient: Patient, **forms: Any) -> Htt
             "patient": patient,
             "invoices": invoices_for_patient(user=request.user, patient=patient),
             "packages": packages,
+            "stripe_online": online.stripe_configured(),
             **context,
         },
     )
@@ -176,6 +177,8 @@ def _render_invoice(request: HttpRequest, invoice: Any, **forms: Any) -> HttpRes
         p.pk: p.amount - payment_refunded(p) for p in payments if p.kind == PaymentKind.PAYMENT
     }
     figures = invoice_figures(invoice)
+    package = PackagePurchase.objects.filter(invoice=invoice).select_related("plan").first()
+    package_due = online.package_refund_due(package) if package else None
     return render(
         request,
         "billing/invoice.html",
@@ -196,6 +199,14 @@ def _render_invoice(request: HttpRequest, invoice: Any, **forms: Any) -> HttpRes
             and figures.balance > 0
             and invoice.status == InvoiceStatus.ISSUED,
             "refund_failed": forms.get("refund_failed"),
+            "package": package,
+            "package_due": package_due,
+            "may_refund_package": package_due is not None
+            and package_due[0] > 0
+            and package_due[1] > 0
+            and request.user.role == "admin"
+            and can_manage,
+            "package_request_key": secrets.token_urlsafe(16),
         },
     )
 
@@ -416,3 +427,108 @@ def stripe_reconciliation_csv(request: HttpRequest, location_code: str) -> HttpR
         f'attachment; filename="stripe-reconciliation-{location.code}-{report.day}.csv"'
     )
     return response
+
+
+# --- Packages bought online (issue 19) ---------------------------------------------------------
+
+
+def _package_page(request: HttpRequest, patient: Patient, plan: PackagePlan, back: str):
+    try:
+        checkout = online.package_checkout_start(
+            actor=request.user,
+            patient=patient,
+            plan=plan,
+            success_url=f"{back}?paid=1",
+            cancel_url=back,
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect(back)
+    return render(
+        request,
+        "billing/pay_package.html",
+        {"plan": plan, "checkout": checkout.session, "back": back},
+    )
+
+
+@login_required
+def my_packages(request: HttpRequest) -> HttpResponse:
+    """The patient's packages and the packages on offer, each with "Buy online"."""
+    require_perm(request, Perm.BILLING_VIEW_OWN)
+    patient = getattr(request.user, "patient", None)
+    if patient is None:
+        raise Http404("No chart is linked to this log-in.")
+    audit_record(
+        actor=request.user,
+        action=AuditAction.VIEW,
+        patient=patient,
+        obj=patient,
+        detail={"page": "my_packages"},
+    )
+    plans = PackagePlan.objects.filter(active=True).select_related("location", "service")
+    if patient.home_location_id:
+        plans = plans.filter(location_id=patient.home_location_id)
+    owned = [
+        (p, package_sessions_left(p))
+        for p in PackagePurchase.objects.filter(patient=patient).select_related("plan", "invoice")
+    ]
+    return render(
+        request,
+        "billing/my_packages.html",
+        {
+            "patient": patient,
+            "plans": plans,
+            "owned": owned,
+            "online": online.stripe_configured(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def my_package_buy(request: HttpRequest, plan_id: int) -> HttpResponse:
+    require_perm(request, Perm.BILLING_VIEW_OWN)
+    patient = getattr(request.user, "patient", None)
+    plan = PackagePlan.objects.filter(pk=plan_id, active=True).first()
+    if patient is None or plan is None:
+        raise Http404
+    return _package_page(
+        request, patient, plan, request.build_absolute_uri(reverse("billing:my_packages"))
+    )
+
+
+@login_required
+@require_POST
+def package_buy_online(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """The front desk opens Stripe's page for a package (the patient pays at the desk's screen or
+    is sent the link)."""
+    patient = patient_get_for_user(user=request.user, patient_id=patient_id)
+    require_perm(request, Perm.BILLING_MANAGE)
+    form = _billing_forms(request, patient, request.POST)["package_form"]
+    if not form.is_valid():
+        return _render_billing(request, patient, package_form=form)
+    plan = PackagePlan.objects.select_related("location").get(pk=form.cleaned_data["plan"])
+    back = request.build_absolute_uri(reverse("billing:patient_billing", args=[patient.pk]))
+    return _package_page(request, patient, plan, back)
+
+
+@login_required
+@require_POST
+def package_refund(request: HttpRequest, purchase_id: int) -> HttpResponse:
+    purchase = PackagePurchase.objects.filter(pk=purchase_id).first()
+    if purchase is None:
+        raise Http404
+    invoice = invoice_get_for_user(user=request.user, invoice_id=purchase.invoice_id)
+    require_perm(request, Perm.BILLING_MANAGE)
+    try:
+        purchase = online.package_refund(
+            actor=request.user,
+            purchase=purchase,
+            request_key=request.POST.get("request_key", ""),
+            note=request.POST.get("note", ""),
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Unused sessions released: {purchase.sessions_released}.")
+    return redirect("billing:invoice", invoice_id=invoice.pk)
