@@ -1,14 +1,18 @@
 """An in-process fake of the few Stripe API calls the clinic uses, in Stripe's documented JSON
 shapes, so the official `stripe` library can be tested without the internet.
 
-- `POST /v1/customers`, `POST /v1/checkout/sessions`, `GET /v1/checkout/sessions/{id}`,
+- `POST /v1/customers`, `POST /v1/checkout/sessions` (`mode=payment` or `mode=setup`),
+  `GET /v1/checkout/sessions/{id}`, `GET /v1/setup_intents/{id}` (`expand[]=payment_method`),
+  `GET /v1/payment_methods/{id}`, `POST /v1/payment_intents` (off-session, confirmed at once;
+  a payment method in `declines` is refused as Stripe refuses a card, 402 `card_declined`),
   `POST /v1/refunds`, `GET /v1/balance_transactions`: form-encoded requests as the library sends
   them, answered as Stripe answers them; an `Idempotency-Key` seen before returns the first
   answer (as Stripe does for 24 h).
 - A hosted payment page at `GET /pay/{session_id}` with a "Pay" button (what Stripe Checkout is
-  to the patient), which completes the session and sends `checkout.session.completed` to the
-  webhook URL, signed the way Stripe signs (`t=<unix time>,v1=<HMAC-SHA256 of "t.payload">`), then
-  redirects to the session's success URL.
+  to the patient; "Save card" for a set-up session, which then carries a SetupIntent whose
+  PaymentMethod is a Visa ending 4242, expiring 12/2030), which completes the session and sends
+  `checkout.session.completed` to the webhook URL, signed the way Stripe signs
+  (`t=<unix time>,v1=<HMAC-SHA256 of "t.payload">`), then redirects to the session's success URL.
 
 Tests can also build and sign events themselves (`event`, `sign`) to replay, reorder or forge."""
 
@@ -71,6 +75,9 @@ class FakeStripe:
     sessions: dict[str, dict] = field(default_factory=dict)
     refunds: dict[str, dict] = field(default_factory=dict)
     intents: dict[str, dict] = field(default_factory=dict)
+    setup_intents: dict[str, dict] = field(default_factory=dict)
+    payment_methods: dict[str, dict] = field(default_factory=dict)
+    declines: set[str] = field(default_factory=set)
     balance_transactions: list[dict] = field(default_factory=list)
     sources: dict[str, dict] = field(default_factory=dict)
     requests: list[tuple[str, str, dict]] = field(default_factory=list)
@@ -103,6 +110,18 @@ class FakeStripe:
         if method == "GET" and path.startswith("/v1/checkout/sessions/"):
             session = self.sessions.get(path.rsplit("/", 1)[1])
             return (200, session) if session else self._missing("checkout.session")
+        if method == "GET" and path.startswith("/v1/setup_intents/"):
+            intent = self.setup_intents.get(path.rsplit("/", 1)[1])
+            if intent is None:
+                return self._missing("setup_intent")
+            if "payment_method" in params.get("expand", []):
+                intent = dict(intent, payment_method=self.payment_methods[intent["payment_method"]])
+            return 200, intent
+        if method == "GET" and path.startswith("/v1/payment_methods/"):
+            found = self.payment_methods.get(path.rsplit("/", 1)[1])
+            return (200, found) if found else self._missing("payment_method")
+        if (method, path) == ("POST", "/v1/payment_intents"):
+            return self._payment_intent_create(params)
         if (method, path) == ("POST", "/v1/refunds"):
             return self._refund_create(params)
         if (method, path) == ("GET", "/v1/balance_transactions"):
@@ -152,13 +171,14 @@ class FakeStripe:
             "object": "checkout.session",
             "mode": params.get("mode", "payment"),
             "status": "open",
-            "payment_status": "unpaid",
+            "payment_status": "no_payment_required" if params.get("mode") == "setup" else "unpaid",
             "amount_total": total,
             "currency": items[0]["price_data"]["currency"] if items else "usd",
             "customer": params.get("customer"),
             "client_reference_id": params.get("client_reference_id"),
             "metadata": params.get("metadata", {}),
             "payment_intent": None,
+            "setup_intent": None,
             "success_url": params.get("success_url"),
             "cancel_url": params.get("cancel_url"),
             "url": f"{self.base_url}/pay/{session_id}",
@@ -168,6 +188,68 @@ class FakeStripe:
         }
         self.sessions[session_id] = session
         return 200, session
+
+    def _payment_intent_create(self, params: dict) -> tuple[int, dict]:
+        """An off-session charge of a saved card (`off_session=true`, `confirm=true`)."""
+        method = self.payment_methods.get(params.get("payment_method", ""))
+        if method is None or method["customer"] != params.get("customer"):
+            return self._missing("payment_method")
+        if params.get("confirm") != "true" or params.get("off_session") != "true":
+            return 400, {
+                "error": {
+                    "type": "invalid_request_error",
+                    "message": "This fake confirms off-session charges only.",
+                }
+            }
+        amount = int(params["amount"])
+        intent = {
+            "id": _id("pi"),
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_received": 0,
+            "refunded": 0,
+            "currency": params.get("currency", "usd"),
+            "customer": params["customer"],
+            "payment_method": method["id"],
+            "metadata": params.get("metadata", {}),
+            "status": "requires_payment_method",
+            "created": int(time.time()),
+        }
+        self.intents[intent["id"]] = intent
+        if method["id"] in self.declines:
+            return 402, {
+                "error": {
+                    "type": "card_error",
+                    "code": "card_declined",
+                    "decline_code": "generic_decline",
+                    "message": "Your card was declined.",
+                    "payment_intent": intent,
+                }
+            }
+        intent.update(status="succeeded", amount_received=amount)
+        self._charge(intent["id"], amount)
+        return 200, intent
+
+    def _charge(self, intent_id: str, amount: int) -> None:
+        charge = {
+            "id": _id("ch"),
+            "object": "charge",
+            "amount": amount,
+            "payment_intent": intent_id,
+            "currency": "usd",
+        }
+        self.sources[charge["id"]] = charge
+        self.balance_transactions.append(
+            {
+                "id": _id("txn"),
+                "object": "balance_transaction",
+                "amount": amount,
+                "currency": "usd",
+                "type": "charge",
+                "source": charge["id"],
+                "created": int(time.time()),
+            }
+        )
 
     def _refund_create(self, params: dict) -> tuple[int, dict]:
         intent = self.intents.get(params.get("payment_intent", ""))
@@ -211,6 +293,8 @@ class FakeStripe:
     def complete(self, session_id: str) -> dict:
         """The patient pays on the hosted page: the session completes, a payment intent exists."""
         session = self.sessions[session_id]
+        if session["mode"] == "setup":
+            return self._complete_setup(session)
         if session["status"] != "complete":
             intent = {
                 "id": _id("pi"),
@@ -239,6 +323,38 @@ class FakeStripe:
                     "created": int(time.time()),
                 }
             )
+        return session
+
+    def _complete_setup(self, session: dict) -> dict:
+        if session["status"] != "complete":
+            method = {
+                "id": _id("pm"),
+                "object": "payment_method",
+                "type": "card",
+                "customer": session["customer"],
+                "card": {
+                    "brand": "visa",
+                    "last4": "4242",
+                    "exp_month": 12,
+                    "exp_year": 2030,
+                    "funding": "credit",
+                    "country": "US",
+                },
+                "billing_details": {"name": None, "email": None},
+                "created": int(time.time()),
+            }
+            self.payment_methods[method["id"]] = method
+            intent = {
+                "id": _id("seti"),
+                "object": "setup_intent",
+                "status": "succeeded",
+                "usage": "off_session",
+                "customer": session["customer"],
+                "payment_method": method["id"],
+                "metadata": session["metadata"],
+            }
+            self.setup_intents[intent["id"]] = intent
+            session.update(status="complete", setup_intent=intent["id"])
         return session
 
     def event(self, event_type: str, obj: dict) -> bytes:
@@ -309,11 +425,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(404, b"No such checkout", "text/plain")
                 return
             amount = f"{session['amount_total'] / 100:.2f}"
+            setup = session["mode"] == "setup"
             page = (
                 "<!doctype html><html lang='en'><head><title>Stripe Checkout (test)</title></head>"
-                f"<body><h1>Pay ${amount}</h1>"
+                f"<body><h1>{'Save a card' if setup else f'Pay ${amount}'}</h1>"
                 f"<form method='post' action='/pay/{html.escape(session['id'])}'>"
-                "<button type='submit'>Pay</button></form></body></html>"
+                f"<button type='submit'>{'Save card' if setup else 'Pay'}</button></form>"
+                "</body></html>"
             )
             self._send(200, page.encode(), "text/html; charset=utf-8")
             return

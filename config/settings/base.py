@@ -376,6 +376,10 @@ SCHEDULING_CHAIRS_PER_NURSE = env.int("SCHEDULING_CHAIRS_PER_NURSE", default=2)
 SCHEDULING_SLOT_MINUTES = env.int("SCHEDULING_SLOT_MINUTES", default=15)
 # Cancelling later than this before the start is flagged "late" (operational; default 24 h).
 SCHEDULING_LATE_CANCEL_HOURS = env.int("SCHEDULING_LATE_CANCEL_HOURS", default=24)
+# Issue 19: the fee charged to the card on file for a late cancellation / a no-show, in dollars.
+# A clinic choice (not a clinical number): default 0 = no fee. Charged only by a staff action.
+SCHEDULING_LATE_CANCEL_FEE = env.str("SCHEDULING_LATE_CANCEL_FEE", default="0.00")
+SCHEDULING_NO_SHOW_FEE = env.str("SCHEDULING_NO_SHOW_FEE", default="0.00")
 # Patients may move or cancel online up to this many hours before the start (operational).
 SCHEDULING_PATIENT_CHANGE_CUTOFF_HOURS = env.int(
     "SCHEDULING_PATIENT_CHANGE_CUTOFF_HOURS", default=24

@@ -354,3 +354,97 @@ class ProcessorEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id}"
+
+
+class FeePolicyConsent(models.Model):
+    """Issue 19: the patient agreed to one version of the clinic's fee policy
+    (`billing/data/fee_policy.json`) before saving a card. The text as shown, with the fees of
+    that day, is kept: a fee is never charged above what the patient agreed to."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="fee_consents")
+    version = models.PositiveIntegerField()
+    text = models.TextField()
+    late_cancel_fee = models.DecimalField(**MONEY)
+    no_show_fee = models.DecimalField(**MONEY)
+    agreed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    agreed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-agreed_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"fee policy v{self.version} by {self.patient_id}"
+
+
+class CardSetup(models.Model):
+    """A hosted card set-up page (Checkout `mode=setup`) opened after the patient's consent. The
+    card is stored only from the signed webhook."""
+
+    provider = models.CharField(max_length=32)
+    session_id = models.CharField(max_length=255, unique=True)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    consent = models.ForeignKey(FeePolicyConsent, on_delete=models.PROTECT, related_name="+")
+    url = models.URLField(max_length=2000)
+    status = models.CharField(
+        max_length=8, choices=CheckoutStatus.choices, default=CheckoutStatus.OPEN
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.session_id
+
+
+class CardOnFile(models.Model):
+    """A saved card: only Stripe's ids, the brand, the last 4 digits and the expiry (PCI DSS
+    SAQ A). The newest active card of a patient is the one charged."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="cards")
+    provider = models.CharField(max_length=32)
+    customer_id = models.CharField(max_length=64)
+    setup_intent_id = models.CharField(max_length=255, unique=True)
+    payment_method_id = models.CharField(max_length=255)
+    brand = models.CharField(max_length=20)
+    last4 = models.CharField(max_length=4)
+    exp_month = models.PositiveSmallIntegerField()
+    exp_year = models.PositiveSmallIntegerField()
+    consent = models.ForeignKey(FeePolicyConsent, on_delete=models.PROTECT, related_name="cards")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.brand} ending {self.last4}"
+
+
+class FeeKind(models.TextChoices):
+    LATE_CANCEL = "late_cancel", "Late-cancellation fee"
+    NO_SHOW = "no_show", "No-show fee"
+
+
+class FeeCharge(models.Model):
+    """A late-cancel / no-show fee charged off-session to the card on file by a staff action;
+    one per appointment (charged once however often the button is pressed)."""
+
+    appointment = models.OneToOneField(
+        Appointment, on_delete=models.PROTECT, related_name="fee_charge"
+    )
+    kind = models.CharField(max_length=12, choices=FeeKind.choices)
+    amount = models.DecimalField(**MONEY)
+    card = models.ForeignKey(CardOnFile, on_delete=models.PROTECT, related_name="+")
+    invoice = models.OneToOneField(Invoice, on_delete=models.PROTECT, related_name="fee_charge")
+    payment_intent_id = models.CharField(max_length=255, unique=True)
+    charged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    charged_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} for {self.appointment_id}"

@@ -298,6 +298,10 @@ def webhook_handle(*, payload: bytes, signature: str) -> ProcessorEvent:
 
 def _apply(event: stripe.Event) -> str:
     obj = event.data.object.to_dict()
+    if event.type == "checkout.session.completed" and obj.get("mode") == "setup":
+        from .cardonfile import card_setup_completed  # it imports this module
+
+        return card_setup_completed(obj)
     if event.type in {"checkout.session.completed", "checkout.session.async_payment_succeeded"}:
         if obj.get("payment_status") != "paid":
             return "not paid yet"

@@ -31,6 +31,14 @@ urlpatterns = [
         views.package_refund,
         name="package_refund",
     ),
+    path("my/card/", views.my_card, name="my_card"),
+    path("my/card/setup/", views.my_card_setup, name="my_card_setup"),
+    path("my/card/<int:card_id>/remove/", views.my_card_remove, name="my_card_remove"),
+    path(
+        "billing/appointments/<int:appointment_id>/fee/",
+        views.appointment_fee,
+        name="appointment_fee",
+    ),
     path("billing/stripe/webhook/", views.stripe_webhook, name="stripe_webhook"),
     path(
         "billing/reconciliation/<slug:location_code>/",

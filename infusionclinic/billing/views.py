@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -26,9 +27,16 @@ from infusionclinic.patients.models import Patient
 from infusionclinic.patients.selectors import patient_get_for_user
 from infusionclinic.scheduling.models import Appointment, AppointmentStatus
 
-from . import online, pdf, services
+from . import cardonfile, online, pdf, services
 from .forms import InvoiceForm, PackageForm, PaymentForm, RefundForm
-from .models import BillingProvider, InvoiceStatus, PackagePlan, PackagePurchase, PaymentKind
+from .models import (
+    BillingProvider,
+    CardOnFile,
+    InvoiceStatus,
+    PackagePlan,
+    PackagePurchase,
+    PaymentKind,
+)
 from .selectors import (
     invoice_figures,
     invoice_get_for_user,
@@ -101,6 +109,16 @@ def _render_billing(request: HttpRequest, patient: Patient, **forms: Any) -> Htt
             "invoices": invoices_for_patient(user=request.user, patient=patient),
             "packages": packages,
             "stripe_online": online.stripe_configured(),
+            "card": cardonfile.card_on_file(patient),
+            "missed": Appointment.objects.filter(
+                patient=patient, location__in=request.user.locations.all()
+            )
+            .filter(
+                Q(status=AppointmentStatus.NO_SHOW)
+                | Q(status=AppointmentStatus.CANCELLED, late_cancellation=True)
+            )
+            .select_related("location", "fee_charge")
+            .order_by("-starts_at")[:20],
             **context,
         },
     )
@@ -532,3 +550,103 @@ def package_refund(request: HttpRequest, purchase_id: int) -> HttpResponse:
     else:
         messages.success(request, f"Unused sessions released: {purchase.sessions_released}.")
     return redirect("billing:invoice", invoice_id=invoice.pk)
+
+
+# --- Card on file and the late-cancel / no-show fee (issue 19) ---------------------------------
+
+
+def _own_patient(request: HttpRequest) -> Patient:
+    require_perm(request, Perm.BILLING_VIEW_OWN)
+    patient = getattr(request.user, "patient", None)
+    if patient is None:
+        raise Http404("No chart is linked to this log-in.")
+    return patient
+
+
+@login_required
+def my_card(request: HttpRequest) -> HttpResponse:
+    """The fee policy (current version) and the saved card, if any (brand, last 4, expiry)."""
+    patient = _own_patient(request)
+    audit_record(
+        actor=request.user,
+        action=AuditAction.VIEW,
+        patient=patient,
+        obj=patient,
+        detail={"page": "my_card"},
+    )
+    return render(
+        request,
+        "billing/my_card.html",
+        {
+            "policy": cardonfile.fee_policy_current(),
+            "card": cardonfile.card_on_file(patient),
+            "online": online.stripe_configured(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def my_card_setup(request: HttpRequest) -> HttpResponse:
+    _own_patient(request)
+    back = request.build_absolute_uri(reverse("billing:my_card"))
+    version = request.POST.get("version", "")
+    try:
+        setup = cardonfile.card_setup_start(
+            actor=request.user,
+            agree_version=int(version) if request.POST.get("agree") and version.isdigit() else None,
+            success_url=f"{back}?saved=1",
+            cancel_url=back,
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("billing:my_card")
+    return render(request, "billing/card_setup.html", {"setup": setup})
+
+
+@login_required
+@require_POST
+def my_card_remove(request: HttpRequest, card_id: int) -> HttpResponse:
+    patient = _own_patient(request)
+    card = CardOnFile.objects.filter(pk=card_id, patient=patient, active=True).first()
+    if card is None:
+        raise Http404
+    cardonfile.card_remove(actor=request.user, card=card)
+    messages.success(request, "The saved card was removed.")
+    return redirect("billing:my_card")
+
+
+@login_required
+def appointment_fee(request: HttpRequest, appointment_id: int) -> HttpResponse:
+    """Staff review the fee, the card and the policy text the patient agreed to, then charge it
+    (POST). Never charged without this page's confirmation."""
+    from infusionclinic.scheduling.selectors import appointment_get_for_user
+
+    appointment = appointment_get_for_user(user=request.user, appointment_id=appointment_id)
+    require_perm(request, Perm.BILLING_MANAGE)
+    if request.method == "POST":
+        try:
+            charge = cardonfile.fee_charge(
+                actor=request.user,
+                appointment=appointment,
+                amount_shown=request.POST.get("amount", "") or "0",
+            )
+        except (ValidationError, ArithmeticError) as error:
+            text = " ".join(error.messages) if isinstance(error, ValidationError) else "Bad amount."
+            messages.error(request, text)
+        else:
+            messages.success(request, f"Fee charged: invoice {charge.invoice.number}.")
+            return redirect("billing:invoice", invoice_id=charge.invoice_id)
+    quote = cardonfile.fee_quote(actor=request.user, appointment=appointment)
+    audit_record(
+        actor=request.user,
+        action=AuditAction.VIEW,
+        patient=appointment.patient,
+        obj=appointment,
+        detail={"page": "appointment_fee"},
+    )
+    return render(
+        request,
+        "billing/appointment_fee.html",
+        {"appointment": appointment, "patient": appointment.patient, "quote": quote},
+    )
