@@ -456,6 +456,14 @@ STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 # Stripe's own default signature tolerance; replayed events older than this are refused.
 STRIPE_WEBHOOK_TOLERANCE_S = env.int("STRIPE_WEBHOOK_TOLERANCE_S", default=300)
+# Issue 19: deposits taken online when an appointment is booked (a clinic choice, not a clinical
+# number). By location code ("*" = any location), then by kind: "consultation", "follow_up",
+# "infusion" or "first_infusion" (the patient's first infusion); missing = no deposit. Only with
+# Stripe set up. The slot is held this many minutes for the payment, then released.
+BILLING_DEPOSITS = env.json(
+    "BILLING_DEPOSITS", default={"*": {"consultation": "0.00", "first_infusion": "100.00"}}
+)
+BILLING_DEPOSIT_HOLD_MINUTES = env.int("BILLING_DEPOSIT_HOLD_MINUTES", default=30)
 
 # protocol.md PROT-33: periodic review of a maintenance course's continued need with the referring
 # provider, "default every 6 months" (unverified, ⚠️): 182 days from the start of maintenance.

@@ -293,6 +293,7 @@ class CheckoutStatus(models.TextChoices):
 class CheckoutPurpose(models.TextChoices):
     INVOICE = "invoice", "Invoice"
     PACKAGE = "package", "Package bought online"
+    DEPOSIT = "deposit", "Deposit for a booking"
 
 
 class CheckoutSession(models.Model):
@@ -448,3 +449,45 @@ class FeeCharge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} for {self.appointment_id}"
+
+
+class DepositStatus(models.TextChoices):
+    PENDING = "pending", "Awaiting payment (slot held)"
+    PAID = "paid", "Paid"
+    RELEASED = "released", "Not paid in time (slot released)"
+    REFUNDED = "refunded", "Paid after the release: refunded"
+
+
+class Deposit(models.Model):
+    """Issue 19: the deposit a booking needs (`BILLING_DEPOSITS`). The slot is held until
+    `hold_until`; paid (from the webhook) it stays booked, unpaid it is released. A paid deposit
+    becomes a payment on the visit's invoice when that is created (`applied_payment`)."""
+
+    appointment = models.OneToOneField(
+        Appointment, on_delete=models.PROTECT, related_name="deposit"
+    )
+    amount = models.DecimalField(**MONEY)
+    status = models.CharField(
+        max_length=8, choices=DepositStatus.choices, default=DepositStatus.PENDING
+    )
+    hold_until = models.DateTimeField()
+    checkout = models.ForeignKey(
+        CheckoutSession, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    payment_intent_id = models.CharField(max_length=255, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    applied_payment = models.OneToOneField(
+        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="deposit"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="deposit_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"deposit {self.amount} for {self.appointment_id}"

@@ -321,6 +321,10 @@ def _checkout_paid(obj: Any) -> str:
     if Payment.objects.filter(provider=PROVIDER, kind=PaymentKind.PAYMENT, reference=intent):
         return "payment already recorded"
     amount = _from_cents(obj["amount_total"])
+    if session.purpose == CheckoutPurpose.DEPOSIT:
+        from .deposits import deposit_paid  # it imports this module
+
+        return deposit_paid(session=session, intent=intent, amount=amount)
     if session.purpose == CheckoutPurpose.PACKAGE and session.invoice_id is None:
         # Issue 19: the package is sold now that it is paid (once: the session row is locked and
         # gets its invoice here).

@@ -19,7 +19,7 @@ from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.common.spreadsheet import csv_safe
 
-from .models import Payment, PaymentKind
+from .models import Deposit, Payment, PaymentKind
 from .online import PROVIDER, _client, _from_cents
 
 PAGE = 100
@@ -115,16 +115,24 @@ def reconciliation_day(*, actor: User, location: Location, day: date) -> Reconci
             provider=PROVIDER, recorded_at__gte=start, recorded_at__lt=end
         ).select_related("invoice__location")
     }
+    # Issue 19: a deposit paid online is money received that day, before the visit's invoice
+    # exists (it then becomes a payment on the invoice, dated when it was paid).
+    deposits = Deposit.objects.filter(
+        paid_at__gte=start, paid_at__lt=end, applied_payment__isnull=True
+    ).exclude(payment_intent_id="")
+    held = {d.payment_intent_id: d.amount for d in deposits}
     theirs = _theirs(start, end)
     rows = []
-    for key in sorted(set(ours) | set(theirs)):
+    for key in sorted(set(ours) | set(theirs) | set(held)):
         payment = ours.get(key)
-        kind, amount, txn = theirs.get(key, (payment.kind if payment else "", None, ""))
+        kind, amount, txn = theirs.get(
+            key, (payment.kind if payment else PaymentKind.PAYMENT, None, "")
+        )
         rows.append(
             Row(
                 key=key,
                 kind=payment.kind if payment else kind,
-                ours=payment.amount if payment else None,
+                ours=payment.amount if payment else held.get(key),
                 theirs=amount,
                 payment=payment,
                 balance_transaction=txn,

@@ -292,6 +292,9 @@ def invoice_create(
             Invoice.objects.filter(pk=invoice.pk).update(package_credit=credit)
             invoice.package_credit = credit
             redeemed = purchase.pk
+    from .deposits import deposit_apply  # issue 19: it imports online, which imports models
+
+    deposit_payment = deposit_apply(invoice=invoice)
     figures = invoice_figures(invoice)
     audit_record(
         actor=actor,
@@ -304,6 +307,7 @@ def invoice_create(
             "infusion_running_seconds": (int(timing.running.total_seconds()) if timing else None),
             "package_purchase": redeemed,
             "package_credit": str(invoice.package_credit),
+            "deposit_payment": deposit_payment.pk if deposit_payment else None,
             "total": str(figures.total),
         },
     )

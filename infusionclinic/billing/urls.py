@@ -39,6 +39,7 @@ urlpatterns = [
         views.appointment_fee,
         name="appointment_fee",
     ),
+    path("billing/deposits/<int:deposit_id>/pay/", views.deposit_pay, name="deposit_pay"),
     path("billing/stripe/webhook/", views.stripe_webhook, name="stripe_webhook"),
     path(
         "billing/reconciliation/<slug:location_code>/",

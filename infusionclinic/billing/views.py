@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -27,11 +28,13 @@ from infusionclinic.patients.models import Patient
 from infusionclinic.patients.selectors import patient_get_for_user
 from infusionclinic.scheduling.models import Appointment, AppointmentStatus
 
-from . import cardonfile, online, pdf, services
+from . import cardonfile, deposits, online, pdf, services
 from .forms import InvoiceForm, PackageForm, PaymentForm, RefundForm
 from .models import (
     BillingProvider,
     CardOnFile,
+    Deposit,
+    DepositStatus,
     InvoiceStatus,
     PackagePlan,
     PackagePurchase,
@@ -119,6 +122,13 @@ def _render_billing(request: HttpRequest, patient: Patient, **forms: Any) -> Htt
             )
             .select_related("location", "fee_charge")
             .order_by("-starts_at")[:20],
+            "deposits": Deposit.objects.filter(
+                appointment__patient=patient,
+                appointment__location__in=request.user.locations.all(),
+            )
+            .select_related("appointment__location")
+            .order_by("-created_at")[:20],
+            "now": timezone.now(),
             **context,
         },
     )
@@ -346,10 +356,19 @@ def my_invoices(request: HttpRequest) -> HttpResponse:
         obj=patient,
         detail={"page": "my_invoices"},
     )
+    due = Deposit.objects.filter(
+        appointment__patient=patient,
+        status=DepositStatus.PENDING,
+        hold_until__gt=timezone.now(),
+    ).select_related("appointment__location")
     return render(
         request,
         "billing/my_invoices.html",
-        {"patient": patient, "invoices": invoices_for_patient(user=request.user, patient=patient)},
+        {
+            "patient": patient,
+            "invoices": invoices_for_patient(user=request.user, patient=patient),
+            "deposits_due": due if online.stripe_configured() else [],
+        },
     )
 
 
@@ -649,4 +668,35 @@ def appointment_fee(request: HttpRequest, appointment_id: int) -> HttpResponse:
         request,
         "billing/appointment_fee.html",
         {"appointment": appointment, "patient": appointment.patient, "quote": quote},
+    )
+
+
+@login_required
+@require_POST
+def deposit_pay(request: HttpRequest, deposit_id: int) -> HttpResponse:
+    """Issue 19: Stripe's page for a booking's deposit (the patient, or the front desk)."""
+    from infusionclinic.scheduling.selectors import appointment_get_for_user
+
+    deposit = Deposit.objects.filter(pk=deposit_id).first()
+    if deposit is None:
+        raise Http404
+    appointment_get_for_user(user=request.user, appointment_id=deposit.appointment_id)
+    _may_read(request)
+    if request.user.role == "patient":
+        back = request.build_absolute_uri(reverse("billing:my_invoices"))
+    else:
+        back = request.build_absolute_uri(
+            reverse("billing:patient_billing", args=[deposit.appointment.patient_id])
+        )
+    try:
+        checkout = deposits.deposit_checkout_start(
+            actor=request.user, deposit=deposit, success_url=f"{back}?paid=1", cancel_url=back
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect(back)
+    return render(
+        request,
+        "billing/pay_deposit.html",
+        {"deposit": deposit, "checkout": checkout.session, "back": back},
     )
