@@ -183,7 +183,7 @@ class FakeStripe:
             "cancel_url": params.get("cancel_url"),
             "url": f"{self.base_url}/pay/{session_id}",
             "created": now,
-            "expires_at": now + 24 * 3600,
+            "expires_at": int(params.get("expires_at", now + 24 * 3600)),
             "livemode": False,
         }
         self.sessions[session_id] = session

@@ -170,7 +170,10 @@ def deposit_checkout_start(
         name=f"{settings.CLINIC_NAME} booking deposit",
         reference=f"deposit-{deposit.pk}",
         metadata={"deposit": str(deposit.pk), "purpose": "deposit"},
-        idempotency_key=f"checkout-deposit-{deposit.pk}",
+        # A new key after an expired page (Stripe would answer a repeated key with the old page).
+        idempotency_key=f"checkout-deposit-{deposit.pk}-"
+        f"{deposit.checkout.session_id if deposit.checkout else 'first'}",
+        expires_at=deposit.hold_until,
         success_url=success_url,
         cancel_url=cancel_url,
         purpose=CheckoutPurpose.DEPOSIT,
@@ -178,6 +181,45 @@ def deposit_checkout_start(
     deposit.checkout = session
     deposit.save(update_fields=["checkout"])
     return online.Checkout(session=session, reused=False)
+
+
+def _refund_at_stripe(intent: str, *, key: str) -> str:
+    try:
+        refund = online._client().v1.refunds.create(  # noqa: SLF001
+            params={"payment_intent": intent}, options={"idempotency_key": key}
+        )
+    except stripe.StripeError as error:
+        raise online._processor_error(error) from error  # noqa: SLF001
+    return refund.id
+
+
+@transaction.atomic
+def deposit_refund(*, actor: User, deposit: Deposit) -> Deposit:
+    """An admin gives back a paid deposit that no invoice used (e.g. the appointment was
+    cancelled), in full, through Stripe. Once: a refunded deposit is refused."""
+    if actor.role != Role.ADMIN or not actor.has_role_perm(Perm.BILLING_MANAGE):
+        raise PermissionDenied
+    deposit = Deposit.objects.select_for_update().select_related("appointment").get(pk=deposit.pk)
+    if not actor.locations.filter(pk=deposit.appointment.location_id).exists():
+        raise PermissionDenied
+    if deposit.status != DepositStatus.PAID or deposit.applied_payment_id:
+        raise ValidationError(
+            "Only a paid deposit not yet applied to an invoice is refunded here "
+            "(an applied one is refunded from its invoice)."
+        )
+    deposit.refund_id = _refund_at_stripe(
+        deposit.payment_intent_id, key=f"deposit-refund-{deposit.pk}"
+    )
+    deposit.status, deposit.refunded_at = DepositStatus.REFUNDED, timezone.now()
+    deposit.save(update_fields=["refund_id", "status", "refunded_at"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        patient=deposit.appointment.patient,
+        obj=deposit,
+        detail={"status": "refunded", "amount": str(deposit.amount), "refund": deposit.refund_id},
+    )
+    return deposit
 
 
 def deposit_paid(*, session: CheckoutSession, intent: str, amount: Decimal) -> str:
@@ -206,16 +248,12 @@ def deposit_paid(*, session: CheckoutSession, intent: str, amount: Decimal) -> s
         deposit.status = DepositStatus.PAID
     else:
         # Paid after the slot was released (or a different amount): give it back at once.
-        try:
-            online._client().v1.refunds.create(  # noqa: SLF001
-                params={"payment_intent": intent},
-                options={"idempotency_key": f"deposit-late-{deposit.pk}"},
-            )
-        except stripe.StripeError as error:
-            raise ValidationError("The card processor did not refund.") from error
-        deposit.status = DepositStatus.REFUNDED
+        deposit.refund_id = _refund_at_stripe(intent, key=f"deposit-late-{deposit.pk}")
+        deposit.status, deposit.refunded_at = DepositStatus.REFUNDED, now
         outcome = "deposit paid after the slot was released: refunded"
-    deposit.save(update_fields=["payment_intent_id", "paid_at", "status"])
+    deposit.save(
+        update_fields=["payment_intent_id", "paid_at", "status", "refund_id", "refunded_at"]
+    )
     audit_record(
         actor=None,
         action=AuditAction.UPDATE,

@@ -476,6 +476,8 @@ class Deposit(models.Model):
     )
     payment_intent_id = models.CharField(max_length=255, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
+    refund_id = models.CharField(max_length=255, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
     applied_payment = models.OneToOneField(
         Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="deposit"
     )

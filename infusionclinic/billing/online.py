@@ -126,13 +126,21 @@ def _open_hosted_page(
     idempotency_key: str,
     success_url: str,
     cancel_url: str,
+    expires_at: datetime | None = None,
     **fields: Any,
 ) -> CheckoutSession:
     now = timezone.now()
+    extra: dict[str, Any] = {}
+    if expires_at is not None:
+        # Stripe accepts 30 minutes to 24 hours from now.
+        extra["expires_at"] = int(
+            max(expires_at, now + timedelta(minutes=30, seconds=5)).timestamp()
+        )
     try:
         customer = _customer_id(patient)
         page = _client().v1.checkout.sessions.create(
             params={
+                **extra,
                 "mode": "payment",
                 "customer": customer,
                 "client_reference_id": reference,

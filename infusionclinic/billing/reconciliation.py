@@ -121,18 +121,23 @@ def reconciliation_day(*, actor: User, location: Location, day: date) -> Reconci
         paid_at__gte=start, paid_at__lt=end, applied_payment__isnull=True
     ).exclude(payment_intent_id="")
     held = {d.payment_intent_id: d.amount for d in deposits}
+    deposit_refunds = {
+        d.refund_id: d.amount
+        for d in Deposit.objects.filter(refunded_at__gte=start, refunded_at__lt=end).exclude(
+            refund_id=""
+        )
+    }
     theirs = _theirs(start, end)
     rows = []
-    for key in sorted(set(ours) | set(theirs) | set(held)):
+    for key in sorted(set(ours) | set(theirs) | set(held) | set(deposit_refunds)):
         payment = ours.get(key)
-        kind, amount, txn = theirs.get(
-            key, (payment.kind if payment else PaymentKind.PAYMENT, None, "")
-        )
+        default = PaymentKind.REFUND if key in deposit_refunds else PaymentKind.PAYMENT
+        kind, amount, txn = theirs.get(key, (payment.kind if payment else default, None, ""))
         rows.append(
             Row(
                 key=key,
                 kind=payment.kind if payment else kind,
-                ours=payment.amount if payment else held.get(key),
+                ours=payment.amount if payment else held.get(key, deposit_refunds.get(key)),
                 theirs=amount,
                 payment=payment,
                 balance_transaction=txn,

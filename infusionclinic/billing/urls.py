@@ -40,6 +40,7 @@ urlpatterns = [
         name="appointment_fee",
     ),
     path("billing/deposits/<int:deposit_id>/pay/", views.deposit_pay, name="deposit_pay"),
+    path("billing/deposits/<int:deposit_id>/refund/", views.deposit_refund, name="deposit_refund"),
     path("billing/stripe/webhook/", views.stripe_webhook, name="stripe_webhook"),
     path(
         "billing/reconciliation/<slug:location_code>/",

@@ -129,6 +129,7 @@ def _render_billing(request: HttpRequest, patient: Patient, **forms: Any) -> Htt
             .select_related("appointment__location")
             .order_by("-created_at")[:20],
             "now": timezone.now(),
+            "is_admin": request.user.role == "admin",
             **context,
         },
     )
@@ -700,3 +701,23 @@ def deposit_pay(request: HttpRequest, deposit_id: int) -> HttpResponse:
         "billing/pay_deposit.html",
         {"deposit": deposit, "checkout": checkout.session, "back": back},
     )
+
+
+@login_required
+@require_POST
+def deposit_refund(request: HttpRequest, deposit_id: int) -> HttpResponse:
+    """An admin refunds a paid deposit no invoice used (e.g. the appointment was cancelled)."""
+    from infusionclinic.scheduling.selectors import appointment_get_for_user
+
+    deposit = Deposit.objects.filter(pk=deposit_id).first()
+    if deposit is None:
+        raise Http404
+    appointment = appointment_get_for_user(user=request.user, appointment_id=deposit.appointment_id)
+    require_perm(request, Perm.BILLING_MANAGE)
+    try:
+        deposits.deposit_refund(actor=request.user, deposit=deposit)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Deposit of ${deposit.amount} refunded.")
+    return redirect("billing:patient_billing", patient_id=appointment.patient_id)

@@ -226,3 +226,54 @@ def test_issue_19_only_the_patient_or_staff_of_the_location_open_the_deposit_pag
     assert "Pay the deposit ($100.00)" in client.get("/my/invoices/").content.decode()
     page = client.post(url).content.decode()
     assert "Continue to the secure payment page (Stripe)" in page
+
+
+def test_issue_19_the_deposit_page_expires_with_the_hold_and_a_new_one_is_a_new_page(
+    fake,  # noqa: F811
+    desk,
+    location,
+    chairs,
+):
+    appointment = _book(desk, location)
+    deposit = appointment.deposit
+    first = deposits.deposit_checkout_start(
+        actor=desk, deposit=deposit, success_url="http://x", cancel_url="http://x"
+    ).session
+    sent = next(p for m, path, p in fake.requests if path == "/v1/checkout/sessions")
+    # The hold is 30 minutes; Stripe's shortest page life is 30 minutes: the page ends with it.
+    assert abs(int(sent["expires_at"]) - (timezone.now().timestamp() + 30 * 60)) < 60
+    _post(fake.event("checkout.session.expired", fake.sessions[first.session_id]))
+    deposit.refresh_from_db()
+    second = deposits.deposit_checkout_start(
+        actor=desk, deposit=deposit, success_url="http://x", cancel_url="http://x"
+    ).session
+    assert second.session_id != first.session_id
+
+
+def test_issue_19_an_admin_refunds_an_unused_paid_deposit_once_and_it_reconciles(
+    fake,  # noqa: F811
+    desk,
+    location,
+    chairs,
+):
+    appointment = _book(desk, location)
+    _post(_pay(fake, desk, appointment.deposit))
+    deposit = Deposit.objects.get(appointment=appointment)
+    with pytest.raises(Exception):  # noqa: B017, PT011 (PermissionDenied)
+        deposits.deposit_refund(actor=desk, deposit=deposit)
+    admin = make_user("admin", location)
+    client = logged_in_client(admin)
+    page = client.get(f"/patients/{appointment.patient_id}/billing/").content.decode()
+    assert "Refund the deposit ($100.00)" in page
+    for _ in range(2):
+        client.post(f"/billing/deposits/{deposit.pk}/refund/")
+    deposit.refresh_from_db()
+    assert deposit.status == DepositStatus.REFUNDED
+    assert fake.intents[deposit.payment_intent_id]["refunded"] == 10000
+    assert len(fake.refunds) == 1
+    today = timezone.localdate(timezone=location.tzinfo)
+    report = reconciliation_day(actor=admin, location=location, day=today)
+    assert sorted((r.kind, r.ours, r.theirs, r.problem) for r in report.rows) == [
+        ("payment", Decimal("100.00"), Decimal("100.00"), ""),
+        ("refund", Decimal("100.00"), Decimal("100.00"), ""),
+    ]
