@@ -255,7 +255,7 @@ def _create(
     ends_at = starts_at + appointment_length(kind)
     from infusionclinic.billing.deposits import deposit_hold, deposits_release_expired
 
-    deposits_release_expired(location=location)  # issue 19: unpaid expired holds are free
+    deposits_release_expired()  # issue 19: unpaid expired holds are free
     if kind == AppointmentKind.INFUSION:
         refusals = _intake_refusals(patient)
         if refusals:
@@ -390,6 +390,9 @@ def appointment_move(
     against the rest of the patient's series)."""
     _require_booking_rights(actor, appointment.location, appointment.patient)
     _lock_location(appointment.location)
+    from infusionclinic.billing.deposits import deposits_release_expired
+
+    deposits_release_expired()  # issue 19: unpaid expired holds are free
     appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
     if appointment.status != AppointmentStatus.BOOKED:
         raise BookingConflict("Only a booked appointment can be moved.")

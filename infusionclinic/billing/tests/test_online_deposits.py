@@ -277,3 +277,15 @@ def test_issue_19_an_admin_refunds_an_unused_paid_deposit_once_and_it_reconciles
         ("payment", Decimal("100.00"), Decimal("100.00"), ""),
         ("refund", Decimal("100.00"), Decimal("100.00"), ""),
     ]
+
+
+def test_issue_19_moving_into_an_expired_hold_releases_it_first(fake, desk, location, chairs):  # noqa: F811
+    held = _book(desk, location, chair=chairs[0])
+    other = _book(desk, location, chair=chairs[0], days=12)
+    _expire(held.deposit)
+    moved = scheduling.appointment_move(
+        actor=desk, appointment=other, starts_at=held.starts_at, chair=chairs[0]
+    )
+    held.refresh_from_db()
+    assert held.status == AppointmentStatus.CANCELLED
+    assert moved.starts_at == held.starts_at
