@@ -530,10 +530,13 @@ def package_refund_due(purchase: PackagePurchase) -> tuple[int, Decimal]:
     figures = invoice_figures(purchase.invoice)
     if unused <= 0 or purchase.sessions_total == 0:
         return 0, ZERO
-    share = (figures.total * unused / purchase.sessions_total).quantize(
-        Decimal("0.01"), rounding=ROUND_DOWN
-    )
+    share = unused_share(figures.total, unused, purchase.sessions_total)
     return unused, min(share, cents(figures.paid - figures.refunded))
+
+
+def unused_share(price: Decimal, unused: int, total: int) -> Decimal:
+    """price x unused / total, rounded down to the cent: never more than the unused share."""
+    return (price * unused / total).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
 
 
 @transaction.atomic

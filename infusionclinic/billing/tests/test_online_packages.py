@@ -5,9 +5,12 @@ price (price x unused / sold, rounded down to the cent)."""
 from __future__ import annotations
 
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from django.core.exceptions import ValidationError
+from hypothesis import given
+from hypothesis import strategies as st
 
 from infusionclinic.audit.models import AuditEvent
 from infusionclinic.billing import online, services
@@ -176,3 +179,22 @@ def test_issue_19_package_refund_from_the_invoice_page_is_admin_only_and_once(
     for _ in range(2):
         admin.post(f"/billing/packages/{bought.pk}/refund/", {"request_key": "same"})
     assert Payment.objects.filter(kind=PaymentKind.REFUND).count() == 1
+
+
+@given(
+    price_cents=st.integers(1, 10_000_000),
+    total=st.integers(1, 40),
+    data=st.data(),
+)
+def test_issue_19_unused_share_is_never_above_price_times_unused_over_total_by_a_cent(
+    price_cents, total, data
+):
+    """Pure arithmetic (no database): the refund is exact to the cent, rounded down."""
+    unused = data.draw(st.integers(0, total))
+    price_ = Decimal(price_cents) / 100
+    share = online.unused_share(price_, unused, total)
+    exact = Fraction(price_cents, 100) * unused / total
+    assert share == share.quantize(Decimal("0.01"))
+    assert Fraction(share) <= exact < Fraction(share) + Fraction(1, 100)
+    if unused == total:
+        assert share == price_
