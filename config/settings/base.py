@@ -378,6 +378,10 @@ SCHEDULING_CHAIRS_PER_NURSE = env.int("SCHEDULING_CHAIRS_PER_NURSE", default=2)
 SCHEDULING_SLOT_MINUTES = env.int("SCHEDULING_SLOT_MINUTES", default=15)
 # Cancelling later than this before the start is flagged "late" (operational; default 24 h).
 SCHEDULING_LATE_CANCEL_HOURS = env.int("SCHEDULING_LATE_CANCEL_HOURS", default=24)
+# Issue 19: the fee charged to the card on file for a late cancellation / a no-show, in dollars.
+# A clinic choice (not a clinical number): default 0 = no fee. Charged only by a staff action.
+SCHEDULING_LATE_CANCEL_FEE = env.str("SCHEDULING_LATE_CANCEL_FEE", default="0.00")
+SCHEDULING_NO_SHOW_FEE = env.str("SCHEDULING_NO_SHOW_FEE", default="0.00")
 # Patients may move or cancel online up to this many hours before the start (operational).
 SCHEDULING_PATIENT_CHANGE_CUTOFF_HOURS = env.int(
     "SCHEDULING_PATIENT_CHANGE_CUTOFF_HOURS", default=24
@@ -446,6 +450,22 @@ BILLING_ISSUE_SUPERBILLS = env.bool("BILLING_ISSUE_SUPERBILLS", default=True)
 BILLING_PLACE_OF_SERVICE = env.str("BILLING_PLACE_OF_SERVICE", default="11")
 BILLING_TAX_ID = env.str("BILLING_TAX_ID", default="")
 BILLING_CURRENCY = "USD"
+# Card payments through Stripe's hosted pages (issue 19). Without both keys the online features
+# are hidden and everything else works. STRIPE_API_BASE points the library elsewhere (the tests'
+# in-process fake); leave it empty in production.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+# Stripe's own default signature tolerance; replayed events older than this are refused.
+STRIPE_WEBHOOK_TOLERANCE_S = env.int("STRIPE_WEBHOOK_TOLERANCE_S", default=300)
+# Issue 19: deposits taken online when an appointment is booked (a clinic choice, not a clinical
+# number). By location code ("*" = any location), then by kind: "consultation", "follow_up",
+# "infusion" or "first_infusion" (the patient's first infusion); missing = no deposit. Only with
+# Stripe set up. The slot is held this many minutes for the payment, then released.
+BILLING_DEPOSITS = env.json(
+    "BILLING_DEPOSITS", default={"*": {"consultation": "0.00", "first_infusion": "100.00"}}
+)
+BILLING_DEPOSIT_HOLD_MINUTES = env.int("BILLING_DEPOSIT_HOLD_MINUTES", default=30)
 
 # protocol.md PROT-33: periodic review of a maintenance course's continued need with the referring
 # provider, "default every 6 months" (unverified, ⚠️): 182 days from the start of maintenance.

@@ -64,3 +64,5 @@ class RefundForm(forms.Form):
     amount = forms.CharField(max_length=16, label="Refund amount (USD)")
     reference = forms.CharField(max_length=100, required=False)
     note = forms.CharField(max_length=300, required=False)
+    # One per form shown: a double submit of a card refund refunds once (idempotency key).
+    request_key = forms.CharField(max_length=40, widget=forms.HiddenInput, required=False)

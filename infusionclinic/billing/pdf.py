@@ -55,6 +55,12 @@ def _header(invoice: Invoice) -> list[str]:
     ]
 
 
+def _how(payment: Payment) -> str:
+    """How the money moved: a card taken online names the processor (its reference follows)."""
+    method = payment.get_method_display()
+    return f"{method}, online via Stripe" if payment.provider == "stripe" else method
+
+
 def receipt_pdf(payment: Payment) -> bytes:
     invoice = payment.invoice
     figures = invoice_figures(invoice)
@@ -66,7 +72,7 @@ def receipt_pdf(payment: Payment) -> bytes:
         [
             *_header(invoice),
             f"{'Refunded' if is_refund else 'Received'}: {_usd(payment.amount)} "
-            f"({payment.get_method_display()}) on {recorded:%Y-%m-%d %H:%M %Z}",
+            f"({_how(payment)}) on {recorded:%Y-%m-%d %H:%M %Z}",
             f"Reference: {payment.reference or '-'}",
             "",
             f"Invoice total: {_usd(figures.total)}",
@@ -154,6 +160,17 @@ def superbill_pdf(invoice: Invoice) -> bytes:
                 f", stop {invoice.infusion_stopped_at.astimezone(tz):%H:%M} {tz.key}"
             ],
         )
+    _heading(pdf, "Payments")
+    _lines(
+        pdf,
+        [
+            f"{p.recorded_at.astimezone(invoice.location.tzinfo):%Y-%m-%d}  {p.number}  "
+            f"{p.get_kind_display()} {_usd(p.amount)} ({_how(p)})"
+            + (f" ref. {p.reference}" if p.reference else "")
+            for p in invoice.payments.all()
+        ]
+        or ["-"],
+    )
     _heading(pdf, "Totals")
     _lines(
         pdf,

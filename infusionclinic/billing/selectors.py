@@ -177,7 +177,7 @@ def payment_refunded(payment: Payment) -> Decimal:
 
 
 def package_sessions_left(purchase: PackagePurchase) -> int:
-    return purchase.sessions_total - purchase.redemptions.count()
+    return purchase.sessions_total - purchase.sessions_released - purchase.redemptions.count()
 
 
 def invoices_visible_to(*, user: User) -> QuerySet[Invoice]:

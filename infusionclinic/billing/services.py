@@ -193,7 +193,7 @@ def _package_to_redeem(patient: Patient, location: Location, service_ids: set[in
     )
     for purchase in purchases:
         used = purchase.redemptions.count()
-        if used < purchase.sessions_total:
+        if used < purchase.sessions_total - purchase.sessions_released:
             return purchase
     return None
 
@@ -292,6 +292,9 @@ def invoice_create(
             Invoice.objects.filter(pk=invoice.pk).update(package_credit=credit)
             invoice.package_credit = credit
             redeemed = purchase.pk
+    from .deposits import deposit_apply  # issue 19: it imports online, which imports models
+
+    deposit_payment = deposit_apply(invoice=invoice)
     figures = invoice_figures(invoice)
     audit_record(
         actor=actor,
@@ -304,6 +307,7 @@ def invoice_create(
             "infusion_running_seconds": (int(timing.running.total_seconds()) if timing else None),
             "package_purchase": redeemed,
             "package_credit": str(invoice.package_credit),
+            "deposit_payment": deposit_payment.pk if deposit_payment else None,
             "total": str(figures.total),
         },
     )
@@ -311,12 +315,26 @@ def invoice_create(
 
 
 @transaction.atomic
-def package_sell(*, actor: User, patient: Patient, plan: PackagePlan) -> PackagePurchase:
+def package_sell(
+    *,
+    actor: User | None,
+    patient: Patient,
+    plan: PackagePlan,
+    price: Decimal | None = None,
+    paid_online: str = "",
+) -> PackagePurchase:
     """Sell a package: its own invoice with one line at the package price; the sessions are
-    consumed by later appointment invoices."""
-    _require(actor, plan.location)
-    if not plan.active:
-        raise ValidationError({"plan": ["This package is no longer offered."]})
+    consumed by later appointment invoices. Issue 19: a package bought online is sold by the
+    processor's webhook (`actor=None`, `paid_online` = the checkout session id, `price` = what the
+    patient paid), after the payment page checked who may buy it."""
+    if actor is None:
+        if not paid_online:
+            raise PermissionDenied
+    else:
+        _require(actor, plan.location)
+        if not plan.active:
+            raise ValidationError({"plan": ["This package is no longer offered."]})
+    price = plan.price if price is None else price
     today = timezone.now().astimezone(plan.location.tzinfo).date()
     invoice = Invoice.objects.create(
         patient=patient,
@@ -330,17 +348,16 @@ def package_sell(*, actor: User, patient: Patient, plan: PackagePlan) -> Package
         code="",
         label=f"Package: {plan.name} ({plan.sessions} x {plan.service.code})",
         units=1,
-        unit_price=plan.price,
+        unit_price=price,
     )
     purchase = PackagePurchase.objects.create(
         patient=patient, plan=plan, invoice=invoice, sessions_total=plan.sessions, created_by=actor
     )
+    detail = {"plan": plan.pk, "price": str(price), "invoice": invoice.pk}
+    if paid_online:
+        detail["checkout"] = paid_online
     audit_record(
-        actor=actor,
-        action=AuditAction.CREATE,
-        patient=patient,
-        obj=purchase,
-        detail={"plan": plan.pk, "price": str(plan.price), "invoice": invoice.pk},
+        actor=actor, action=AuditAction.CREATE, patient=patient, obj=purchase, detail=detail
     )
     return purchase
 
@@ -391,7 +408,13 @@ def payment_record(
 
 @transaction.atomic
 def refund_record(
-    *, actor: User, payment: Payment, amount: Decimal | str, reference: str = "", note: str = ""
+    *,
+    actor: User,
+    payment: Payment,
+    amount: Decimal | str,
+    reference: str = "",
+    note: str = "",
+    package_refund: bool = False,
 ) -> Payment:
     """Give money back against one payment; never more than that payment less its refunds."""
     invoice = Invoice.objects.select_for_update().get(pk=payment.invoice_id)
@@ -399,6 +422,15 @@ def refund_record(
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
     if payment.kind != PaymentKind.PAYMENT:
         raise ValidationError({"payment": ["Refund a payment, not a refund."]})
+    if payment.provider == "stripe":
+        raise ValidationError(
+            {"payment": ["This card payment was taken online: refund it through the processor."]}
+        )
+    if not package_refund and PackagePurchase.objects.filter(invoice=invoice).exists():
+        # Issue 19: a package is refunded for its unused sessions only (`package_refund`).
+        raise ValidationError(
+            {"payment": ['Refund a package with "Refund unused sessions" on its invoice.']}
+        )
     value = _money(amount, "amount")
     refundable = payment.amount - payment_refunded(payment)
     if value > refundable:

@@ -4,14 +4,19 @@ capability is checked after that (403). Every PDF download is an `export` audit 
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from infusionclinic.accounts.roles import Perm
@@ -23,9 +28,18 @@ from infusionclinic.patients.models import Patient
 from infusionclinic.patients.selectors import patient_get_for_user
 from infusionclinic.scheduling.models import Appointment, AppointmentStatus
 
-from . import pdf, services
+from . import cardonfile, deposits, online, pdf, services
 from .forms import InvoiceForm, PackageForm, PaymentForm, RefundForm
-from .models import BillingProvider, PackagePlan, PaymentKind
+from .models import (
+    BillingProvider,
+    CardOnFile,
+    Deposit,
+    DepositStatus,
+    InvoiceStatus,
+    PackagePlan,
+    PackagePurchase,
+    PaymentKind,
+)
 from .selectors import (
     invoice_figures,
     invoice_get_for_user,
@@ -97,6 +111,25 @@ def _render_billing(request: HttpRequest, patient: Patient, **forms: Any) -> Htt
             "patient": patient,
             "invoices": invoices_for_patient(user=request.user, patient=patient),
             "packages": packages,
+            "stripe_online": online.stripe_configured(),
+            "card": cardonfile.card_on_file(patient),
+            "missed": Appointment.objects.filter(
+                patient=patient, location__in=request.user.locations.all()
+            )
+            .filter(
+                Q(status=AppointmentStatus.NO_SHOW)
+                | Q(status=AppointmentStatus.CANCELLED, late_cancellation=True)
+            )
+            .select_related("location", "fee_charge")
+            .order_by("-starts_at")[:20],
+            "deposits": Deposit.objects.filter(
+                appointment__patient=patient,
+                appointment__location__in=request.user.locations.all(),
+            )
+            .select_related("appointment__location")
+            .order_by("-created_at")[:20],
+            "now": timezone.now(),
+            "is_admin": request.user.role == "admin",
             **context,
         },
     )
@@ -191,6 +224,9 @@ def _render_invoice(request: HttpRequest, invoice: Any, **forms: Any) -> HttpRes
     refundable = {
         p.pk: p.amount - payment_refunded(p) for p in payments if p.kind == PaymentKind.PAYMENT
     }
+    figures = invoice_figures(invoice)
+    package = PackagePurchase.objects.filter(invoice=invoice).select_related("plan").first()
+    package_due = online.package_refund_due(package) if package else None
     return render(
         request,
         "billing/invoice.html",
@@ -198,15 +234,27 @@ def _render_invoice(request: HttpRequest, invoice: Any, **forms: Any) -> HttpRes
             "invoice": invoice,
             "patient": invoice.patient,
             "lines": invoice.lines.all(),
-            "figures": invoice_figures(invoice),
+            "figures": figures,
             "pump": invoice_pump_basis(invoice),
             "payments": payments,
             "refundable": refundable,
             "can_manage": can_manage,
             "superbills": settings.BILLING_ISSUE_SUPERBILLS and invoice.appointment_id is not None,
             "payment_form": forms.get("payment_form") or PaymentForm(),
-            "refund_form": forms.get("refund_form") or RefundForm(),
+            "refund_form": forms.get("refund_form")
+            or RefundForm(initial={"request_key": secrets.token_urlsafe(16)}),
+            "pay_online": online.stripe_configured()
+            and figures.balance > 0
+            and invoice.status == InvoiceStatus.ISSUED,
             "refund_failed": forms.get("refund_failed"),
+            "package": package,
+            "package_due": package_due,
+            "may_refund_package": package_due is not None
+            and package_due[0] > 0
+            and package_due[1] > 0
+            and request.user.role == "admin"
+            and can_manage,
+            "package_request_key": secrets.token_urlsafe(16),
         },
     )
 
@@ -252,9 +300,22 @@ def refund_add(request: HttpRequest, payment_id: int) -> HttpResponse:
     form = RefundForm(request.POST)
     if form.is_valid():
         try:
-            refund = services.refund_record(
-                actor=request.user, payment=payment, **form.cleaned_data
-            )
+            if payment.provider == online.PROVIDER:
+                refund = online.processor_refund(
+                    actor=request.user,
+                    payment=payment,
+                    amount=form.cleaned_data["amount"],
+                    note=form.cleaned_data["note"],
+                    request_key=form.cleaned_data["request_key"],
+                )
+            else:
+                refund = services.refund_record(
+                    actor=request.user,
+                    payment=payment,
+                    amount=form.cleaned_data["amount"],
+                    reference=form.cleaned_data["reference"],
+                    note=form.cleaned_data["note"],
+                )
         except ValidationError as error:
             apply_service_errors(form, error)
         else:
@@ -315,8 +376,367 @@ def my_invoices(request: HttpRequest) -> HttpResponse:
         obj=patient,
         detail={"page": "my_invoices"},
     )
+    due = Deposit.objects.filter(
+        appointment__patient=patient,
+        status=DepositStatus.PENDING,
+        hold_until__gt=timezone.now(),
+    ).select_related("appointment__location")
     return render(
         request,
         "billing/my_invoices.html",
-        {"patient": patient, "invoices": invoices_for_patient(user=request.user, patient=patient)},
+        {
+            "patient": patient,
+            "invoices": invoices_for_patient(user=request.user, patient=patient),
+            "deposits_due": due if online.stripe_configured() else [],
+        },
     )
+
+
+@login_required
+@require_POST
+def invoice_pay_online(request: HttpRequest, invoice_id: int) -> HttpResponse:
+    """Open Stripe's hosted payment page for the balance. Our CSP's form-action is 'self', so the
+    answer is a page with the link to Stripe rather than a redirect after the POST."""
+    invoice = invoice_get_for_user(user=request.user, invoice_id=invoice_id)
+    _may_read(request)
+    back = request.build_absolute_uri(reverse("billing:invoice", args=[invoice.pk]))
+    try:
+        checkout = online.invoice_checkout_start(
+            actor=request.user,
+            invoice=invoice,
+            success_url=f"{back}?paid=1",
+            cancel_url=back,
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("billing:invoice", invoice_id=invoice.pk)
+    return render(
+        request, "billing/pay_online.html", {"invoice": invoice, "checkout": checkout.session}
+    )
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request: HttpRequest) -> HttpResponse:
+    """Stripe's events (checkout completed or expired, refunds). A bad signature answers 400 and
+    stores nothing; a failure on our side answers 503 so that Stripe delivers it again."""
+    try:
+        event = online.webhook_handle(
+            payload=request.body, signature=request.headers.get("Stripe-Signature", "")
+        )
+    except online.WebhookRejected:
+        return JsonResponse({"error": "invalid payload or signature"}, status=400)
+    except ValidationError as error:
+        return JsonResponse({"error": " ".join(error.messages)}, status=503)
+    return JsonResponse({"received": event.event_id, "outcome": event.outcome})
+
+
+def _reconciliation(request: HttpRequest, location_code: str):  # noqa: ANN202
+    from datetime import date
+
+    from django.utils import timezone
+
+    from .reconciliation import reconciliation_day
+
+    require_perm(request, Perm.BILLING_MANAGE)
+    location = request.user.locations.filter(code=location_code).first()
+    if location is None:
+        raise Http404("No such location.")
+    raw = request.GET.get("date") or ""
+    try:
+        day = date.fromisoformat(raw) if raw else timezone.localdate(timezone=location.tzinfo)
+    except ValueError:
+        return location, None, f"“{raw[:20]}” is not a date: use YYYY-MM-DD."
+    try:
+        return location, reconciliation_day(actor=request.user, location=location, day=day), ""
+    except ValidationError as error:
+        return location, None, " ".join(error.messages)
+
+
+@login_required
+def stripe_reconciliation(request: HttpRequest, location_code: str) -> HttpResponse:
+    """Admins: the day's card payments and refunds here against Stripe's balance transactions."""
+    if not online.stripe_configured():
+        raise Http404("Stripe is not set up.")
+    location, report, error = _reconciliation(request, location_code)
+    mine = set(request.user.locations.values_list("pk", flat=True))
+    return render(
+        request,
+        "billing/reconciliation.html",
+        {"location": location, "report": report, "error": error, "mine": mine},
+        status=400 if error and report is None and request.GET.get("date") else 200,
+    )
+
+
+@login_required
+def stripe_reconciliation_csv(request: HttpRequest, location_code: str) -> HttpResponse:
+    from .reconciliation import reconciliation_csv
+
+    if not online.stripe_configured():
+        raise Http404("Stripe is not set up.")
+    location, report, error = _reconciliation(request, location_code)
+    if report is None:
+        return HttpResponse(error, status=400, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(
+        reconciliation_csv(report, user=request.user), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = (
+        f'attachment; filename="stripe-reconciliation-{location.code}-{report.day}.csv"'
+    )
+    return response
+
+
+# --- Packages bought online (issue 19) ---------------------------------------------------------
+
+
+def _package_page(request: HttpRequest, patient: Patient, plan: PackagePlan, back: str):
+    try:
+        checkout = online.package_checkout_start(
+            actor=request.user,
+            patient=patient,
+            plan=plan,
+            success_url=f"{back}?paid=1",
+            cancel_url=back,
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect(back)
+    return render(
+        request,
+        "billing/pay_package.html",
+        {"plan": plan, "checkout": checkout.session, "back": back},
+    )
+
+
+@login_required
+def my_packages(request: HttpRequest) -> HttpResponse:
+    """The patient's packages and the packages on offer, each with "Buy online"."""
+    require_perm(request, Perm.BILLING_VIEW_OWN)
+    patient = getattr(request.user, "patient", None)
+    if patient is None:
+        raise Http404("No chart is linked to this log-in.")
+    audit_record(
+        actor=request.user,
+        action=AuditAction.VIEW,
+        patient=patient,
+        obj=patient,
+        detail={"page": "my_packages"},
+    )
+    plans = PackagePlan.objects.filter(active=True).select_related("location", "service")
+    if patient.home_location_id:
+        plans = plans.filter(location_id=patient.home_location_id)
+    owned = [
+        (p, package_sessions_left(p))
+        for p in PackagePurchase.objects.filter(patient=patient).select_related("plan", "invoice")
+    ]
+    return render(
+        request,
+        "billing/my_packages.html",
+        {
+            "patient": patient,
+            "plans": plans,
+            "owned": owned,
+            "online": online.stripe_configured(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def my_package_buy(request: HttpRequest, plan_id: int) -> HttpResponse:
+    require_perm(request, Perm.BILLING_VIEW_OWN)
+    patient = getattr(request.user, "patient", None)
+    plan = PackagePlan.objects.filter(pk=plan_id, active=True).first()
+    if patient is None or plan is None:
+        raise Http404
+    return _package_page(
+        request, patient, plan, request.build_absolute_uri(reverse("billing:my_packages"))
+    )
+
+
+@login_required
+@require_POST
+def package_buy_online(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """The front desk opens Stripe's page for a package (the patient pays at the desk's screen or
+    is sent the link)."""
+    patient = patient_get_for_user(user=request.user, patient_id=patient_id)
+    require_perm(request, Perm.BILLING_MANAGE)
+    form = _billing_forms(request, patient, request.POST)["package_form"]
+    if not form.is_valid():
+        return _render_billing(request, patient, package_form=form)
+    plan = PackagePlan.objects.select_related("location").get(pk=form.cleaned_data["plan"])
+    back = request.build_absolute_uri(reverse("billing:patient_billing", args=[patient.pk]))
+    return _package_page(request, patient, plan, back)
+
+
+@login_required
+@require_POST
+def package_refund(request: HttpRequest, purchase_id: int) -> HttpResponse:
+    purchase = PackagePurchase.objects.filter(pk=purchase_id).first()
+    if purchase is None:
+        raise Http404
+    invoice = invoice_get_for_user(user=request.user, invoice_id=purchase.invoice_id)
+    require_perm(request, Perm.BILLING_MANAGE)
+    try:
+        purchase = online.package_refund(
+            actor=request.user,
+            purchase=purchase,
+            request_key=request.POST.get("request_key", ""),
+            note=request.POST.get("note", ""),
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Unused sessions released: {purchase.sessions_released}.")
+    return redirect("billing:invoice", invoice_id=invoice.pk)
+
+
+# --- Card on file and the late-cancel / no-show fee (issue 19) ---------------------------------
+
+
+def _own_patient(request: HttpRequest) -> Patient:
+    require_perm(request, Perm.BILLING_VIEW_OWN)
+    patient = getattr(request.user, "patient", None)
+    if patient is None:
+        raise Http404("No chart is linked to this log-in.")
+    return patient
+
+
+@login_required
+def my_card(request: HttpRequest) -> HttpResponse:
+    """The fee policy (current version) and the saved card, if any (brand, last 4, expiry)."""
+    patient = _own_patient(request)
+    audit_record(
+        actor=request.user,
+        action=AuditAction.VIEW,
+        patient=patient,
+        obj=patient,
+        detail={"page": "my_card"},
+    )
+    return render(
+        request,
+        "billing/my_card.html",
+        {
+            "policy": cardonfile.fee_policy_current(),
+            "card": cardonfile.card_on_file(patient),
+            "online": online.stripe_configured(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def my_card_setup(request: HttpRequest) -> HttpResponse:
+    _own_patient(request)
+    back = request.build_absolute_uri(reverse("billing:my_card"))
+    version = request.POST.get("version", "")
+    try:
+        setup = cardonfile.card_setup_start(
+            actor=request.user,
+            agree_version=int(version) if request.POST.get("agree") and version.isdigit() else None,
+            success_url=f"{back}?saved=1",
+            cancel_url=back,
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("billing:my_card")
+    return render(request, "billing/card_setup.html", {"setup": setup})
+
+
+@login_required
+@require_POST
+def my_card_remove(request: HttpRequest, card_id: int) -> HttpResponse:
+    patient = _own_patient(request)
+    card = CardOnFile.objects.filter(pk=card_id, patient=patient, active=True).first()
+    if card is None:
+        raise Http404
+    cardonfile.card_remove(actor=request.user, card=card)
+    messages.success(request, "The saved card was removed.")
+    return redirect("billing:my_card")
+
+
+@login_required
+def appointment_fee(request: HttpRequest, appointment_id: int) -> HttpResponse:
+    """Staff review the fee, the card and the policy text the patient agreed to, then charge it
+    (POST). Never charged without this page's confirmation."""
+    from infusionclinic.scheduling.selectors import appointment_get_for_user
+
+    appointment = appointment_get_for_user(user=request.user, appointment_id=appointment_id)
+    require_perm(request, Perm.BILLING_MANAGE)
+    if request.method == "POST":
+        try:
+            charge = cardonfile.fee_charge(
+                actor=request.user,
+                appointment=appointment,
+                amount_shown=request.POST.get("amount", "") or "0",
+            )
+        except (ValidationError, ArithmeticError) as error:
+            text = " ".join(error.messages) if isinstance(error, ValidationError) else "Bad amount."
+            messages.error(request, text)
+        else:
+            messages.success(request, f"Fee charged: invoice {charge.invoice.number}.")
+            return redirect("billing:invoice", invoice_id=charge.invoice_id)
+    quote = cardonfile.fee_quote(actor=request.user, appointment=appointment)
+    audit_record(
+        actor=request.user,
+        action=AuditAction.VIEW,
+        patient=appointment.patient,
+        obj=appointment,
+        detail={"page": "appointment_fee"},
+    )
+    return render(
+        request,
+        "billing/appointment_fee.html",
+        {"appointment": appointment, "patient": appointment.patient, "quote": quote},
+    )
+
+
+@login_required
+@require_POST
+def deposit_pay(request: HttpRequest, deposit_id: int) -> HttpResponse:
+    """Issue 19: Stripe's page for a booking's deposit (the patient, or the front desk)."""
+    from infusionclinic.scheduling.selectors import appointment_get_for_user
+
+    deposit = Deposit.objects.filter(pk=deposit_id).first()
+    if deposit is None:
+        raise Http404
+    appointment_get_for_user(user=request.user, appointment_id=deposit.appointment_id)
+    _may_read(request)
+    if request.user.role == "patient":
+        back = request.build_absolute_uri(reverse("billing:my_invoices"))
+    else:
+        back = request.build_absolute_uri(
+            reverse("billing:patient_billing", args=[deposit.appointment.patient_id])
+        )
+    try:
+        checkout = deposits.deposit_checkout_start(
+            actor=request.user, deposit=deposit, success_url=f"{back}?paid=1", cancel_url=back
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect(back)
+    return render(
+        request,
+        "billing/pay_deposit.html",
+        {"deposit": deposit, "checkout": checkout.session, "back": back},
+    )
+
+
+@login_required
+@require_POST
+def deposit_refund(request: HttpRequest, deposit_id: int) -> HttpResponse:
+    """An admin refunds a paid deposit no invoice used (e.g. the appointment was cancelled)."""
+    from infusionclinic.scheduling.selectors import appointment_get_for_user
+
+    deposit = Deposit.objects.filter(pk=deposit_id).first()
+    if deposit is None:
+        raise Http404
+    appointment = appointment_get_for_user(user=request.user, appointment_id=deposit.appointment_id)
+    require_perm(request, Perm.BILLING_MANAGE)
+    try:
+        deposits.deposit_refund(actor=request.user, deposit=deposit)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Deposit of ${deposit.amount} refunded.")
+    return redirect("billing:patient_billing", patient_id=appointment.patient_id)

@@ -77,6 +77,8 @@ def _booked() -> dict[str, str]:
 
 def _overlapping(starts_at: datetime, ends_at: datetime, exclude_id: int | None):  # type: ignore[no-untyped-def]
     qs = Appointment.objects.filter(**_booked(), starts_at__lt=ends_at, ends_at__gt=starts_at)
+    # Issue 19: a slot held for a deposit that was not paid in time is free.
+    qs = qs.exclude(deposit__status="pending", deposit__hold_until__lte=timezone.now())
     return qs.exclude(pk=exclude_id) if exclude_id else qs
 
 
@@ -251,6 +253,9 @@ def _create(
     if starts_at <= timezone.now():
         raise ValidationError({"starts_at": ["The appointment must be in the future."]})
     ends_at = starts_at + appointment_length(kind)
+    from infusionclinic.billing.deposits import deposit_hold, deposits_release_expired
+
+    deposits_release_expired()  # issue 19: unpaid expired holds are free
     if kind == AppointmentKind.INFUSION:
         refusals = _intake_refusals(patient)
         if refusals:
@@ -285,6 +290,7 @@ def _create(
     except IntegrityError as exc:  # PostgreSQL exclusion constraint: someone was faster
         raise BookingConflict("The chair or the patient was booked at that time.") from exc
     reminders_create(appointment=appointment)
+    deposit_hold(actor=actor, appointment=appointment)  # issue 19: holds the slot if one is due
     audit_record(
         actor=actor,
         action=AuditAction.CREATE,
@@ -390,6 +396,9 @@ def appointment_move(
     against the rest of the patient's series)."""
     _require_booking_rights(actor, appointment.location, appointment.patient)
     _lock_location(appointment.location)
+    from infusionclinic.billing.deposits import deposits_release_expired
+
+    deposits_release_expired()  # issue 19: unpaid expired holds are free
     appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
     if appointment.status != AppointmentStatus.BOOKED:
         raise BookingConflict("Only a booked appointment can be moved.")
