@@ -10,7 +10,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from infusionclinic.accounts.roles import Perm
@@ -121,10 +120,8 @@ def prn_administer_from_form(
         ),
         None,
     )
+    # The session page parses typed times in the location's zone (views.session_action).
     given_at = data.get("given_at")
-    if given_at is not None:
-        naive = timezone.localtime(given_at).replace(tzinfo=None)
-        given_at = naive.replace(tzinfo=session.location.tzinfo)
     return prn.prn_administer(
         actor=request.user,
         session=session,

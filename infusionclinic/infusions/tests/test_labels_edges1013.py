@@ -45,7 +45,9 @@ class _Forms(HTMLParser):
 
 def _recovering(nurse, session):
     infusing(nurse, session)
-    services.pump_event_record(actor=nurse, session=session, action="stop")
+    services.pump_event_record(
+        actor=nurse, session=session, action="stop", stop_reason="patient_request"
+    )
     session.refresh_from_db()
     return session
 

@@ -16,7 +16,7 @@ from infusionclinic.infusions.prn_models import MedicationAdministration, Standi
 from infusionclinic.patients.models import Patient
 from tests.factories import PASSWORD, api_client, logged_in_client, make_user
 
-from .factories import checked_in, infusing, shift_back
+from .factories import checked_in, cs_closed, infusing, shift_back
 
 ONDANSETRON = {
     "medicine": "ondansetron",
@@ -222,11 +222,14 @@ def _given_and_discharged(prescriber, nurse, session):
         route="IV",
         reason="Nausea during infusion",
     )
-    services.pump_event_record(actor=nurse, session=session, action="stop")
+    services.pump_event_record(
+        actor=nurse, session=session, action="stop", stop_reason="patient_request"
+    )
     services.discharge_score_record(
         actor=nurse, session=session, aldrete=GOOD_ALDRETE, padss=GOOD_PADSS
     )
     session.refresh_from_db()
+    cs_closed(nurse, session)  # issue 21 point 6: administration and waste before discharge
     shift_back(session, 61)
     services.session_discharge(actor=nurse, session=session, escort_name="Sam")
     session.refresh_from_db()
