@@ -8,6 +8,8 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from .shared_state import cache_from_env, file_storage_from_env
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -191,6 +193,11 @@ CSRF_COOKIE_HTTPONLY = True
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
 AXES_LOCKOUT_PARAMETERS = ["username"]
+# Failed attempts and lockouts live in the database, which every app node shares (issue 20): a
+# lockout holds whichever node the next attempt reaches, and survives a cache flush or restart.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+# Sessions, too, are rows in the database (Django's default engine, named here on purpose).
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 # The log-in form posts the email as "username" (Django's AuthenticationForm); axes would
 # otherwise look for USERNAME_FIELD ("email"), find nothing and never count a failure.
 AXES_USERNAME_FORM_FIELD = "username"
@@ -234,8 +241,14 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Stored files (consent PDFs) go through Django's storage API: FILE_STORAGE_BACKEND (default the
+# file system under MEDIA_ROOT, one directory every node mounts) and FILE_STORAGE_OPTIONS (JSON),
+# so an S3-compatible store is a setting (config/settings/shared_state.py).
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": file_storage_from_env(
+        backend=env.str("FILE_STORAGE_BACKEND", default=""),
+        options=env.json("FILE_STORAGE_OPTIONS", default={}),
+    ),
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
@@ -263,10 +276,17 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["d
 CLINIC_NAME = env.str("CLINIC_NAME", default="Infusion Clinic")
 # Base of every absolute link the site hands out (mails, sitemap, canonical and OpenGraph URLs).
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
-# One cache (CACHE_URL, e.g. redis://... or filecache:///path) shared by every web process makes
-# page-cache invalidation and the form rate limits exact; the default in-process cache is right
-# for one process and, with several, serves an edited page within PUBLIC_PAGE_CACHE_SECONDS.
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# One cache (CACHE_URL, e.g. redis://... or filecache:///path, or REDIS_URL: django-redis) shared
+# by every web process makes page-cache invalidation and the form rate limits exact; the default
+# in-process cache is right for one process and, with several, serves an edited page within
+# PUBLIC_PAGE_CACHE_SECONDS (config/settings/shared_state.py).
+CACHES = {
+    "default": cache_from_env(
+        cache_url=env.str("CACHE_URL", default=""),
+        redis_url=env.str("REDIS_URL", default=""),
+        parse_cache_url=environ.Env.cache_url_config,
+    )
+}
 PUBLIC_PAGE_CACHE_SECONDS = env.int("PUBLIC_PAGE_CACHE_SECONDS", default=300)
 # Spam protection for the consultation and sign-up forms: posts per client address per window.
 PUBLIC_FORM_RATE_LIMIT = env.int("PUBLIC_FORM_RATE_LIMIT", default=5)
