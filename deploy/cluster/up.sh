@@ -24,6 +24,8 @@ if ls "$RUN"/*.pid >/dev/null 2>&1; then
   exit 1
 fi
 mkdir -p "$RUN" "$LOG" "$STATE/media" "$STATE/nginx"
+# Half a cluster is worse than none: on any failure, stop what was already started.
+trap 'echo "make cluster failed; stopping what it started (logs: $LOG)" >&2; "$ROOT/deploy/cluster/down.sh"' ERR
 
 # --- Environment shared by every app process ------------------------------------------------
 ENV_FILE="$STATE/cluster.env"
@@ -82,13 +84,19 @@ port = $REPLICA_PORT
 listen_addresses = '127.0.0.1'
 unix_socket_directories = ''
 hot_standby = on
-max_connections = 50
+# A hot standby needs at least the primary's values of these.
+max_connections = $(psql_primary -d postgres -c 'SHOW max_connections')
+max_worker_processes = $(psql_primary -d postgres -c 'SHOW max_worker_processes')
+max_wal_senders = $(psql_primary -d postgres -c 'SHOW max_wal_senders')
+max_prepared_transactions = $(psql_primary -d postgres -c 'SHOW max_prepared_transactions')
+max_locks_per_transaction = $(psql_primary -d postgres -c 'SHOW max_locks_per_transaction')
 shared_buffers = 32MB
 logging_collector = off
 CONF
 as_pg tee "$REPLICA_DIR/pg_hba.conf" >/dev/null <<HBA
 host  all  all  127.0.0.1/32  trust
 HBA
+as_pg touch "$REPLICA_DIR/pg_ident.conf"
 touch "$LOG/replica.log"; [ "$(id -u)" = 0 ] && chown "$PG_OS_USER" "$LOG/replica.log"
 as_pg "$PG_BINDIR/pg_ctl" -D "$REPLICA_DIR" -l "$LOG/replica.log" -w -t 60 start >/dev/null
 as_pg head -1 "$REPLICA_DIR/postmaster.pid" >"$RUN/replica.pid"
