@@ -76,6 +76,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "infusionclinic.common.middleware.RequestContextMiddleware",
+    "infusionclinic.common.middleware.ReadYourWritesMiddleware",
     "infusionclinic.common.middleware.NoStoreMiddleware",
     "infusionclinic.accounts.middleware.IdleLogoutMiddleware",
     "infusionclinic.accounts.middleware.StaffTwoFactorMiddleware",
@@ -135,9 +136,21 @@ if DATABASE_REPLICA_URL:
     DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
     DATABASES["replica"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    # A replica that does not answer must cost a page little: connect attempts give up quickly
+    # and lag-tolerant reads fall back to the primary (common.dbrouter).
+    DATABASES["replica"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_REPLICA_CONNECT_TIMEOUT", default=2)
+    )
     # Tests never create a second database: the replica alias reads the test database.
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 DATABASE_ROUTERS = ["infusionclinic.common.dbrouter.ReplicaRouter"]
+# After the replica failed to answer, how long lag-tolerant reads stay on the primary before it
+# is tried again (per process). Engineering default, not measured.
+REPLICA_RETRY_SECONDS = env.int("REPLICA_RETRY_SECONDS", default=30)
+# Read-your-writes: after a user's POST/PUT/PATCH/DELETE their lag-tolerant reads use the primary
+# for this long (common.middleware.ReadYourWritesMiddleware). Engineering default: far above the
+# streaming lag seen on loopback (milliseconds), not a measured bound for a loaded replica.
+REPLICA_READ_YOUR_WRITES_SECONDS = env.int("REPLICA_READ_YOUR_WRITES_SECONDS", default=5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Audit log: write, then seal (issue 13) --------------------------------------------------
