@@ -284,6 +284,9 @@ else:
 
 # --- Background work (django-tasks, database backend; worker: manage.py db_worker) -------------
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+# A task RUNNING for longer than this is reported by `manage.py tasks_stuck` (its worker probably
+# died mid-task; nothing re-runs it automatically). Engineering default, above the longest task.
+TASKS_STUCK_MINUTES = env.int("TASKS_STUCK_MINUTES", default=30)
 
 # --- Public site and newsletter (issue 3) -------------------------------------------------------
 CLINIC_NAME = env.str("CLINIC_NAME", default="Infusion Clinic")

@@ -12,7 +12,8 @@ stop() {  # stop NAME PATTERN
   if pid_alive "$file" "$2"; then
     pid="$(cat "$file")"
     kill -TERM "$pid"
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    # A worker finishes its current task on TERM: give it 30 s before KILL.
+    for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$pid" 2>/dev/null; then echo "$1 ($pid) ignored TERM; KILL"; kill -KILL "$pid"; fi
     echo "stopped $1 ($pid)"
   else
