@@ -27,9 +27,12 @@ for f in "$RUN"/web*.pid; do [ -e "$f" ] && stop "$(basename "$f" .pid)" "gunico
 for f in "$RUN"/worker*.pid; do [ -e "$f" ] && stop "$(basename "$f" .pid)" "db_worker"; done
 stop seal "audit_seal"
 stop redis "redis-server"
+rm -f "$RUN"/web*.ctl
 if [ -f "$RUN/replica.pid" ]; then
   if [ -f "$REPLICA_DIR/postmaster.pid" ]; then
     as_pg "$PG_BINDIR/pg_ctl" -D "$REPLICA_DIR" -m fast -w stop >/dev/null && echo "stopped replica"
+  else
+    echo "replica: not running"
   fi
   rm -f "$RUN/replica.pid"
 fi

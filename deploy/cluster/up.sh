@@ -112,7 +112,7 @@ i=0
 for port in "${WEB_PORTS[@]}"; do
   i=$((i + 1))
   "$BIN/gunicorn" config.wsgi:application --bind "127.0.0.1:$port" --workers "$WEB_WORKERS" \
-    --daemon --pid "$RUN/web$i.pid" --name "ic-cluster-web$i" \
+    --daemon --pid "$RUN/web$i.pid" --name "ic-cluster-web$i" --control-socket "$RUN/web$i.ctl" \
     --access-logfile "$LOG/web$i.access.log" --error-logfile "$LOG/web$i.log"
 done
 
