@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast serve worker lint format bench clean
+.PHONY: install demo test test-fast serve worker lint format bench cluster cluster-stop clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -61,6 +61,15 @@ format: install
 # bench/README.md.
 bench: install
 	$(BIN)/python bench/run.py
+
+# The multi-node layout on loopback (issue 20 section 1), never part of `make test`: the local
+# PostgreSQL as primary, a streaming replica in var/cluster/replica, Redis, two gunicorn nodes
+# behind nginx, two task workers. State and logs in var/cluster/; README "Running several nodes".
+cluster: install
+	BIN=$(abspath $(BIN)) deploy/cluster/up.sh
+
+cluster-stop:
+	deploy/cluster/down.sh
 
 clean:
 	rm -rf $(VENV) var/staticfiles .pytest_cache .ruff_cache

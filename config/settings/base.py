@@ -8,6 +8,8 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from .shared_state import cache_from_env, file_storage_from_env
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -74,6 +76,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "infusionclinic.common.middleware.RequestContextMiddleware",
+    "infusionclinic.common.middleware.ReadYourWritesMiddleware",
     "infusionclinic.common.middleware.NoStoreMiddleware",
     "infusionclinic.accounts.middleware.IdleLogoutMiddleware",
     "infusionclinic.accounts.middleware.StaffTwoFactorMiddleware",
@@ -133,9 +136,21 @@ if DATABASE_REPLICA_URL:
     DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
     DATABASES["replica"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    # A replica that does not answer must cost a page little: connect attempts give up quickly
+    # and lag-tolerant reads fall back to the primary (common.dbrouter).
+    DATABASES["replica"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_REPLICA_CONNECT_TIMEOUT", default=2)
+    )
     # Tests never create a second database: the replica alias reads the test database.
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 DATABASE_ROUTERS = ["infusionclinic.common.dbrouter.ReplicaRouter"]
+# After the replica failed to answer, how long lag-tolerant reads stay on the primary before it
+# is tried again (per process). Engineering default, not measured.
+REPLICA_RETRY_SECONDS = env.int("REPLICA_RETRY_SECONDS", default=30)
+# Read-your-writes: after a user's POST/PUT/PATCH/DELETE their lag-tolerant reads use the primary
+# for this long (common.middleware.ReadYourWritesMiddleware). Engineering default: far above the
+# streaming lag seen on loopback (milliseconds), not a measured bound for a loaded replica.
+REPLICA_READ_YOUR_WRITES_SECONDS = env.int("REPLICA_READ_YOUR_WRITES_SECONDS", default=5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Audit log: write, then seal (issue 13) --------------------------------------------------
@@ -191,6 +206,11 @@ CSRF_COOKIE_HTTPONLY = True
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
 AXES_LOCKOUT_PARAMETERS = ["username"]
+# Failed attempts and lockouts live in the database, which every app node shares (issue 20): a
+# lockout holds whichever node the next attempt reaches, and survives a cache flush or restart.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+# Sessions, too, are rows in the database (Django's default engine, named here on purpose).
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 # The log-in form posts the email as "username" (Django's AuthenticationForm); axes would
 # otherwise look for USERNAME_FIELD ("email"), find nothing and never count a failure.
 AXES_USERNAME_FORM_FIELD = "username"
@@ -234,8 +254,14 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Stored files (consent PDFs) go through Django's storage API: FILE_STORAGE_BACKEND (default the
+# file system under MEDIA_ROOT, one directory every node mounts) and FILE_STORAGE_OPTIONS (JSON),
+# so an S3-compatible store is a setting (config/settings/shared_state.py).
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": file_storage_from_env(
+        backend=env.str("FILE_STORAGE_BACKEND", default=""),
+        options=env.json("FILE_STORAGE_OPTIONS", default={}),
+    ),
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
@@ -258,15 +284,25 @@ else:
 
 # --- Background work (django-tasks, database backend; worker: manage.py db_worker) -------------
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+# A task RUNNING for longer than this is reported by `manage.py tasks_stuck` (its worker probably
+# died mid-task; nothing re-runs it automatically). Engineering default, above the longest task.
+TASKS_STUCK_MINUTES = env.int("TASKS_STUCK_MINUTES", default=30)
 
 # --- Public site and newsletter (issue 3) -------------------------------------------------------
 CLINIC_NAME = env.str("CLINIC_NAME", default="Infusion Clinic")
 # Base of every absolute link the site hands out (mails, sitemap, canonical and OpenGraph URLs).
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
-# One cache (CACHE_URL, e.g. redis://... or filecache:///path) shared by every web process makes
-# page-cache invalidation and the form rate limits exact; the default in-process cache is right
-# for one process and, with several, serves an edited page within PUBLIC_PAGE_CACHE_SECONDS.
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# One cache (CACHE_URL, e.g. redis://... or filecache:///path, or REDIS_URL: django-redis) shared
+# by every web process makes page-cache invalidation and the form rate limits exact; the default
+# in-process cache is right for one process and, with several, serves an edited page within
+# PUBLIC_PAGE_CACHE_SECONDS (config/settings/shared_state.py).
+CACHES = {
+    "default": cache_from_env(
+        cache_url=env.str("CACHE_URL", default=""),
+        redis_url=env.str("REDIS_URL", default=""),
+        parse_cache_url=environ.Env.cache_url_config,
+    )
+}
 PUBLIC_PAGE_CACHE_SECONDS = env.int("PUBLIC_PAGE_CACHE_SECONDS", default=300)
 # Spam protection for the consultation and sign-up forms: posts per client address per window.
 PUBLIC_FORM_RATE_LIMIT = env.int("PUBLIC_FORM_RATE_LIMIT", default=5)

@@ -1,49 +1,128 @@
-"""Read replica routing (issue 13 item 4).
+"""Read replica routing (issue 13 item 4; issue 20 section 1).
 
 When `DATABASE_REPLICA_URL` is set, settings add a `replica` database alias. Only reads that run
 inside `lag_tolerant_reads()` go there: the clinic analytics, whose figures may be a few seconds
 behind without harm. Every write and every other read (charts, sessions, the audit chain, log-in)
 stays on `default`, so nothing that must see its own last write ever reads a lagging copy.
 Without a replica the context manager changes nothing.
+
+Two exceptions send a lag-tolerant block to the primary after all (issue 20):
+- the replica does not answer: the first routed read of a block probes it once; when it is down
+  the block reads the primary and a warning is logged, and the replica is not tried again for
+  REPLICA_RETRY_SECONDS (per process). A replica that dies in the middle of a block fails that
+  block's next query like any database error; the next block falls back.
+- read-your-writes: `ReadYourWritesMiddleware` marks a user's requests for
+  REPLICA_READ_YOUR_WRITES_SECONDS after each POST/PUT/PATCH/DELETE they make (and the unsafe
+  request itself), and marked requests read the primary.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError, connections
 
 REPLICA = "replica"
 PRIMARY = "default"
 
-_lag_tolerant: ContextVar[bool] = ContextVar("lag_tolerant_reads", default=False)
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Block:
+    primary_only: bool  # read-your-writes: this request follows a write by its user
+    replica_ok: bool | None = None  # probed on the block's first routed read
+
+
+_block: ContextVar[_Block | None] = ContextVar("lag_tolerant_reads", default=None)
+# Set by ReadYourWritesMiddleware for the duration of a request that must see its user's writes.
+_must_see_own_writes: ContextVar[bool] = ContextVar("must_see_own_writes", default=False)
+_replica_down_until = 0.0  # time.monotonic() before which the replica is not tried again
 
 
 @contextmanager
 def lag_tolerant_reads() -> Iterator[None]:
-    """Reads in this block may be served by the replica (if one is configured)."""
-    token = _lag_tolerant.set(True)
+    """Reads in this block may be served by the replica (if one is configured and answers, and
+    the request is not one that must see its own writes). A nested block keeps the outer one's
+    decision."""
+    if _block.get() is not None:
+        yield
+        return
+    token = _block.set(_Block(primary_only=_must_see_own_writes.get()))
     try:
         yield
     finally:
-        _lag_tolerant.reset(token)
+        _block.reset(token)
 
 
 def reads_tolerate_lag() -> bool:
-    return _lag_tolerant.get()
+    return _block.get() is not None
+
+
+@contextmanager
+def own_writes_visible() -> Iterator[None]:
+    """Lag-tolerant reads inside this block read the primary (read-your-writes)."""
+    token = _must_see_own_writes.set(True)
+    try:
+        yield
+    finally:
+        _must_see_own_writes.reset(token)
+
+
+def replica_available() -> bool:
+    """Whether the `replica` connection answers now; logs a warning and keeps away from it for
+    REPLICA_RETRY_SECONDS when it does not."""
+    global _replica_down_until
+    if time.monotonic() < _replica_down_until:
+        return False
+    connection = connections[REPLICA]
+    try:
+        connection.ensure_connection()
+        if not connection.is_usable():  # a persistent connection whose server went away
+            connection.close()
+            connection.ensure_connection()
+        return True
+    except DatabaseError as exc:
+        retry = settings.REPLICA_RETRY_SECONDS
+        _replica_down_until = time.monotonic() + retry
+        logger.warning(
+            "Read replica unavailable (%s); lag-tolerant reads use the primary for %s s.",
+            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+            retry,
+        )
+        with suppress(DatabaseError):
+            connection.close()
+        return False
+
+
+def replica_configured() -> bool:
+    return REPLICA in settings.DATABASES
 
 
 class ReplicaRouter:
     """Django database router: `replica` for lag-tolerant reads, `default` for everything else.
 
     `databases` is the DATABASES mapping to route over (settings.DATABASES when not given), so the
-    routing decision is testable without a second server."""
+    routing decision is testable without a second server; `probe` tells whether the replica
+    answers (given `databases`, the replica is taken to answer unless a probe says otherwise)."""
 
-    def __init__(self, databases: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        databases: dict[str, Any] | None = None,
+        *,
+        probe: Callable[[], bool] | None = None,
+    ) -> None:
         self._databases = databases
+        if probe is None:
+            probe = replica_available if databases is None else (lambda: True)
+        self._probe = probe
 
     def _has_replica(self) -> bool:
         databases = self._databases if self._databases is not None else settings.DATABASES
@@ -51,9 +130,12 @@ class ReplicaRouter:
 
     def db_for_read(self, model: type, **hints: Any) -> str | None:
         # Code inside lag_tolerant_reads() only reads: it never needs to see its own writes.
-        if reads_tolerate_lag() and self._has_replica():
-            return REPLICA
-        return PRIMARY
+        block = _block.get()
+        if block is None or block.primary_only or not self._has_replica():
+            return PRIMARY
+        if block.replica_ok is None:
+            block.replica_ok = self._probe()
+        return REPLICA if block.replica_ok else PRIMARY
 
     def db_for_write(self, model: type, **hints: Any) -> str:
         return PRIMARY

@@ -1,4 +1,5 @@
 import json
+import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -6,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_cache_control
 
 from .context import client_context
+from .dbrouter import own_writes_visible, replica_configured
 
 
 def client_address(request: HttpRequest) -> str:
@@ -94,3 +96,45 @@ class NulCharacterMiddleware:
                 )
             return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
+
+
+class ReadYourWritesMiddleware:
+    """Read-your-writes with a read replica (issue 20 section 1): after a user's POST, PUT, PATCH
+    or DELETE, that user's lag-tolerant reads go to the primary for
+    REPLICA_READ_YOUR_WRITES_SECONDS (the request itself included), so a figure or export never
+    misses the write the user has just made. The marker is a cookie holding the time until which
+    it holds: it follows the user to whichever node the balancer picks. A forged or stale value
+    can only send reads to the primary. Without a replica this does nothing."""
+
+    COOKIE = "ic_rw"
+    UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not replica_configured():
+            return self.get_response(request)
+        window = settings.REPLICA_READ_YOUR_WRITES_SECONDS
+        now = time.time()
+        try:
+            until = float(request.COOKIES.get(self.COOKIE, "0"))
+        except ValueError:
+            until = 0.0
+        unsafe = request.method in self.UNSAFE
+        if unsafe or now < min(until, now + window):
+            with own_writes_visible():
+                response = self.get_response(request)
+        else:
+            response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if unsafe and user is not None and user.is_authenticated and window > 0:
+            response.set_cookie(
+                self.COOKIE,
+                f"{now + window:.3f}",
+                max_age=int(window) + 1,
+                secure=request.is_secure(),
+                httponly=True,
+                samesite="Lax",
+            )
+        return response

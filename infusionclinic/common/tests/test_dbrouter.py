@@ -3,10 +3,19 @@ configured; writes and every other read go to `default`."""
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from django.conf import settings
 
-from infusionclinic.common.dbrouter import ReplicaRouter, lag_tolerant_reads
+from infusionclinic.common.dbrouter import (
+    ReplicaRouter,
+    lag_tolerant_reads,
+    own_writes_visible,
+    replica_available,
+)
 from infusionclinic.patients.models import Patient
+from tests.replica import unreachable_replica
 
 WITH_REPLICA = {"default": {}, "replica": {}}
 WITHOUT = {"default": {}}
@@ -50,3 +59,42 @@ def test_rows_from_primary_and_replica_may_be_related():
     a, b = Patient(), Patient()
     a._state.db, b._state.db = "default", "replica"
     assert ReplicaRouter(WITH_REPLICA).allow_relation(a, b) is True
+
+
+# --- issue 20 section 1: replica down, read-your-writes ---------------------------------------
+
+
+def test_a_replica_that_does_not_answer_sends_the_block_to_the_primary_issue_20_point_1():
+    probes: list[bool] = []
+
+    def down() -> bool:
+        probes.append(False)
+        return False
+
+    router = ReplicaRouter(WITH_REPLICA, probe=down)
+    with lag_tolerant_reads():
+        assert router.db_for_read(Patient) == "default"
+        assert router.db_for_read(Patient) == "default"
+    assert probes == [False]  # probed once per block, not once per query
+
+
+def test_reads_after_the_users_own_write_stay_on_the_primary_issue_20_point_1():
+    router = ReplicaRouter(WITH_REPLICA)
+    with own_writes_visible(), lag_tolerant_reads():
+        assert router.db_for_read(Patient) == "default"
+    with lag_tolerant_reads():
+        assert router.db_for_read(Patient) == "replica"
+
+
+@pytest.mark.skipif("replica" in settings.DATABASES, reason="the suite runs with a real replica")
+@pytest.mark.django_db
+def test_replica_on_a_closed_port_is_reported_and_avoided_issue_20_point_1(caplog):
+    with unreachable_replica():
+        with caplog.at_level(logging.WARNING, logger="infusionclinic.common.dbrouter"):
+            assert replica_available() is False
+        assert "Read replica unavailable" in caplog.text
+        assert "primary for 30 s" in caplog.text
+        caplog.clear()
+        # Within REPLICA_RETRY_SECONDS it is not tried again (no second connect, no second log).
+        assert replica_available() is False
+        assert caplog.text == ""
