@@ -381,3 +381,40 @@ def test_no_checkin_for_two_due_periods_is_flagged(prescriber, patient, patient_
     # A paused course is not flagged.
     services.phase_decide(actor=prescriber, course=course, to_phase=Phase.PAUSED, reason="Away.")
     assert checkins.checkin_flags_for_user(user=prescriber, now=now) == []
+
+
+# --- The course proposal reads home scores and names its source ---------------------------------
+
+
+def test_the_proposal_uses_a_home_checkin_score_and_says_so(
+    prescriber, nurse, patient, patient_user
+):
+    """Issue 18 section 2: the course proposal (courses/proposals.py, PROT-20/21/23) reads home
+    check-ins as well as clinic scores and names the one it used."""
+    from infusionclinic.courses.selectors import course_proposal_from_scores
+
+    now = datetime.now(tz=UTC)
+    started = now - timedelta(days=30)
+    course = _course(prescriber, patient, started_local=started.astimezone(NY))
+    assessment_submit(
+        actor=nurse,
+        patient=patient,
+        instrument_code="PHQ-9",
+        answers=[2] * 9,  # 18, the PROT-13 baseline
+        completed_at=started - timedelta(days=1),
+    )
+    proposal, _ = course_proposal_from_scores(course=course)
+    assert proposal.numbers["score_used"] == (
+        f"PHQ-9 18 (clinic, {started - timedelta(days=1):%Y-%m-%d})"
+    )
+    checkin = _checkin(course, due_local=(now - timedelta(hours=1)).astimezone(NY))
+    checkins.checkin_submit(actor=patient_user, checkin=checkin, answers=[1] * 8 + [0])  # 8
+    proposal, _ = course_proposal_from_scores(course=course)
+    checkin.refresh_from_db()
+    day = f"{checkin.assessment.completed_at.astimezone(UTC):%Y-%m-%d}"
+    assert proposal.numbers["current"] == f"8 (home check-in, {day})"
+    assert proposal.numbers["score_used"] == f"PHQ-9 8 (home check-in, {day})"
+    assert proposal.numbers["baseline"].startswith("18 (clinic, ")
+    assert proposal.action.value == "move_to_maintenance"  # PROT-21: 55.6 % >= 50 %
+    page = logged_in_client(prescriber).get(f"/courses/{course.pk}/").content.decode()
+    assert f"PHQ-9 8 (home check-in, {day})" in page
