@@ -49,6 +49,7 @@ from infusionclinic.patients.models import Patient
 
 from .models import CheckIn, Phase, TreatmentCourse
 from .selectors import courses_visible_to
+from .services import CHECKIN_EVERY_DAYS_MAX
 
 CHECKIN_PHASES = (Phase.INDUCTION, Phase.MAINTENANCE)
 _LINK_SALT = "courses.checkin-link"
@@ -137,6 +138,8 @@ def checkins_remind_due(*, now: datetime | None = None) -> tuple[list[int], list
         completed_at__isnull=True,
         course__phase__in=CHECKIN_PHASES,
         due_at__lte=now,
+        # No period is longer than the schedule allows: older rows have closed (bounds the scan).
+        due_at__gt=now - timedelta(days=CHECKIN_EVERY_DAYS_MAX),
         course__patient__email__gt="",
     )
     first = [c.pk for c in base.filter(reminder_sent_at__isnull=True) if now < c.closes_at]

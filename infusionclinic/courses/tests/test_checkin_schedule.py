@@ -99,3 +99,24 @@ def test_after_course_start_the_portal_lists_phq9(location, prescriber, patient)
     page = client.get("/my/questionnaires/").content.decode()
     assert "/my/questionnaires/PHQ-9/" in page
     assert "/my/questionnaires/PAIN-NRS/" in page
+
+
+def test_the_protocol_edit_page_saves_a_new_checkin_schedule(location, prescriber):
+    """Issue 18 section 2: a clinic changes the schedule on the protocol page (a new version)."""
+    import json
+
+    proto = {p.key: p for p in protocols_current(clinic=location.clinic)}["depression"]
+    client = logged_in_client(prescriber)
+    page = client.get(f"/protocols/{proto.pk}/edit/")
+    form = page.context["form"]
+    data = {
+        name: ("" if value is None else value)
+        for name, value in ((n, form.initial.get(n)) for n in form.fields)
+    }
+    schedule = {"induction": [{"instrument": "PHQ-9", "every_days": 5}]}
+    data["checkin_schedule"] = json.dumps(schedule)
+    response = client.post(f"/protocols/{proto.pk}/edit/", data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    newest = Protocol.objects.filter(key="depression").order_by("-version").first()
+    assert newest.checkin_schedule == schedule
+    assert newest.version == proto.version + 1
