@@ -131,8 +131,8 @@ def checkins_create_due(*, now: datetime | None = None) -> list[CheckIn]:
 
 
 def checkins_remind_due(*, now: datetime | None = None) -> tuple[list[int], list[int]]:
-    """(first reminders, repeats) due now: ids of open check-ins of patients with an address,
-    within their period."""
+    """(first reminders, repeats) due now: ids of open check-ins, within their period, of
+    patients with an address and an active portal log-in."""
     now = now or timezone.now()
     base = CheckIn.objects.filter(
         completed_at__isnull=True,
@@ -141,6 +141,8 @@ def checkins_remind_due(*, now: datetime | None = None) -> tuple[list[int], list
         # No period is longer than the schedule allows: older rows have closed (bounds the scan).
         due_at__gt=now - timedelta(days=CHECKIN_EVERY_DAYS_MAX),
         course__patient__email__gt="",
+        # The link opens the questionnaire after log-in: only patients with a portal account.
+        course__patient__user__is_active=True,
     )
     first = [c.pk for c in base.filter(reminder_sent_at__isnull=True) if now < c.closes_at]
     repeat_before = now - timedelta(hours=settings.CHECKINS_REMINDER_REPEAT_HOURS)

@@ -125,7 +125,9 @@ HEALTH_WORDS = re.compile(
 )
 
 
-def test_the_reminder_is_sent_then_repeated_once_after_48_hours(prescriber, patient, mailoutbox):
+def test_the_reminder_is_sent_then_repeated_once_after_48_hours(
+    prescriber, patient, patient_user, mailoutbox
+):
     """Issue 18 section 2: a reminder on creation, one repeat 48 h later if not done, no more."""
     _course(prescriber, patient, started_local=datetime(2026, 10, 28, 10, tzinfo=NY))
     due = datetime(2026, 11, 4, 14, 0, tzinfo=UTC)
@@ -161,7 +163,7 @@ def test_a_done_checkin_gets_no_repeat(prescriber, patient, patient_user, mailou
 
 @pytest.mark.parametrize("to_phase", [Phase.PAUSED, Phase.DISCONTINUED])
 def test_checkins_stop_when_the_course_is_paused_or_discontinued(
-    prescriber, patient, mailoutbox, to_phase
+    prescriber, patient, patient_user, mailoutbox, to_phase
 ):
     """Issue 18 section 2: no new check-in, no reminder, no repeat once the course stops."""
     course = _course(prescriber, patient, started_local=datetime(2026, 10, 28, 10, tzinfo=NY))
@@ -184,7 +186,9 @@ def test_checkins_stop_when_the_course_is_paused_or_discontinued(
     assert len(mailoutbox) == 2
 
 
-def test_the_reminder_mail_has_no_health_information(location, prescriber, patient, mailoutbox):
+def test_the_reminder_mail_has_no_health_information(
+    location, prescriber, patient, patient_user, mailoutbox
+):
     """Issue 18 section 2: "You have a check-in from <clinic>" and a link, nothing else."""
     _course(prescriber, patient, started_local=datetime(2026, 10, 28, 10, tzinfo=NY))
     checkins.checkins_dispatch(now=datetime(2026, 11, 4, 14, 0, tzinfo=UTC))
@@ -200,7 +204,9 @@ def test_the_reminder_mail_has_no_health_information(location, prescriber, patie
     assert message.attachments == []
 
 
-def test_checkins_due_command_runs_the_dispatch(prescriber, patient, mailoutbox, capsys):
+def test_checkins_due_command_runs_the_dispatch(
+    prescriber, patient, patient_user, mailoutbox, capsys
+):
     _course(
         prescriber,
         patient,
@@ -209,6 +215,15 @@ def test_checkins_due_command_runs_the_dispatch(prescriber, patient, mailoutbox,
     call_command("checkins_due")
     assert "2 check-in(s) created, 2 reminder(s)" in capsys.readouterr().out
     assert len(mailoutbox) == 2
+
+
+def test_a_patient_without_a_portal_log_in_gets_no_reminder(prescriber, patient, mailoutbox):
+    """The link opens only after log-in: no mail to a chart with no portal account (the
+    check-in is still created, and the missed-period flag still counts it)."""
+    _course(prescriber, patient, started_local=datetime(2026, 10, 28, 10, tzinfo=NY))
+    counts = checkins.checkins_dispatch(now=datetime(2026, 11, 4, 14, 0, tzinfo=UTC))
+    assert counts == {"created": 2, "reminders": 0, "repeats": 0}
+    assert mailoutbox == []
 
 
 # --- The link: one-time, expiring, after log-in -------------------------------------------------
