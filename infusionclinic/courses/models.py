@@ -144,6 +144,13 @@ class TreatmentCourse(TimeStampedModel):
     def is_open(self) -> bool:
         return self.phase not in (Phase.COMPLETED, Phase.DISCONTINUED)
 
+    @property
+    def checkin_schedule_now(self) -> list[dict[str, object]]:
+        """The check-ins its protocol version sets for the current phase (issue 18 section 2);
+        none while paused, completed or discontinued."""
+        rows: list[dict[str, object]] = (self.protocol.checkin_schedule or {}).get(self.phase) or []
+        return rows
+
 
 class PhaseDecision(models.Model):
     """A prescriber's decision on a course's phase, with the reason and the proposal it answered

@@ -433,3 +433,6 @@ def test_the_proposal_uses_a_home_checkin_score_and_says_so(
     assert proposal.action.value == "move_to_maintenance"  # PROT-21: 55.6 % >= 50 %
     page = logged_in_client(prescriber).get(f"/courses/{course.pk}/").content.decode()
     assert f"PHQ-9 8 (home check-in, {day})" in page
+    assert "PHQ-9 every 7 days, GAD-7 every 7 days" in page
+    outcomes = logged_in_client(nurse).get(f"/patients/{patient.pk}/outcomes/").content.decode()
+    assert "Patient (self-report), home check-in" in outcomes
