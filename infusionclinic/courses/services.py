@@ -111,16 +111,17 @@ def course_start(
 
 def _course_scales_assign(*, actor: User, course: TreatmentCourse) -> None:
     """PROT-14 / SCALE-4: a started course asks the patient for PHQ-9 (every session, scales.md
-    section 9) and the course's primary scale (PROT-13), so the portal offers them before each
-    infusion and the pre-checks find them (issue 18 section 2, the clinic-day seam). A primary
-    scale the clinic has no instrument definition for (e.g. a clinician-only MADRS) is skipped:
-    staff record it on the outcomes page."""
-    from infusionclinic.outcomes.models import InstrumentDefinition
+    section 9) and for the course's primary scale (PROT-13), so the portal offers them before
+    each infusion and the pre-checks find them (issue 18 section 2, the clinic-day seam). A
+    primary scale the portal does not offer (PCL-5 until its official wording is in the data
+    file, or one the clinic has no definition for) is left to staff: assigning it would make
+    every pre-check wait for a paper form nobody was asked to enter."""
+    from infusionclinic.outcomes.selectors import instruments_current
     from infusionclinic.outcomes.services import instrument_assign
 
-    known = set(InstrumentDefinition.objects.values_list("code", flat=True))
+    portal = {d.code for d in instruments_current() if d.spec.portal}
     for code in dict.fromkeys(["PHQ-9", course.primary_instrument]):
-        if code in known:
+        if code in portal:
             instrument_assign(actor=actor, patient=course.patient, instrument_code=code)
 
 
@@ -352,8 +353,9 @@ CHECKIN_EVERY_DAYS_MAX = 90
 
 def checkin_schedule_errors(schedule: Any) -> list[str]:
     """Issue 18 section 2: {"induction": [{"instrument": "PHQ-9", "every_days": 7}], ...}; only
-    the phases that treat, instruments the clinic has, 1 to 90 days apart, each once a phase."""
-    from infusionclinic.outcomes.models import InstrumentDefinition
+    the phases that treat, instruments the portal offers, 1 to 90 days apart, each once a
+    phase."""
+    from infusionclinic.outcomes.selectors import instruments_current
 
     if schedule in (None, "", {}):
         return []
@@ -361,7 +363,8 @@ def checkin_schedule_errors(schedule: Any) -> list[str]:
         return [
             'An object by phase, e.g. {"induction": [{"instrument": "PHQ-9", "every_days": 7}]}.'
         ]
-    known = set(InstrumentDefinition.objects.values_list("code", flat=True))
+    # Check-ins are answered at home: only instruments the portal offers.
+    known = {d.code for d in instruments_current() if d.spec.portal}
     problems: list[str] = []
     for phase, rows in schedule.items():
         if phase not in CHECKIN_PHASES:
@@ -375,7 +378,7 @@ def checkin_schedule_errors(schedule: Any) -> list[str]:
             code = row.get("instrument") if isinstance(row, dict) else None
             every = row.get("every_days") if isinstance(row, dict) else None
             if code not in known:
-                problems.append(f"{phase}: unknown instrument {code!r}.")
+                problems.append(f"{phase}: {code!r} is not a questionnaire the portal offers.")
             elif code in seen:
                 problems.append(f"{phase}: {code} is listed twice.")
             if isinstance(code, str):

@@ -57,6 +57,7 @@ def test_a_new_schedule_is_a_new_protocol_version_and_the_course_keeps_its_own(
     [
         {"evaluation": [{"instrument": "PHQ-9", "every_days": 7}]},
         {"induction": [{"instrument": "NOPE", "every_days": 7}]},
+        {"induction": [{"instrument": "PCL-5", "every_days": 7}]},  # staff entry only
         {"induction": [{"instrument": "PHQ-9", "every_days": 0}]},
         {
             "induction": [
@@ -78,7 +79,14 @@ def test_a_bad_checkin_schedule_is_refused(location, prescriber, schedule):
 
 @pytest.mark.parametrize(
     ("indication", "expected"),
-    [("depression", {"PHQ-9"}), ("pain", {"PHQ-9", "PAIN-NRS"}), ("ptsd", {"PHQ-9", "PCL-5"})],
+    [
+        ("depression", {"PHQ-9"}),
+        ("pain", {"PHQ-9", "PAIN-NRS"}),
+        ("anxiety", {"PHQ-9", "GAD-7"}),
+        # PCL-5 is staff entry from the paper form ("portal": false): not assigned, or every
+        # pre-check would wait for it.
+        ("ptsd", {"PHQ-9"}),
+    ],
 )
 def test_course_start_assigns_phq9_and_the_primary_scale_prot14(
     prescriber, patient, indication, expected
