@@ -506,3 +506,16 @@ BILLING_DEPOSIT_HOLD_MINUTES = env.int("BILLING_DEPOSIT_HOLD_MINUTES", default=3
 # protocol.md PROT-33: periodic review of a maintenance course's continued need with the referring
 # provider, "default every 6 months" (unverified, ⚠️): 182 days from the start of maintenance.
 COURSE_MAINTENANCE_REVIEW_DAYS = env.int("COURSE_MAINTENANCE_REVIEW_DAYS", default=182)
+
+# Issue 18 section 2: check-ins between visits (`manage.py checkins_due`). A check-in is due at
+# this local time (HH:MM, in the patient's home location's zone) on its due day: a clinic choice.
+CHECKINS_DUE_LOCAL_TIME = env.str("CHECKINS_DUE_LOCAL_TIME", default="09:00")
+# The reminder is repeated once when the check-in is still not done this many hours later.
+CHECKINS_REMINDER_REPEAT_HOURS = env.int("CHECKINS_REMINDER_REPEAT_HOURS", default=48)
+# The mailed one-time link expires after this many hours (unverified clinic default, ⚠️; short so
+# a forwarded or old mail opens nothing; the portal's check-in list still works after log-in).
+CHECKINS_LINK_MAX_AGE_HOURS = env.int("CHECKINS_LINK_MAX_AGE_HOURS", default=72)
+# Flags on the prescriber's home: PHQ-9 up by at least this from the previous score (issue 18,
+# unverified ⚠️), and no check-in for this many due periods in a row (issue 18, unverified ⚠️).
+CHECKINS_WORSENING_POINTS = env.int("CHECKINS_WORSENING_POINTS", default=5)
+CHECKINS_MISSED_PERIODS = env.int("CHECKINS_MISSED_PERIODS", default=2)

@@ -38,3 +38,9 @@ class ProtocolForm(forms.ModelForm):
     class Meta:
         model = Protocol
         fields = list(PROTOCOL_EDITABLE)
+        labels = {"checkin_schedule": "Check-ins between visits"}
+        help_texts = {
+            "checkin_schedule": "Issue 18: per phase, the questionnaires due at home and how many "
+            'days apart, e.g. {"induction": [{"instrument": "PHQ-9", "every_days": 7}], '
+            '"maintenance": [{"instrument": "PHQ-9", "every_days": 14}]}.'
+        }

@@ -1,6 +1,7 @@
 """Treatment protocols (versioned, clinic-editable) and each patient's treatment course with its
 phase history (../shared/domain/protocol.md §5)."""
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -61,6 +62,9 @@ class Protocol(models.Model):
     )
     default_duration_min = models.PositiveSmallIntegerField()
     default_concentration_mg_per_ml = models.DecimalField(max_digits=6, decimal_places=3)
+    # Issue 18 section 2: the check-ins due between visits, per phase:
+    # {"induction": [{"instrument": "PHQ-9", "every_days": 7}, ...], "maintenance": [...]}.
+    checkin_schedule = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -140,6 +144,13 @@ class TreatmentCourse(TimeStampedModel):
     def is_open(self) -> bool:
         return self.phase not in (Phase.COMPLETED, Phase.DISCONTINUED)
 
+    @property
+    def checkin_schedule_now(self) -> list[dict[str, object]]:
+        """The check-ins its protocol version sets for the current phase (issue 18 section 2);
+        none while paused, completed or discontinued."""
+        rows: list[dict[str, object]] = (self.protocol.checkin_schedule or {}).get(self.phase) or []
+        return rows
+
 
 class PhaseDecision(models.Model):
     """A prescriber's decision on a course's phase, with the reason and the proposal it answered
@@ -163,3 +174,46 @@ class PhaseDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_phase or 'start'} → {self.to_phase}"
+
+
+class CheckIn(TimeStampedModel):
+    """One questionnaire due between visits (issue 18 section 2), created by `checkins_due` from
+    the schedule of the course's protocol version for its phase. Due at the clinic's local time
+    (CHECKINS_DUE_LOCAL_TIME) on `due_on` in the patient's home location's zone; its period ends
+    `every_days` later, when the next one is due. The reminder mail carries a one-time link:
+    `link_nonce` is what the current link signs, cleared when the link is used."""
+
+    course = models.ForeignKey(TreatmentCourse, on_delete=models.PROTECT, related_name="checkins")
+    instrument_code = models.CharField(max_length=20)
+    phase = models.CharField(max_length=16, choices=Phase.choices)
+    every_days = models.PositiveSmallIntegerField()
+    due_on = models.DateField()  # the local day in the patient's home location's zone
+    due_at = models.DateTimeField()  # aware (stored UTC): local due time on due_on
+    reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    reminder_repeated_at = models.DateTimeField(null=True, blank=True)
+    link_nonce = models.CharField(max_length=32, blank=True)
+    assessment = models.OneToOneField(
+        "outcomes.Assessment",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="checkin",
+    )
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["course", "instrument_code", "due_on"], name="checkin_course_code_day"
+            )
+        ]
+        indexes = [models.Index(fields=["completed_at", "due_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.instrument_code} check-in due {self.due_on} (course {self.course_id})"
+
+    @property
+    def closes_at(self) -> datetime:
+        """The end of its period: when the next check-in of the instrument is due."""
+        return self.due_at + timedelta(days=self.every_days)

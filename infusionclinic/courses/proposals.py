@@ -123,12 +123,20 @@ def evaluate(
     return Evaluation(baseline, current, pct, points, responded, remitted, partial)
 
 
+def point_text(point: ScorePointLike) -> str:
+    """ "14 (2026-12-01)", or "14 (home check-in, 2026-12-01)" when the point says where it was
+    collected (outcomes' ScorePoint.source_label; issue 18 section 2: home scores count too)."""
+    source = getattr(point, "source_label", None)
+    where = f"{source}, " if source else ""
+    return f"{point.total} ({where}{point.completed_at:%Y-%m-%d})"
+
+
 def _numbers(ev: Evaluation, rule: ResponseRule) -> dict[str, str]:
     out: dict[str, str] = {}
     if ev.baseline is not None:
-        out["baseline"] = f"{ev.baseline.total} ({ev.baseline.completed_at:%Y-%m-%d})"
+        out["baseline"] = point_text(ev.baseline)
     if ev.current is not None:
-        out["current"] = f"{ev.current.total} ({ev.current.completed_at:%Y-%m-%d})"
+        out["current"] = point_text(ev.current)
     if ev.change_pct is not None:
         out["change_pct"] = _pct(ev.change_pct)
     if ev.change_points is not None:
@@ -246,7 +254,7 @@ def propose_in_maintenance(
     due = anchor + timedelta(days=rule.maintenance_interval_days)
     numbers: dict[str, str] = {"next_due": f"{due:%Y-%m-%d}"}
     if baseline is not None:
-        numbers["baseline"] = f"{baseline.total} ({baseline.completed_at:%Y-%m-%d})"
+        numbers["baseline"] = point_text(baseline)
     recent = in_phase[-rule.loss_of_response_count :] if rule.loss_of_response_count else []
     if baseline is not None and len(recent) == rule.loss_of_response_count and recent:
         lost = [not evaluate(baseline, p, rule).responded for p in recent]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -26,6 +26,7 @@ from .models import Phase, PhaseDecision, Protocol, TreatmentCourse
 from .proposals import (
     Proposal,
     ScorePointLike,
+    point_text,
     propose_end_of_induction,
     propose_in_maintenance,
 )
@@ -167,7 +168,8 @@ def course_decisions(*, course: TreatmentCourse) -> list[PhaseDecision]:
 
 
 def course_score_history(course: TreatmentCourse) -> list[ScorePointLike]:
-    """The primary instrument's submitted scores for the course's patient (outcomes app)."""
+    """The primary instrument's submitted scores for the course's patient (outcomes app), clinic
+    scores and home check-ins alike (issue 18 section 2), each saying which it is."""
     return list(score_history(patient=course.patient, instrument_code=course.primary_instrument))
 
 
@@ -180,6 +182,24 @@ def course_proposal(
     """The proposal for the course's phase from a score history passed in (PROT-23, PROT-30,
     PROT-32, PROT-40); None for phases that propose nothing."""
     now = now or timezone.now()
+    proposal = _course_proposal(course=course, history=history, now=now)
+    if proposal is None:
+        return None
+    # Issue 18 section 2: say which score the proposal rests on, clinic or home check-in.
+    used = [p for p in history if p.completed_at <= now]
+    if not used:
+        return proposal
+    latest = max(used, key=lambda p: p.completed_at)
+    return replace(
+        proposal,
+        numbers=dict(proposal.numbers)
+        | {"score_used": f"{course.primary_instrument} {point_text(latest)}"},
+    )
+
+
+def _course_proposal(
+    *, course: TreatmentCourse, history: Sequence[ScorePointLike], now: datetime
+) -> Proposal | None:
     rule = course.protocol.response_rule()
     if course.phase == Phase.INDUCTION:
         end = course_induction_end(course=course)

@@ -105,7 +105,24 @@ def course_start(
         detail={"indication": indication, "protocol": f"{protocol.key} v{protocol.version}"}
         | ({"override_rule": "PROT-42"} if stopped is not None else {}),
     )
+    _course_scales_assign(actor=actor, course=course)
     return course
+
+
+def _course_scales_assign(*, actor: User, course: TreatmentCourse) -> None:
+    """PROT-14 / SCALE-4: a started course asks the patient for PHQ-9 (every session, scales.md
+    section 9) and for the course's primary scale (PROT-13), so the portal offers them before
+    each infusion and the pre-checks find them (issue 18 section 2, the clinic-day seam). A
+    primary scale the portal does not offer (PCL-5 until its official wording is in the data
+    file, or one the clinic has no definition for) is left to staff: assigning it would make
+    every pre-check wait for a paper form nobody was asked to enter."""
+    from infusionclinic.outcomes.selectors import instruments_current
+    from infusionclinic.outcomes.services import instrument_assign
+
+    portal = {d.code for d in instruments_current() if d.spec.portal}
+    for code in dict.fromkeys(["PHQ-9", course.primary_instrument]):
+        if code in portal:
+            instrument_assign(actor=actor, patient=course.patient, instrument_code=code)
 
 
 def _stopped_after_induction(patient: Patient, indication: str) -> PhaseDecision | None:
@@ -296,6 +313,7 @@ PROTOCOL_EDITABLE = (
     "default_dose_mg_per_kg_per_h",
     "default_duration_min",
     "default_concentration_mg_per_ml",
+    "checkin_schedule",
 )
 _POSITIVE_INTS = {
     "induction_count",
@@ -323,8 +341,53 @@ def _validate_protocol(values: dict[str, Any]) -> None:
             errors[name] = ["Must be a number."]
     if not str(values["primary_instrument"]).strip():
         errors["primary_instrument"] = ["Required (PROT-13)."]
+    if problems := checkin_schedule_errors(values.get("checkin_schedule")):
+        errors["checkin_schedule"] = problems
     if errors:
         raise ValidationError(errors)
+
+
+CHECKIN_PHASES = (Phase.INDUCTION, Phase.MAINTENANCE)
+CHECKIN_EVERY_DAYS_MAX = 90
+
+
+def checkin_schedule_errors(schedule: Any) -> list[str]:
+    """Issue 18 section 2: {"induction": [{"instrument": "PHQ-9", "every_days": 7}], ...}; only
+    the phases that treat, instruments the portal offers, 1 to 90 days apart, each once a
+    phase."""
+    from infusionclinic.outcomes.selectors import instruments_current
+
+    if schedule in (None, "", {}):
+        return []
+    if not isinstance(schedule, dict):
+        return [
+            'An object by phase, e.g. {"induction": [{"instrument": "PHQ-9", "every_days": 7}]}.'
+        ]
+    # Check-ins are answered at home: only instruments the portal offers.
+    known = {d.code for d in instruments_current() if d.spec.portal}
+    problems: list[str] = []
+    for phase, rows in schedule.items():
+        if phase not in CHECKIN_PHASES:
+            problems.append(f"Unknown phase {phase!r}: use induction or maintenance.")
+            continue
+        if not isinstance(rows, list):
+            problems.append(f"{phase}: a list of check-ins.")
+            continue
+        seen: set[str] = set()
+        for row in rows:
+            code = row.get("instrument") if isinstance(row, dict) else None
+            every = row.get("every_days") if isinstance(row, dict) else None
+            if code not in known:
+                problems.append(f"{phase}: {code!r} is not a questionnaire the portal offers.")
+            elif code in seen:
+                problems.append(f"{phase}: {code} is listed twice.")
+            if isinstance(code, str):
+                seen.add(code)
+            if not isinstance(every, int) or isinstance(every, bool):
+                problems.append(f"{phase}: every_days must be a whole number of days.")
+            elif not 1 <= every <= CHECKIN_EVERY_DAYS_MAX:
+                problems.append(f"{phase}: every_days between 1 and {CHECKIN_EVERY_DAYS_MAX}.")
+    return problems
 
 
 @transaction.atomic
@@ -339,6 +402,7 @@ def protocol_revise(*, actor: User, protocol: Protocol, changes: dict[str, Any])
     if unknown:
         raise ValidationError({name: ["Not editable."] for name in sorted(unknown)})
     values = {name: getattr(protocol, name) for name in PROTOCOL_EDITABLE} | changes
+    values["checkin_schedule"] = values.get("checkin_schedule") or {}
     _validate_protocol(values)
     latest = Protocol.objects.filter(key=protocol.key).aggregate(m=Max("version"))["m"] or 0
     new = Protocol.objects.create(

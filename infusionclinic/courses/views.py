@@ -4,8 +4,9 @@ from its score history, and the prescriber's decision; the clinic's protocols.""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 
 from infusionclinic.accounts.roles import Perm
@@ -13,10 +14,12 @@ from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.common.access import require_perm
 from infusionclinic.outcomes.safety import safety_alert_gate, safety_alert_seen_record
+from infusionclinic.outcomes.services import instrument_current
+from infusionclinic.outcomes.views import answers_page
 from infusionclinic.patients.forms import apply_service_errors
 from infusionclinic.patients.selectors import patient_get_for_user
 
-from . import services
+from . import checkins, services
 from .forms import CourseStartForm, PhaseDecisionForm, ProtocolForm
 from .models import TreatmentCourse
 from .selectors import (
@@ -183,4 +186,67 @@ def protocol_edit(request: HttpRequest, protocol_id: int) -> HttpResponse:
         request,
         "courses/protocol_form.html",
         {"form": form, "protocol": protocol, "presets": induction_presets()},
+    )
+
+
+# --- Home check-ins in the patient portal (issue 18 section 2) ----------------------------------
+
+
+@login_required
+def checkin_open(request: HttpRequest, token: str) -> HttpResponse:
+    """The mailed one-time link: after log-in (login_required keeps it as `next`), it opens the
+    check-in once; used, expired or altered, it says so and points to the portal's list."""
+    require_perm(request, Perm.ASSESSMENT_SELF_REPORT)
+    try:
+        checkin = checkins.checkin_link_use(actor=request.user, token=token)
+    except checkins.CheckInLinkError as exc:
+        return render(
+            request, "courses/checkin_link_invalid.html", {"problem": str(exc)}, status=410
+        )
+    return redirect("courses:my_checkin", checkin_id=checkin.pk)
+
+
+@login_required
+def my_checkins(request: HttpRequest) -> HttpResponse:
+    require_perm(request, Perm.ASSESSMENT_SELF_REPORT)
+    patient = getattr(request.user, "patient", None)
+    if patient is None:
+        raise Http404("No chart is linked to this log-in.")
+    patient = patient_get_for_user(user=request.user, patient_id=patient.pk)
+    rows = checkins.checkins_open_for_patient(patient=patient)
+    audit_record(
+        actor=request.user,
+        action=AuditAction.VIEW,
+        patient=patient,
+        obj=patient,
+        detail={"page": "my check-ins"},
+    )
+    return render(request, "courses/my_checkins.html", {"checkins": rows})
+
+
+@login_required
+def my_checkin(request: HttpRequest, checkin_id: int) -> HttpResponse:
+    """One check-in's questionnaire; submitting scores it with the one engine (SCALE-4 alerts and
+    the crisis resources on the page that follows)."""
+    require_perm(request, Perm.ASSESSMENT_SELF_REPORT)
+    checkin = checkins.checkin_get_for_patient_user(user=request.user, checkin_id=checkin_id)
+    if checkin.assessment_id is not None:
+        return redirect("outcomes:my_done", assessment_id=checkin.assessment_id)
+    if not checkins.checkin_is_open(checkin):
+        raise Http404("This check-in is no longer due.")
+    try:
+        definition = instrument_current(code=checkin.instrument_code)
+    except ValidationError as exc:
+        raise Http404("Unknown questionnaire.") from exc
+    if not definition.spec.portal:
+        raise Http404("This questionnaire is filled in at the clinic.")
+    return answers_page(
+        request,
+        checkin.course.patient,
+        definition,
+        template="outcomes/my_fill.html",
+        done_url=reverse("outcomes:my_done", kwargs={"assessment_id": 0}).replace("/0/", "/{id}/"),
+        submit=lambda **kw: checkins.checkin_submit(
+            actor=kw["actor"], checkin=checkin, answers=kw["answers"]
+        ),
     )

@@ -73,6 +73,13 @@ class Administration(models.TextChoices):
     CLINICIAN = "clinician", "Entered by staff"
 
 
+class AssessmentSource(models.TextChoices):
+    """Where the response was collected (issue 18 section 2): the course proposal says which."""
+
+    CLINIC = "clinic", "clinic"
+    HOME_CHECKIN = "home_checkin", "home check-in"
+
+
 class Assessment(TimeStampedModel):
     """One response to one instrument (FHIR QuestionnaireResponse). A draft holds partial answers
     (None for unanswered items) and may be resumed; a submitted response is locked and changes
@@ -93,6 +100,9 @@ class Assessment(TimeStampedModel):
     submitted_at = models.DateTimeField(null=True, blank=True)
     administration = models.CharField(max_length=16, choices=Administration.choices)
     language = models.CharField(max_length=16, default="en")
+    source = models.CharField(
+        max_length=16, choices=AssessmentSource.choices, default=AssessmentSource.CLINIC
+    )
     entered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
     )

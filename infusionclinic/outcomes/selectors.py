@@ -23,6 +23,7 @@ from infusionclinic.patients.selectors import patients_visible_to
 from . import scoring
 from .models import (
     Assessment,
+    AssessmentSource,
     AssessmentStatus,
     InstrumentAssignment,
     InstrumentDefinition,
@@ -35,6 +36,12 @@ class ScorePoint:
     assessment_id: int
     completed_at: datetime  # aware
     total: int
+    source: str = AssessmentSource.CLINIC  # where it was collected (issue 18 section 2)
+
+    @property
+    def source_label(self) -> str:
+        """ "clinic" or "home check-in" (the course proposal names the score it used)."""
+        return str(AssessmentSource(self.source).label)
 
 
 def _submitted(patient: Patient, instrument_code: str, since: datetime | None):  # type: ignore[no-untyped-def]
@@ -49,12 +56,13 @@ def _submitted(patient: Patient, instrument_code: str, since: datetime | None): 
 def score_history(
     *, patient: Patient, instrument_code: str, since: datetime | None = None
 ) -> list[ScorePoint]:
-    """Submitted assessments of that instrument for the patient, oldest first."""
+    """Submitted assessments of that instrument for the patient, oldest first: clinic scores
+    and home check-ins alike, each saying which it is (`source`)."""
     return [
-        ScorePoint(assessment_id=pk, completed_at=completed_at, total=total)
-        for pk, completed_at, total in _submitted(patient, instrument_code, since).values_list(
-            "pk", "completed_at", "total"
-        )
+        ScorePoint(assessment_id=pk, completed_at=completed_at, total=total, source=source)
+        for pk, completed_at, total, source in _submitted(
+            patient, instrument_code, since
+        ).values_list("pk", "completed_at", "total", "source")
     ]
 
 

@@ -24,6 +24,7 @@ from .models import (
     Administration,
     Assessment,
     AssessmentAmendment,
+    AssessmentSource,
     AssessmentStatus,
     InstrumentAssignment,
     InstrumentDefinition,
@@ -154,9 +155,11 @@ def assessment_submit(
     instrument_code: str,
     answers: Sequence[int | None],
     completed_at: datetime | None = None,
+    source: str = AssessmentSource.CLINIC,
 ) -> Assessment:
     """Score a complete response and lock it. Completes the patient's draft of this instrument if
-    there is one. Raises the instrument's safety alerts at once (SCALE-4)."""
+    there is one. Raises the instrument's safety alerts at once (SCALE-4). `source` says where it
+    was collected (a home check-in, issue 18 section 2: courses.checkins)."""
     administration = _check_may_answer(actor, patient)
     definition = instrument_current(code=instrument_code)
     spec = definition.spec
@@ -182,6 +185,7 @@ def assessment_submit(
     assessment.submitted_at = now
     assessment.administration = administration
     assessment.entered_by = actor
+    assessment.source = source
     assessment.save()
     audit_record(
         actor=actor,
@@ -192,6 +196,7 @@ def assessment_submit(
             "instrument": definition.code,
             "version": definition.version,
             "status": "submitted",
+            "source": source,
             "total": result.total,
             "severity": assessment.severity,
         },
@@ -232,12 +237,14 @@ def _raise_alerts(
     return raised
 
 
-def safety_alert_recipients(*, patient: Patient) -> list[str]:
+def safety_alert_recipients(*, patient: Patient, nurses: bool = False) -> list[str]:
     """No on-duty roster exists yet: every active prescriber of the patient's home location, plus
-    the on-call address OUTCOMES_SAFETY_ALERT_EMAIL when set."""
+    the on-call address OUTCOMES_SAFETY_ALERT_EMAIL when set. `nurses`: the location's nurses
+    too (a home check-in, issue 18 section 2: no clinician is with the patient)."""
+    roles = [Role.PRESCRIBER, Role.NURSE] if nurses else [Role.PRESCRIBER]
     emails = set(
         User.objects.filter(
-            role=Role.PRESCRIBER, is_active=True, locations=patient.home_location
+            role__in=roles, is_active=True, locations=patient.home_location
         ).values_list("email", flat=True)
     )
     if settings.OUTCOMES_SAFETY_ALERT_EMAIL:
@@ -247,7 +254,10 @@ def safety_alert_recipients(*, patient: Patient) -> list[str]:
 
 def _email_alerts(alerts: list[SafetyAlert]) -> None:
     for alert in alerts:
-        to = safety_alert_recipients(patient=alert.patient)
+        to = safety_alert_recipients(
+            patient=alert.patient,
+            nurses=alert.assessment.source == AssessmentSource.HOME_CHECKIN,
+        )
         if not to:
             continue
         # Minimum necessary: no name or answers in mail; the link needs a log-in.

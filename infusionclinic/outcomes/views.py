@@ -6,6 +6,8 @@ the path keeps only `patient_id`, so the generated access matrix covers every pa
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -27,7 +29,7 @@ from infusionclinic.patients.selectors import patient_get_for_user
 from . import selectors, services
 from .chart import progress_chart_svg
 from .forms import AcknowledgeForm, AmendForm, AnswersForm, AssignForm
-from .models import InstrumentDefinition
+from .models import Assessment, InstrumentDefinition
 
 
 def _outcomes_context(request: HttpRequest, patient: Patient) -> dict[str, object]:
@@ -127,8 +129,10 @@ def _answers_page(
     template: str,
     done_url: str,
     extra: dict[str, object] | None = None,
+    submit: Callable[..., Assessment] | None = None,
 ) -> HttpResponse:
-    """Shared GET/POST of an answers form: "save" keeps a draft, "submit" scores and locks."""
+    """Shared GET/POST of an answers form: "save" keeps a draft, "submit" scores and locks.
+    `submit` replaces services.assessment_submit (same keywords), e.g. a home check-in's."""
     draft = selectors.draft_get(patient=patient, instrument=definition)
     form = AnswersForm(
         request.POST or None,
@@ -147,7 +151,7 @@ def _answers_page(
     if request.method == "POST" and form.is_valid():
         try:
             if "submit" in request.POST:
-                assessment = services.assessment_submit(
+                assessment = (submit or services.assessment_submit)(
                     actor=request.user,
                     patient=patient,
                     instrument_code=definition.code,
@@ -363,5 +367,10 @@ def my_questionnaire_done(request: HttpRequest, assessment_id: int) -> HttpRespo
             "assessment": assessment,
             "show_crisis": assessment.alerts.exists(),
             "crisis_line": settings.OUTCOMES_CRISIS_LINE,
+            "clinic_location": patient.home_location,
         },
     )
+
+
+# The answers page other apps reuse for their own questionnaires (courses' home check-ins).
+answers_page = _answers_page
