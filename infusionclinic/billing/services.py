@@ -4,7 +4,7 @@ its audit event in the same transaction (STYLE.md habits 1-2)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -311,13 +311,15 @@ def invoice_create(
 
 
 @transaction.atomic
-def package_sell(*, actor: User, patient: Patient, plan: PackagePlan) -> PackagePurchase:
+def package_sell(
+    *, actor: User, patient: Patient, plan: PackagePlan, at: datetime | None = None
+) -> PackagePurchase:
     """Sell a package: its own invoice with one line at the package price; the sessions are
     consumed by later appointment invoices."""
     _require(actor, plan.location)
     if not plan.active:
         raise ValidationError({"plan": ["This package is no longer offered."]})
-    today = timezone.now().astimezone(plan.location.tzinfo).date()
+    today = (at or timezone.now()).astimezone(plan.location.tzinfo).date()
     invoice = Invoice.objects.create(
         patient=patient,
         location=plan.location,
@@ -357,6 +359,7 @@ def payment_record(
     method: str,
     reference: str = "",
     note: str = "",
+    at: datetime | None = None,
 ) -> Payment:
     """Record money staff took. Never more than the balance: the balance does not go negative."""
     _require(actor, invoice.location)
@@ -377,7 +380,7 @@ def payment_record(
         reference=result.reference,
         note=note.strip(),
         recorded_by=actor,
-        recorded_at=timezone.now(),
+        recorded_at=min(at, timezone.now()) if at else timezone.now(),
     )
     audit_record(
         actor=actor,

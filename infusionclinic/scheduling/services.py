@@ -245,10 +245,11 @@ def _create(
     chair: Chair | None,
     series: uuid.UUID | None,
     course: TreatmentCourse | None = None,
+    now: datetime | None = None,
 ) -> Appointment:
     if timezone.is_naive(starts_at):
         raise ValidationError({"starts_at": ["Give a time zone (e.g. ...Z or +02:00)."]})
-    if starts_at <= timezone.now():
+    if starts_at <= (now or timezone.now()):
         raise ValidationError({"starts_at": ["The appointment must be in the future."]})
     ends_at = starts_at + appointment_length(kind)
     if kind == AppointmentKind.INFUSION:
@@ -309,6 +310,7 @@ def appointment_book(
     kind: str,
     starts_at: datetime,
     chair: Chair | None = None,
+    now: datetime | None = None,
 ) -> Appointment:
     """Book one appointment; `patient` comes from `patient_get_for_user`. An infusion without a
     chair gets the first free one. Raises BookingConflict with every reason it cannot be booked."""
@@ -328,6 +330,7 @@ def appointment_book(
         starts_at=starts_at,
         chair=chair,
         series=None,
+        now=now,
     )
     _notify_front_desk(actor, appointment, "booked")
     return appointment
@@ -341,6 +344,7 @@ def appointment_series_book(
     location: Location,
     starts: Sequence[datetime],
     course: TreatmentCourse | None = None,
+    now: datetime | None = None,
 ) -> list[Appointment]:
     """Accept a proposed infusion series in one step: all appointments or none. With a treatment
     course, each appointment is linked to it."""
@@ -366,6 +370,7 @@ def appointment_series_book(
                     chair=None,
                     series=series,
                     course=course,
+                    now=now,
                 )
             )
         except BookingConflict as exc:
@@ -536,5 +541,36 @@ def appointment_confirm_safety(
         patient=appointment.patient,
         obj=appointment,
         detail={"safety_confirmed": True},
+    )
+    return appointment
+
+
+@transaction.atomic
+def appointment_complete(
+    *, actor: User, appointment: Appointment, at: datetime | None = None
+) -> Appointment:
+    """Mark a booked appointment that took place as completed (billing invoices completed
+    appointments only). A completed one is left as it is."""
+    _require_booking_rights(actor, appointment.location, appointment.patient)
+    if actor.role == Role.PATIENT:
+        raise PermissionDenied("The clinic records that a visit took place.")
+    appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
+    if appointment.status == AppointmentStatus.COMPLETED:
+        return appointment
+    if appointment.status != AppointmentStatus.BOOKED:
+        raise BookingConflict("Only a booked appointment can be completed.")
+    now = timezone.now()
+    at = min(at, now) if at is not None else now
+    if at < appointment.starts_at:
+        raise ValidationError({"appointment": ["The appointment has not started yet."]})
+    appointment.status = AppointmentStatus.COMPLETED
+    appointment.status_changed_at = at
+    appointment.save(update_fields=["status", "status_changed_at", "updated_at"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        patient=appointment.patient,
+        obj=appointment,
+        detail={"status": appointment.status},
     )
     return appointment

@@ -8,6 +8,7 @@ from infusionclinic.accounts.models import Clinic, Location, User
 from infusionclinic.accounts.services import user_create
 from infusionclinic.common.context import client_context
 from infusionclinic.demo import data
+from infusionclinic.demo.visits import visits_build
 from infusionclinic.patients import services
 from infusionclinic.patients.models import Patient
 
@@ -105,6 +106,7 @@ class Command(BaseCommand):
                 full_name=data.PATIENT_USER["name"],
                 patient_mrn=patient.mrn,
             )
+        visits_build()
         return created
 
     def _print_logins(self) -> None:
