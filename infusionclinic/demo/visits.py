@@ -16,14 +16,17 @@ nothing after a pause or discontinuation; vital signs before the start (MON-T1),
 
 from __future__ import annotations
 
+import logging
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
-from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from infusionclinic.accounts.models import Location, User
@@ -38,16 +41,16 @@ from infusionclinic.billing.models import (
 )
 from infusionclinic.billing.selectors import invoice_figures
 from infusionclinic.controlled import compliance
-from infusionclinic.controlled import services as controlled
-from infusionclinic.controlled.bud import open_vial
-from infusionclinic.controlled.models import CountMethod, Discrepancy, LedgerEntry, Lot, Product
+from infusionclinic.controlled.models import LedgerEntry
 from infusionclinic.courses.models import Phase, TreatmentCourse
 from infusionclinic.demo import data
+from infusionclinic.demo.ledger import Ledger, pump_ml
 from infusionclinic.dosing.models import DosingOrder, OrderStatus
 from infusionclinic.infusions import rules
 from infusionclinic.infusions import services as infusions
 from infusionclinic.infusions.conf import conf
 from infusionclinic.infusions.models import InfusionSession, VitalAlert
+from infusionclinic.intake.selectors import patient_may_be_booked
 from infusionclinic.outcomes import scoring
 from infusionclinic.outcomes.models import Assessment, AssessmentStatus
 from infusionclinic.outcomes.selectors import assignments_active, safety_alerts_open
@@ -59,18 +62,12 @@ from infusionclinic.scheduling.management.commands.seed_demo_schedule import (
 )
 from infusionclinic.scheduling.models import Appointment, AppointmentKind, AppointmentStatus
 
+logger = logging.getLogger(__name__)
+# What a service answers when it refuses a step: that visit is left out and logged.
+REFUSED = (ValidationError, PermissionDenied, scheduling.BookingConflict)
 SEED = 2126
 HISTORY_DAYS = PAST_DAYS - 5  # shifts exist from PAST_DAYS ago (seed_demo_schedule)
 
-# CS-23: a listed product (Ketalar 10 mg/mL × 20 mL multiple-dose vials), received 10 a carton.
-PRODUCT = {
-    "ndc": "42023-113-10",
-    "name": "Ketalar (ketamine HCl injection)",
-    "strength_mg_per_ml": Decimal("10"),
-    "container_ml": Decimal("20"),
-}
-VIALS_PER_RECEIPT = 10
-SUPPLIER = ("Example Wholesale Drug Co.", "RE1234563")
 # §4: DEA registrations with valid check digits (fictional numbers).
 REGISTRATIONS = {"boston": "FB1234563", "denver": "FD7654329"}
 
@@ -146,13 +143,22 @@ def visits_build(*, today_local: date | None = None) -> Report:
         location = visit.appointment.location
         key = (location.pk, _local(visit.appointment.starts_at, location).date())
         if day_key is not None and key != day_key:
-            ledger.day_end(*day_key, rng)
+            ledger.day_end(*day_key)
         day_key = key
-        _past_session(visit, staff, ledger)
+        try:
+            with transaction.atomic():  # a visit the services refuse is left out, not half-made
+                _past_session(visit, staff, ledger)
+        except REFUSED as exc:
+            report.skipped.append(f"appointment {visit.appointment.pk}: {exc}")
+            continue
         report.sessions += 1
     if day_key is not None:
-        ledger.day_end(*day_key, rng)
-    _board(staff, rng, report, today_local, ledger)
+        ledger.day_end(*day_key)
+    from .board import board_build  # the board reuses this module's session steps
+
+    board_build(staff, rng, report, today_local, ledger)
+    for line in report.skipped:
+        logger.warning("demo visits: %s", line)
     return report
 
 
@@ -239,9 +245,13 @@ def _clinic_setup(staff: Staff) -> None:
 
 
 def _courses() -> list[TreatmentCourse]:
+    """Courses with a signed order: linked to the course, or the patient's unlinked order."""
+    signed = DosingOrder.objects.filter(status=OrderStatus.SIGNED)
     return list(
-        TreatmentCourse.objects.filter(dosing_orders__status=OrderStatus.SIGNED)
-        .distinct()
+        TreatmentCourse.objects.filter(
+            Q(pk__in=signed.values("course_id"))
+            | Q(patient__in=signed.filter(course__isnull=True).values("patient_id"))
+        )
         .select_related("protocol", "patient__home_location")
         .order_by("started_at", "pk")
     )
@@ -293,7 +303,15 @@ def _visit_days(course: TreatmentCourse, end: datetime) -> list[tuple[str, date,
 
 
 def _order_for(course: TreatmentCourse, at: datetime) -> DosingOrder | None:
+    """The course's order in force at `at` (the latest signed by then, else the first)."""
     signed = DosingOrder.objects.filter(course=course, status=OrderStatus.SIGNED)
+    if not signed.exists():
+        signed = DosingOrder.objects.filter(
+            patient=course.patient,
+            course__isnull=True,
+            indication=course.indication,
+            status=OrderStatus.SIGNED,
+        )
     return (
         signed.filter(signed_at__lte=at).order_by("-signed_at", "-pk").first()
         or signed.order_by("signed_at", "pk").first()
@@ -332,14 +350,18 @@ def _plan(
     for index, course in enumerate(_courses()):
         patient = course.patient
         location = patient.home_location
-        if Appointment.objects.filter(course=course).exists():
+        today = today_local or timezone.localdate(timezone=location.tzinfo)
+        end = _at(today, time.min, location)
+        if Appointment.objects.filter(course=course, starts_at__lt=end).exists():
             continue  # built already (idempotent)
         if safety_alerts_open(patient=patient):
             # SCALE-4: pre-checks refuse every infusion while an item-9 alert is open.
             report.skipped.append(f"{patient.mrn}: open PHQ-9 item 9 alert (SCALE-4)")
             continue
-        today = today_local or timezone.localdate(timezone=location.tzinfo)
-        end = _at(today, time.min, location)
+        may, reasons = patient_may_be_booked(patient=patient)
+        if not may:
+            report.skipped.append(f"{patient.mrn}: {' '.join(reasons)}")
+            continue
         earliest = end - timedelta(days=HISTORY_DAYS)
         by_segment: dict[datetime, list[tuple[datetime, DosingOrder]]] = defaultdict(list)
         for _phase, day, stop in _visit_days(course, end):
@@ -358,14 +380,19 @@ def _plan(
         report.courses += 1
         sell = index % 3 == 0
         for number, (_stop, planned) in enumerate(sorted(by_segment.items())):
-            booked = scheduling.appointment_series_book(
-                actor=staff.front_desk,
-                patient=patient,
-                location=location,
-                starts=[s for s, _ in planned],
-                course=course,
-                now=planned[0][0] - timedelta(days=3),
-            )
+            try:
+                with transaction.atomic():
+                    booked = scheduling.appointment_series_book(
+                        actor=staff.front_desk,
+                        patient=patient,
+                        location=location,
+                        starts=[s for s, _ in planned],
+                        course=course,
+                        now=planned[0][0] - timedelta(days=3),
+                    )
+            except REFUSED as exc:
+                report.skipped.append(f"{patient.mrn}: {exc}")
+                continue
             for n, (appointment, (_s, order)) in enumerate(zip(booked, planned, strict=True)):
                 roll = rng.random()
                 visits.append(
@@ -391,179 +418,6 @@ def _plan(
         middle = sorted(visits, key=lambda v: v.appointment.starts_at)[len(visits) // 2]
         middle.bp_pause, middle.bp_alert, middle.waste = True, False, True
     return visits
-
-
-# --- The controlled-substance ledger ----------------------------------------------------------
-
-
-class Ledger:
-    """Per location: lots received when the stock runs short (CS-30, storage CS-9), a draw per
-    session (CS-31, CS-42), the pump's administration (CS-32), witnessed waste (CS-33, CS-44),
-    a vial past its beyond-use date destroyed on Form 41 (CS-25, CS-17), daily counts (CS-39,
-    R2) and one discrepancy resolved after a recount by two (§7)."""
-
-    def __init__(self, staff: Staff) -> None:
-        self.staff = staff
-        self.product = controlled.product_get_or_create(
-            ndc=PRODUCT["ndc"],
-            name=PRODUCT["name"],
-            strength_mg_per_ml=PRODUCT["strength_mg_per_ml"],
-            container_ml=PRODUCT["container_ml"],
-        )
-        self.discrepancy_done = Discrepancy.objects.exists()
-        self.days_counted = 0
-
-    def _lots(self, location: Location) -> list[Lot]:
-        return list(
-            Lot.objects.filter(location=location, product=self.product)
-            .select_related("product", "location")
-            .order_by("expiry", "pk")
-        )
-
-    def _receive(self, location: Location, at: datetime, actor: User) -> Lot:
-        number = Lot.objects.filter(location=location).count() + 1
-        received = _at(_local(at, location).date(), time(7, 45), location)
-        entry = controlled.receipt_record(
-            actor=actor,
-            location=location,
-            product=self.product,
-            lot_number=f"{location.code[:3].upper()}-K{number:03d}",
-            expiry=received.date() + timedelta(days=540),
-            containers=VIALS_PER_RECEIPT,
-            supplier=SUPPLIER[0],
-            supplier_dea=SUPPLIER[1],
-            invoice_number=f"INV-{location.code[:3].upper()}-{received:%y%m%d}-{number}",
-            received_at=min(received, at - timedelta(minutes=5)),
-            storage="Locked cabinet, medication room (double lock)",
-        )
-        return entry.lot
-
-    def _other(self, actor: User, location: Location, exclude: tuple[int, ...] = ()) -> User:
-        licensed = [*self.staff.nurses.get(location.pk, []), self.staff.prescriber]
-        return next(u for u in licensed if u.pk != actor.pk and u.pk not in exclude)
-
-    def _past_bud(self, lot: Lot, actor: User, at: datetime) -> None:
-        """CS-25: the open vial's remainder past its beyond-use date goes on Form 41 (CS-17)."""
-        vial = open_vial(lot)
-        if vial is None or not vial.past_bud(at):
-            return
-        first = self._other(actor, lot.location)
-        second = self._other(actor, lot.location, exclude=(first.pk,))
-        compliance.destruction_record(
-            actor=actor,
-            location=lot.location,
-            lines=[(lot, vial.remaining_ml)],
-            method="Drug disposal pouch (non-retrievable, CS-19)",
-            place="Medication room",
-            witness_1_email=first.email,
-            witness_1_secret=data.DEMO_PASSWORD,
-            witness_2_email=second.email,
-            witness_2_secret=data.DEMO_PASSWORD,
-            occurred_at=at - timedelta(minutes=2),
-        )
-
-    def draw(self, session: InfusionSession, qty_ml: Decimal, actor: User, at: datetime):  # noqa: ANN201
-        location = session.location
-        lot = next(
-            (lot for lot in self._lots(location) if controlled.balance_ml(lot) >= qty_ml), None
-        )
-        if lot is None:
-            lot = self._receive(location, at, actor)
-        self._past_bud(lot, actor, at)
-        if controlled.balance_ml(lot) < qty_ml:
-            lot = self._receive(location, at, actor)
-        return controlled.draw_record(
-            actor=actor, lot=lot, order=session.order, qty_ml=qty_ml, occurred_at=at
-        )
-
-    def close_dose(self, draw: LedgerEntry, actor: User, at: datetime) -> None:
-        """The pump's dose given as administered (its default); the rest wasted, witnessed."""
-        controlled.administration_record(actor=actor, draw=draw, occurred_at=at)
-        left = controlled.dose_remaining_ml(draw)
-        if left > 0:
-            witness = self._other(actor, draw.lot.location)
-            controlled.waste_record(
-                actor=actor,
-                draw=draw,
-                qty_ml=left,
-                reason="Remainder in the syringe and bag, squirted into a disposal pouch.",
-                witness_email=witness.email,
-                witness_secret=data.DEMO_PASSWORD,
-                occurred_at=at + timedelta(minutes=3),
-            )
-
-    def day_end(self, location_id: int, day: date, rng: random.Random) -> None:
-        """R2, CS-39: the day's count of every lot in stock; once, a miscount resolved (§7)."""
-        location = Location.objects.get(pk=location_id)
-        nurses = self.staff.nurses[location.pk]
-        counter = nurses[0]
-        at = _at(day, time(17, 45), location)
-        self.days_counted += 1
-        for lot in self._lots(location):
-            balance = controlled.balance_ml(lot)
-            moved = lot.entries.filter(occurred_at__gte=at - timedelta(1)).exists()
-            if balance <= 0 and not moved:
-                continue
-            miscount = not self.discrepancy_done and self.days_counted >= 6 and balance >= 5
-            counted = balance - Decimal("1.00") if miscount else balance
-            count = controlled.count_record(
-                actor=counter,
-                lot=lot,
-                counted_ml=counted,
-                method=CountMethod.EXACT,
-                note="Close-of-business count.",
-                at=at,
-            )
-            if miscount:
-                self._resolve(count, counter, balance, at)
-                self.discrepancy_done = True
-
-    def _resolve(self, count: Any, counter: User, balance: Decimal, at: datetime) -> None:
-        discrepancy = Discrepancy.objects.get(count=count)
-        second = self._other(counter, count.lot.location)
-        controlled.discrepancy_recount(
-            actor=counter,
-            discrepancy=discrepancy,
-            first_count_ml=balance,
-            second_count_ml=balance,
-            second_counter_email=second.email,
-            second_counter_secret=data.DEMO_PASSWORD,
-            at=at + timedelta(minutes=10),
-        )
-        discrepancy = controlled.discrepancy_investigate(
-            actor=counter,
-            discrepancy=discrepancy,
-            notes=(
-                "Recount by two found the ledger balance: the open vial's graduations were "
-                "misread in the first count (1.00 mL). Every entry of the day traced to its "
-                "session."
-            ),
-        )
-        controlled.discrepancy_close(
-            actor=counter,
-            discrepancy=discrepancy,
-            outcome="resolved",
-            reason="Documentation error in the count; no loss (§7 step 4).",
-            at=at + timedelta(minutes=30),
-        )
-        controlled.count_record(
-            actor=counter,
-            lot=count.lot,
-            counted_ml=balance,
-            method=CountMethod.EXACT,
-            note="Count after the discrepancy was resolved.",
-            at=at + timedelta(minutes=31),
-        )
-
-
-def pump_ml(order: DosingOrder, running: timedelta, product: Product) -> Decimal:
-    """mL of the vial the pump gives in `running` (the dose given, RATE-7 reversed)."""
-    mg = rules.dose_given_mg(
-        seconds=Decimal(int(running.total_seconds())),
-        rate_ml_per_h=order.rate_ml_per_h,
-        concentration_mg_per_ml=order.concentration_mg_per_ml,
-    )
-    return (mg / product.strength_mg_per_ml).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 # --- One session ------------------------------------------------------------------------------
@@ -910,185 +764,6 @@ def _past_session(visit: Visit, staff: Staff, ledger: Ledger) -> InfusionSession
     observed = _recover(visit, session, base, rng, stopped)
     _finish(visit, session, staff, ledger, draw, stopped, observed)
     return session
-
-
-# --- Today's day board ------------------------------------------------------------------------
-
-# (state, minutes from now to the appointment's start). Each fits the opening hours or is left
-# out; the appointment length is SCHEDULING_* (120 min by default).
-BOARD = [
-    ("discharged", -150),
-    ("recovering", -95),
-    ("paused", -45),
-    ("infusing", -35),
-    ("pre_checks", -20),
-    ("checked_in", -5),
-    ("scheduled", 50),
-]
-
-
-def _board_candidates(location: Location, now: datetime) -> list[TreatmentCourse]:
-    spacing = timedelta(hours=settings.SCHEDULING_MIN_SPACING_HOURS)
-    out = []
-    for course in _courses():
-        patient = course.patient
-        if patient.home_location_id != location.pk:
-            continue
-        if course.phase not in (Phase.INDUCTION, Phase.MAINTENANCE):
-            continue
-        if safety_alerts_open(patient=patient):
-            continue
-        near = Appointment.objects.filter(
-            patient=patient,
-            kind=AppointmentKind.INFUSION,
-            status__in=[AppointmentStatus.BOOKED, AppointmentStatus.COMPLETED],
-            starts_at__gt=now - spacing - timedelta(hours=3),
-            starts_at__lt=now + spacing + timedelta(hours=3),
-        )
-        if not near.exists():
-            out.append(course)
-    return out
-
-
-def _board(
-    staff: Staff, rng: random.Random, report: Report, today_local: date | None, ledger: Ledger
-) -> None:
-    """Today's chairs in every state at the demo's local time (each location's own clock)."""
-    now = timezone.now()
-    locations = list(Location.objects.order_by("pk"))
-    candidates: dict[int, list[TreatmentCourse]] = {}
-    for location in locations:
-        today = timezone.localdate(timezone=location.tzinfo)
-        start = _at(today, time.min, location)
-        if (
-            today_local not in (None, today)
-            or InfusionSession.objects.filter(
-                location=location, scheduled_at__gte=start, scheduled_at__lt=start + timedelta(1)
-            ).exists()
-        ):
-            candidates[location.pk] = []  # another day, or built already
-            continue
-        candidates[location.pk] = _board_candidates(location, now)
-    length = scheduling.appointment_length(AppointmentKind.INFUSION)
-    turn = 0
-    for state, offset in BOARD:
-        starts = (now + timedelta(minutes=offset)).replace(second=0, microsecond=0)
-        placed = False
-        for i in range(len(locations)):
-            location = locations[(turn + i) % len(locations)]
-            pool = candidates[location.pk]
-            if not pool or scheduling.opening_problem(
-                location=location, starts_at=starts, ends_at=starts + length
-            ):
-                continue
-            for course in list(pool):
-                if _board_visit(course, state, starts, length, staff, ledger, now, rng):
-                    pool.remove(course)
-                    report.board.append(f"{location.code}: {state}")
-                    placed = True
-                    break
-            if placed:
-                turn += 1
-                break
-        if not placed:
-            report.skipped.append(f"today: no {state} chair (closed, or no patient free)")
-
-
-def _board_visit(
-    course: TreatmentCourse,
-    state: str,
-    starts: datetime,
-    length: timedelta,
-    staff: Staff,
-    ledger: Ledger,
-    now: datetime,
-    rng: random.Random,
-) -> bool:
-    location = course.patient.home_location
-    order = _order_for(course, now)
-    if order is None or order.duration_min > 60:
-        return False
-    chair = scheduling.free_chair(location=location, starts_at=starts, ends_at=starts + length)
-    if chair is None or scheduling.booking_problems(
-        location=location,
-        kind=AppointmentKind.INFUSION,
-        starts_at=starts,
-        ends_at=starts + length,
-        chair=chair,
-        patient=course.patient,
-    ):
-        return False
-    (appointment,) = scheduling.appointment_series_book(
-        actor=staff.front_desk,
-        patient=course.patient,
-        location=location,
-        starts=[starts],
-        course=course,
-        now=min(starts, now) - timedelta(days=2),
-    )
-    visit = Visit(
-        appointment=appointment,
-        course=course,
-        order=order,
-        nurse=staff.nurse(location, rng),
-        prescriber=staff.prescriber,
-        side_effect=("AE-4", 1) if state == "paused" else None,
-    )
-    if state == "scheduled":
-        infusions.session_create(
-            actor=visit.nurse,
-            patient=course.patient,
-            order=order,
-            location=location,
-            scheduled_at=starts,
-            appointment=appointment,
-        )
-        return True
-    t0 = starts
-    if state == "checked_in":
-        _questionnaires(course.patient, order, visit.nurse, min(t0, now) - timedelta(minutes=20))
-        session = infusions.session_create(
-            actor=visit.nurse,
-            patient=course.patient,
-            order=order,
-            location=location,
-            scheduled_at=starts,
-            appointment=appointment,
-        )
-        infusions.session_check_in(
-            actor=visit.nurse,
-            session=session,
-            identity_confirmed=True,
-            escort_name=course.patient.emergency_contact_name or "Escort",
-            escort_phone=course.patient.emergency_contact_phone or "555-0100-000",
-            at=min(t0 + timedelta(minutes=2), now),
-        )
-        return True
-    session, base, draw = _start(visit, staff, ledger, rng, t0)
-    if state == "pre_checks":
-        return True
-    started = t0 + timedelta(minutes=15)
-    if state in ("infusing", "paused"):
-        stopped = _infuse(visit, session, base, rng, started, until=now)
-        if stopped is None and state == "paused":
-            infusions.pump_event_record(
-                actor=visit.nurse,
-                session=session,
-                action="pause",
-                reason="Nausea (AE-4 grade 1): a short break at the patient's request.",
-                at=now - timedelta(minutes=1),
-            )
-        return True
-    stopped = _infuse(visit, session, base, rng, started)
-    if stopped is None:  # pragma: no cover - without `until` the pump always stops
-        raise RuntimeError("the infusion did not stop")
-    if state == "recovering":
-        _recover(visit, session, base, rng, stopped, until=now)
-        ledger.close_dose(draw, visit.nurse, stopped + timedelta(minutes=2))
-        return True
-    observed = _recover(visit, session, base, rng, stopped)
-    _finish(visit, session, staff, ledger, draw, stopped, observed)
-    return True
 
 
 __all__ = ["Report", "visits_build"]
