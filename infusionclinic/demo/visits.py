@@ -157,6 +157,8 @@ def visits_build(*, today_local: date | None = None) -> Report:
     from .board import board_build  # the board reuses this module's session steps
 
     board_build(staff, rng, report, today_local, ledger)
+    if today_local is None:
+        _book_ahead(staff, report)
     for line in report.skipped:
         logger.warning("demo visits: %s", line)
     return report
@@ -341,6 +343,53 @@ def _slot(
         ):
             return starts
     return None
+
+
+def _book_ahead(staff: Staff, report: Report) -> None:
+    """The next infusion of each course still in induction (PROT-10) or maintenance (PROT-30),
+    booked now for the coming weeks; a patient already booked ahead is left as they are."""
+    for course in _courses():
+        if course.phase not in (Phase.INDUCTION, Phase.MAINTENANCE):
+            continue
+        patient, protocol = course.patient, course.protocol
+        location = patient.home_location
+        today = timezone.localdate(timezone=location.tzinfo)
+        if Appointment.objects.filter(
+            patient=patient,
+            status=AppointmentStatus.BOOKED,
+            starts_at__gte=_at(today, time.min, location),
+        ).exists():
+            continue
+        done = Appointment.objects.filter(course=course, status=AppointmentStatus.COMPLETED)
+        last = done.order_by("-starts_at").first()
+        if last is None:
+            continue
+        if course.phase == Phase.INDUCTION:
+            given = done.filter(starts_at__gte=course.phase_started_at).count()
+            if given >= protocol.induction_count + course.extension_infusions_used:
+                continue  # the prescriber's decision comes first (PROT-21..24)
+            interval = protocol.induction_interval_days
+        else:
+            interval = protocol.maintenance_interval_days
+        day = _local(last.starts_at, location).date() + timedelta(days=interval)
+        day = _weekday(max(day, today + timedelta(days=1)))
+        order = _order_for(course, timezone.now())
+        if order is None or day > today + timedelta(days=35):
+            continue
+        starts = _slot(course, order, day, _at(day, time.max, location) + timedelta(days=1))
+        if starts is None:
+            continue
+        try:
+            with transaction.atomic():
+                scheduling.appointment_series_book(
+                    actor=staff.front_desk,
+                    patient=patient,
+                    location=location,
+                    starts=[starts],
+                    course=course,
+                )
+        except REFUSED as exc:
+            report.skipped.append(f"{patient.mrn} ahead: {exc}")
 
 
 def _plan(

@@ -261,6 +261,14 @@ class DemoVisitsTests(TestCase):
             self.report.skipped
         )
 
+    def test_courses_still_running_have_their_next_infusion_booked(self) -> None:
+        """PROT-10 / PROT-30: an open course's next infusion is booked ahead; none for a
+        discontinued one."""
+        tomorrow = FIXED.replace(hour=0, minute=0) + timedelta(days=1)
+        ahead = Appointment.objects.filter(status="booked", starts_at__gte=tomorrow)
+        assert ahead.filter(course__phase__in=["induction", "maintenance"]).exists()
+        assert not ahead.filter(course=self.courses[1]).exists()  # discontinued
+
     def test_running_it_again_adds_nothing(self) -> None:
         visits_build()
         assert self._counts() == self.counts
