@@ -97,3 +97,104 @@ def logged_in_client(user: User) -> Client:
 
 def api_client(user: User) -> Client:
     return Client(headers={"Authorization": f"Bearer {api_token_create(user=user)}"})
+
+
+# --- The controlled-substance log of an infusion session (issue 21 point 6) -------------------
+
+TEST_DEA = "AB1234563"  # a valid check digit: (1 + 3 + 5) + 2 × (2 + 4 + 6) = 33 → 3
+SESSION_LOT = "TEST-SESSION"
+
+
+def dea_registration(location: Location, *, recorded_by: User | None = None):  # noqa: ANN201
+    """§4 `Registration` (CS-4): a current DEA registration for `location`, written directly."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from infusionclinic.controlled.compliance import registration_status
+    from infusionclinic.controlled.models import Registration
+
+    if registration_status(location=location).state in ("current", "expiring"):
+        return registration_status(location=location).registration
+    return Registration.objects.create(
+        location=location,
+        registrant_name=f"{location.name} Infusion Clinic",
+        dea_number=TEST_DEA,
+        address="1 Main Street",
+        expires_on=timezone.localdate() + timedelta(days=730),
+        recorded_by=recorded_by or make_user("admin", location),
+    )
+
+
+def session_lot(actor: User, location: Location):  # noqa: ANN201
+    """A lot of 50 mg/mL × 10 mL vials (§8) with stock on hand at `location`."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from infusionclinic.controlled import services as cs
+    from infusionclinic.controlled.models import Lot
+
+    lot = Lot.objects.filter(location=location, lot_number=SESSION_LOT).first()
+    if lot is not None and cs.balance_ml(lot) >= Decimal(5):
+        return lot
+    product = cs.product_get_or_create(
+        ndc="42023-113-10",
+        name="Ketamine HCl injection",
+        strength_mg_per_ml=Decimal(50),
+        container_ml=Decimal(10),
+    )
+    return cs.receipt_record(
+        actor=actor,
+        location=location,
+        product=product,
+        lot_number=SESSION_LOT,
+        expiry=timezone.localdate() + timedelta(days=365),
+        containers=5,
+        supplier="Example Wholesale",
+        invoice_number="INV-SESSION",
+        storage="Cabinet A",
+    ).lot
+
+
+def session_ready_to_start(actor: User, session, *, qty_ml: str | None = None):  # noqa: ANN001, ANN201
+    """Issue 21 point 6: what "Start infusion" needs from the controlled-substance log: the
+    location's current DEA registration (CS-4) and a draw for this session (CS-31, CS-42), by
+    default the order's dose from a 50 mg/mL lot. The session must be checked in (an open
+    encounter). Returns the draw."""
+    from decimal import ROUND_UP
+
+    from infusionclinic.controlled import services as cs
+
+    dea_registration(session.location)
+    lot = session_lot(actor, session.location)
+    if qty_ml is None:
+        dose = Decimal(str(session.order.dose_mg)) / lot.product.strength_mg_per_ml
+        qty_ml = str(dose.quantize(Decimal("0.01"), rounding=ROUND_UP))
+    return cs.draw_record(actor=actor, lot=lot, order=session.order, qty_ml=qty_ml, session=session)
+
+
+def session_cs_closed(actor: User, session, *, witness: User | None = None) -> None:  # noqa: ANN001
+    """After the stop: each of the session's draws administered as the pump gave it (CS-32) and
+    the rest wasted with a witness who re-authenticates (CS-33, CS-44), so the log matches."""
+    from infusionclinic.controlled import services as cs
+    from infusionclinic.controlled.doses import session_dose_check
+
+    session.refresh_from_db()
+    check = session_dose_check(session)
+    for line in check.lines:
+        suggestion = check.suggestion(line)
+        if suggestion.qty_ml > 0:
+            cs.administration_record(actor=actor, draw=line.draw, qty_ml=suggestion.qty_ml)
+            check = session_dose_check(session)
+    for line in check.lines:
+        if line.open_ml > 0:
+            witness = witness or make_user("prescriber", session.location)
+            cs.waste_record(
+                actor=actor,
+                draw=line.draw,
+                qty_ml=line.open_ml,
+                reason="Left in the bag and line; discarded into the waste container.",
+                witness_email=witness.email,
+                witness_secret=PASSWORD,
+            )

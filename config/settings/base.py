@@ -175,6 +175,8 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "accounts:home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 PASSWORD_RESET_TIMEOUT = 60 * 60  # one hour
+# How long a portal invitation's set-password link works (issue 21 point 2); staff can resend it.
+ACCOUNTS_PORTAL_INVITATION_HOURS = env.int("ACCOUNTS_PORTAL_INVITATION_HOURS", default=72)
 
 # Automatic log-off after this many idle minutes (issue 2: 15 by default).
 IDLE_TIMEOUT_MINUTES = env.int("IDLE_TIMEOUT_MINUTES", default=15)

@@ -16,6 +16,11 @@ urlpatterns = [
         views.password_reset_confirm,
         name="password_reset_confirm",
     ),
+    path(
+        "accounts/invitation/<uidb64>/<token>/",
+        views.invitation_confirm,
+        name="invitation_confirm",
+    ),
     path("accounts/reset/done/", views.password_reset_complete, name="password_reset_complete"),
     path("home/", views.home, name="home"),
 ]

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
@@ -22,6 +23,7 @@ from infusionclinic.audit.selectors import AuditFilter, audit_events_for_user
 from infusionclinic.audit.services import audit_record
 
 from .forms import EmailAuthenticationForm, QueuedPasswordResetForm, TokenForm
+from .invitations import portal_invitation_token_generator
 from .roles import Perm, Role
 from .services import user_sessions_end_all
 
@@ -159,3 +161,27 @@ password_reset_confirm = auth_views.PasswordResetConfirmView.as_view(
 password_reset_complete = auth_views.PasswordResetCompleteView.as_view(
     template_name="accounts/password_reset_complete.html"
 )
+
+
+class PortalInvitationConfirmView(auth_views.PasswordResetConfirmView):
+    """The link in a portal invitation (issue 21 point 2): Django's set-password page with the
+    invitation's token generator. Choosing the password is audited as the invitation accepted."""
+
+    token_generator = portal_invitation_token_generator
+    template_name = "accounts/invitation_confirm.html"
+    success_url = reverse_lazy("accounts:password_reset_complete")
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        with transaction.atomic():
+            response = super().form_valid(form)
+            audit_record(
+                actor=form.user,
+                action=AuditAction.UPDATE,
+                patient=getattr(form.user, "patient", None),
+                obj=form.user,
+                detail={"portal_invitation": "accepted"},
+            )
+        return response
+
+
+invitation_confirm = PortalInvitationConfirmView.as_view()

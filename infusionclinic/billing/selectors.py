@@ -223,3 +223,36 @@ def payment_get_for_user(*, user: User, payment_id: int) -> Payment:
 def invoices_for_patient(*, user: User, patient: Patient) -> list[tuple[Invoice, InvoiceFigures]]:
     invoices = invoices_visible_to(user=user).filter(patient=patient).select_related("location")
     return [(invoice, invoice_figures(invoice)) for invoice in invoices]
+
+
+@dataclass(frozen=True)
+class AppointmentBilling:
+    """Issue 21 point 7: what the appointment and session pages show of billing once the visit
+    is completed: its invoice (with the superbill) or "Create invoice"."""
+
+    appointment: Appointment
+    invoice: Invoice | None
+    can_bill: bool  # billing.manage (front desk, admin)
+    one_click: bool  # an infusion with a session: the codes come from the pump alone
+    superbills: bool  # CODE-PX-R3: the clinic issues superbills
+
+
+def appointment_billing(
+    *, user: User, appointment: Appointment | None
+) -> AppointmentBilling | None:
+    """For an appointment the caller's selector returned (already scoped to the user); None
+    before it is completed."""
+    from django.conf import settings
+
+    from infusionclinic.accounts.roles import Perm
+
+    if appointment is None or appointment.status != "completed":
+        return None
+    return AppointmentBilling(
+        appointment=appointment,
+        invoice=Invoice.objects.filter(appointment=appointment).first(),
+        can_bill=user.has_role_perm(Perm.BILLING_MANAGE),
+        one_click=appointment.kind == "infusion"
+        and InfusionSession.objects.filter(appointment=appointment).exists(),
+        superbills=settings.BILLING_ISSUE_SUPERBILLS,
+    )

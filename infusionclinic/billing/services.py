@@ -429,7 +429,40 @@ def refund_record(
     return refund
 
 
+def appointment_invoice_create(*, actor: User, appointment: Appointment) -> Invoice:
+    """Issue 21 point 7, "Create invoice" in one click on a discharged infusion's appointment:
+    `invoice_create` with no typed lines, so the CPT/HCPCS codes and units come from the
+    session's pump running time alone (CODE-PX-R1, PX1, PX2, PX3; `units.py`), an active package
+    that covers them applied, and as rendering provider the prescriber who signed the session's
+    order when their NPI is on file (otherwise none, as on the billing page's default)."""
+    from infusionclinic.infusions.models import InfusionSession
+
+    if appointment.kind != "infusion":
+        raise ValidationError(
+            {"appointment": ["One-click invoicing is for infusions; list the services instead."]}
+        )
+    session = (
+        InfusionSession.objects.filter(appointment=appointment).select_related("order").first()
+    )
+    if session is None:
+        raise ValidationError({"appointment": ["This appointment has no infusion session."]})
+    signer_id = session.order.signed_by_id
+    provider = (
+        BillingProvider.objects.select_related("user").filter(user_id=signer_id).first()
+        if signer_id
+        else None
+    )
+    return invoice_create(
+        actor=actor,
+        appointment=appointment,
+        lines=[],
+        rendering_provider=provider.user if provider else None,
+        use_package=True,
+    )
+
+
 __all__ = [
+    "appointment_invoice_create",
     "LineInput",
     "billing_provider_set",
     "invoice_create",

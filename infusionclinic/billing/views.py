@@ -148,6 +148,25 @@ def invoice_create(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+def appointment_invoice_create(request: HttpRequest, appointment_id: int) -> HttpResponse:
+    """Issue 21 point 7: "Create invoice" on a completed infusion's appointment or session page,
+    one click (the codes from the pump, a package applied); then the invoice page."""
+    from infusionclinic.scheduling.selectors import appointment_get_for_user
+
+    appointment = appointment_get_for_user(user=request.user, appointment_id=appointment_id)
+    require_perm(request, Perm.BILLING_MANAGE)
+    try:
+        invoice = services.appointment_invoice_create(actor=request.user, appointment=appointment)
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+        return redirect("scheduling:appointment", appointment_id=appointment.pk)
+    messages.success(request, f"Invoice {invoice.number} issued.")
+    return redirect("billing:invoice", invoice_id=invoice.pk)
+
+
+@login_required
+@require_POST
 def package_sell(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
     require_perm(request, Perm.BILLING_MANAGE)

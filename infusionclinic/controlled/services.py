@@ -262,11 +262,19 @@ def receipt_record(
 
 @transaction.atomic
 def draw_record(
-    *, actor: User, lot: Lot, order: DosingOrder, qty_ml: Any, occurred_at: datetime | None = None
+    *,
+    actor: User,
+    lot: Lot,
+    order: DosingOrder,
+    qty_ml: Any,
+    occurred_at: datetime | None = None,
+    session: Any = None,
 ) -> LedgerEntry:
     """CS-31, CS-42: a draw is tied to a SIGNED, current order of a patient of this location and
     to an open encounter (the order's infusion session, checked in and not finished); the lot
-    must not be expired. `order` comes from `dosing.selectors.order_get_for_user`."""
+    must not be expired. `order` comes from `dosing.selectors.order_get_for_user`. `session`
+    (the session page's draw form, issue 21 point 6) names that encounter; it must be an open
+    session of this order at the lot's location."""
     _require(actor, Perm.CS_RECORD)
     _check_location(actor, lot.location)
     qty = _quantity_ml(qty_ml)
@@ -276,9 +284,15 @@ def draw_record(
         raise ValidationError({"order": ["The order's patient is not a patient of this location."]})
     if lot.expiry < timezone.localdate(timezone=lot.location.tzinfo):
         raise ValidationError({"lot": ["This lot has expired (CS-31)."]})
-    from infusionclinic.infusions.selectors import open_session_for_order
+    from infusionclinic.infusions.models import InfusionSession
+    from infusionclinic.infusions.selectors import OPEN_STATES, open_session_for_order
 
-    session = open_session_for_order(order_id=order.pk, location=lot.location)
+    if session is not None:  # read again: its state as it is now
+        session = InfusionSession.objects.filter(
+            pk=session.pk, order=order, location_id=lot.location_id, state__in=OPEN_STATES
+        ).first()
+    else:
+        session = open_session_for_order(order_id=order.pk, location=lot.location)
     if session is None:
         raise ValidationError(
             {

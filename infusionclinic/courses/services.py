@@ -40,11 +40,13 @@ def course_start(
     primary_instrument: str = "",
     started_at: datetime | None = None,
     override_reason: str = "",
+    at: datetime | None = None,
 ) -> TreatmentCourse:
     """A new course in induction (PROT-10) on the clinic's current protocol for the indication;
     the course keeps that protocol version whatever later edits do. A patient whose earlier
     course of the indication stopped after induction (a non-responder) starts again only with a
-    documented override reason (PROT-24, PROT-42)."""
+    documented override reason (PROT-24, PROT-42). `at` is when the decision to start is recorded
+    (default now; the demo history records past courses)."""
     _require(actor, Perm.COURSE_MANAGE, "start a treatment course")
     clinic = patient.home_location.clinic
     current = {p.indication: p for p in protocols_current(clinic=clinic)}
@@ -72,7 +74,7 @@ def course_start(
                 ]
             }
         )
-    now = timezone.now()
+    now = at or timezone.now()
     started = started_at or now
     course = TreatmentCourse.objects.create(
         patient=patient,
@@ -170,9 +172,12 @@ def phase_decide(
     reason: str,
     proposal: Proposal | None = None,
     extension_infusions: int = 0,
+    at: datetime | None = None,
 ) -> PhaseDecision:
     """A prescriber's decision (PROT-23/24, PROT-32, PROT-40), always with a written reason. The
-    proposal shown, if any, is recorded beside it with its rule ids and numbers."""
+    proposal shown, if any, is recorded beside it with its rule ids and numbers. `at` is when it
+    was decided (default now; the demo history records past decisions); it may not be in the
+    future nor before the course's current phase began."""
     _require(actor, Perm.COURSE_MANAGE, "decide a course's phase")
     course = TreatmentCourse.objects.select_for_update().get(pk=course.pk)
     reason = (reason or "").strip()
@@ -207,11 +212,13 @@ def phase_decide(
             )
         )
     )
-    if reinducing and (blockers := reinduction_blockers(course=course)):
+    if at is not None and (at > timezone.now() or at < course.phase_started_at):
+        errors["at"] = ["A decision is dated between the phase's start and now."]
+    if reinducing and (blockers := reinduction_blockers(course=course, now=at)):
         errors["to_phase"] = ["Re-induction needs: " + " ".join(blockers)]
     if errors:
         raise ValidationError(errors)
-    now = timezone.now()
+    now = at or timezone.now()
     decision = PhaseDecision.objects.create(
         course=course,
         from_phase=course.phase,

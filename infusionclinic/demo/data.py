@@ -547,3 +547,134 @@ PATIENTS = [
         [("Vilazodone", "40 mg daily")],
     ),
 ]
+
+# --- The clinic's story (demo/history.py, issue 21 point 1) -----------------------------------
+# One row per patient above, by (given, family): the stage the patient has reached and, for a
+# treatment course, the day infusion 1 was (days before the demo's today; negative = booked ahead),
+# the primary scale's baseline total and the course of the scores ("remit": response and then
+# remission; "respond": response without remission; "partial": 25-50 % at the end of induction,
+# extended (PROT-23) and then responding; "none": no response: stopped after induction).
+# `finding` names the intake answer that stops a screened-out patient and the rule it triggers;
+# `titrate` is a DOSE-3 change of the standing order (new mg/kg and the reason).
+HISTORY_SEED = 21  # random.Random seed: the same story on every run
+HISTORY_DAYS = 120  # the first course starts about this many days before today (a weekday)
+HISTORY = {
+    ("Jordan", "Avery"): {"stage": "maintenance", "start": 120, "baseline": 21, "course": "remit"},
+    ("Maria", "Gonzalez"): {
+        "stage": "maintenance",
+        "start": 113,
+        "baseline": 19,
+        "course": "respond",
+    },
+    ("Samuel", "Okonkwo"): {
+        "stage": "maintenance",
+        "start": 106,
+        "baseline": 54,
+        "course": "remit",
+    },
+    ("Emily", "Chen"): {"stage": "induction", "start": 13, "baseline": 18, "course": "respond"},
+    ("Robert", "Fitzgerald"): {
+        "stage": "maintenance",
+        "start": 99,
+        "baseline": 23,
+        "course": "remit",
+        "titrate": ("0.4", "Tolerability: dissociation and nausea at 0.5 mg/kg (DOSE-3)."),
+    },
+    ("Aisha", "Rahman"): {"stage": "maintenance", "start": 92, "baseline": 49, "course": "respond"},
+    ("Thomas", "Müller"): {
+        "stage": "maintenance",
+        "start": 85,
+        "baseline": 22,
+        "course": "partial",
+        "titrate": (
+            "0.6",
+            "Partial response after induction: dose raised one step with the extension "
+            "(DOSE-3, PROT-23).",
+        ),
+    },
+    ("Grace", "O'Neill"): {"stage": "discontinued", "start": 101, "baseline": 16, "course": "none"},
+    ("Daniel", "Kim"): {"stage": "intake"},
+    ("Patricia", "Nguyen"): {
+        "stage": "maintenance",
+        "start": 78,
+        "baseline": 17,
+        "course": "respond",
+    },
+    ("Marcus", "Johnson"): {
+        "stage": "maintenance",
+        "start": 71,
+        "baseline": 58,
+        "course": "respond",
+    },
+    ("Olivia", "Bennett"): {"stage": "induction", "start": 8, "baseline": 20, "course": "remit"},
+    ("Henry", "Castillo"): {
+        "stage": "screened_out",
+        "finding": ("uncontrolled_hypertension", "ELIG-A3"),
+    },
+    ("Nora", "Lindqvist"): {
+        "stage": "maintenance",
+        "start": 64,
+        "baseline": 7,
+        "course": "respond",
+    },
+    ("Isaac", "Weinberg"): {"stage": "booked", "start": -2, "baseline": 15, "course": "respond"},
+    ("Carmen", "Ruiz"): {"stage": "maintenance", "start": 57, "baseline": 20, "course": "remit"},
+    ("Elijah", "Brooks"): {
+        "stage": "maintenance",
+        "start": 50,
+        "baseline": 51,
+        "course": "respond",
+    },
+    ("Hannah", "Schmidt"): {
+        "stage": "maintenance",
+        "start": 43,
+        "baseline": 8,
+        "course": "respond",
+    },
+    ("Wei", "Zhang"): {"stage": "induction", "start": 1, "baseline": 22, "course": "respond"},
+    ("Fatima", "Haddad"): {"stage": "maintenance", "start": 47, "baseline": 46, "course": "remit"},
+    ("Christopher", "Lee"): {"stage": "paused", "start": 96, "baseline": 7, "course": "respond"},
+    ("Rebecca", "Stone"): {"stage": "booked", "start": -3, "baseline": 18, "course": "respond"},
+    ("Andre", "Dubois"): {"stage": "discontinued", "start": 82, "baseline": 20, "course": "none"},
+    ("Lucy", "Tran"): {"stage": "intake"},
+    ("George", "Papadopoulos"): {
+        "stage": "maintenance",
+        "start": 36,
+        "baseline": 8,
+        "course": "remit",
+    },
+    ("Zoe", "Adams"): {"stage": "induction", "start": 6, "baseline": 52, "course": "respond"},
+    ("Kevin", "Murphy"): {"stage": "discontinued", "start": 60, "baseline": 19, "course": "none"},
+    ("Yuki", "Tanaka"): {"stage": "screened_out", "finding": ("pregnant", "ELIG-A7")},
+    ("Ruth", "Goldberg"): {"stage": "discontinued", "start": 67, "baseline": 7, "course": "none"},
+    ("Mateo", "Silva"): {"stage": "booked", "start": -1, "baseline": 17, "course": "remit"},
+}
+PAUSE = {
+    "after_days": 40,
+    "reason": "Patient's request: travelling abroad for six weeks; resume on return.",
+}
+
+# Referred, not yet accepted (no chart yet): (given, family, birth date, sex, location, provider,
+# ICD-10-CM codes, reason).
+REFERRALS_NEW = [
+    (
+        "Leah",
+        "Morrison",
+        "1990-02-11",
+        "female",
+        "boston",
+        1,
+        ["F33.2"],
+        "Treatment-resistant depression after three antidepressant trials.",
+    ),
+    (
+        "Omar",
+        "Farouk",
+        "1983-08-30",
+        "male",
+        "denver",
+        3,
+        ["F43.12"],
+        "Chronic PTSD, partial response to prolonged exposure therapy.",
+    ),
+]

@@ -82,7 +82,7 @@ PACKAGE = {"name": "Induction series (3 infusions)", "code": "96365", "sessions"
 PACKAGE_PRICE = Decimal("1200.00")
 BILLING_NPI = "1742051182"  # valid check digit, fictional
 
-SLOTS = [time(9), time(10, 30), time(13), time(14, 30), time(8, 30), time(11), time(12), time(15)]
+SLOTS = [time(10, 30), time(13), time(14, 30), time(11), time(12), time(15), time(9), time(8, 30)]
 PAIN_SLOTS = [time(8, 30), time(9), time(8), time(9, 30)]  # a 4 h infusion (DOSE-P2)
 
 GOOD_ALDRETE = dict.fromkeys(rules.ALDRETE_ITEMS, 2)

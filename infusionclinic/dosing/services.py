@@ -6,7 +6,7 @@ A signed order is never written again; a change is a new version that supersedes
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -81,10 +81,22 @@ def _decimal(value: Any, field: str) -> Decimal | None:
     return number
 
 
-def _weight_is_fresh(patient: Patient, measured_on: Any) -> bool:
-    """WT-8: measured within `weight_max_age_days` before today at the patient's location."""
-    today = timezone.localdate(timezone=patient.home_location.tzinfo)
+def _local_day(patient: Patient, at: datetime | None = None) -> date:
+    """The day at the patient's location, today or on the day of `at`."""
+    tz = patient.home_location.tzinfo
+    return timezone.localtime(at, tz).date() if at is not None else timezone.localdate(timezone=tz)
+
+
+def _weight_is_fresh(patient: Patient, measured_on: Any, at: datetime | None = None) -> bool:
+    """WT-8: measured within `weight_max_age_days` before the order's day (today, or the day of
+    `at`) at the patient's location."""
+    today = _local_day(patient, at)
     return measured_on >= today - timedelta(days=weight_max_age_days())
+
+
+def _check_at(at: datetime | None) -> None:
+    if at is not None and (timezone.is_naive(at) or at > timezone.now()):
+        raise ValidationError({"at": ["A past, time-zone-aware time (default now)."]})
 
 
 def order_calculate(
@@ -99,13 +111,15 @@ def order_calculate(
     dose_mg_per_kg_per_h: Any = None,
     bolus_mg_per_kg: Any = None,
     exclude_lineage: int | None = None,
+    at: datetime | None = None,
 ) -> tuple[Calculation, dict[str, Any]]:
     """The calculator on the patient's recorded weight and height (and the previous order, for
-    LIM-10). Returns the calculation and the recorded values it used."""
-    body = body_values(patient=patient)
+    LIM-10). Returns the calculation and the recorded values it used. With `at` (an order
+    written in the past, e.g. the demo history), the weight is the latest measured by that day."""
+    body = body_values(patient=patient, on=_local_day(patient, at) if at is not None else None)
     if body.weight is None:
         raise ValidationError({"weight": ["No weight recorded: weigh the patient (WT-8)."]})
-    if not _weight_is_fresh(patient, body.weight.measured_on):
+    if not _weight_is_fresh(patient, body.weight.measured_on, at):
         raise ValidationError(
             {
                 "weight": [
@@ -185,9 +199,12 @@ def dosing_order_create(
     scope: str = OrderScope.SINGLE,
     supersedes: DosingOrder | None = None,
     change_reason: str = "",
+    at: datetime | None = None,
 ) -> DosingOrder:
-    """A draft order with the calculator's numbers, on the patient's latest fresh weight."""
+    """A draft order with the calculator's numbers, on the patient's latest fresh weight (as of
+    `at`, when the order is written for a past day: the demo history)."""
     _require_writer(actor)
+    _check_at(at)
     if course is not None and course.patient_id != patient.pk:
         raise ValidationError({"course": ["Not this patient's course."]})
     scope = _enum(scope, OrderScope, "scope")
@@ -202,6 +219,7 @@ def dosing_order_create(
         dose_mg_per_kg_per_h=dose_mg_per_kg_per_h,
         bolus_mg_per_kg=bolus_mg_per_kg,
         exclude_lineage=supersedes.lineage_id if supersedes else None,
+        at=at,
     )
     order = DosingOrder.objects.create(
         patient=patient,
@@ -249,7 +267,12 @@ REVISABLE = (
 
 @transaction.atomic
 def dosing_order_revise(
-    *, actor: User, order: DosingOrder, change_reason: str, changes: dict[str, Any]
+    *,
+    actor: User,
+    order: DosingOrder,
+    change_reason: str,
+    changes: dict[str, Any],
+    at: datetime | None = None,
 ) -> DosingOrder:
     """A change to an order is a new version (draft) that supersedes it; the order itself is
     left exactly as it was. DOSE-3: titration records its reason."""
@@ -269,6 +292,7 @@ def dosing_order_revise(
         course=order.course,
         supersedes=order,
         change_reason=change_reason.strip(),
+        at=at,
         **values,
     )
 
@@ -290,12 +314,14 @@ def dosing_order_sign(
     totp: str = "",
     warning_reason: str = "",
     override_reason: str = "",
+    at: datetime | None = None,
 ) -> DosingOrder:
     """Sign a draft: only a prescriber (LIM-15), re-authenticating in this request with the
     password or a TOTP code; no hard stop (LIM-*) except an overridable one (LIM-4) with a
     written override reason, a written reason for every warning, a fresh weight (WT-8). The
     re-authentication runs outside the signing transaction so that a failed attempt's audit
-    event is kept."""
+    event is kept. `at` is the signing time (default now; the demo history signs past orders);
+    the weight must be fresh on that day (WT-8)."""
     if actor.role != Role.PRESCRIBER or not actor.has_role_perm(Perm.ORDER_WRITE):
         raise PermissionDenied("Only a prescriber signs dosing orders (LIM-15).")
     field, method = ("totp", SignMethod.TOTP) if totp else ("password", SignMethod.PASSWORD)
@@ -310,13 +336,21 @@ def dosing_order_sign(
         method=method,
         warning_reason=warning_reason,
         override_reason=override_reason,
+        at=at,
     )
 
 
 @transaction.atomic
 def _sign(
-    *, actor: User, order: DosingOrder, method: str, warning_reason: str, override_reason: str
+    *,
+    actor: User,
+    order: DosingOrder,
+    method: str,
+    warning_reason: str,
+    override_reason: str,
+    at: datetime | None = None,
 ) -> DosingOrder:
+    _check_at(at)
     order = (
         DosingOrder.objects.select_for_update()
         .select_related("patient__home_location")
@@ -345,7 +379,7 @@ def _sign(
             + "; ".join(f"{f['rule_id']}: {f['message']}" for f in overridable)
             + " Signing needs your written reason for overriding it."
         ]
-    if not _weight_is_fresh(order.patient, order.weight_measured_on):
+    if not _weight_is_fresh(order.patient, order.weight_measured_on, at):
         errors.setdefault("__all__", []).append(
             f"The weight is older than {weight_max_age_days()} days: weigh the patient again and "
             "write a new version (WT-8)."
@@ -358,7 +392,7 @@ def _sign(
         errors.setdefault("__all__", []).extend(refusals)
     if errors:
         raise ValidationError(errors)
-    now = timezone.now()
+    now = at or timezone.now()
     updated = DosingOrder.objects.filter(pk=order.pk, status=OrderStatus.DRAFT).update(
         status=OrderStatus.SIGNED,
         signed_by=actor,

@@ -106,6 +106,8 @@ class ControlledOut(Schema):
     mismatch: bool
     problems: list[DoseProblemOut]
     draws: list[DrawOut]
+    # Issue 21 point 6: what "start" still needs from the log (CS-4 registration, CS-31/42 draw).
+    start_problems: list[str] = []
 
 
 class SessionOut(Schema):
@@ -265,7 +267,16 @@ def _controlled(session: InfusionSession) -> dict[str, Any]:
         "mismatch": check.mismatch,
         "problems": [{"rule_id": p.rule_id, "message": p.message} for p in check.problems],
         "draws": draws,
+        "start_problems": _start_problems(session),
     }
+
+
+def _start_problems(session: InfusionSession) -> list[str]:
+    if session.state not in ("checked_in", "pre_checks"):
+        return []
+    from .controlled_link import start_problems
+
+    return start_problems(session)
 
 
 def _session(session: InfusionSession) -> dict[str, Any]:

@@ -290,3 +290,27 @@ class NoteAmendment(models.Model):
 
     def __str__(self) -> str:
         return f"Amendment {self.pk} of note {self.note_id}"
+
+
+class ControlledException(models.Model):
+    """Issue 21 point 6, CS-42/CS-43: a prescriber's documented exception for the differences the
+    controlled-substance log still shows for this session (`controlled.doses.session_dose_check`),
+    so that it may be discharged and its note signed. `problems` keeps the differences as they
+    were when it was recorded ([rule id, message] pairs): it covers exactly those, so a new or
+    changed difference needs a new exception. Insert-only; the note shows it."""
+
+    session = models.ForeignKey(
+        InfusionSession, on_delete=models.PROTECT, related_name="cs_exceptions"
+    )
+    reason = models.TextField()
+    problems = models.JSONField()
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["recorded_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"Controlled-substance exception {self.pk} of session {self.session_id}"

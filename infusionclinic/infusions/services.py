@@ -540,6 +540,16 @@ def session_bp_override(
     return session
 
 
+def _controlled_start_gate(session: InfusionSession) -> None:
+    """Issue 21 point 6 (CS-4, CS-31, CS-42): no start without the location's current DEA
+    registration and a draw linked to this session; refused before anything is written."""
+    from .controlled_link import start_problems
+
+    problems = start_problems(session)
+    if problems:
+        raise ValidationError({"state": problems})
+
+
 _PUMP_FROM = {
     PumpAction.START: ((S.PRE_CHECKS,), S.INFUSING),
     PumpAction.PAUSE: ((S.INFUSING,), S.PAUSED),
@@ -582,6 +592,8 @@ def pump_event_record(
         raise ValidationError(
             {"state": ["MON-BP-4/MON-X-1: acknowledge the open alerts before the start."]}
         )
+    if action == PumpAction.START:
+        _controlled_start_gate(session)
     if action == PumpAction.RESUME:
         open_alerts = session.alerts.filter(
             acknowledged_at__isnull=True, level__in=["alert", "critical"]
@@ -795,6 +807,9 @@ def discharge_problems(session: InfusionSession, *, now: datetime | None = None)
         problems.append("DIS-3: a grade-3 side effect is unresolved.")
     if session.alerts.filter(acknowledged_at__isnull=True).exists():
         problems.append("An alert is not acknowledged.")
+    from .controlled_link import discharge_problems as controlled_problems
+
+    problems += controlled_problems(session)  # issue 21 point 6: CS-31/32/42/43
     return problems
 
 
@@ -817,7 +832,20 @@ def session_discharge(
     session.discharged_to_escort = escort_name.strip()[:200]
     session.save(update_fields=["state", "discharged_at", "discharged_by", "discharged_to_escort"])
     _audit(actor, session, session, event="discharge", escort=session.discharged_to_escort)
+    _appointment_complete(actor, session, at=now if at is not None else None)
     return session
+
+
+def _appointment_complete(
+    actor: User, session: InfusionSession, *, at: datetime | None = None
+) -> None:
+    """Issue 21 point 7: the discharge completes the visit's appointment (scheduling's service,
+    audited, in the discharge's transaction), so billing can invoice it."""
+    if session.appointment_id is None:
+        return
+    from infusionclinic.scheduling.services import appointment_complete
+
+    appointment_complete(actor=actor, appointment=session.appointment, session_id=session.pk, at=at)
 
 
 @transaction.atomic
@@ -937,6 +965,9 @@ def _note_controlled_lines(session: InfusionSession) -> list[str]:
         f"{check.administered_mg.normalize():f} mg"
     )
     lines += [f"  MISMATCH {p.rule_id}: {p.message}" for p in check.problems]
+    from .controlled_link import note_exception_lines
+
+    lines += note_exception_lines(session)  # issue 21 point 6: a prescriber's exception
     return lines
 
 
@@ -968,6 +999,10 @@ def note_sign(*, actor: User, note: SessionNote, at: datetime | None = None) -> 
     note = (
         SessionNote.objects.select_for_update().select_related("session__patient").get(pk=note.pk)
     )
+    from .controlled_link import note_sign_problems
+
+    if problems := note_sign_problems(note.session):  # issue 21 point 6: CS-31/32/42/43
+        raise ValidationError({"note": problems})
     now = _at(at)
     if actor.role == Role.NURSE:
         if note.nurse_signed_at:

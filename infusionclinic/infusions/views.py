@@ -27,7 +27,7 @@ from infusionclinic.patients.forms import apply_service_errors
 from infusionclinic.scheduling.models import AppointmentStatus
 from infusionclinic.scheduling.selectors import appointment_get_for_user, appointments_visible_to
 
-from . import forms, rules, selectors, services
+from . import cs_views, forms, rules, selectors, services
 from .models import InfusionSession, SessionNote, SessionState
 
 BOARD_COLUMNS = [
@@ -192,6 +192,8 @@ def _page(request: HttpRequest, session: InfusionSession, bound: dict[str, Any])
     }
     for name, (form_class, _) in ACTIONS.items():
         data[name.replace("-", "_") + "_form"] = bound.get(name) or form_class()
+    data.update(cs_views.cs_context(request, session, data["cs"], bound))  # issue 21 point 6
+    data["billing"] = cs_views.billing_context(request, session)  # issue 21 point 7
     return data
 
 
@@ -336,6 +338,8 @@ ACTIONS: dict[str, tuple[type[django_forms.Form], Handler]] = {
         lambda r, s, d: services.note_amend(actor=r.user, note=_require_note(s), **d),
     ),
 }
+
+ACTIONS.update(cs_views.CS_ACTIONS)  # issue 21 point 6: draw, administration, waste, exception
 
 
 @login_required

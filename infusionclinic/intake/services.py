@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -440,11 +440,19 @@ def _require_intake_edit(actor: User, patient: Patient) -> None:
 
 @transaction.atomic
 def intake_save(
-    *, actor: User, patient: Patient, values: dict[str, Any], submit: bool = False
+    *,
+    actor: User,
+    patient: Patient,
+    values: dict[str, Any],
+    submit: bool = False,
+    at: datetime | None = None,
 ) -> Intake:
     """Save draft answers (as they are typed); with submit=True, also check that everything
-    needed is answered and lock the intake. A submitted intake refuses further saves."""
+    needed is answered and lock the intake. A submitted intake refuses further saves. `at` is
+    the submission time (default now; the demo history records past intakes)."""
     _require_intake_edit(actor, patient)
+    if at is not None and (timezone.is_naive(at) or at > timezone.now()):
+        raise ValidationError({"at": ["A past, time-zone-aware submission time."]})
     cleaned = intake_clean(values)
     intake_open(actor=actor, patient=patient)
     intake = Intake.objects.select_for_update().select_related("patient").get(patient=patient)
@@ -460,7 +468,7 @@ def intake_save(
         if errors:
             raise ValidationError(errors)
         intake.status = IntakeStatus.SUBMITTED
-        intake.submitted_at = timezone.now()
+        intake.submitted_at = at or timezone.now()
         intake.submitted_by = actor
     if not changed and not submit:
         return intake
@@ -759,13 +767,17 @@ def consent_sign(
     document: ConsentDocument,
     typed_name: str,
     agreed: bool,
+    at: datetime | None = None,
 ) -> ConsentSignature:
     """The patient signs exactly this version: typed full legal name, an explicit checkbox, the
-    time and the client address are recorded, and a PDF of the signed text is stored."""
+    time and the client address are recorded, and a PDF of the signed text is stored. `at` is
+    the signing time (default now; the demo history records past consents)."""
     _require(actor, Perm.CONSENT_SIGN)
     if getattr(patient, "user_id", None) != actor.pk:
         raise PermissionDenied("Only the patient signs their consent.")
     errors: dict[str, list[str]] = {}
+    if at is not None and (timezone.is_naive(at) or at > timezone.now()):
+        errors["at"] = ["A past, time-zone-aware signing time."]
     if not agreed:
         errors["agreed"] = ["Tick the box to confirm that you have read and agree."]
     if not _names_match(typed_name, patient):
@@ -787,7 +799,7 @@ def consent_sign(
         document=document,
         typed_name=typed_name.strip(),
         agreed=True,
-        signed_at=timezone.now(),
+        signed_at=at or timezone.now(),
         client_address=client.client_address[:64],
         channel=client.channel[:16],
         signed_by=actor,
@@ -861,14 +873,20 @@ def consent_sign_all(
 
 @transaction.atomic
 def consent_countersign(
-    *, actor: User, patient: Patient, signature: ConsentSignature
+    *,
+    actor: User,
+    patient: Patient,
+    signature: ConsentSignature,
+    at: datetime | None = None,
 ) -> ConsentSignature:
     _require(actor, Perm.CONSENT_COUNTERSIGN)
     signature = ConsentSignature.objects.select_for_update().get(pk=signature.pk, patient=patient)
     if signature.countersigned_at is not None:
         raise ValidationError({"signature": ["Already countersigned."]})
+    if at is not None and not signature.signed_at <= at <= timezone.now():
+        raise ValidationError({"at": ["A countersignature is dated between signing and now."]})
     signature.countersigned_by = actor
-    signature.countersigned_at = timezone.now()
+    signature.countersigned_at = at or timezone.now()
     _store_pdf(signature)
     signature.save(update_fields=["countersigned_by", "countersigned_at", "pdf", "pdf_sha256"])
     audit_record(

@@ -13,6 +13,7 @@ urlpatterns = [
     path("patients/<int:patient_id>/allergies/", views.allergy_add, name="allergy_add"),
     path("patients/<int:patient_id>/medications/", views.medication_add, name="medication_add"),
     path("patients/<int:patient_id>/diagnoses/", views.diagnosis_add, name="diagnosis_add"),
+    path("patients/<int:patient_id>/portal-invitation/", views.portal_invite, name="portal_invite"),
     path("my/chart/", views.my_chart, name="my_chart"),
     path("emergency-access/", views.emergency_access, name="emergency_access"),
 ]

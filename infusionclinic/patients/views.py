@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from infusionclinic.accounts.invitations import portal_invitation_resend, portal_invitation_send
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
@@ -108,6 +109,7 @@ def _render_chart(request: HttpRequest, patient: Patient, **forms: Any) -> HttpR
         "can_edit_diagnoses": user.has_role_perm(Perm.DIAGNOSIS_EDIT),
         "can_view_courses": user.has_role_perm(Perm.COURSE_VIEW),
         "can_view_report": user.has_role_perm(Perm.REPORT_VIEW),
+        "can_invite_to_portal": user.has_role_perm(Perm.PATIENT_CREATE),
         "measurement_form": forms.get("measurement_form") or MeasurementForm(),
         "allergy_form": forms.get("allergy_form") or AllergyForm(),
         "medication_form": forms.get("medication_form") or MedicationForm(),
@@ -253,3 +255,24 @@ def emergency_access(request: HttpRequest) -> HttpResponse:
         {"form": form},
         status=400 if form.is_bound else 200,
     )
+
+
+@login_required
+@require_POST
+def portal_invite(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """Issue 21 point 2: "Invite to the portal" (or "Resend invitation") on the chart."""
+    patient = patient_get_for_user(user=request.user, patient_id=patient_id)
+    require_perm(request, Perm.PATIENT_CREATE)
+    resend = request.POST.get("action") == "resend"
+    try:
+        if resend:
+            user = portal_invitation_resend(actor=request.user, patient=patient)
+        else:
+            user = portal_invitation_send(actor=request.user, patient=patient)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request, f"Portal invitation {'sent again' if resend else 'sent'} to {user.email}."
+        )
+    return redirect("patients:chart", patient_id=patient.pk)

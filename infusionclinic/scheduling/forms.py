@@ -3,6 +3,8 @@ from django.conf import settings
 
 from infusionclinic.patients.forms import DateInput
 
+from .models import AppointmentKind, Chair
+
 
 class TimeInput(forms.TimeInput):
     input_type = "time"
@@ -62,3 +64,38 @@ class SafetyForm(forms.Form):
     no_driving = forms.BooleanField(
         required=False, label="I will not drive or operate machinery until the next day"
     )
+
+
+class VisitForm(forms.Form):
+    """One visit booked by staff (issue 21 point 2): a consultation, a follow-up or a single
+    infusion, at a location the user works at. Times are local to the location."""
+
+    kind = forms.ChoiceField(label="Type of visit", choices=())
+    location = forms.ModelChoiceField(queryset=None, empty_label=None)
+    chair = forms.ModelChoiceField(
+        queryset=None,
+        required=False,
+        empty_label="No chair (an infusion gets the first free one)",
+        help_text="Infusions need a chair; consultations and follow-ups usually have none.",
+    )
+    date = forms.DateField(widget=DateInput)
+    time = forms.TimeField(widget=TimeInput, label="Start time (local)")
+
+    def __init__(self, *args: object, locations: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["kind"].choices = AppointmentKind.choices  # type: ignore[attr-defined]
+        self.fields["location"].queryset = locations  # type: ignore[attr-defined]
+        chairs = Chair.objects.filter(location__in=locations, active=True).select_related(
+            "location"
+        )
+        self.fields["chair"].queryset = chairs.order_by("location__name", "name")  # type: ignore[attr-defined]
+        self.fields["chair"].label_from_instance = (  # type: ignore[attr-defined]
+            lambda chair: f"{chair.name} ({chair.location.name})"
+        )
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean() or {}
+        chair, location = data.get("chair"), data.get("location")
+        if chair is not None and location is not None and chair.location_id != location.pk:
+            self.add_error("chair", f"{chair.name} is not at {location.name}.")
+        return data

@@ -113,3 +113,66 @@ def feed_appointments(
             starts_at__lte=now + timedelta(days=days_ahead),
         )
     )
+
+
+@dataclass(frozen=True)
+class GridCell:
+    """One chair (or the "no chair" column, `chair=None`) in one row of the day calendar:
+    the appointments that start in the row, whether an earlier one still runs, and whether the
+    cell is free to book (issue 21 point 2: a free cell links to the booking form)."""
+
+    chair: Chair | None
+    appointments: list[Appointment]
+    continues: bool
+    free: bool
+
+
+@dataclass(frozen=True)
+class GridRow:
+    starts_at: datetime
+    cells: list[GridCell]
+
+
+def day_grid(
+    *,
+    location: Location,
+    day: date,
+    chairs: list[Chair],
+    appointments: list[Appointment],
+) -> tuple[list[GridRow], list[Appointment]]:
+    """The day calendar as rows on the SCHEDULING_SLOT_MINUTES grid within the location's
+    opening hours, a cell per chair and one for appointments without a chair. Returns the rows
+    and the appointments that start outside them (a closed day, or hours changed since
+    booking), which the page lists apart. "Free" only offers the slot: the booking form runs
+    every check (`booking_problems`)."""
+    hours = OpeningHours.objects.filter(location=location, weekday=day.weekday()).first()
+    closed = hours is None or Holiday.objects.filter(location=location, date=day).exists()
+    rows: list[GridRow] = []
+    placed: set[int] = set()
+    if not closed and hours is not None:
+        tz = location.tzinfo
+        step = timedelta(minutes=settings.SCHEDULING_SLOT_MINUTES)
+        now = timezone.now()
+        # UTC arithmetic: correct on daylight-saving days too.
+        moment = datetime.combine(day, hours.opens_at, tzinfo=tz).astimezone(UTC)
+        closes = datetime.combine(day, hours.closes_at, tzinfo=tz).astimezone(UTC)
+        columns: list[Chair | None] = [*chairs, None]
+        while moment < closes:
+            row_end = moment + step
+            cells = []
+            for chair in columns:
+                chair_id = chair.pk if chair is not None else None
+                mine = [a for a in appointments if a.chair_id == chair_id]
+                starting = [a for a in mine if moment <= a.starts_at < row_end]
+                continues = any(a.starts_at < moment < a.ends_at for a in mine)
+                placed.update(a.pk for a in starting)
+                # Without a chair (consultations, follow-ups) only the patient can clash, which
+                # the form checks; a chair is free when nothing on it overlaps the row.
+                free = moment > now and (chair is None or not (starting or continues))
+                cells.append(
+                    GridCell(chair=chair, appointments=starting, continues=continues, free=free)
+                )
+            rows.append(GridRow(starts_at=moment, cells=cells))
+            moment = row_end
+    outside = [a for a in appointments if a.pk not in placed]
+    return rows, outside

@@ -310,10 +310,15 @@ def appointment_book(
     kind: str,
     starts_at: datetime,
     chair: Chair | None = None,
+    course: TreatmentCourse | None = None,
     now: datetime | None = None,
 ) -> Appointment:
     """Book one appointment; `patient` comes from `patient_get_for_user`. An infusion without a
-    chair gets the first free one. Raises BookingConflict with every reason it cannot be booked."""
+    chair gets the first free one; with `course` (issue 21 point 2: a single infusion booked by
+    staff) it is linked to that treatment course. Raises BookingConflict with every reason it
+    cannot be booked."""
+    if course is not None and course.patient_id != patient.pk:
+        raise ValidationError({"course": ["That course belongs to another patient."]})
     _require_booking_rights(actor, location, patient)
     if kind not in AppointmentKind.values:
         raise ValidationError({"kind": ["Unknown appointment type."]})
@@ -330,6 +335,7 @@ def appointment_book(
         starts_at=starts_at,
         chair=chair,
         series=None,
+        course=course,
         now=now,
     )
     _notify_front_desk(actor, appointment, "booked")
@@ -547,30 +553,42 @@ def appointment_confirm_safety(
 
 @transaction.atomic
 def appointment_complete(
-    *, actor: User, appointment: Appointment, at: datetime | None = None
+    *,
+    actor: User,
+    appointment: Appointment,
+    session_id: int | None = None,
+    at: datetime | None = None,
 ) -> Appointment:
-    """Mark a booked appointment that took place as completed (billing invoices completed
-    appointments only). A completed one is left as it is."""
-    _require_booking_rights(actor, appointment.location, appointment.patient)
-    if actor.role == Role.PATIENT:
-        raise PermissionDenied("The clinic records that a visit took place.")
+    """The visit took place (issue 21 point 7): a booked appointment becomes completed, which is
+    what billing invoices. The infusion session's discharge calls this in its own transaction
+    (`session_id` names it in the audit event); completing twice changes nothing."""
+    if actor.role == Role.PATIENT or not (
+        actor.has_role_perm(Perm.APPOINTMENT_BOOK) or actor.has_role_perm(Perm.SESSION_RUN)
+    ):
+        raise PermissionDenied("Only the clinic's staff complete an appointment.")
+    if not actor.locations.filter(pk=appointment.location_id).exists():
+        raise PermissionDenied("You do not work at this location.")
     appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
     if appointment.status == AppointmentStatus.COMPLETED:
         return appointment
     if appointment.status != AppointmentStatus.BOOKED:
-        raise BookingConflict("Only a booked appointment can be completed.")
-    now = timezone.now()
-    at = min(at, now) if at is not None else now
-    if at < appointment.starts_at:
-        raise ValidationError({"appointment": ["The appointment has not started yet."]})
+        raise BookingConflict(
+            f"This appointment is {appointment.get_status_display().lower()}, not booked."
+        )
+    previous = appointment.status
     appointment.status = AppointmentStatus.COMPLETED
-    appointment.status_changed_at = at
+    now = timezone.now()
+    appointment.status_changed_at = min(at, now) if at is not None else now
     appointment.save(update_fields=["status", "status_changed_at", "updated_at"])
     audit_record(
         actor=actor,
         action=AuditAction.UPDATE,
         patient=appointment.patient,
         obj=appointment,
-        detail={"status": appointment.status},
+        detail={
+            "status": appointment.status,
+            "from": previous,
+            **({"session": session_id} if session_id is not None else {}),
+        },
     )
     return appointment

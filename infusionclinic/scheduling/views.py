@@ -1,9 +1,11 @@
-"""Staff calendar (day view per location, chairs as columns), one appointment (move, cancel),
-booking an infusion series from a patient's page, and the private iCalendar feed."""
+"""Staff calendar (day view per location, chairs as columns, free cells link to booking), one
+appointment (move, cancel), booking a single visit or an infusion series from a patient's page,
+and the private iCalendar feed."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -11,7 +13,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 
 from infusionclinic.accounts.roles import Perm, Role
@@ -28,17 +32,19 @@ from infusionclinic.patients.forms import apply_service_errors
 from infusionclinic.patients.selectors import (
     locations_for_user,
     patient_get_for_user,
+    patient_search,
     patients_visible_to,
 )
 
 from . import services
-from .forms import CancelForm, MoveForm, PortalBookForm, SafetyForm, SeriesForm
+from .forms import CancelForm, MoveForm, PortalBookForm, SafetyForm, SeriesForm, VisitForm
 from .ical import calendar_bytes
-from .models import AppointmentKind, AppointmentStatus, CalendarFeed
+from .models import AppointmentKind, AppointmentStatus, CalendarFeed, Chair
 from .selectors import (
     appointment_get_for_user,
     appointments_visible_to,
     availability,
+    day_grid,
     feed_appointments,
     location_get_for_user,
 )
@@ -76,13 +82,7 @@ def day_view(request: HttpRequest, location_code: str, day: str) -> HttpResponse
         )
     )
     chairs = list(location.chairs.filter(active=True))
-    columns = [
-        {"title": chair.name, "appointments": [a for a in appointments if a.chair_id == chair.pk]}
-        for chair in chairs
-    ]
-    columns.append(
-        {"title": "No chair", "appointments": [a for a in appointments if a.chair_id is None]}
-    )
+    rows, outside = day_grid(location=location, day=date, chairs=chairs, appointments=appointments)
     audit_record(
         actor=request.user,
         action=AuditAction.VIEW,
@@ -98,7 +98,9 @@ def day_view(request: HttpRequest, location_code: str, day: str) -> HttpResponse
         {
             "location": location,
             "date": date,
-            "columns": columns,
+            "titles": [chair.name for chair in chairs] + ["No chair"],
+            "rows": rows,
+            "outside": outside,
             "previous_day": (date - dt.timedelta(days=1)).isoformat(),
             "next_day": (date + dt.timedelta(days=1)).isoformat(),
             "locations": locations_for_user(user=request.user),
@@ -164,8 +166,18 @@ def appointment_detail(request: HttpRequest, appointment_id: int) -> HttpRespons
             "move_form": move_form,
             "cancel_form": cancel_form,
             "can_book": is_patient or request.user.has_role_perm(Perm.APPOINTMENT_BOOK),
+            "billing": _billing(request, appointment),  # issue 21 point 7
         },
     )
+
+
+def _billing(request: HttpRequest, appointment: Any) -> Any:
+    """The completed visit's invoice or "Create invoice" (billing's selector; staff only)."""
+    if request.user.role == Role.PATIENT:
+        return None
+    from infusionclinic.billing.selectors import appointment_billing
+
+    return appointment_billing(user=request.user, appointment=appointment)
 
 
 @login_required
@@ -237,6 +249,137 @@ def series_book(request: HttpRequest, patient_id: int) -> HttpResponse:
             "safety": safety,
             "safety_error": safety_error,
         },
+    )
+
+
+def _slot_query(request: HttpRequest) -> dict[str, str]:
+    """The slot a calendar cell offers (location code, chair id, local date and time), passed
+    on as a query string; the booking form validates every part."""
+    return {
+        key: request.GET[key][:32]
+        for key in ("location", "chair", "date", "time", "kind")
+        if request.GET.get(key)
+    }
+
+
+def _slot_day(slot: dict[str, str]) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(slot.get("date", ""))
+    except ValueError:
+        return None
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def visit_patient_pick(request: HttpRequest, location_code: str) -> HttpResponse:
+    """Issue 21 point 2: a free calendar cell opens this page, which finds the patient (the
+    search POSTs, so names stay out of URLs, as on the patient list) and hands the slot on to
+    the patient's booking form."""
+    require_perm(request, Perm.APPOINTMENT_BOOK)
+    location = location_get_for_user(user=request.user, location=location_code)
+    slot = {**_slot_query(request)}
+    slot["location"] = location.code
+    chair = None
+    if slot.get("chair", "").isdigit():
+        chair = Chair.objects.filter(location=location, pk=int(slot["chair"])).first()
+    query = request.POST.get("q", "").strip()[:100] if request.method == "POST" else ""
+    patients = []
+    if request.method == "POST":
+        patients = patient_search(user=request.user, query=query)
+        audit_record(
+            actor=request.user,
+            action=AuditAction.SEARCH,
+            detail={"q": query, "patient_ids": [p.pk for p in patients], "step": "visit-book"},
+        )
+    return render(
+        request,
+        "scheduling/visit_patient.html",
+        {
+            "location": location,
+            "chair": chair,
+            "slot": slot,
+            "slot_query": urlencode(slot),
+            "day": _slot_day(slot),
+            "q": query,
+            "searched": request.method == "POST",
+            "patients": patients,
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def visit_book(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """Issue 21 point 2: book one visit (consultation, follow-up or a single infusion) from the
+    chart or a free calendar cell, through `appointment_book` (opening hours, chair and patient
+    overlap, shifts and nurse ratio, PROT-12 spacing, intake's booking gate for infusions). An
+    open SCALE-4 alert must be seen first, as for a series (issue 21 point 9)."""
+    patient = patient_get_for_user(user=request.user, patient_id=patient_id)
+    require_perm(request, Perm.APPOINTMENT_BOOK)
+    locations = locations_for_user(user=request.user)
+    course = course_active_for_patient(patient=patient)
+    slot = _slot_query(request)
+    # A cell in a chair column offers an infusion; the "no chair" column and the chart a
+    # consultation. The location defaults to the patient's home location if it is the user's.
+    has_chair = slot.get("chair", "").isdigit()
+    initial: dict[str, object] = {
+        "kind": slot.get("kind")
+        or (AppointmentKind.INFUSION if has_chair else AppointmentKind.CONSULTATION),
+        "chair": int(slot["chair"]) if has_chair else None,
+        "date": slot.get("date"),
+        "time": slot.get("time"),
+    }
+    location = locations.filter(code=slot.get("location", "")).first() or (
+        locations.filter(pk=patient.home_location_id).first()
+    )
+    if location is not None:
+        initial["location"] = location
+    form = VisitForm(request.POST or None, locations=locations, initial=initial)
+    safety = safety_alert_gate(request=request, patient=patient, step="visit-book")
+    safety_error = ""
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        place = data["location"]
+        starts_at = dt.datetime.combine(data["date"], data["time"], tzinfo=place.tzinfo)
+        if safety.blocks:
+            safety_error = safety.error()
+        else:
+            try:
+                appointment = services.appointment_book(
+                    actor=request.user,
+                    patient=patient,
+                    location=place,
+                    kind=data["kind"],
+                    starts_at=starts_at,
+                    chair=data["chair"],
+                    course=course if data["kind"] == AppointmentKind.INFUSION else None,
+                )
+            except services.BookingConflict as exc:
+                form.add_error(None, str(exc))
+            except ValidationError as exc:
+                apply_service_errors(form, exc)
+            else:
+                safety_alert_seen_record(actor=request.user, gate=safety)
+                messages.success(request, f"{appointment.get_kind_display()} booked.")
+                return redirect("scheduling:appointment", appointment_id=appointment.pk)
+    elif request.method == "GET":
+        audit_record(actor=request.user, action=AuditAction.VIEW, patient=patient, obj=patient)
+    back = reverse("patients:chart", kwargs={"patient_id": patient.pk})
+    day = _slot_day(slot)
+    if location is not None and day is not None:
+        back = reverse("scheduling:day", kwargs={"location_code": location.code, "day": day})
+    return render(
+        request,
+        "scheduling/visit_book.html",
+        {
+            "patient": patient,
+            "form": form,
+            "course": course,
+            "safety": safety,
+            "safety_error": safety_error,
+            "back": back,
+        },
+        status=400 if form.is_bound and (form.errors or safety_error) else 200,
     )
 
 

@@ -11,6 +11,7 @@ from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 
+from . import factcheck
 from .models import ConsultationRequest, ContactPreference, Interest, LeadStatus, Page, PageVersion
 from .selectors import page_cache_forget
 
@@ -47,6 +48,11 @@ def page_update(
         errors["body_markdown"] = ["A page cannot be empty."]
     if errors:
         raise ValidationError(errors)
+    fact_problems = factcheck.blocked_wording(f"{title}\n{description}\n{body_markdown}")
+    others = Page.objects.exclude(pk=page.pk).values_list("body_markdown", flat=True)
+    fact_problems += factcheck.missing_statements([body_markdown, *others])
+    if fact_problems:
+        raise ValidationError({"body_markdown": fact_problems})
     changed = [
         name
         for name, value in (

@@ -18,7 +18,15 @@ from infusionclinic.outcomes.services import assessment_submit
 from infusionclinic.patients.services import diagnosis_add
 from infusionclinic.scheduling.models import Appointment, Chair
 from tests.browser.test_prescriber_signs_order import _log_in
-from tests.factories import PASSWORD, LocationFactory, PatientFactory, add_weight, make_user
+from tests.factories import (
+    PASSWORD,
+    LocationFactory,
+    PatientFactory,
+    add_weight,
+    dea_registration,
+    make_user,
+    session_lot,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -57,6 +65,8 @@ def test_nurse_takes_patient_from_check_in_to_discharge_with_alert_acknowledged(
     assessment_submit(
         actor=nurse, patient=patient, instrument_code="PHQ-9", answers=[0] * 9
     )  # the visit's questionnaire, as the patient portal would submit it
+    dea_registration(north)
+    session_lot(nurse, north)  # 50 mg/mL vials on hand
     chair = Chair.objects.create(location=north, name="Chair 1")
     start = timezone.now().replace(second=0, microsecond=0)
     Appointment.objects.create(
@@ -89,6 +99,13 @@ def test_nurse_takes_patient_from_check_in_to_discharge_with_alert_acknowledged(
     page.get_by_role("button", name="Pre-checks done").click()
     expect(page.locator("#session-state")).to_have_text("Pre-checks done")
 
+    # Issue 21 point 6: the dose is drawn from a lot on the session page before the start
+    # (the location's DEA registration is on file, CS-4); the order's 40 mg = 0.80 mL.
+    expect(page.locator("#cs-start-problems")).to_contain_text("no controlled-substance draw")
+    expect(page.get_by_label("Quantity drawn (mL of vial)")).to_have_value("0.80")
+    page.get_by_role("button", name="Record draw").click()
+    expect(page.locator("#cs-log")).to_contain_text("0.80 mL = 40 mg")
+
     # Infusion; a fast heart rate raises MON-HR-1, which the nurse acknowledges.
     page.get_by_role("button", name="Start infusion").click()
     expect(page.locator("#session-state")).to_have_text("Infusing")
@@ -99,6 +116,16 @@ def test_nurse_takes_patient_from_check_in_to_discharge_with_alert_acknowledged(
     expect(page.get_by_text("acknowledged by")).to_be_visible()
     page.get_by_role("button", name="Stop infusion").click()
     expect(page.locator("#session-state")).to_have_text("Recovering")
+
+    # Issue 21 point 6: the pump's dose as administered (if it gave any), then the rest wasted
+    # with a witness who signs with their password (CS-32, CS-33, CS-44).
+    if page.get_by_role("button", name="Record administration").count():
+        page.get_by_role("button", name="Record administration").click()
+    page.get_by_label("What was wasted and how").fill("Left in the bag and line, discarded")
+    page.get_by_label("Witness e-mail (another nurse or prescriber)").fill(prescriber.email)
+    page.get_by_label("Witness password or TOTP code").fill(PASSWORD)
+    page.get_by_role("button", name="Record witnessed waste").click()
+    expect(page.locator("#cs-log")).not_to_contain_text("mismatch")
 
     # Recovery: scores (all items default to 2), then discharge to the escort.
     page.get_by_role("button", name="Record discharge score").click()

@@ -64,15 +64,21 @@ class SeededDemoTests(TestCase):
         assert all(Patient.objects.filter(home_location=loc).exists() for loc in locations)
 
     def test_seeds_one_user_per_role_who_can_log_in(self) -> None:
-        users = list(User.objects.all())
-        # Every role; several nurses for the visits' history (issue 21 point 1).
+        # Issue 21 point 1: the patients who signed their consent have portal accounts too,
+        # without a password (set through the reset link); one log-in per role has the demo's.
+        users = [u for u in User.objects.all() if u.has_usable_password()]
+        # Every role; several nurses for the visits' history (demo/visits.py).
         assert {u.role for u in users} == set(Role.values)
         for user in users:
             assert user.check_password(data.DEMO_PASSWORD), user.email
             if user.role in STAFF_ROLES:
                 assert user.locations.exists(), user.email
-        patient_user = User.objects.get(role=Role.PATIENT)
+        patient_user = User.objects.get(email=data.PATIENT_USER["email"])
         assert Patient.objects.get(user=patient_user)
+        others = User.objects.filter(role=Role.PATIENT).exclude(pk=patient_user.pk)
+        assert others.exists()
+        assert not any(u.has_usable_password() for u in others)
+        assert all(Patient.objects.filter(user=u).exists() for u in others)
 
     def test_seeds_about_thirty_patients_with_full_charts(self) -> None:
         patients = list(Patient.objects.all())
@@ -102,7 +108,8 @@ class SeededDemoTests(TestCase):
     def test_prints_the_demo_log_ins(self) -> None:
         assert data.DEMO_PASSWORD in self.output
         for user in User.objects.all():
-            assert user.email in self.output
+            if user.has_usable_password():  # not the patients' portal accounts (issue 21 pt 1)
+                assert user.email in self.output
 
     def test_every_seeded_write_is_audited_and_the_chain_verifies(self) -> None:
         created = AuditEvent.objects.filter(action="create")

@@ -1,8 +1,8 @@
 """The demo's visits (issue 21 point 1): courses with a signed order get their infusions, the
 controlled-substance ledger, invoices and today's day board, through the services.
 
-The courses here are made with the services and the intake factories (the demo's own courses
-come from `demo/history.py`); the clock is set to a Wednesday at 13:30 in Boston so that today's
+The courses, decisions and signed orders are demo/history.py's (seed_demo runs it first); the
+clock is set to a Wednesday at 13:30 in Boston so that today's
 board falls in opening hours, and runs on from there."""
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from django.core.management import call_command
 from django.test import TestCase, override_settings
 from django.utils import timezone
 
-from infusionclinic.accounts.models import User
 from infusionclinic.accounts.roles import Role
 from infusionclinic.billing.models import Invoice, PackageRedemption, Payment
 from infusionclinic.controlled.models import (
@@ -29,17 +28,10 @@ from infusionclinic.controlled.models import (
     Lot,
 )
 from infusionclinic.controlled.services import balance_ml
-from infusionclinic.courses.models import PhaseDecision
-from infusionclinic.courses.services import course_start, phase_decide
-from infusionclinic.demo import data
+from infusionclinic.courses.models import TreatmentCourse
 from infusionclinic.demo.visits import visits_build
-from infusionclinic.dosing.services import dosing_order_create, dosing_order_sign
 from infusionclinic.infusions.conf import conf
 from infusionclinic.infusions.models import InfusionSession, PumpEvent, VitalAlert, VitalSign
-from infusionclinic.intake.selectors import screening_latest
-from infusionclinic.intake.services import screening_review
-from infusionclinic.intake.tests.factories import bookable_patient
-from infusionclinic.patients.models import Patient
 from infusionclinic.scheduling.models import Appointment
 
 # Wednesday 2026-11-18, 13:30 in Boston (11:30 in Denver).
@@ -62,46 +54,6 @@ def _clock():  # noqa: ANN202
     return lambda: FIXED + (_real_now() - started)
 
 
-def _course(patient: Patient, *, days_ago: int, prescriber: User, nurse: User):  # noqa: ANN202
-    if patient.user_id is None:
-        user = User.objects.create_user(
-            email=f"p{patient.pk}@example.com", password="x-Long-pass-1", role=Role.PATIENT
-        )
-        patient.user = user
-        patient.save(update_fields=["user"])
-    bookable_patient(patient, staff=nurse)
-    for rule_id in screening_latest(patient=patient).rule_ids["unreviewed"]:
-        screening_review(
-            actor=prescriber, patient=patient, rule_id=rule_id, decision="proceed", reason="Demo."
-        )
-    course = course_start(
-        actor=prescriber,
-        patient=patient,
-        indication="depression",
-        started_at=timezone.now() - timedelta(days=days_ago),
-    )
-    draft = dosing_order_create(
-        actor=prescriber,
-        patient=patient,
-        course=course,
-        indication="depression",
-        sex_for_dosing=patient.sex_at_birth,
-        dose_mg_per_kg="0.5",
-        duration_min=40,
-        concentration_mg_per_ml="1",
-    )
-    dosing_order_sign(actor=prescriber, order=draft, password=data.DEMO_PASSWORD)
-    return course
-
-
-def _decide(course, to_phase: str, *, days_ago: int, prescriber: User) -> None:  # noqa: ANN001
-    decision = phase_decide(actor=prescriber, course=course, to_phase=to_phase, reason="Demo.")
-    # The decision's date in the past (the history module's job in the demo).
-    PhaseDecision.objects.filter(pk=decision.pk).update(
-        decided_at=timezone.now() - timedelta(days=days_ago)
-    )
-
-
 class DemoVisitsTests(TestCase):
     @classmethod
     def setUpClass(cls) -> None:
@@ -116,24 +68,9 @@ class DemoVisitsTests(TestCase):
 
     @classmethod
     def setUpTestData(cls) -> None:
+        # seed_demo runs demo/history.py (courses, decisions, signed orders), then the visits.
         with override_settings(DEMO_MODE=True):
             call_command("seed_demo", stdout=StringIO())
-        prescriber = User.objects.get(email="prescriber@demo.clinic")
-        boston_nurse = User.objects.get(email="nurse@demo.clinic")
-        denver_nurse = User.objects.get(email="nurse.denver@demo.clinic")
-        cls.courses = []
-        patients = list(Patient.objects.order_by("pk"))
-        boston = [p for p in patients if p.home_location.code == "boston"][:6]
-        denver = [p for p in patients if p.home_location.code == "denver"][:4]
-        for n, patient in enumerate(boston + denver):
-            nurse = boston_nurse if patient.home_location.code == "boston" else denver_nurse
-            cls.courses.append(
-                _course(patient, days_ago=70 - 3 * n, prescriber=prescriber, nurse=nurse)
-            )
-        # A responder in maintenance since day 50 ago, a non-responder discontinued 45 days ago.
-        _decide(cls.courses[0], "maintenance", days_ago=50, prescriber=prescriber)
-        _decide(cls.courses[1], "discontinued", days_ago=56, prescriber=prescriber)
-        cls.report = visits_build()
         cls.counts = cls._counts()
 
     @staticmethod
@@ -144,22 +81,28 @@ class DemoVisitsTests(TestCase):
     def test_each_course_gets_weekly_induction_then_monthly_maintenance(self) -> None:
         """PROT-10 weekly induction for the protocol's count; PROT-30 maintenance after the
         decision; nothing after a discontinuation."""
-        maintained, stopped = self.courses[0], self.courses[1]
-        protocol = maintained.protocol
-        days = [
-            a.starts_at.astimezone(maintained.patient.home_location.tzinfo).date()
-            for a in Appointment.objects.filter(
-                course=maintained, starts_at__lt=FIXED.replace(hour=0, minute=0)
-            ).order_by("starts_at")
+        midnight = FIXED.replace(hour=0, minute=0)
+        maintained = [
+            c
+            for c in TreatmentCourse.objects.filter(phase="maintenance")
+            if c.appointments.filter(starts_at__lt=midnight).count() > c.protocol.induction_count
         ]
-        assert len(days) >= protocol.induction_count + 1
-        gaps = [(b - a).days for a, b in zip(days, days[1:], strict=False)]
-        assert all(5 <= g <= 9 for g in gaps[: protocol.induction_count - 1]), gaps
-        assert gaps[-1] >= protocol.maintenance_interval_days - 3, gaps
-        decision = stopped.decisions.get(to_phase="discontinued")
-        assert not Appointment.objects.filter(
-            course=stopped, starts_at__gte=decision.decided_at
-        ).exists()
+        assert maintained
+        for course in maintained:
+            tz = course.patient.home_location.tzinfo
+            days = [
+                a.starts_at.astimezone(tz).date()
+                for a in course.appointments.filter(starts_at__lt=midnight).order_by("starts_at")
+            ]
+            gaps = [(b - a).days for a, b in zip(days, days[1:], strict=False)]
+            n = course.protocol.induction_count + course.extension_infusions_used
+            assert all(5 <= g <= 9 for g in gaps[: n - 1]), gaps
+            assert all(g >= course.protocol.maintenance_interval_days - 3 for g in gaps[n:]), gaps
+        stopped = TreatmentCourse.objects.filter(phase__in=["discontinued", "paused"])
+        assert stopped.exists()
+        for course in stopped:
+            decision = course.decisions.filter(to_phase=course.phase).get()
+            assert not course.appointments.filter(starts_at__gte=decision.decided_at).exists()
 
     def test_past_sessions_complete_with_vitals_every_interval(self) -> None:
         """MON-T1 pre-infusion reading, MON-T2 every 10 min while infusing and MON-T3 at the
@@ -257,9 +200,7 @@ class DemoVisitsTests(TestCase):
             scheduled_at__gte=FIXED.replace(hour=0, minute=0),
             scheduled_at__lt=FIXED.replace(hour=23, minute=59),
         )
-        assert set(today_sessions.values_list("state", flat=True)) >= BOARD_STATES, (
-            self.report.skipped
-        )
+        assert set(today_sessions.values_list("state", flat=True)) >= BOARD_STATES
 
     def test_courses_still_running_have_their_next_infusion_booked(self) -> None:
         """PROT-10 / PROT-30: an open course's next infusion is booked ahead; none for a
@@ -267,8 +208,11 @@ class DemoVisitsTests(TestCase):
         tomorrow = FIXED.replace(hour=0, minute=0) + timedelta(days=1)
         ahead = Appointment.objects.filter(status="booked", starts_at__gte=tomorrow)
         assert ahead.filter(course__phase__in=["induction", "maintenance"]).exists()
-        assert not ahead.filter(course=self.courses[1]).exists()  # discontinued
+        assert not ahead.filter(course__phase__in=["discontinued", "paused"]).exists()
 
     def test_running_it_again_adds_nothing(self) -> None:
         visits_build()
+        assert self._counts() == self.counts
+        with override_settings(DEMO_MODE=True):
+            call_command("seed_demo", stdout=StringIO())
         assert self._counts() == self.counts

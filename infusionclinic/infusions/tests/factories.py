@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from infusionclinic.infusions import services
 from infusionclinic.infusions.models import InfusionSession, PumpEvent
+from tests.factories import session_cs_closed, session_ready_to_start
 
 NORMAL = {
     "systolic_mmhg": 120,
@@ -53,7 +54,10 @@ def questionnaires_done(nurse, session) -> None:
     )
 
 
-def prechecked(nurse, session, **pre_vitals: Any) -> InfusionSession:
+def prechecked(nurse, session, *, ready: bool = True, **pre_vitals: Any) -> InfusionSession:
+    """Checked in, pre-infusion vitals, questionnaires and pre-checks done; with `ready` also
+    what the start needs from the controlled-substance log (issue 21 point 6: the location's DEA
+    registration and a draw for this session, `tests.factories.session_ready_to_start`)."""
     checked_in(nurse, session)
     vitals(nurse, session, **pre_vitals)
     questionnaires_done(nurse, session)
@@ -64,6 +68,16 @@ def prechecked(nurse, session, **pre_vitals: Any) -> InfusionSession:
         pregnancy_test="negative",
         weight_kg="80.0",
     )
+    if ready:
+        session_ready_to_start(nurse, session)
+    session.refresh_from_db()
+    return session
+
+
+def cs_closed(nurse, session) -> InfusionSession:
+    """After the stop: the log's administration from the pump and the witnessed waste of the
+    rest (CS-32, CS-33), which discharge and the note's signature need (issue 21 point 6)."""
+    session_cs_closed(nurse, session)
     session.refresh_from_db()
     return session
 

@@ -158,6 +158,8 @@ def test_session_detail_is_audited_as_a_view(nurse, session):
 def test_state_changes_over_the_api_pre_checks_to_discharge_scores(nurse, session):
     """Issue 7 item 7: the session's state changes have endpoints (pre-checks with the
     questionnaires read from outcomes, pump, DIS-1/DIS-2 scores → DIS-3 problems)."""
+    from tests.factories import session_cs_closed, session_ready_to_start
+
     from .factories import GOOD_ALDRETE, GOOD_PADSS, questionnaires_done
 
     client = api_client(nurse)
@@ -177,8 +179,15 @@ def test_state_changes_over_the_api_pre_checks_to_discharge_scores(nurse, sessio
     assert "questionnaires" in refused.json()["errors"]
     questionnaires_done(nurse, session)
     assert post("pre-checks", pre).json()["state"] == "pre_checks"
+    refused = post("pump", {"action": "start"})  # issue 21 point 6: no registration, no draw
+    assert refused.status_code == 422
+    assert "CS-31, CS-42" in str(refused.json())
+    detail = client.get(f"/api/v1/sessions/{session.pk}").json()
+    assert any(p.startswith("CS-4: ") for p in detail["controlled"]["start_problems"])
+    session_ready_to_start(nurse, session)
     assert post("pump", {"action": "start"}).json()["state"] == "infusing"
     assert post("pump", {"action": "stop"}).json()["state"] == "recovering"
+    session_cs_closed(nurse, session)
     low = post("discharge-scores", {"aldrete": {**GOOD_ALDRETE, "spo2": 0}, "padss": GOOD_PADSS})
     assert any("DIS-1" in p for p in low.json()["discharge_problems"])
     good = post("discharge-scores", {"aldrete": GOOD_ALDRETE, "padss": GOOD_PADSS})

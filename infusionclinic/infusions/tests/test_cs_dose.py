@@ -22,8 +22,9 @@ from infusionclinic.controlled import services as cs
 from infusionclinic.controlled.models import EntryKind
 from infusionclinic.controlled.tests.factories import product, receive
 from infusionclinic.infusions import selectors, services
+from infusionclinic.infusions.controlled_link import session_cs_exception_record
 from infusionclinic.infusions.models import PumpEvent
-from tests.factories import PASSWORD, api_client, logged_in_client, make_user
+from tests.factories import PASSWORD, api_client, dea_registration, logged_in_client, make_user
 
 from .factories import (
     GOOD_ALDRETE,
@@ -58,8 +59,10 @@ def _run(nurse, session, seconds, *, stop=True):
 
 @pytest.fixture
 def drawn(nurse, session, lot):
-    """Pre-checks done, 0.80 mL (40 mg) drawn for the session: the open encounter (CS-42)."""
-    prechecked(nurse, session)
+    """Pre-checks done, 0.80 mL (40 mg) drawn for the session: the open encounter (CS-42); the
+    location's DEA registration on file (issue 21 point 6: the start needs both)."""
+    dea_registration(session.location)
+    prechecked(nurse, session, ready=False)
     return _draw(nurse, lot, session)
 
 
@@ -118,7 +121,8 @@ def test_cs32_less_than_drawn_is_allowed_more_than_drawn_is_refused(nurse, sessi
     """CS-32 "may be less than drawn" (the rest is wasted, CS-33); more than the dose has left
     is a hard stop (CS-41, CS-43), even with a reason — the pump running longer than the drawn
     dose covers is a missing draw, named on the session (CS-31)."""
-    prechecked(nurse, session)
+    dea_registration(session.location)
+    prechecked(nurse, session, ready=False)
     drawn = _draw(nurse, lot, session, qty_ml="0.50")  # 25 mg
     _run(nurse, session, 1800)  # 30.0 mg by the pump
     with pytest.raises(ValidationError) as err:
@@ -161,8 +165,20 @@ def test_cs32_tolerance_setting_widens_what_counts_as_a_match(nurse, session, dr
 
 
 def test_cs42_pump_without_a_linked_draw_is_named(nurse, session):
-    prechecked(nurse, session)
-    _run(nurse, session, 600)
+    """Issue 21 point 6 refuses the start without a draw; a session that ran without one (from
+    before that gate) is still named CS-42."""
+    dea_registration(session.location)
+    prechecked(nurse, session, ready=False)
+    with pytest.raises(ValidationError) as err:
+        services.pump_event_record(actor=nurse, session=session, action="start")
+    assert "CS-31, CS-42" in err.value.message_dict["state"][0]
+    start = timezone.now() - timedelta(minutes=10)
+    PumpEvent.objects.create(session=session, action="start", at=start, actor=nurse)
+    PumpEvent.objects.create(session=session, action="stop", at=timezone.now(), actor=nurse)
+    type(session).objects.filter(pk=session.pk).update(
+        state="recovering", infusion_ended_at=timezone.now()
+    )
+    session.refresh_from_db()
     [problem] = doses.session_dose_check(session).problems
     assert problem.rule_id == "CS-42"
 
@@ -175,7 +191,7 @@ def _discharge(nurse, session):
     return services.session_discharge(actor=nurse, session=session, escort_name="Alex Escort")
 
 
-def test_mismatch_is_shown_on_session_page_note_and_api(nurse, session, drawn):
+def test_mismatch_is_shown_on_session_page_note_and_api(nurse, session, drawn, location):
     _run(nurse, session, 1200)  # 20.0 mg
     cs.administration_record(actor=nurse, draw=drawn, qty_ml="0.30", reason="from the bag")
     page = logged_in_client(nurse).get(reverse("infusions:session", args=[session.pk]))
@@ -190,6 +206,11 @@ def test_mismatch_is_shown_on_session_page_note_and_api(nurse, session, drawn):
     assert (D(block["pump_dose_mg"]), D(block["administered_mg"])) == (D("20.0"), D("15"))
     assert block["draws"][0]["draw_id"] == drawn.pk
     assert D(block["draws"][0]["open_ml"]) == D("0.50")
+    # Issue 21 point 6: the differences hold the discharge until a prescriber's exception.
+    reason = "Pump history lost; dose read from the bag; the rest spilled, not recoverable."
+    session_cs_exception_record(
+        actor=make_user("prescriber", location), session=session, reason=reason
+    )
     _discharge(nurse, session)
     note = services.note_generate(actor=nurse, session=session)
     assert "Controlled-substance log (CS-32, CS-43):" in note.body

@@ -22,6 +22,7 @@ from .factories import (
     GOOD_PADSS,
     NORMAL,
     checked_in,
+    cs_closed,
     infusing,
     prechecked,
     questionnaires_done,
@@ -282,7 +283,7 @@ def test_mon_t3_board_shows_the_end_of_infusion_reading_overdue(nurse, session, 
 def _recovering(nurse, session):
     infusing(nurse, session)
     services.pump_event_record(actor=nurse, session=session, action="stop")
-    session.refresh_from_db()
+    cs_closed(nurse, session)  # issue 21 point 6: administration and witnessed waste
     assert session.state == SessionState.RECOVERING
 
 

@@ -18,6 +18,7 @@ from .factories import (
     GOOD_ALDRETE,
     GOOD_PADSS,
     checked_in,
+    cs_closed,
     infusing,
     prechecked,
     shift_back,
@@ -226,8 +227,7 @@ def test_dose_given_from_pump_times_with_a_pause(nurse, session):
 def _recovering(nurse, session):
     infusing(nurse, session)
     services.pump_event_record(actor=nurse, session=session, action="stop")
-    session.refresh_from_db()
-    return session
+    return cs_closed(nurse, session)  # issue 21 point 6: administration and witnessed waste
 
 
 def test_dis3_discharge_refused_before_minimum_observation_and_scores(nurse, session):

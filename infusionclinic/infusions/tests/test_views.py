@@ -8,7 +8,14 @@ from django.utils import timezone
 
 from infusionclinic.infusions.models import SessionState
 from infusionclinic.scheduling.models import Appointment, Chair
-from tests.factories import PatientFactory, logged_in_client, make_user
+from tests.factories import (
+    PASSWORD,
+    PatientFactory,
+    dea_registration,
+    logged_in_client,
+    make_user,
+    session_lot,
+)
 
 from .factories import GOOD_ALDRETE, GOOD_PADSS, NORMAL, questionnaires_done, shift_back
 
@@ -75,6 +82,10 @@ def test_page_flow_check_in_to_discharge_with_alert_acknowledged(nurse, prescrib
     questionnaires_done(nurse, session)
     assert "PHQ-9 submitted" in client.get(f"/infusions/sessions/{session.pk}/").content.decode()
     assert _act(client, session, "pre-checks", pre).status_code == 302
+    # Issue 21 point 6: the DEA registration and a draw from a lot (the page's form) first.
+    dea_registration(session.location)
+    lot = session_lot(nurse, session.location)
+    assert _act(client, session, "cs-draw", {"lot": lot.pk, "qty_ml": "0.80"}).status_code == 302
     assert _act(client, session, "pump", {"action": "start"}).status_code == 302
     _act(client, session, "vitals", {**NORMAL, "heart_rate_bpm": 155})
     alert = session.alerts.get()
@@ -86,6 +97,14 @@ def test_page_flow_check_in_to_discharge_with_alert_acknowledged(nurse, prescrib
     score = {f"aldrete_{k}": v for k, v in GOOD_ALDRETE.items()}
     score |= {f"padss_{k}": v for k, v in GOOD_PADSS.items()}
     assert _act(client, session, "score", score).status_code == 302
+    waste = {
+        "draw_id": session.cs_draws.get().pk,
+        "qty_ml": "0.80",
+        "reason": "Not given; discarded",
+        "witness_email": prescriber.email,
+        "witness_secret": PASSWORD,
+    }
+    assert _act(client, session, "cs-waste", waste).status_code == 302
     refused = _act(client, session, "discharge", {"escort_name": "Sam"})
     assert refused.status_code == 422
     assert "MON-T5" in refused.content.decode()

@@ -66,18 +66,3 @@ def test_appointment_complete_marks_a_started_visit_completed_with_its_time(loca
         object_type="scheduling.Appointment", action="update", detail__status="completed"
     ).exists()
     assert appointment_complete(actor=desk, appointment=done).status == "completed"  # once
-
-
-def test_appointment_complete_refuses_a_visit_not_yet_started(location):
-    staffed_location(location)
-    desk = make_user("front_desk", location)
-    starts = local(location, timezone.localdate() + timedelta(days=10), 10)
-    appointment = appointment_book(
-        actor=desk,
-        patient=PatientFactory(home_location=location),
-        location=location,
-        kind="consultation",
-        starts_at=starts,
-    )
-    with pytest.raises(ValidationError, match="not started"):
-        appointment_complete(actor=desk, appointment=appointment)

@@ -46,6 +46,7 @@ def test_site_r2_blocked_words_appear_on_no_page(site_text, blocked):
 
 
 def test_site_13_never_claims_safe_and_effective_without_qualification(site_text):
+    """SITE-13: "safe and effective" only with its qualification."""
     text = _all(site_text)
     assert not re.search(r"safe and effective", text, re.I)
     assert "not FDA-approved for these uses" in site_text["ketamine-therapy"]
@@ -53,7 +54,7 @@ def test_site_13_never_claims_safe_and_effective_without_qualification(site_text
 
 
 def test_site_r2_efficacy_claims_are_qualified_and_cited(site_text):
-    # SITE-5: strongest for a single infusion in TRD and CRPS; limited / early / weak elsewhere.
+    # SITE-R2, SITE-5: strongest for a single infusion in TRD and CRPS; weaker elsewhere.
     science = site_text["the-science"]
     assert "the evidence is strongest here, for a single IV infusion" in science
     assert "CRPS" in science
@@ -68,6 +69,7 @@ def test_site_r2_efficacy_claims_are_qualified_and_cited(site_text):
 
 
 def test_site_7_and_8_mechanism_is_indirect_and_not_fully_known(site_text):
+    """SITE-7 (NMDA block, AMPA only indirectly), SITE-8 (no "plasticizes")."""
     science = site_text["the-science"]
     assert "blocks the NMDA receptor" in science
     assert "indirectly" in science
@@ -77,11 +79,13 @@ def test_site_7_and_8_mechanism_is_indirect_and_not_fully_known(site_text):
 
 
 def test_site_9_onset_within_hours_and_relapse_within_days(site_text):
+    """SITE-9."""
     assert "within hours" in site_text["the-science"]
     assert "symptoms often return within days to about a week" in site_text["the-science"]
 
 
 def test_site_r3_off_label_self_pay_schedule_iii_escort_driving_own_provider(site_text):
+    """SITE-R3; SITE-12 (Schedule III, misuse possible)."""
     text = _all(site_text)
     home = site_text["home"]
     # Every one of these is on the home page and repeated where it matters.
@@ -96,6 +100,7 @@ def test_site_r3_off_label_self_pay_schedule_iii_escort_driving_own_provider(sit
 
 
 def test_site_11_and_14_dose_and_schedule_are_stated_as_facts_not_promises(site_text):
+    """SITE-11 (dose below an anesthetic dose), SITE-14 (our schedule vs published courses)."""
     therapy, treatment = site_text["ketamine-therapy"], site_text["the-treatment"]
     assert "1 to 4.5 mg per kg" in therapy  # anesthetic dose, for contrast
     assert "0.5 mg per kg, given slowly over about 40 minutes" in therapy
@@ -105,6 +110,7 @@ def test_site_11_and_14_dose_and_schedule_are_stated_as_facts_not_promises(site_
 
 
 def test_site_15_and_16_side_effects_are_complete_and_not_all_temporary(site_text):
+    """SITE-15 (the trials' common effects added), SITE-16 (not all temporary)."""
     effects = site_text["side-effects"]
     for effect in (
         "headache",
@@ -127,6 +133,7 @@ def test_site_15_and_16_side_effects_are_complete_and_not_all_temporary(site_tex
 
 
 def test_site_r4_references_are_full_citations_with_real_links(db):
+    """SITE-R4; SITE-17 and SITE-18 (unverified references) are not listed."""
     html = Client().get("/references/").content.decode()
     for doi in (
         "10.1001/jamapsychiatry.2017.0080",  # SAN17
@@ -139,3 +146,18 @@ def test_site_r4_references_are_full_citations_with_real_links(db):
     # SITE-17 and SITE-18 are unverified and stay off the list.
     assert "WebMD" not in html
     assert "PMC5950671" not in html
+
+
+def test_site_1_2_4_6_history_off_label_and_treatment_resistance(site_text):
+    """SITE-1 (made 1962, human studies 1964, FDA anesthetic 1970), SITE-2 (Vietnam field
+    anesthetic), SITE-4 (off-label, insurers usually do not pay; Spravato often covered), SITE-6
+    (treatment-resistant: at least two adequate trials; CANMAT third-line)."""
+    therapy = site_text["ketamine-therapy"]
+    assert "first made in 1962" in therapy
+    assert "1964" in therapy
+    assert "anesthetic in 1970" in therapy
+    assert "Vietnam War" in therapy
+    assert "Insurers usually do not pay for off-label ketamine infusions" in therapy
+    assert "insurers often cover it" in therapy
+    assert "at least two adequate trials of antidepressants" in therapy
+    assert "third-line" in therapy

@@ -8,9 +8,14 @@ from infusionclinic.accounts.models import Clinic, Location, User
 from infusionclinic.accounts.services import user_create
 from infusionclinic.common.context import client_context
 from infusionclinic.demo import data
+from infusionclinic.demo.history import Cast, history_build
 from infusionclinic.demo.visits import visits_build
 from infusionclinic.patients import services
 from infusionclinic.patients.models import Patient
+
+
+def _email_of(role: str) -> str:
+    return next(spec["email"] for spec in data.USERS if spec["role"] == role)
 
 
 class Command(BaseCommand):
@@ -21,8 +26,17 @@ class Command(BaseCommand):
             raise CommandError("seed_demo only runs with DEMO_MODE on (never in production).")
         with client_context(client_address="cli:seed_demo", channel="cli"), transaction.atomic():
             created = self._seed()
+            stories = history_build(
+                cast=Cast(
+                    front_desk=User.objects.get(email=_email_of("front_desk")),
+                    nurse=User.objects.get(email=_email_of("nurse")),
+                    prescriber=User.objects.get(email=_email_of("prescriber")),
+                )
+            )
+            visits_build()
         self.stdout.write(
-            f"Demo data ready ({created} new patients; {Patient.objects.count()} in all)."
+            f"Demo data ready ({created} new patients; {Patient.objects.count()} in all; "
+            f"{stories} new care histories)."
         )
         self._print_logins()
 
@@ -106,7 +120,6 @@ class Command(BaseCommand):
                 full_name=data.PATIENT_USER["name"],
                 patient_mrn=patient.mrn,
             )
-        visits_build()
         return created
 
     def _print_logins(self) -> None:
