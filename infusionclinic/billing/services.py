@@ -4,7 +4,7 @@ its audit event in the same transaction (STYLE.md habits 1-2)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -322,6 +322,7 @@ def package_sell(
     plan: PackagePlan,
     price: Decimal | None = None,
     paid_online: str = "",
+    at: datetime | None = None,
 ) -> PackagePurchase:
     """Sell a package: its own invoice with one line at the package price; the sessions are
     consumed by later appointment invoices. Issue 19: a package bought online is sold by the
@@ -335,7 +336,7 @@ def package_sell(
         if not plan.active:
             raise ValidationError({"plan": ["This package is no longer offered."]})
     price = plan.price if price is None else price
-    today = timezone.now().astimezone(plan.location.tzinfo).date()
+    today = (at or timezone.now()).astimezone(plan.location.tzinfo).date()
     invoice = Invoice.objects.create(
         patient=patient,
         location=plan.location,
@@ -374,6 +375,7 @@ def payment_record(
     method: str,
     reference: str = "",
     note: str = "",
+    at: datetime | None = None,
 ) -> Payment:
     """Record money staff took. Never more than the balance: the balance does not go negative."""
     _require(actor, invoice.location)
@@ -394,7 +396,7 @@ def payment_record(
         reference=result.reference,
         note=note.strip(),
         recorded_by=actor,
-        recorded_at=timezone.now(),
+        recorded_at=min(at, timezone.now()) if at else timezone.now(),
     )
     audit_record(
         actor=actor,

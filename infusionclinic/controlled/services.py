@@ -72,6 +72,16 @@ def dose_remaining_ml(draw: LedgerEntry) -> Decimal:
     return draw.qty_ml - used
 
 
+def _past_or_now(at: datetime | None) -> datetime:
+    """A time for a record entered late (the demo's history): default now, never ahead."""
+    now = timezone.now()
+    if at is None:
+        return now
+    if timezone.is_naive(at) or at > now:
+        raise ValidationError({"at": ["Give a past time with its time zone."]})
+    return at
+
+
 def _check_location(actor: User, location: Location) -> None:
     if not actor.locations.filter(pk=location.pk).exists():
         raise PermissionDenied
@@ -520,7 +530,15 @@ def adjustment_record(
 
 
 @transaction.atomic
-def count_record(*, actor: User, lot: Lot, counted_ml: Any, method: str, note: str = "") -> Count:
+def count_record(
+    *,
+    actor: User,
+    lot: Lot,
+    counted_ml: Any,
+    method: str,
+    note: str = "",
+    at: datetime | None = None,
+) -> Count:
     """CS-39, R2: a count of one lot; a variance beyond tolerance opens a Discrepancy (§7)."""
     _require(actor, Perm.CS_RECORD)
     _check_location(actor, lot.location)
@@ -533,7 +551,7 @@ def count_record(*, actor: User, lot: Lot, counted_ml: Any, method: str, note: s
         counted_ml=counted,
         method=method,
         expected_ml=balance_ml(lot),
-        counted_at=timezone.now(),
+        counted_at=_past_or_now(at),
         counted_by=actor,
         note=note.strip(),
     )
@@ -573,6 +591,7 @@ def discrepancy_recount(
     second_count_ml: Any,
     second_counter_email: str,
     second_counter_secret: str,
+    at: datetime | None = None,
 ) -> Discrepancy:
     """§7 step 2: recount at once by two users, both counts recorded. The actor counts first;
     another licensed user of the location counts second and re-authenticates on the same screen
@@ -602,7 +621,7 @@ def discrepancy_recount(
         discrepancy.recount_first_by = actor
         discrepancy.recount_second_ml = second
         discrepancy.recount_second_by = counter
-        discrepancy.recounted_at = timezone.now()
+        discrepancy.recounted_at = _past_or_now(at)
         discrepancy.save()
         audit_record(
             actor=actor,
@@ -648,7 +667,12 @@ def discrepancy_investigate(*, actor: User, discrepancy: Discrepancy, notes: str
 
 @transaction.atomic
 def discrepancy_close(
-    *, actor: User, discrepancy: Discrepancy, outcome: str, reason: str
+    *,
+    actor: User,
+    discrepancy: Discrepancy,
+    outcome: str,
+    reason: str,
+    at: datetime | None = None,
 ) -> Discrepancy:
     """§7 step 4: resolved with a reason (documentation error, minor variance, CS-14), or reported
     as theft/loss: a `loss` entry for the missing mL (CS-38; DEA notice and Form 106, CS-13)."""
@@ -694,7 +718,7 @@ def discrepancy_close(
     discrepancy.status = outcome
     discrepancy.resolution_reason = reason.strip()
     discrepancy.closed_by = actor
-    discrepancy.closed_at = timezone.now()
+    discrepancy.closed_at = _past_or_now(at)
     discrepancy.save()
     audit_record(
         actor=actor,

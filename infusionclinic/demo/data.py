@@ -47,6 +47,33 @@ USERS = [
         "name": "Alex Morgan",
         "locations": ["boston", "denver"],
     },
+    # The visits' history (demo/visits.py) needs nurses on shift for the chairs
+    # (SCHEDULING_CHAIRS_PER_NURSE) and a second licensed user at each location to witness
+    # waste and recount (CS-44, §7), two besides the actor for a Form 41 destruction (CS-17).
+    {
+        "email": "nurse2@demo.clinic",
+        "role": "nurse",
+        "name": "Sam Ortiz, RN",
+        "locations": ["boston"],
+    },
+    {
+        "email": "nurse3@demo.clinic",
+        "role": "nurse",
+        "name": "Jamie Chen, RN",
+        "locations": ["boston"],
+    },
+    {
+        "email": "nurse.denver@demo.clinic",
+        "role": "nurse",
+        "name": "Lee Park, RN",
+        "locations": ["denver"],
+    },
+    {
+        "email": "nurse2.denver@demo.clinic",
+        "role": "nurse",
+        "name": "Rosa Díaz, RN",
+        "locations": ["denver"],
+    },
 ]
 PATIENT_USER = {"email": "patient@demo.clinic", "name": "Jordan Avery"}
 

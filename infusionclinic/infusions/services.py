@@ -48,6 +48,16 @@ S = SessionState
 FUTURE_SKEW = timedelta(seconds=60)  # a monitor's clock may run slightly ahead
 
 
+def _at(at: datetime | None) -> datetime:
+    """A past time for a record entered late (the demo's history); default now, never ahead."""
+    now = timezone.now()
+    if at is None:
+        return now
+    if timezone.is_naive(at) or at > now + FUTURE_SKEW:
+        raise ValidationError({"at": ["Give a time with its UTC offset, not in the future."]})
+    return at
+
+
 def _require_run(actor: User) -> None:
     if not actor.has_role_perm(Perm.SESSION_RUN):
         raise PermissionDenied("Your role does not run infusion sessions.")
@@ -123,6 +133,7 @@ def session_check_in(
     identity_confirmed: bool,
     escort_name: str,
     escort_phone: str,
+    at: datetime | None = None,
 ) -> InfusionSession:
     """PRE-5: no check-in without a named escort and a phone number (hard stop)."""
     _require_run(actor)
@@ -138,7 +149,7 @@ def session_check_in(
     if errors:
         raise ValidationError(errors)
     session.state = S.CHECKED_IN
-    session.checked_in_at = timezone.now()
+    session.checked_in_at = _at(at)
     session.identity_confirmed = True
     session.escort_name = escort_name.strip()
     session.escort_phone = escort_phone.strip()
@@ -155,6 +166,7 @@ def session_precheck_record(
     fasting_confirmed: bool,
     pregnancy_test: str,
     weight_kg: Any,
+    at: datetime | None = None,
 ) -> PreCheck:
     """The pre-infusion checklist. Hard stops: consent not current or intake not clearing the
     patient (PROT-C1/C2 via intake), the visit's questionnaires not submitted in outcomes
@@ -198,8 +210,14 @@ def session_precheck_record(
         errors["vitals"] = ["MON-T1: record a full set of pre-infusion vital signs first."]
     if errors:
         raise ValidationError(errors)
+    recorded_at = _at(at)
     measurement = measurement_record(
-        actor=actor, patient=session.patient, kind="weight", value=weight, unit="kg"
+        actor=actor,
+        patient=session.patient,
+        kind="weight",
+        value=weight,
+        unit="kg",
+        measured_on=None if at is None else recorded_at.astimezone(session.location.tzinfo).date(),
     )
     precheck = PreCheck.objects.create(
         session=session,
@@ -214,7 +232,7 @@ def session_precheck_record(
         weight_kg=weight,
         weight_measurement=measurement,
         recorded_by=actor,
-        recorded_at=timezone.now(),
+        recorded_at=recorded_at,
     )
     session.state = S.PRE_CHECKS
     session.save(update_fields=["state"])
@@ -548,7 +566,9 @@ def bp_gate_open(session: InfusionSession) -> bool:
 
 
 @transaction.atomic
-def session_bp_override(*, actor: User, session: InfusionSession, reason: str) -> InfusionSession:
+def session_bp_override(
+    *, actor: User, session: InfusionSession, reason: str, at: datetime | None = None
+) -> InfusionSession:
     if actor.role != Role.PRESCRIBER or not actor.has_role_perm(Perm.SESSION_BP_OVERRIDE):
         raise PermissionDenied("Only a prescriber may override the blood-pressure gate.")
     session = _lock(session)
@@ -559,7 +579,7 @@ def session_bp_override(*, actor: User, session: InfusionSession, reason: str) -
     if not findings:
         raise ValidationError({"reason": ["The blood pressure does not need an override."]})
     session.bp_override_by = actor
-    session.bp_override_at = timezone.now()
+    session.bp_override_at = _at(at)
     session.bp_override_reason = reason.strip()
     session.save(update_fields=["bp_override_by", "bp_override_at", "bp_override_reason"])
     _audit(
@@ -573,14 +593,14 @@ def session_bp_override(*, actor: User, session: InfusionSession, reason: str) -
     return session
 
 
-def _controlled_start_gate(session: InfusionSession) -> None:
+def _controlled_start_gate(session: InfusionSession, *, at: datetime | None = None) -> None:
     """Issue 21 point 6 (CS-4, CS-31, CS-42): no start without the location's current DEA
     registration and a draw linked to this session, nor without the day's PRE-7 facility check;
     refused before anything is written."""
     from .controlled_link import start_problems
     from .facility import facility_problems
 
-    problems = facility_problems(session) + start_problems(session)
+    problems = facility_problems(session, at=at) + start_problems(session)
     if problems:
         raise ValidationError({"state": problems})
 
@@ -595,7 +615,13 @@ _PUMP_FROM = {
 
 @transaction.atomic
 def pump_event_record(
-    *, actor: User, session: InfusionSession, action: str, reason: str = "", stop_reason: str = ""
+    *,
+    actor: User,
+    session: InfusionSession,
+    action: str,
+    reason: str = "",
+    stop_reason: str = "",
+    at: datetime | None = None,
 ) -> PumpEvent:
     """A pump start, pause, resume or stop. Issue 21 point 5: a stop before the order's infusion
     time (pump running time < ordered minutes) needs `stop_reason`, a code of
@@ -606,7 +632,7 @@ def pump_event_record(
         raise ValidationError({"action": ["start, pause, resume or stop."]})
     allowed, target = _PUMP_FROM[PumpAction(action)]
     _require_state(session, *allowed)
-    now = timezone.now()
+    now = _at(at)
     if action == PumpAction.START and not bp_gate_open(session):
         findings = bp_gate_findings(session)
         ids = ", ".join(f.rule_id for f in findings) or "MON-T1"
@@ -627,7 +653,7 @@ def pump_event_record(
         )
     verbal: VerbalOrder | None = None
     if action == PumpAction.START:
-        _controlled_start_gate(session)
+        _controlled_start_gate(session, at=now)
     if action == PumpAction.RESUME:
         gate = selectors.resume_gate(session)
         if gate.open_alerts:
@@ -821,7 +847,9 @@ def _verbal_order_cosign(*, actor: User, order: VerbalOrder, method: str) -> Ver
 
 
 @transaction.atomic
-def alert_acknowledge(*, actor: User, alert: VitalAlert, note: str = "") -> VitalAlert:
+def alert_acknowledge(
+    *, actor: User, alert: VitalAlert, note: str = "", at: datetime | None = None
+) -> VitalAlert:
     _require_run(actor)
     alert = (
         VitalAlert.objects.select_for_update().select_related("session__patient").get(pk=alert.pk)
@@ -829,7 +857,7 @@ def alert_acknowledge(*, actor: User, alert: VitalAlert, note: str = "") -> Vita
     if alert.acknowledged_at is not None:
         raise ValidationError({"alert": ["Already acknowledged."]})
     alert.acknowledged_by = actor
-    alert.acknowledged_at = timezone.now()
+    alert.acknowledged_at = _at(at)
     alert.acknowledge_note = note.strip()[:500]
     alert.save(update_fields=["acknowledged_by", "acknowledged_at", "acknowledge_note"])
     _audit(actor, alert.session, alert, event="alert_ack", rule_id=alert.rule_id)
@@ -916,24 +944,28 @@ def symptom_record(
     return symptom
 
 
-def _resolve(actor: User, item: Symptom | SideEffect, event: str) -> None:
+def _resolve(
+    actor: User, item: Symptom | SideEffect, event: str, at: datetime | None = None
+) -> None:
     """Mark a symptom or side effect resolved now, once (a second call changes nothing)."""
     _require_run(actor)
     if item.resolved_at is None:
-        item.resolved_at = timezone.now()
+        item.resolved_at = _at(at)
         item.save(update_fields=["resolved_at"])
         _audit(actor, item.session, item, event=event, code=item.code)
 
 
 @transaction.atomic
-def symptom_resolve(*, actor: User, symptom: Symptom) -> Symptom:
-    _resolve(actor, symptom, "symptom_resolved")
+def symptom_resolve(*, actor: User, symptom: Symptom, at: datetime | None = None) -> Symptom:
+    _resolve(actor, symptom, "symptom_resolved", at)
     return symptom
 
 
 @transaction.atomic
-def side_effect_resolve(*, actor: User, effect: SideEffect) -> SideEffect:
-    _resolve(actor, effect, "side_effect_resolved")
+def side_effect_resolve(
+    *, actor: User, effect: SideEffect, at: datetime | None = None
+) -> SideEffect:
+    _resolve(actor, effect, "side_effect_resolved", at)
     return effect
 
 
@@ -945,6 +977,7 @@ def discharge_score_record(
     aldrete: dict[str, int],
     padss: dict[str, int],
     voiding_not_required: bool = False,
+    at: datetime | None = None,
 ) -> DischargeScore:
     """DIS-1 (modified Aldrete) and DIS-2 (PADSS); DIS-4: 'voiding not required' scores the
     intake/output item as if voided, and the choice is recorded."""
@@ -956,7 +989,7 @@ def discharge_score_record(
         padss["intake_output"] = 2
     score = DischargeScore.objects.create(
         session=session,
-        assessed_at=timezone.now(),
+        assessed_at=_at(at),
         aldrete=aldrete,
         padss=padss,
         aldrete_total=rules.score_total(aldrete, rules.ALDRETE_ITEMS, "aldrete"),
@@ -1009,34 +1042,37 @@ def discharge_problems(session: InfusionSession, *, now: datetime | None = None)
 
 @transaction.atomic
 def session_discharge(
-    *, actor: User, session: InfusionSession, escort_name: str
+    *, actor: User, session: InfusionSession, escort_name: str, at: datetime | None = None
 ) -> InfusionSession:
     """DIS-3; the discharging nurse or prescriber is the sign-off."""
     _require_run(actor)
     session = _lock(session)
-    problems = discharge_problems(session)
+    now = _at(at)
+    problems = discharge_problems(session, now=now)
     if not escort_name.strip():
         problems.append("PRE-5: name the escort the patient leaves with.")
     if problems:
         raise ValidationError({"__all__": problems})
     session.state = S.DISCHARGED
-    session.discharged_at = timezone.now()
+    session.discharged_at = now
     session.discharged_by = actor
     session.discharged_to_escort = escort_name.strip()[:200]
     session.save(update_fields=["state", "discharged_at", "discharged_by", "discharged_to_escort"])
     _audit(actor, session, session, event="discharge", escort=session.discharged_to_escort)
-    _appointment_complete(actor, session)
+    _appointment_complete(actor, session, at=now if at is not None else None)
     return session
 
 
-def _appointment_complete(actor: User, session: InfusionSession) -> None:
+def _appointment_complete(
+    actor: User, session: InfusionSession, *, at: datetime | None = None
+) -> None:
     """Issue 21 point 7: the discharge completes the visit's appointment (scheduling's service,
     audited, in the discharge's transaction), so billing can invoice it."""
     if session.appointment_id is None:
         return
     from infusionclinic.scheduling.services import appointment_complete
 
-    appointment_complete(actor=actor, appointment=session.appointment, session_id=session.pk)
+    appointment_complete(actor=actor, appointment=session.appointment, session_id=session.pk, at=at)
 
 
 @transaction.atomic
@@ -1206,7 +1242,9 @@ def _note_controlled_lines(session: InfusionSession) -> list[str]:
 
 
 @transaction.atomic
-def note_generate(*, actor: User, session: InfusionSession) -> SessionNote:
+def note_generate(
+    *, actor: User, session: InfusionSession, at: datetime | None = None
+) -> SessionNote:
     _require_run(actor)
     session = _lock(session)
     _require_state(session, S.DISCHARGED)
@@ -1214,18 +1252,19 @@ def note_generate(*, actor: User, session: InfusionSession) -> SessionNote:
     if note is not None and (note.nurse_signed_at or note.prescriber_signed_at):
         raise ValidationError({"note": ["Signed notes are not regenerated; add an amendment."]})
     body = note_text(session)
+    generated_at = _at(at)
     if note is None:
-        note = SessionNote.objects.create(session=session, body=body, generated_at=timezone.now())
+        note = SessionNote.objects.create(session=session, body=body, generated_at=generated_at)
     else:
         note.body = body
-        note.generated_at = timezone.now()
+        note.generated_at = generated_at
         note.save(update_fields=["body", "generated_at"])
     _audit(actor, session, note, event="note_generate")
     return note
 
 
 @transaction.atomic
-def note_sign(*, actor: User, note: SessionNote) -> SessionNote:
+def note_sign(*, actor: User, note: SessionNote, at: datetime | None = None) -> SessionNote:
     _require_run(actor)
     note = (
         SessionNote.objects.select_for_update().select_related("session__patient").get(pk=note.pk)
@@ -1234,7 +1273,7 @@ def note_sign(*, actor: User, note: SessionNote) -> SessionNote:
 
     if problems := note_sign_problems(note.session):  # issue 21 point 6: CS-31/32/42/43
         raise ValidationError({"note": problems})
-    now = timezone.now()
+    now = _at(at)
     if actor.role == Role.NURSE:
         if note.nurse_signed_at:
             raise ValidationError({"note": ["A nurse already signed."]})

@@ -247,10 +247,11 @@ def _create(
     chair: Chair | None,
     series: uuid.UUID | None,
     course: TreatmentCourse | None = None,
+    now: datetime | None = None,
 ) -> Appointment:
     if timezone.is_naive(starts_at):
         raise ValidationError({"starts_at": ["Give a time zone (e.g. ...Z or +02:00)."]})
-    if starts_at <= timezone.now():
+    if starts_at <= (now or timezone.now()):
         raise ValidationError({"starts_at": ["The appointment must be in the future."]})
     ends_at = starts_at + appointment_length(kind)
     from infusionclinic.billing.deposits import deposit_hold, deposits_release_expired
@@ -316,6 +317,7 @@ def appointment_book(
     starts_at: datetime,
     chair: Chair | None = None,
     course: TreatmentCourse | None = None,
+    now: datetime | None = None,
 ) -> Appointment:
     """Book one appointment; `patient` comes from `patient_get_for_user`. An infusion without a
     chair gets the first free one; with `course` (issue 21 point 2: a single infusion booked by
@@ -340,6 +342,7 @@ def appointment_book(
         chair=chair,
         series=None,
         course=course,
+        now=now,
     )
     _notify_front_desk(actor, appointment, "booked")
     return appointment
@@ -353,6 +356,7 @@ def appointment_series_book(
     location: Location,
     starts: Sequence[datetime],
     course: TreatmentCourse | None = None,
+    now: datetime | None = None,
 ) -> list[Appointment]:
     """Accept a proposed infusion series in one step: all appointments or none. With a treatment
     course, each appointment is linked to it."""
@@ -378,6 +382,7 @@ def appointment_series_book(
                     chair=None,
                     series=series,
                     course=course,
+                    now=now,
                 )
             )
         except BookingConflict as exc:
@@ -557,7 +562,11 @@ def appointment_confirm_safety(
 
 @transaction.atomic
 def appointment_complete(
-    *, actor: User, appointment: Appointment, session_id: int | None = None
+    *,
+    actor: User,
+    appointment: Appointment,
+    session_id: int | None = None,
+    at: datetime | None = None,
 ) -> Appointment:
     """The visit took place (issue 21 point 7): a booked appointment becomes completed, which is
     what billing invoices. The infusion session's discharge calls this in its own transaction
@@ -577,7 +586,8 @@ def appointment_complete(
         )
     previous = appointment.status
     appointment.status = AppointmentStatus.COMPLETED
-    appointment.status_changed_at = timezone.now()
+    now = timezone.now()
+    appointment.status_changed_at = min(at, now) if at is not None else now
     appointment.save(update_fields=["status", "status_changed_at", "updated_at"])
     audit_record(
         actor=actor,

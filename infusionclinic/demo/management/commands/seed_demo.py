@@ -9,6 +9,7 @@ from infusionclinic.accounts.services import user_create
 from infusionclinic.common.context import client_context
 from infusionclinic.demo import data
 from infusionclinic.demo.history import Cast, history_build
+from infusionclinic.demo.visits import visits_build
 from infusionclinic.patients import services
 from infusionclinic.patients.models import Patient
 
@@ -32,6 +33,7 @@ class Command(BaseCommand):
                     prescriber=User.objects.get(email=_email_of("prescriber")),
                 )
             )
+            visits_build()
         self.stdout.write(
             f"Demo data ready ({created} new patients; {Patient.objects.count()} in all; "
             f"{stories} new care histories)."

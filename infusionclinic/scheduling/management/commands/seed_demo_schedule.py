@@ -1,6 +1,7 @@
-"""Demo scheduling resources: weekday opening hours, four chairs per location, and shifts for
-every demo nurse and prescriber for the next 60 days. Demo mode only; safe to re-run. (Kept
-apart from `seed_demo` so the branches merge cleanly; `seed_demo` may call it.)"""
+"""Demo scheduling resources: weekday opening hours, six chairs per location, and shifts for
+every demo nurse and prescriber from PAST_DAYS ago (the demo's history of visits,
+`demo/visits.py`) to 60 days ahead. Demo mode only; safe to re-run. (Kept apart from `seed_demo`
+so the branches merge cleanly; `seed_demo` calls `schedule_seed` before the visits.)"""
 
 from datetime import datetime, time, timedelta
 
@@ -14,7 +15,14 @@ from infusionclinic.accounts.roles import Role
 from infusionclinic.scheduling.models import Chair, OpeningHours, StaffShift
 
 DAYS = 60
-CHAIRS = 4
+PAST_DAYS = 130
+CHAIRS = 6
+
+
+def schedule_seed() -> None:
+    """Opening hours, chairs and shifts at every location (idempotent)."""
+    for location in Location.objects.all():
+        _seed(location)
 
 
 class Command(BaseCommand):
@@ -24,30 +32,38 @@ class Command(BaseCommand):
         if not settings.DEMO_MODE:
             raise CommandError("seed_demo_schedule only runs with DEMO_MODE on.")
         with transaction.atomic():
-            for location in Location.objects.all():
-                self._seed(location)
+            schedule_seed()
         self.stdout.write("Demo schedule ready.")
 
-    def _seed(self, location: Location) -> None:
-        for weekday in range(5):
-            OpeningHours.objects.get_or_create(
-                location=location,
-                weekday=weekday,
-                defaults={"opens_at": time(8), "closes_at": time(18)},
-            )
-        for number in range(1, CHAIRS + 1):
-            Chair.objects.get_or_create(location=location, name=f"Chair {number}")
-        staff = User.objects.filter(
+
+def _seed(location: Location) -> None:
+    for weekday in range(5):
+        OpeningHours.objects.get_or_create(
+            location=location,
+            weekday=weekday,
+            defaults={"opens_at": time(8), "closes_at": time(18)},
+        )
+    for number in range(1, CHAIRS + 1):
+        Chair.objects.get_or_create(location=location, name=f"Chair {number}")
+    staff = list(
+        User.objects.filter(
             locations=location, role__in=[Role.NURSE, Role.PRESCRIBER], is_active=True
         )
-        today = timezone.localdate(timezone=location.tzinfo)
-        for offset in range(DAYS):
-            day = today + timedelta(days=offset)
-            if day.weekday() >= 5:
-                continue
-            starts = datetime.combine(day, time(7, 30), tzinfo=location.tzinfo)
-            ends = datetime.combine(day, time(18, 30), tzinfo=location.tzinfo)
-            for user in staff:
-                StaffShift.objects.get_or_create(
-                    user=user, location=location, starts_at=starts, ends_at=ends
+    )
+    today = timezone.localdate(timezone=location.tzinfo)
+    have = set(
+        StaffShift.objects.filter(location=location).values_list("user_id", "starts_at", "ends_at")
+    )
+    missing = []
+    for offset in range(-PAST_DAYS, DAYS):
+        day = today + timedelta(days=offset)
+        if day.weekday() >= 5:
+            continue
+        starts = datetime.combine(day, time(7, 30), tzinfo=location.tzinfo)
+        ends = datetime.combine(day, time(18, 30), tzinfo=location.tzinfo)
+        for user in staff:
+            if (user.pk, starts, ends) not in have:
+                missing.append(
+                    StaffShift(user=user, location=location, starts_at=starts, ends_at=ends)
                 )
+    StaffShift.objects.bulk_create(missing)
