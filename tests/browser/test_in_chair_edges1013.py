@@ -88,6 +88,8 @@ def test_prn_standing_order_board_dates_labels_and_worded_discharge_scores(
     assert MedicationAdministration.objects.get().given_by == nurse
 
     # Point 10: discharge scoring in words.
+    # Issue 21 point 5: the pump ran less than the ordered time.
+    page.get_by_label("Stopped early because").select_option("patient_request")
     page.get_by_role("button", name="Stop infusion").click()
     expect(page.locator("#session-state")).to_have_text("Recovering")
     consciousness = page.get_by_label("Modified Aldrete (DIS-1): Consciousness")

@@ -4,9 +4,11 @@ has delivered the signed webhook; no card field is ever on our pages."""
 
 from __future__ import annotations
 
+import importlib
 import re
 
 import pytest
+from django.apps import apps as django_apps
 from playwright.sync_api import expect
 
 from infusionclinic.billing import services
@@ -19,6 +21,17 @@ from tests.fake_stripe import FakeStripe, start
 from .conftest import TIMEOUT_MS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _rows_written_by_migrations(transactional_db):
+    """Put back the billable services the data migrations seed, which an earlier
+    transactional test's flush removed."""
+    for module in (
+        "infusionclinic.billing.migrations.0002_seed_services",
+        "infusionclinic.billing.migrations.0005_protorules_seed_px4",
+    ):
+        importlib.import_module(module).seed(django_apps, None)
 
 
 def test_patient_pays_an_invoice_through_the_hosted_page_at_phone_width(

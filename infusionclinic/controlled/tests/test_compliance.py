@@ -62,7 +62,7 @@ def _registration(admin_user, location, expires_in_days=400):
         phone="555-010-0100",
         contact_name="Dr. Reg",
         county="Sangamon",
-        expires_on=timezone.localdate() + timedelta(days=expires_in_days),
+        expires_on=timezone.localdate(timezone=location.tzinfo) + timedelta(days=expires_in_days),
     )
 
 

@@ -175,7 +175,12 @@ def test_cs42_draw_needs_an_open_encounter(nurse, prescriber, location, ketamine
 
 
 def test_cs31_draw_from_an_expired_lot_is_refused(nurse, location, ketamine, order):
-    lot = receive(nurse, location, ketamine, expiry=timezone.localdate() - timedelta(days=1)).lot
+    lot = receive(
+        nurse,
+        location,
+        ketamine,
+        expiry=timezone.localdate(timezone=location.tzinfo) - timedelta(days=1),
+    ).lot
     with pytest.raises(ValidationError) as exc:
         services.draw_record(actor=nurse, lot=lot, order=order, qty_ml="1")
     assert "lot" in exc.value.message_dict

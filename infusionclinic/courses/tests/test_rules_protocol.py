@@ -206,7 +206,8 @@ def test_prot31_prot33_maintenance_shows_limited_evidence_and_a_review_date(
     client = logged_in_client(prescriber)
     page = client.get(reverse("courses:course", args=[in_maintenance.pk])).content.decode()
     assert "CANMAT Level 3" in page
-    assert f"Due {due:%Y-%m-%d}" in page
+    local_due = timezone.localtime(due, in_maintenance.patient.home_location.tzinfo)
+    assert f"Due {local_due:%Y-%m-%d}" in page
     assert "overdue" not in page
     TreatmentCourse.objects.filter(pk=in_maintenance.pk).update(
         phase_started_at=timezone.now() - timedelta(days=200)

@@ -54,7 +54,7 @@ def test_wt8_weight_older_than_30_days_must_be_measured_again(prescriber, locati
     from tests.factories import PatientFactory
 
     p = PatientFactory(home_location=location)
-    add_weight(p, "80.0", timezone.localdate() - timedelta(days=31))
+    add_weight(p, "80.0", timezone.localdate(timezone=location.tzinfo) - timedelta(days=31))
     with pytest.raises(ValidationError) as err:
         draft(prescriber, p)
     assert "WT-8" in err.value.message_dict["weight"][0]

@@ -1,5 +1,7 @@
 """Pages: the order screen, signing, revising; the course pages; 404 by order/course id."""
 
+import json
+
 import pytest
 from django.urls import reverse
 
@@ -143,7 +145,10 @@ def test_protocol_edit_page_writes_a_new_version(prescriber, location):
     client = logged_in_client(prescriber)
     assert client.get(reverse("courses:protocols")).status_code == 200
     form = client.get(reverse("courses:protocol_edit", args=[proto.pk])).context["form"]
-    data = {k: ("" if v is None else v) for k, v in form.initial.items()}
+    data = {
+        k: "" if v is None else json.dumps(v) if isinstance(v, dict | list) else v
+        for k, v in form.initial.items()
+    }  # the check-in schedule (issue 18) is JSON in its form field
     data["maintenance_interval_days"] = 21
     assert client.post(reverse("courses:protocol_edit", args=[proto.pk]), data).status_code == 302
     new = {p.indication: p for p in protocols_current(clinic=location.clinic)}["depression"]

@@ -85,7 +85,7 @@ def test_start_refused_without_the_locations_dea_registration_cs4_issue21_point6
 def test_start_refused_with_an_expired_dea_registration_cs4_issue21_point6(nurse, session):
     registration = dea_registration(session.location)
     type(registration).objects.filter(pk=registration.pk).update(
-        expires_on=timezone.localdate() - timedelta(days=1)
+        expires_on=timezone.localdate(timezone=session.location.tzinfo) - timedelta(days=1)
     )
     prechecked(nurse, session, ready=False)
     lot = session_lot(nurse, session.location)
