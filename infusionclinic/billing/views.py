@@ -691,16 +691,23 @@ def appointment_fee(request: HttpRequest, appointment_id: int) -> HttpResponse:
     )
 
 
-@login_required
-@require_POST
-def deposit_pay(request: HttpRequest, deposit_id: int) -> HttpResponse:
-    """Issue 19: Stripe's page for a booking's deposit (the patient, or the front desk)."""
+def _deposit_for_user(request: HttpRequest, deposit_id: int):  # noqa: ANN202
+    """A deposit and its appointment, reached through the appointment's access check (404 and a
+    `denied` event for a patient or location the user may not see)."""
     from infusionclinic.scheduling.selectors import appointment_get_for_user
 
     deposit = Deposit.objects.filter(pk=deposit_id).first()
     if deposit is None:
         raise Http404
-    appointment_get_for_user(user=request.user, appointment_id=deposit.appointment_id)
+    appointment = appointment_get_for_user(user=request.user, appointment_id=deposit.appointment_id)
+    return deposit, appointment
+
+
+@login_required
+@require_POST
+def deposit_pay(request: HttpRequest, deposit_id: int) -> HttpResponse:
+    """Issue 19: Stripe's page for a booking's deposit (the patient, or the front desk)."""
+    deposit, _ = _deposit_for_user(request, deposit_id)
     _may_read(request)
     if request.user.role == "patient":
         back = request.build_absolute_uri(reverse("billing:my_invoices"))
@@ -726,12 +733,7 @@ def deposit_pay(request: HttpRequest, deposit_id: int) -> HttpResponse:
 @require_POST
 def deposit_refund(request: HttpRequest, deposit_id: int) -> HttpResponse:
     """An admin refunds a paid deposit no invoice used (e.g. the appointment was cancelled)."""
-    from infusionclinic.scheduling.selectors import appointment_get_for_user
-
-    deposit = Deposit.objects.filter(pk=deposit_id).first()
-    if deposit is None:
-        raise Http404
-    appointment = appointment_get_for_user(user=request.user, appointment_id=deposit.appointment_id)
+    deposit, appointment = _deposit_for_user(request, deposit_id)
     require_perm(request, Perm.BILLING_MANAGE)
     try:
         deposits.deposit_refund(actor=request.user, deposit=deposit)
