@@ -94,11 +94,11 @@ def test_accepting_the_intake_weight_makes_it_the_chart_weight_and_ends_no_weigh
     assert weight.recorded_by == nurse
     transfer = IntakeChartTransfer.objects.get(patient=patient, item="weight")
     assert transfer.chart_object_id == weight.pk
-    event = AuditEvent.objects.get(object_type__endswith="intakecharttransfer")
+    event = AuditEvent.objects.get(object_type__iendswith="intakecharttransfer")
     assert (event.actor, event.patient, event.action) == (nurse, patient, AuditAction.CREATE)
     assert event.detail["item"] == "weight"
     assert AuditEvent.objects.filter(
-        object_type__endswith="bodymeasurement", object_id=str(weight.pk)
+        object_type__iendswith="bodymeasurement", object_id=str(weight.pk)
     ).exists()
 
     orders = logged_in_client(prescriber).get(f"/patients/{patient.pk}/orders/")
@@ -146,7 +146,7 @@ def test_front_desk_accepts_the_emergency_contact_and_escort_into_the_chart(pati
     )
     assert (patient.escort_name, patient.escort_phone) == ("Alex Rivera", "555-0122")
     update = AuditEvent.objects.filter(
-        action=AuditAction.UPDATE, patient=patient, object_type__endswith="patient"
+        action=AuditAction.UPDATE, patient=patient, object_type__iendswith="patient"
     ).last()
     assert update.detail["fields"] == ["escort_name", "escort_phone"]
     chart = client.get(f"/patients/{patient.pk}/")

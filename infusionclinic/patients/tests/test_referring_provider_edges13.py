@@ -101,7 +101,7 @@ def test_choice_update_the_stored_one_changes_it_and_audits_the_previous_values(
         "aokafor@example.com",
         "555-0199",
     )
-    event = AuditEvent.objects.get(action=AuditAction.UPDATE, object_type__endswith="provider")
+    event = AuditEvent.objects.get(action=AuditAction.UPDATE, object_type__iendswith="provider")
     assert event.actor == front_desk
     assert event.detail["fields"] == ["email", "name", "phone", "practice"]
     assert event.detail["previous"]["name"] == "Dr. Helen Cho"
