@@ -220,7 +220,7 @@ def _import_production_settings(env: dict[str, str]) -> subprocess.CompletedProc
         env=clean_env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=600,
         check=False,
     )
 
