@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
+# One pytest process per core (pytest-xdist; its default `load` order keeps pytest-django's
+# transactional tests last on every worker). `make test PYTEST_ARGS=` runs in one process.
+PYTEST_ARGS ?= -n auto
 
 .PHONY: install demo test test-fast serve worker lint format bench cluster cluster-stop clean
 
