@@ -49,9 +49,7 @@ def _appointment_context(request: HttpRequest, appointment_id: int) -> dict[str,
 def appointment_confirm(request: HttpRequest, appointment_id: int) -> HttpResponse:
     context = _appointment_context(request, appointment_id)
     try:
-        services.portal_appointment_confirm(
-            actor=request.user, appointment=context["appointment"]
-        )
+        services.portal_appointment_confirm(actor=request.user, appointment=context["appointment"])
     except BookingConflict as exc:
         messages.error(request, str(exc))
     else:

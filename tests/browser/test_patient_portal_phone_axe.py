@@ -135,7 +135,8 @@ def test_every_patient_page_fits_a_phone_is_axe_clean_and_the_home_works_by_keyb
         ]
         for path in pages:
             response = page.goto(live_server.url + path)
-            assert response is not None and response.status == 200, path
+            assert response is not None, path
+            assert response.status == 200, path
             _fits_the_phone(page)
             _axe_clean(page, axe)
 

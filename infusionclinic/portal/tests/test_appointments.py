@@ -131,9 +131,7 @@ def test_inside_the_online_cut_off_cancel_and_reschedule_are_refused(p):
     assert "please call the clinic" in home
     assert _url("cancel", appointment) not in home
     assert _url("reschedule", appointment) not in home
-    response = client.post(
-        _url("cancel", appointment), {"reason": "Sick", "fee_accepted": "on"}
-    )
+    response = client.post(_url("cancel", appointment), {"reason": "Sick", "fee_accepted": "on"})
     assert response.status_code == 409
     assert "Online changes are possible up to 12 h" in response.content.decode()
     appointment.refresh_from_db()
