@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "infusionclinic.ops",
     "infusionclinic.billing",
     "infusionclinic.analytics",
+    "infusionclinic.portal",
 ]
 
 MIDDLEWARE = [
@@ -435,6 +436,10 @@ SCHEDULING_REMINDER_OFFSETS_HOURS = env.list(
 # Reminder instructions. PRE-4: no solid food for 6 h, clear liquids until 2 h before the start.
 SCHEDULING_NPO_SOLIDS_H = env.int("SCHEDULING_NPO_SOLIDS_H", default=6)  # PRE-4
 SCHEDULING_NPO_CLEAR_H = env.int("SCHEDULING_NPO_CLEAR_H", default=2)  # PRE-4
+# Issue 18 section 1: the portal's "arrive by" is the start minus these minutes. No domain rule
+# gives a number (protocol.md PRE-4..6 cover fasting, escort and driving only): a clinic choice,
+# unverified; 15 min is a common front-desk instruction and the conservative side of none.
+PORTAL_ARRIVE_EARLY_MINUTES = env.int("PORTAL_ARRIVE_EARLY_MINUTES", default=15)
 # The clinic's public address, for links in reminders sent by the worker (no request there).
 SCHEDULING_SITE_URL = env.str("SCHEDULING_SITE_URL", default="http://127.0.0.1:8000")
 # Domain part of iCalendar UIDs (RFC 5545 recommends a domain you control).

@@ -125,10 +125,10 @@ HOME_TEMPLATES = {
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """Each role lands on its own home page; a patient lands on their own chart."""
+    """Each role lands on its own home page; a patient lands on the portal home (issue 18)."""
     user = request.user
     if user.role == Role.PATIENT:
-        return redirect("patients:my_chart")
+        return redirect("portal:home")
     template = HOME_TEMPLATES.get(Role(user.role)) if user.role in Role.values else None
     if template is None:
         return render(request, "accounts/no_role.html", status=403)

@@ -396,7 +396,7 @@ def _consent_sign_all(request: HttpRequest, patient: Patient) -> HttpResponse:
                 + ", ".join(s.document.title for s in signatures)
                 + ".",
             )
-            return redirect("patients:my_chart")
+            return redirect("portal:home")
     return _render_consent(request, patient, review_form=form)
 
 

@@ -12,9 +12,12 @@ from datetime import date, datetime, tzinfo
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from .models import AssessmentSource
 from .scoring import InstrumentSpec
 
 WIDTH, HEIGHT = 720, 280
+CLINIC, HOME = AssessmentSource.CLINIC.value, AssessmentSource.HOME_CHECKIN.value
+SOURCE_WORDS = {CLINIC: "in clinic", HOME: "home check-in"}
 LEFT, RIGHT, TOP, BOTTOM = 44, 130, 16, 40
 # Light to dark greys: bands stay distinguishable in black-and-white print.
 BAND_FILLS = ("#f7f7f7", "#ebebeb", "#dedede", "#d0d0d0", "#c2c2c2", "#b4b4b4")
@@ -30,8 +33,14 @@ def progress_chart_svg(
     points: Sequence[tuple[datetime, int]],
     tz: tzinfo,
     infusion_dates: Sequence[date] = (),
+    sources: Sequence[str] | None = None,
 ) -> SafeString:
-    """One instrument's totals over time (oldest first) with its severity bands shaded."""
+    """One instrument's totals over time (oldest first) with its severity bands shaded.
+
+    With `sources` (one `AssessmentSource` value per point, issue 18 section 1) home check-ins
+    are drawn as hollow squares and clinic scores as filled circles, each point's title says
+    which it is, and a legend under the plot names both: one line, two kinds of mark, readable
+    in black-and-white print."""
     plot_w = WIDTH - LEFT - RIGHT
     plot_h = HEIGHT - TOP - BOTTOM
     lo, hi = spec.total_min, spec.total_max
@@ -97,12 +106,22 @@ def progress_chart_svg(
         )
         parts.append(f'<polyline points="{coords}" fill="none" stroke="#111" stroke-width="2"/>')
         label_every = max(1, len(local) // 8)
-        for index, (t, (when, total)) in enumerate(zip(times, local, strict=True)):
+        kinds = list(sources) if sources is not None else [None] * len(local)
+        for index, (t, (when, total), kind) in enumerate(zip(times, local, kinds, strict=True)):
             day = when.strftime("%Y-%m-%d")
+            cx, cy = x(t), y(total)
+            if kind == HOME:
+                mark = (
+                    f'<rect x="{_fmt(cx - 4)}" y="{_fmt(cy - 4)}" width="8" height="8" '
+                    'fill="#fff" stroke="#111" stroke-width="2"/>'
+                )
+            else:
+                mark = f'<circle cx="{_fmt(cx)}" cy="{_fmt(cy)}" r="4" fill="#111"/>'
+            where = "" if kind is None else f" ({SOURCE_WORDS.get(kind, kind)})"
+            css = "point" if kind is None else f"point {escape(kind)}"
             parts.append(
-                f'<g class="point"><title>{total} on {day}</title>'
-                f'<circle cx="{_fmt(x(t))}" cy="{_fmt(y(total))}" r="4" fill="#111"/>'
-                f'<text x="{_fmt(x(t))}" y="{_fmt(y(total) - 8)}" font-size="11" '
+                f'<g class="{css}"><title>{total} on {day}{escape(where)}</title>{mark}'
+                f'<text x="{_fmt(cx)}" y="{_fmt(cy - 8)}" font-size="11" '
                 f'text-anchor="middle" fill="#111">{total}</text></g>'
             )
             if index % label_every == 0 or index == len(local) - 1:
@@ -110,6 +129,16 @@ def progress_chart_svg(
                     f'<text x="{_fmt(x(t))}" y="{TOP + plot_h + 16}" font-size="10" '
                     f'text-anchor="middle" fill="#222">{day}</text>'
                 )
+        if sources is not None:
+            legend_y = TOP + plot_h + 32
+            parts.append(
+                f'<g class="legend"><circle cx="{LEFT + 4}" cy="{legend_y - 4}" r="4" '
+                f'fill="#111"/><text x="{LEFT + 12}" y="{legend_y}" font-size="11" '
+                f'fill="#222">{SOURCE_WORDS[CLINIC]}</text>'
+                f'<rect x="{LEFT + 100}" y="{legend_y - 8}" width="8" height="8" fill="#fff" '
+                f'stroke="#111" stroke-width="2"/><text x="{LEFT + 114}" y="{legend_y}" '
+                f'font-size="11" fill="#222">{SOURCE_WORDS[HOME]}</text></g>'
+            )
     else:
         parts.append(
             f'<text x="{LEFT + plot_w / 2}" y="{TOP + plot_h / 2}" text-anchor="middle" '

@@ -149,6 +149,8 @@ class Appointment(TimeStampedModel):
     safety_confirmed_at = models.DateTimeField(null=True, blank=True)
     escort_name = models.CharField(max_length=200, blank=True)
     escort_phone = models.CharField(max_length=32, blank=True)
+    # The patient said in the portal that they will come (issue 18 section 1).
+    confirmed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["starts_at"]

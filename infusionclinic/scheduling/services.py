@@ -561,6 +561,31 @@ def appointment_confirm_safety(
 
 
 @transaction.atomic
+def appointment_confirm(*, actor: User, appointment: Appointment) -> Appointment:
+    """The patient says in the portal that they will come (issue 18 section 1). Only their own
+    booked appointment that has not started; confirming twice keeps the first time."""
+    if actor.role != Role.PATIENT or appointment.patient.user_id != actor.pk:
+        raise PermissionDenied("Only the patient confirms their own appointment.")
+    appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
+    if appointment.status != AppointmentStatus.BOOKED:
+        raise BookingConflict("This appointment is no longer booked.")
+    if appointment.starts_at <= timezone.now():
+        raise BookingConflict("This appointment has already started.")
+    if appointment.confirmed_at is not None:
+        return appointment
+    appointment.confirmed_at = timezone.now()
+    appointment.save(update_fields=["confirmed_at", "updated_at"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        patient=appointment.patient,
+        obj=appointment,
+        detail={"confirmed": True},
+    )
+    return appointment
+
+
+@transaction.atomic
 def appointment_complete(
     *,
     actor: User,

@@ -496,7 +496,7 @@ def test_one_clinic_day_from_referral_to_progress_report_across_roles(
         phone.get_by_label("Email").fill(PATIENT_EMAIL)
         phone.get_by_label("Password").fill(PASSWORD)
         phone.get_by_role("button", name="Log in").click()
-        expect(phone).to_have_url(re.compile(r"/my/chart/$"))
+        expect(phone).to_have_url(re.compile(r"/my/$"))
         phone.goto(base + "/my/intake/")
         expect(phone.get_by_role("heading", level=1)).to_contain_text("Intake: Marisol Quintana")
         phone.wait_for_function("() => typeof window.htmx === 'object'")
@@ -526,7 +526,7 @@ def test_one_clinic_day_from_referral_to_progress_report_across_roles(
         form.get_by_label("Type your full legal name").fill("Marisol Quintana")
         _no_sideways_scroll(phone)
         form.get_by_role("button", name=f"Sign {len(documents)} documents").click()
-        expect(phone).to_have_url(re.compile(r"/my/chart/$"))
+        expect(phone).to_have_url(re.compile(r"/my/$"))
         expect(phone.get_by_text(f"Signed {len(documents)} consent documents")).to_be_visible()
         assert ConsentSignature.objects.filter(patient=patient).count() == len(documents)
 

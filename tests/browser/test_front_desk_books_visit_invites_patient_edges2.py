@@ -75,7 +75,8 @@ def test_front_desk_books_a_visit_from_the_calendar_and_invites_the_patient_issu
     patient_page.get_by_label("Email").fill("ines@example.com")
     patient_page.get_by_label("Password").fill(NEW_PASSWORD)
     patient_page.get_by_role("button", name="Log in").click()
-    expect(patient_page).to_have_url(re.compile(r"/my/chart/$"))
+    expect(patient_page).to_have_url(re.compile(r"/my/$"))  # the portal home (issue 18)
+    patient_page.get_by_role("navigation", name="Main").get_by_role("link", name="My chart").click()
     expect(patient_page.get_by_role("heading", level=1)).to_contain_text(patient.mrn)
     patient_context.close()
 

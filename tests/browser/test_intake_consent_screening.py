@@ -89,7 +89,7 @@ def test_patient_completes_intake_and_signs_consent_then_prescriber_reviews(
 
     # --- The patient, in the portal ---
     _log_in(page, live_server, patient_user.email)
-    expect(page).to_have_url(re.compile(r"/my/chart/$"))
+    expect(page).to_have_url(re.compile(r"/my/$"))
     page.wait_for_load_state("load")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="My intake").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Intake: Marisol Quintana")

@@ -59,7 +59,7 @@ def test_patient_signs_every_consent_in_one_flow_at_phone_width(chromium, live_s
         page.get_by_label("Email").fill(user.email)
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
-        expect(page).to_have_url(re.compile(r"/my/chart/$"))
+        expect(page).to_have_url(re.compile(r"/my/$"))
         _no_sideways_scroll(page)
 
         page.goto(live_server.url + "/my/intake/")
@@ -78,7 +78,7 @@ def test_patient_signs_every_consent_in_one_flow_at_phone_width(chromium, live_s
         form.get_by_label("Type your full legal name").fill("Marisol Quintana")
         form.get_by_role("button", name=f"Sign {len(documents)} documents").click()
 
-        expect(page).to_have_url(re.compile(r"/my/chart/$"))
+        expect(page).to_have_url(re.compile(r"/my/$"))
         expect(page.get_by_text(f"Signed {len(documents)} consent documents")).to_be_visible()
         _no_sideways_scroll(page)
         assert ConsentSignature.objects.filter(patient=patient).count() == len(documents)

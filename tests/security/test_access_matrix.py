@@ -365,7 +365,7 @@ def test_a_patient_lands_on_their_own_chart(location):
     client = logged_in_client(make_user("patient", patient=patient))
     response = client.get("/home/")
     assert response.status_code == 302
-    assert response["Location"] == "/my/chart/"
+    assert response["Location"] == "/my/"  # the portal home (issue 18 section 1)
     chart = client.get("/my/chart/")
     assert chart.status_code == 200
     assert patient.mrn.encode() in chart.content

@@ -183,7 +183,7 @@ def test_a_patient_is_not_asked_for_two_factor(location):
     client = Client()
     _log_in(client, user.email, PASSWORD)
     response = client.get("/home/", follow=True)
-    assert response.redirect_chain == [("/my/chart/", 302)]
+    assert response.redirect_chain == [("/my/", 302)]
     assert response.status_code == 200
     assert not TOTPDevice.objects.filter(user=user).exists()
 

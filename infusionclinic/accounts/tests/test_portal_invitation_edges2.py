@@ -85,8 +85,8 @@ def test_invitation_link_sets_a_password_and_the_patient_logs_in_to_my_pages_iss
     )
     assert login.status_code == 302
     home = patient_client.get("/home/", follow=True)
-    assert home.redirect_chain[-1][0] == "/my/chart/"
-    assert patient.mrn in home.content.decode()
+    assert home.redirect_chain[-1][0] == "/my/"  # the portal home (issue 18 section 1)
+    assert patient.mrn in patient_client.get("/my/chart/").content.decode()
     assert patient_client.get("/my/appointments/").status_code == 200
 
 

@@ -49,7 +49,7 @@ def test_one_signature_act_signs_every_document_as_its_own_version_and_lands_on_
         REMOTE_ADDR="198.51.100.9",
     )
     assert response.status_code == 302
-    assert response["Location"] == "/my/chart/"
+    assert response["Location"] == "/my/"
     signatures = ConsentSignature.objects.filter(patient=patient)
     assert {(s.document.code, s.document.version) for s in signatures} == {
         (d.code, d.version) for d in documents
