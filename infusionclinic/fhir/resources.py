@@ -19,6 +19,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from fhir.resources.R4B.appointment import Appointment as FhirAppointment
 from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.encounter import Encounter
 from fhir.resources.R4B.location import Location as FhirLocation
@@ -85,6 +86,7 @@ MODELS: dict[str, Any] = {
     "Practitioner": Practitioner,
     "Location": FhirLocation,
     "OperationOutcome": OperationOutcome,
+    "CapabilityStatement": CapabilityStatement,
 }
 
 CHUNK = 500

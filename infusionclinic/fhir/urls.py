@@ -7,6 +7,7 @@ app_name = "fhir"
 urlpatterns = [
     path("fhir/", views.base, name="base"),
     path("fhir/metadata", views.metadata, name="metadata"),
+    path("fhir/Patient/<str:patient_id>", views.patient_read, name="patient"),
     path(
         "fhir/Patient/<str:patient_id>/$everything",
         views.patient_everything,

@@ -17,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
+from django.views.decorators.csrf import csrf_exempt
 
 from infusionclinic.accounts.services import api_token_authenticate
 from infusionclinic.audit.models import AuditAction
@@ -56,6 +57,8 @@ def fhir_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """GET only; a bearer token (as for /api/v1/) or a logged-in session; errors as
     OperationOutcome."""
 
+    # No CSRF check: every view here only reads, and refuses other methods itself (405).
+    @csrf_exempt
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.method not in ("GET", "HEAD"):
@@ -87,6 +90,7 @@ def _search_params(resource_type: str) -> list[dict[str, str]]:
     ]
 
 
+@csrf_exempt
 def metadata(request: HttpRequest) -> HttpResponse:
     """The CapabilityStatement (no token needed, as FHIR clients expect): read and search-type
     for every type served, with the search parameters search.py implements."""
@@ -108,31 +112,33 @@ def metadata(request: HttpRequest) -> HttpResponse:
             ]
         resources.append(resource)
     return _json(
-        {
-            "resourceType": "CapabilityStatement",
-            "status": "active",
-            "date": timezone.now().date().isoformat(),
-            "kind": "instance",
-            "fhirVersion": "4.0.1",
-            "format": ["json"],
-            "software": {"name": "Infusion Clinic"},
-            "implementation": {
-                "description": "Infusion Clinic read-only FHIR R4 interface",
-                "url": request.build_absolute_uri(reverse("fhir:base")),
-            },
-            "rest": [
-                {
-                    "mode": "server",
-                    "documentation": (
-                        "Unknown search parameters are refused with 400 unless the request sends "
-                        "Prefer: handling=lenient. Paging: _count (at most "
-                        f"{MAX_COUNT}) and _offset."
-                    ),
-                    "security": {"description": "Bearer token from manage.py create_api_token"},
-                    "resource": resources,
-                }
-            ],
-        }
+        validate(
+            {
+                "resourceType": "CapabilityStatement",
+                "status": "active",
+                "date": timezone.now().date().isoformat(),
+                "kind": "instance",
+                "fhirVersion": "4.0.1",
+                "format": ["json"],
+                "software": {"name": "Infusion Clinic"},
+                "implementation": {
+                    "description": "Infusion Clinic read-only FHIR R4 interface",
+                    "url": request.build_absolute_uri(reverse("fhir:base")),
+                },
+                "rest": [
+                    {
+                        "mode": "server",
+                        "documentation": (
+                            "Unknown search parameters are refused with 400 unless the request sends "
+                            "Prefer: handling=lenient. Paging: _count (at most "
+                            f"{MAX_COUNT}) and _offset."
+                        ),
+                        "security": {"description": "Bearer token from manage.py create_api_token"},
+                        "resource": resources,
+                    }
+                ],
+            }
+        )
     )
 
 
@@ -232,6 +238,16 @@ def _known_type(resource_type: str) -> None:
 def resource_read(request: HttpRequest, resource_type: str, resource_id: str) -> HttpResponse:
     """`GET /fhir/{type}/{id}` for every type served; a resource the user may not see is 404
     (and a `denied` event), like one that does not exist."""
+    return _read(request, resource_type, resource_id)
+
+
+@fhir_view
+def patient_read(request: HttpRequest, patient_id: str) -> HttpResponse:
+    """`GET /fhir/Patient/{id}`: its own route, so the access matrix walks it with patient ids."""
+    return _read(request, "Patient", patient_id)
+
+
+def _read(request: HttpRequest, resource_type: str, resource_id: str) -> HttpResponse:
     _known_type(resource_type)
     patients = patients_visible_to(user=request.user)
     for source in _sources(request, resource_type):
@@ -316,10 +332,12 @@ def patient_everything(request: HttpRequest, patient_id: str) -> HttpResponse:
     return _json(bundle)
 
 
+@csrf_exempt
 def base(request: HttpRequest) -> HttpResponse:
     return operation_outcome(400, "not-supported", "This server's capabilities: GET metadata.")
 
 
+@csrf_exempt
 def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
     """Every other URL under /fhir/: an OperationOutcome, not the site's HTML 404."""
     return operation_outcome(404, "not-found", "No such FHIR endpoint; see GET metadata.")

@@ -109,6 +109,11 @@ def test_fhir_shows_each_role_what_its_chart_api_shows(record, role):
         assert any(i.startswith("vs-") for i in observations) == clinical
         for clinical_type in ("Condition", "MedicationRequest", "Encounter"):
             assert (clinical_type in types) == clinical, (role, clinical_type)
+    for resource_type in ("Condition", "MedicationRequest", "Encounter"):
+        found = client.get(f"/fhir/{resource_type}?patient={record.patient.pk}").json()
+        assert (found["total"] > 0) == clinical, (role, resource_type)
+    weights = client.get(f"/fhir/Observation?patient={record.patient.pk}&code=29463-7").json()
+    assert (weights["total"] > 0) == measurements
     assert (role == "front_desk") == (not clinical)
 
 
@@ -309,7 +314,7 @@ def test_unrouted_fhir_urls_answer_an_operation_outcome(record):
 def test_capability_statement_declares_what_is_implemented(record):
     """Issue 22 point 7: read and search for every type served, and every search parameter it
     names is accepted (no 400)."""
-    statement = Client().get("/fhir/metadata").json()
+    statement = validate(Client().get("/fhir/metadata").json())
     declared = {r["type"]: r for r in statement["rest"][0]["resource"]}
     assert set(declared) == set(resource_types()) == set(SEARCH_PARAMS)
     client = api_client(record.prescriber)
