@@ -129,9 +129,9 @@ def metadata(request: HttpRequest) -> HttpResponse:
                     {
                         "mode": "server",
                         "documentation": (
-                            "Unknown search parameters are refused with 400 unless the request sends "
-                            "Prefer: handling=lenient. Paging: _count (at most "
-                            f"{MAX_COUNT}) and _offset."
+                            "Unknown search parameters are refused with 400 unless the "
+                            "request sends Prefer: handling=lenient. Paging: _count (at "
+                            f"most {MAX_COUNT}) and _offset."
                         ),
                         "security": {"description": "Bearer token from manage.py create_api_token"},
                         "resource": resources,

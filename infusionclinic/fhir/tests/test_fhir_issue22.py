@@ -24,11 +24,12 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def record(location):
     """A patient with the whole record: diagnosis, weight and height, a signed order, a visit
-    with vitals, a started pump and a PHQ-9, and an appointment."""
+    with vitals, a PHQ-9 and the infusion given, and an appointment."""
     from infusionclinic.courses.services import protocol_defaults_ensure
     from infusionclinic.dosing import services as dosing_services
     from infusionclinic.dosing.tests.factories import STANDARD
-    from infusionclinic.infusions.tests.factories import infusing, session_for
+    from infusionclinic.infusions import services as infusion_services
+    from infusionclinic.infusions.tests.factories import infusing, session_for, shift_back
     from infusionclinic.intake.tests.factories import bookable_patient
     from infusionclinic.scheduling.models import Appointment
 
@@ -52,6 +53,9 @@ def record(location):
     draft = dosing_services.dosing_order_create(actor=prescriber, patient=patient, **STANDARD)
     order = dosing_services.dosing_order_sign(actor=prescriber, order=draft, password=PASSWORD)
     session = infusing(nurse, session_for(nurse, patient, order, location))
+    # The ordered time has run (so the dose given is fixed): the pump stopped, the visit recovering.
+    shift_back(session, session.order.duration_min)
+    infusion_services.pump_event_record(actor=nurse, session=session, action="stop")
     start = timezone.now() + timedelta(days=3)
     Appointment.objects.create(
         patient=patient,
