@@ -333,6 +333,11 @@ REPORT_LINK_DAYS = env.int("REPORT_LINK_DAYS", default=14)
 FHIR_MRN_SYSTEM = env.str("FHIR_MRN_SYSTEM", default="urn:infusionclinic:mrn")
 # codes.md CODE-RX1: RxNorm ingredient ketamine, RxCUI 6130 (marked unverified there).
 FHIR_KETAMINE_RXCUI = env.str("FHIR_KETAMINE_RXCUI", default="6130")
+# The ketamine product's RxNorm clinical drug (SCD) for MedicationRequest/Administration. codes.md
+# CODE-RX2 lists 238082, 238083 and 238084 without saying which strength is which, so there is no
+# default: set the one the clinic stocks (start-up refuses any other). Unset, the ingredient above
+# is sent.
+FHIR_KETAMINE_SCD_RXCUI = env.str("FHIR_KETAMINE_SCD_RXCUI", default="")
 
 # "Break the glass": how long a prescriber's emergency access to a chart outside their locations
 # lasts, and the shortest reason accepted. Operational policy, not a clinical number.

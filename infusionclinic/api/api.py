@@ -25,6 +25,7 @@ from infusionclinic.outcomes.api import router as outcomes_router
 from infusionclinic.patients import services as patient_services
 from infusionclinic.patients.models import BodyMeasurement, Patient
 from infusionclinic.patients.selectors import (
+    chart_sections,
     locations_for_user,
     patient_get_for_user,
     patient_latest_measurements,
@@ -264,7 +265,7 @@ def get_patient_chart(request: HttpRequest, patient_id: str) -> Any:
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
     vitals = (
         vitals_latest_for_patient(patient=patient, limit=CHART_VITALS)
-        if request.user.has_role_perm(Perm.CHART_VIEW_CLINICAL)
+        if chart_sections(user=request.user).clinical
         else None
     )
     audit_record(

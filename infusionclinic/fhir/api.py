@@ -5,7 +5,11 @@ from ninja import Router
 
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
-from infusionclinic.patients.selectors import patient_get_for_user, patients_visible_to
+from infusionclinic.patients.selectors import (
+    chart_sections,
+    patient_get_for_user,
+    patients_visible_to,
+)
 
 from .resources import collection_bundle, resources_for, validate_bundle
 
@@ -14,10 +18,12 @@ router = Router(tags=["fhir"])
 
 @router.get("/patients/{patient_id}/fhir", response=dict[str, Any])
 def patient_fhir_bundle(request: HttpRequest, patient_id: str) -> Any:
-    """The patient's record as a FHIR R4 Bundle (type collection); each resource validated."""
+    """The patient's record as a FHIR R4 Bundle (type collection), as the caller's role reads the
+    chart (front desk: demographics, weight and height); each resource validated."""
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
     patients = patients_visible_to(user=request.user).filter(pk=patient.pk)
-    bundle = validate_bundle(collection_bundle(list(resources_for(patients, stream=False))))
+    resources = resources_for(patients, stream=False, sections=chart_sections(user=request.user))
+    bundle = validate_bundle(collection_bundle(list(resources)))
     audit_record(
         actor=request.user,
         action=AuditAction.EXPORT,

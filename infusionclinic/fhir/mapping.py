@@ -21,6 +21,9 @@ UCUM = "http://unitsofmeasure.org"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+PARTICIPATION_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+NPI = "http://hl7.org/fhir/sid/us-npi"
 
 # codes.md CODE-V10, CODE-V11
 BODY_MEASUREMENT_CODES = {
@@ -36,6 +39,53 @@ def mrn_system() -> str:
 
 def patient_reference(patient_id: int) -> dict[str, str]:
     return {"reference": f"Patient/{patient_id}"}
+
+
+def practitioner_reference(user: Any) -> dict[str, str]:
+    """A staff member as a Practitioner (issue 22 point 8: requester, performer, participant)."""
+    reference = {"reference": f"Practitioner/{user.pk}"}
+    if user.full_name:
+        reference["display"] = user.full_name
+    return reference
+
+
+def location_reference(location: Any) -> dict[str, str]:
+    return {"reference": f"Location/{location.pk}", "display": location.name}
+
+
+def practitioner_resource(user: Any) -> dict[str, Any]:
+    """A clinician named in a patient's record. The NPI comes from the billing identity where one
+    is kept (billing.BillingProvider); otherwise the clinic's own staff identifier."""
+    provider = getattr(user, "billing_provider", None)
+    identifier = [{"system": "urn:infusionclinic:staff", "value": str(user.pk)}]
+    if provider is not None and provider.npi:
+        identifier.insert(0, {"system": NPI, "value": provider.npi})
+    name = (provider.display_name if provider is not None else "") or user.full_name
+    resource: dict[str, Any] = {
+        "resourceType": "Practitioner",
+        "id": str(user.pk),
+        "active": user.is_active,
+        "identifier": identifier,
+    }
+    if name:
+        # One free-text name: the clinic keeps no separate family and given parts for staff.
+        resource["name"] = [{"text": name}]
+    return resource
+
+
+def location_resource(location: Any) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Location",
+        "id": str(location.pk),
+        "status": "active",
+        "name": location.name,
+        "mode": "instance",
+    }
+    if location.address:
+        resource["address"] = {"text": location.address}
+    if location.phone:
+        resource["telecom"] = [{"system": "phone", "value": location.phone, "use": "work"}]
+    return resource
 
 
 def patient_resource(patient: Patient) -> dict[str, Any]:
@@ -105,6 +155,9 @@ def condition_resource(diagnosis: Diagnosis) -> dict[str, Any]:
         "id": str(diagnosis.pk),
         "meta": {"lastUpdated": diagnosis.updated_at.isoformat()},
         "clinicalStatus": {"coding": [{"system": CONDITION_CLINICAL, "code": "active"}]},
+        # A coded diagnosis on the chart is entered by a prescriber (chart.edit_diagnoses), not a
+        # working hypothesis: confirmed.
+        "verificationStatus": {"coding": [{"system": CONDITION_VERIFICATION, "code": "confirmed"}]},
         "category": [{"coding": [{"system": CONDITION_CATEGORY, "code": "problem-list-item"}]}],
         "code": {
             "coding": [
@@ -194,29 +247,59 @@ def bmi_resource(weight: Any) -> dict[str, Any]:
 # codes.md CODE-S1..S6 (LOINC panel and total codes live in each instrument's data file).
 
 
+def _answer(item: Any, value: int) -> dict[str, Any]:
+    option = next((o for o in item.options if o.value == value), None)
+    if option is not None and option.loinc:
+        return {
+            "valueCoding": {
+                "system": LOINC,
+                "code": option.loinc,
+                "display": option.label,
+                # The option's score, as the LOINC form's answer list carries it.
+                "extension": [
+                    {
+                        "url": "http://hl7.org/fhir/StructureDefinition/ordinalValue",
+                        "valueDecimal": value,
+                    }
+                ],
+            }
+        }
+    return {"valueInteger": value}
+
+
 def questionnaire_response_resource(assessment: Any) -> dict[str, Any]:
+    """Issue 22 point 8: the response names the LOINC form (http://loinc.org/q/<panel>) only when
+    the instrument's data file gives every item its LOINC item code, which is then the linkId;
+    answers with a LOINC answer code (LA…) are sent as codings. scales.md gives no item or answer
+    codes yet, so an instrument without them names the clinic's own form (its code and version)
+    with the item numbers as linkIds and the scores as integers, which is what that form holds."""
     spec = assessment.instrument.spec
     panel = spec.loinc.get("panel")
-    resource: dict[str, Any] = {
+    loinc_form = bool(panel) and all(item.loinc for item in spec.items)
+    items = []
+    for item, value in zip(spec.items, assessment.answers, strict=False):
+        if value is None:
+            continue
+        items.append(
+            {
+                "linkId": item.loinc if loinc_form else str(item.number),
+                "text": item.label,
+                "answer": [_answer(item, value) if loinc_form else {"valueInteger": value}],
+            }
+        )
+    return {
         "resourceType": "QuestionnaireResponse",
         "id": f"qr-{assessment.pk}",
+        "questionnaire": (
+            f"http://loinc.org/q/{panel}"
+            if loinc_form
+            else f"urn:infusionclinic:instrument:{spec.code}|{spec.version}"
+        ),
         "status": "completed",
         "subject": patient_reference(assessment.patient_id),
         "authored": assessment.completed_at.isoformat(),
-        "item": [
-            {
-                "linkId": str(number),
-                "answer": [{"valueInteger": value}],
-            }
-            for number, value in enumerate(assessment.answers, start=1)
-            if value is not None
-        ],
+        "item": items,
     }
-    # The instrument is named by its LOINC panel where one exists, else by the clinic's code.
-    resource["questionnaire"] = (
-        f"http://loinc.org/q/{panel}" if panel else f"urn:infusionclinic:instrument:{spec.code}"
-    )
-    return resource
 
 
 def score_observation_resource(assessment: Any) -> dict[str, Any]:
@@ -250,20 +333,32 @@ def score_observation_resource(assessment: Any) -> dict[str, Any]:
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
 
+def ketamine_concept() -> dict[str, Any]:
+    """The ketamine product. US Core wants the clinical drug (SCD), not the ingredient, but
+    codes.md CODE-RX2 lists three ketamine injection SCDs (238082, 238083, 238084) without saying
+    which strength each is: the clinic sets FHIR_KETAMINE_SCD_RXCUI to the one it stocks (one of
+    CODE-RX2's, checked at start-up). Until then the ingredient (CODE-RX1,
+    FHIR_KETAMINE_RXCUI) is sent, as it was."""
+    scd = settings.FHIR_KETAMINE_SCD_RXCUI
+    coding = (
+        {"system": RXNORM, "code": scd, "display": "ketamine injectable solution"}
+        if scd
+        else {"system": RXNORM, "code": settings.FHIR_KETAMINE_RXCUI, "display": "ketamine"}
+    )
+    return {"coding": [coding], "text": "ketamine hydrochloride injection, IV infusion"}
+
+
 def medication_request_resource(order: Any) -> dict[str, Any]:
     return {
         "resourceType": "MedicationRequest",
         "id": f"order-{order.pk}",
         "status": "active" if order.status == "signed" else "draft",
         "intent": "order",
-        "medicationCodeableConcept": {
-            "coding": [
-                {"system": RXNORM, "code": settings.FHIR_KETAMINE_RXCUI, "display": "ketamine"}
-            ],
-            "text": "ketamine hydrochloride injection, IV infusion",
-        },
+        "medicationCodeableConcept": ketamine_concept(),
         "subject": patient_reference(order.patient_id),
         "authoredOn": (order.signed_at or order.created_at).isoformat(),
+        # codes.md §7: the order is signed by the prescriber.
+        **({"requester": practitioner_reference(order.signed_by)} if order.signed_by_id else {}),
         "dosageInstruction": [
             {
                 "text": f"{order.dose_mg} mg IV over {order.duration_min} min at "
@@ -309,7 +404,7 @@ def appointment_resource(appointment: Any) -> dict[str, Any]:
         "end": appointment.ends_at.isoformat(),
         "participant": [
             {"actor": patient_reference(appointment.patient_id), "status": "accepted"},
-            {"actor": {"display": appointment.location.name}, "status": "accepted"},
+            {"actor": location_reference(appointment.location), "status": "accepted"},
         ],
     }
 
@@ -358,6 +453,8 @@ def _vital_base(vital: Any, kind: str, codings: list[dict[str, Any]]) -> dict[st
         ],
         "code": {"coding": codings, "text": codings[0]["display"]},
         "subject": patient_reference(vital.session.patient_id),
+        # The infusion visit the reading was taken in (issue 22 point 8).
+        "encounter": {"reference": f"Encounter/session-{vital.session_id}"},
         "effectiveDateTime": vital.taken_at.isoformat(),
     }
 
@@ -448,6 +545,16 @@ def encounter_resource(session: Any) -> dict[str, Any]:
     period = {"start": (session.checked_in_at or session.scheduled_at).isoformat()}
     if session.discharged_at:
         period["end"] = session.discharged_at.isoformat()
+    # Who ran the visit: the nurse who started the pump (primary performer) and who discharged.
+    started_by = next((e.actor for e in session.pump.all() if e.action == "start"), None)
+    participant = [
+        {
+            "type": [{"coding": [{"system": PARTICIPATION_TYPE, "code": code}]}],
+            "individual": practitioner_reference(user),
+        }
+        for code, user in (("PPRF", started_by), ("DIS", session.discharged_by))
+        if user is not None
+    ]
     return {
         "resourceType": "Encounter",
         "id": f"session-{session.pk}",
@@ -459,7 +566,9 @@ def encounter_resource(session: Any) -> dict[str, Any]:
         },
         "type": [{"text": "IV ketamine infusion"}],
         "subject": patient_reference(session.patient_id),
+        **({"participant": participant} if participant else {}),
         "period": period,
+        "location": [{"location": location_reference(session.location), "status": "completed"}],
         "serviceProvider": {"display": session.location.name},
     }
 
@@ -480,15 +589,16 @@ def medication_administration_resource(session: Any) -> dict[str, Any]:
         "resourceType": "MedicationAdministration",
         "id": f"admin-{session.pk}",
         "status": "completed" if stops else "in-progress",
-        "medicationCodeableConcept": {
-            "coding": [
-                {"system": RXNORM, "code": settings.FHIR_KETAMINE_RXCUI, "display": "ketamine"}
-            ],
-            "text": "ketamine hydrochloride injection, IV infusion",
-        },
+        "medicationCodeableConcept": ketamine_concept(),
         "subject": patient_reference(session.patient_id),
         "context": {"reference": f"Encounter/session-{session.pk}"},
         "effectivePeriod": period,
+        # Who started the pump (the pump events are prefetched with their actors).
+        "performer": [
+            {"actor": practitioner_reference(event.actor)}
+            for event in session.pump.all()
+            if event.action == "start"
+        ][:1],
         "request": {"reference": f"MedicationRequest/order-{order.pk}"},
         "dosage": {
             "route": {"text": "intravenous"},
@@ -527,7 +637,7 @@ def prn_administration_resource(given: Any) -> dict[str, Any]:
         "subject": patient_reference(given.session.patient_id),
         "context": {"reference": f"Encounter/session-{given.session_id}"},
         "effectiveDateTime": given.given_at.isoformat(),
-        "performer": [{"actor": {"display": str(given.given_by)}}],
+        "performer": [{"actor": practitioner_reference(given.given_by)}],
         "reasonCode": [{"text": given.reason}],
         "note": [{"text": f"Given PRN under standing order #{order_id}"}],
         "dosage": {

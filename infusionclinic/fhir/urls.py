@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from . import views
 
@@ -13,5 +13,12 @@ urlpatterns = [
         views.patient_everything,
         name="patient_everything",
     ),
-    path("fhir/Observation", views.observation_search, name="observation_search"),
+    re_path(r"^fhir/(?P<resource_type>[A-Z][A-Za-z]+)$", views.resource_search, name="search"),
+    re_path(
+        r"^fhir/(?P<resource_type>[A-Z][A-Za-z]+)/(?P<resource_id>[A-Za-z0-9\-.]{1,64})$",
+        views.resource_read,
+        name="read",
+    ),
+    # Anything else under /fhir/ answers an OperationOutcome (issue 22 point 7).
+    re_path(r"^fhir/(?P<path>.*)$", views.not_found, name="not_found"),
 ]

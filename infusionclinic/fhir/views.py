@@ -1,13 +1,14 @@
-"""A read-only FHIR R4 REST interface at /fhir/: `metadata`, `Patient/{id}`,
-`Observation?patient=&code=&date=` and `Patient/{id}/$everything`, JSON, paged with `next` links.
-Same access rules as the pages and the API (a bearer token or a logged-in session; a patient
-you may not see answers 404); every read is audited."""
+"""A read-only FHIR R4 REST interface at /fhir/: `metadata`, read (`{type}/{id}`) and search
+(`{type}?…`, search.py) for every resource type served, and `Patient/{id}/$everything`; JSON,
+paged with `next` links. Same access rules as the pages and the API (a bearer token or a
+logged-in session; a patient you may not see answers 404) and the same chart sections per role
+(patients.selectors.chart_sections: front desk reads demographics, weight and height only);
+every read is audited. Errors, unrouted URLs included, are OperationOutcome JSON."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date
 from functools import wraps
 from typing import Any
 
@@ -16,14 +17,20 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
 
 from infusionclinic.accounts.services import api_token_authenticate
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
-from infusionclinic.patients.selectors import patient_get_for_user, patients_visible_to
+from infusionclinic.patients.models import Patient
+from infusionclinic.patients.selectors import (
+    chart_sections,
+    patient_get_for_user,
+    patients_visible_to,
+)
 
-from .resources import SOURCES, Source, resource_types, validate, validate_bundle
+from . import search
+from .resources import Criteria, Source, resource_types, sources_shown, validate, validate_bundle
 
 CONTENT_TYPE = "application/fhir+json"
 DEFAULT_COUNT = 50
@@ -36,10 +43,12 @@ def _json(payload: dict[str, Any], status: int = 200) -> HttpResponse:
 
 def operation_outcome(status: int, code: str, message: str) -> HttpResponse:
     return _json(
-        {
-            "resourceType": "OperationOutcome",
-            "issue": [{"severity": "error", "code": code, "diagnostics": message}],
-        },
+        validate(
+            {
+                "resourceType": "OperationOutcome",
+                "issue": [{"severity": "error", "code": code, "diagnostics": message}],
+            }
+        ),
         status=status,
     )
 
@@ -48,9 +57,14 @@ def fhir_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """GET only; a bearer token (as for /api/v1/) or a logged-in session; errors as
     OperationOutcome."""
 
-    @require_GET
+    # No CSRF check: every view here only reads, and refuses other methods itself (405).
+    @csrf_exempt
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            response = operation_outcome(405, "not-supported", "This interface is read-only.")
+            response["Allow"] = "GET"
+            return response
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
             user = api_token_authenticate(raw=header.removeprefix("Bearer ").strip())
@@ -63,82 +77,69 @@ def fhir_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
             return view(request, *args, **kwargs)
         except Http404:
             return operation_outcome(404, "not-found", "No such resource.")
-        except ValueError as exc:
+        except ValueError as exc:  # search.SearchError and malformed paging
             return operation_outcome(400, "invalid", str(exc))
 
     return wrapper
 
 
-@require_GET
+def _search_params(resource_type: str) -> list[dict[str, str]]:
+    return [
+        {"name": name, "type": kind}
+        for name, kind in search.SEARCH_PARAMS.get(resource_type, {}).items()
+    ]
+
+
+@csrf_exempt
 def metadata(request: HttpRequest) -> HttpResponse:
-    """The CapabilityStatement (no token needed, as FHIR clients expect)."""
-    types = resource_types()
-    return _json(
-        {
-            "resourceType": "CapabilityStatement",
-            "status": "active",
-            "date": timezone.now().date().isoformat(),
-            "kind": "instance",
-            "fhirVersion": "4.0.1",
-            "format": ["json"],
-            "software": {"name": "Infusion Clinic"},
-            "implementation": {
-                "description": "Infusion Clinic read-only FHIR R4 interface",
-                "url": request.build_absolute_uri(reverse("fhir:base")),
-            },
-            "rest": [
-                {
-                    "mode": "server",
-                    "security": {"description": "Bearer token from manage.py create_api_token"},
-                    "resource": [
-                        {
-                            "type": t,
-                            "interaction": [{"code": "read"}]
-                            + ([{"code": "search-type"}] if t == "Observation" else []),
-                            **(
-                                {
-                                    "searchParam": [
-                                        {"name": "patient", "type": "reference"},
-                                        {"name": "code", "type": "token"},
-                                        {"name": "date", "type": "date"},
-                                    ]
-                                }
-                                if t == "Observation"
-                                else {}
-                            ),
-                            **(
-                                {
-                                    "operation": [
-                                        {
-                                            "name": "everything",
-                                            "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
-                                        }
-                                    ]
-                                }
-                                if t == "Patient"
-                                else {}
-                            ),
-                        }
-                        for t in types
-                    ],
-                }
-            ],
+    """The CapabilityStatement (no token needed, as FHIR clients expect): read and search-type
+    for every type served, with the search parameters search.py implements."""
+    if request.method not in ("GET", "HEAD"):
+        return operation_outcome(405, "not-supported", "This interface is read-only.")
+    resources = []
+    for t in resource_types():
+        resource: dict[str, Any] = {
+            "type": t,
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "searchParam": _search_params(t),
         }
+        if t == "Patient":
+            resource["operation"] = [
+                {
+                    "name": "everything",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+                }
+            ]
+        resources.append(resource)
+    return _json(
+        validate(
+            {
+                "resourceType": "CapabilityStatement",
+                "status": "active",
+                "date": timezone.now().date().isoformat(),
+                "kind": "instance",
+                "fhirVersion": "4.0.1",
+                "format": ["json"],
+                "software": {"name": "Infusion Clinic"},
+                "implementation": {
+                    "description": "Infusion Clinic read-only FHIR R4 interface",
+                    "url": request.build_absolute_uri(reverse("fhir:base")),
+                },
+                "rest": [
+                    {
+                        "mode": "server",
+                        "documentation": (
+                            "Unknown search parameters are refused with 400 unless the "
+                            "request sends Prefer: handling=lenient. Paging: _count (at "
+                            f"most {MAX_COUNT}) and _offset."
+                        ),
+                        "security": {"description": "Bearer token from manage.py create_api_token"},
+                        "resource": resources,
+                    }
+                ],
+            }
+        )
     )
-
-
-@fhir_view
-def patient_read(request: HttpRequest, patient_id: str) -> HttpResponse:
-    patient = patient_get_for_user(user=request.user, patient_id=patient_id)
-    audit_record(
-        actor=request.user,
-        action=AuditAction.VIEW,
-        patient=patient,
-        obj=patient,
-        detail={"fhir": "Patient"},
-    )
-    source = next(s for s in SOURCES if s.resource_type == "Patient")
-    return _json(validate(source.to_resource(patient)))
 
 
 def _count_and_offset(request: HttpRequest) -> tuple[int, int]:
@@ -152,10 +153,26 @@ def _count_and_offset(request: HttpRequest) -> tuple[int, int]:
     return count, offset
 
 
+def _patient_id(resource: dict[str, Any]) -> int | None:
+    """The patient a resource is about (for the audit), if any."""
+    if resource["resourceType"] == "Patient":
+        return int(resource["id"])
+    references = [resource.get("subject", {}).get("reference", "")] + [
+        p.get("actor", {}).get("reference", "") for p in resource.get("participant", [])
+    ]
+    for reference in references:
+        if reference.startswith("Patient/"):
+            return int(reference.removeprefix("Patient/"))
+    return None
+
+
 def _searchset(
-    request: HttpRequest, parts: list[tuple[Source, QuerySet[Any]]]
+    request: HttpRequest,
+    parts: list[tuple[Source, QuerySet[Any]]],
+    params: list[tuple[str, str]],
 ) -> tuple[dict[str, Any], set[int]]:
-    """One page over several querysets in order, with `total` and `next`/`previous` links."""
+    """One page over several querysets in order, with `total` and `self`/`next`/`previous`
+    links that repeat every parameter used (a repeated `date` included)."""
     count, offset = _count_and_offset(request)
     totals = [qs.count() for _, qs in parts]
     entries: list[dict[str, Any]] = []
@@ -172,10 +189,10 @@ def _searchset(
         skip = 0
     grand_total = sum(totals)
     base = request.build_absolute_uri(request.path)
-    params = {k: v for k, v in request.GET.items() if k not in ("_offset",)}
+    kept = [*params, ("_count", str(count))]
 
     def link(relation: str, at: int) -> dict[str, str]:
-        return {"relation": relation, "url": f"{base}?{urlencode({**params, '_offset': at})}"}
+        return {"relation": relation, "url": f"{base}?{urlencode([*kept, ('_offset', at)])}"}
 
     links = [link("self", offset)]
     if offset + count < grand_total:
@@ -199,61 +216,94 @@ def _searchset(
         ],
     }
     validate_bundle(bundle)
-    patient_ids = {
-        int(r["id"]) if r["resourceType"] == "Patient" else int(r["subject"]["reference"][8:])
-        for r in entries
-    }
+    patient_ids = {pid for pid in map(_patient_id, entries) if pid is not None}
     return bundle, patient_ids
 
 
-def _date_bounds(values: list[str]) -> tuple[date | None, date | None]:
-    """FHIR date search: `date=2026-01-01` (that day), `ge…`, `le…`, `gt…`, `lt…`; repeatable."""
-    low: date | None = None
-    high: date | None = None
-    for raw in values:
-        prefix, text = (raw[:2], raw[2:]) if raw[:2].isalpha() else ("eq", raw)
-        try:
-            day = date.fromisoformat(text[:10])
-        except ValueError as exc:
-            raise ValueError(
-                f"date must be YYYY-MM-DD with an optional prefix, not {raw!r}."
-            ) from exc
-        if prefix in ("eq", "ge", "gt"):
-            low = day if prefix != "gt" else date.fromordinal(day.toordinal() + 1)
-        if prefix in ("eq", "le", "lt"):
-            high = day if prefix != "lt" else date.fromordinal(day.toordinal() - 1)
-        if prefix not in ("eq", "ge", "gt", "le", "lt"):
-            raise ValueError(f"Unsupported date prefix {prefix!r}.")
-    return low, high
+def _sources(request: HttpRequest, resource_type: str) -> list[Source]:
+    """The sources of this type the user's role reads (issue 22 point 1: the chart's rule)."""
+    return [
+        s
+        for s in sources_shown(chart_sections(user=request.user))
+        if s.resource_type == resource_type
+    ]
+
+
+def _known_type(resource_type: str) -> None:
+    if resource_type not in resource_types():
+        raise Http404
 
 
 @fhir_view
-def observation_search(request: HttpRequest) -> HttpResponse:
-    patient_param = request.GET.get("patient", "").removeprefix("Patient/")
-    if patient_param:
-        patient = patient_get_for_user(user=request.user, patient_id=patient_param)
-        patients = patients_visible_to(user=request.user).filter(pk=patient.pk)
-    else:
-        patients = patients_visible_to(user=request.user)
-    code = request.GET.get("code", "")
-    if "|" in code:
-        system, code = code.split("|", 1)
-        if system and system != "http://loinc.org":
-            code = "unknown-system"
-    date_from, date_to = _date_bounds(request.GET.getlist("date"))
-    parts = []
-    for source in SOURCES:
-        if source.resource_type != "Observation":
+def resource_read(request: HttpRequest, resource_type: str, resource_id: str) -> HttpResponse:
+    """`GET /fhir/{type}/{id}` for every type served; a resource the user may not see is 404
+    (and a `denied` event), like one that does not exist."""
+    return _read(request, resource_type, resource_id)
+
+
+@fhir_view
+def patient_read(request: HttpRequest, patient_id: str) -> HttpResponse:
+    """`GET /fhir/Patient/{id}`: its own route, so the access matrix walks it with patient ids."""
+    return _read(request, "Patient", patient_id)
+
+
+def _read(request: HttpRequest, resource_type: str, resource_id: str) -> HttpResponse:
+    _known_type(resource_type)
+    patients = patients_visible_to(user=request.user)
+    for source in _sources(request, resource_type):
+        pk = source.pk_of(resource_id)
+        if pk is None:
             continue
-        qs = source.search(patients, code=code or None, date_from=date_from, date_to=date_to)
+        obj = source.queryset(patients).filter(pk=pk).first()
+        if obj is None:
+            continue
+        resource = validate(source.to_resource(obj))
+        patient_id = _patient_id(resource)
+        audit_record(
+            actor=request.user,
+            action=AuditAction.VIEW,
+            patient=patients.filter(pk=patient_id).first() if patient_id is not None else None,
+            obj=obj,
+            detail={"fhir": f"{resource_type}/{resource_id}"[:100]},
+        )
+        return _json(resource)
+    audit_record(
+        actor=request.user,
+        action=AuditAction.DENIED,
+        detail={"object_type": f"fhir.{resource_type}", "requested_id": resource_id[:64]},
+    )
+    raise Http404
+
+
+def _patients_for(request: HttpRequest, refs: list[list[str]]) -> QuerySet[Patient]:
+    """The visible patients a `patient`/`subject` search names (each OR list, ANDed); a patient
+    the user may not see is 404 and a `denied` event, as in the API."""
+    patients = patients_visible_to(user=request.user)
+    for alternatives in refs:
+        pks = [patient_get_for_user(user=request.user, patient_id=ref).pk for ref in alternatives]
+        patients = patients.filter(pk__in=pks)
+    return patients
+
+
+@fhir_view
+def resource_search(request: HttpRequest, resource_type: str) -> HttpResponse:
+    """`GET /fhir/{type}?…` with the parameters search.SEARCH_PARAMS lists for the type."""
+    _known_type(resource_type)
+    parsed = search.parse(request, resource_type)
+    patients = _patients_for(request, parsed.patient_refs)
+    if resource_type == "Patient":
+        patients = search.filter_patients(patients, parsed)
+    parts = []
+    for source in _sources(request, resource_type):
+        qs = source.search(patients, parsed.criteria)
         if qs is not None:
             parts.append((source, qs))
-    bundle, patient_ids = _searchset(request, parts)
+    bundle, patient_ids = _searchset(request, parts, parsed.used)
     audit_record(
         actor=request.user,
         action=AuditAction.SEARCH,
         detail={
-            "fhir": "Observation",
+            "fhir": resource_type,
             "query": request.GET.urlencode()[:500],
             "patient_ids": sorted(patient_ids),
         },
@@ -263,9 +313,15 @@ def observation_search(request: HttpRequest) -> HttpResponse:
 
 @fhir_view
 def patient_everything(request: HttpRequest, patient_id: str) -> HttpResponse:
+    """The patient's record, as their role reads it (paging only: other parameters are 400)."""
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
+    parsed = search.parse(request, "$everything")
     patients = patients_visible_to(user=request.user).filter(pk=patient.pk)
-    bundle, _ = _searchset(request, [(s, s.queryset(patients)) for s in SOURCES])
+    parts = [
+        (s, s.search(patients, Criteria()))
+        for s in sources_shown(chart_sections(user=request.user))
+    ]
+    bundle, _ = _searchset(request, [(s, qs) for s, qs in parts if qs is not None], parsed.used)
     audit_record(
         actor=request.user,
         action=AuditAction.VIEW,
@@ -276,6 +332,12 @@ def patient_everything(request: HttpRequest, patient_id: str) -> HttpResponse:
     return _json(bundle)
 
 
-@require_GET
+@csrf_exempt
 def base(request: HttpRequest) -> HttpResponse:
     return operation_outcome(400, "not-supported", "This server's capabilities: GET metadata.")
+
+
+@csrf_exempt
+def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
+    """Every other URL under /fhir/: an OperationOutcome, not the site's HTML 404."""
+    return operation_outcome(404, "not-found", "No such FHIR endpoint; see GET metadata.")

@@ -6,6 +6,7 @@ Pure functions over plain values: no database, so the rules are tested directly 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,18 @@ class InstrumentDataError(ValueError):
 class Option:
     value: int
     label: str
+    loinc: str = ""  # the LOINC answer code (LA…) of this answer on the LOINC form, if known
+
+
+_LOINC_CODE = re.compile(r"^[0-9]{1,7}-[0-9]$")
+_LOINC_ANSWER = re.compile(r"^LA[0-9]{1,7}-[0-9]$")
+
+
+def _loinc_code(raw: Mapping[str, Any], pattern: re.Pattern[str], where: str) -> str:
+    code = raw.get("loinc", "")
+    if code and (not isinstance(code, str) or not pattern.match(code)):
+        raise InstrumentDataError(f"{where}: {code!r} is not a LOINC code of that kind.")
+    return str(code)
 
 
 @dataclass(frozen=True)
@@ -29,6 +42,7 @@ class Item:
     label: str
     text: str  # the official wording, only where the licence allows it (scales.md); else ""
     options: tuple[Option, ...]
+    loinc: str = ""  # the item's LOINC code on the instrument's LOINC form (its linkId), if known
 
     @property
     def values(self) -> frozenset[int]:
@@ -145,7 +159,11 @@ def _change_rule(data: Mapping[str, Any] | None, where: str) -> ChangeRule | Non
 
 def _options(raw: Sequence[Any], where: str) -> tuple[Option, ...]:
     options = tuple(
-        Option(value=_need(o, "value", int, where), label=_need(o, "label", str, where))
+        Option(
+            value=_need(o, "value", int, where),
+            label=_need(o, "label", str, where),
+            loinc=_loinc_code(o, _LOINC_ANSWER, where),
+        )
         for o in raw
     )
     values = [o.value for o in options]
@@ -178,7 +196,15 @@ def parse_definition(data: Mapping[str, Any]) -> InstrumentSpec:
         options = _options(raw["options"], item_where) if "options" in raw else default_options
         if not options:
             raise InstrumentDataError(f"{item_where}: no answer options.")
-        items.append(Item(number, _need(raw, "label", str, item_where), text, options))
+        items.append(
+            Item(
+                number,
+                _need(raw, "label", str, item_where),
+                text,
+                options,
+                loinc=_loinc_code(raw, _LOINC_CODE, item_where),
+            )
+        )
     if not items:
         raise InstrumentDataError(f"{where}: an instrument needs at least one item.")
 

@@ -148,6 +148,37 @@ def patient_search(*, user: User, query: str, limit: int = SEARCH_LIMIT) -> list
     )
 
 
+DEMOGRAPHICS = "demographics"
+MEASUREMENTS = "measurements"
+CLINICAL = "clinical"
+
+
+@dataclass(frozen=True)
+class ChartSections:
+    """Which parts of a chart a role reads: every reader of a patient sees the demographics;
+    `measurements` are weight and height (and what is derived from them); `clinical` is the rest
+    (allergies, medications, diagnoses, vitals, orders, visits, questionnaires). The chart page,
+    the API and FHIR all ask `chart_sections`, so one rule decides (issue 22 point 1)."""
+
+    measurements: bool
+    clinical: bool
+
+    def shows(self, section: str) -> bool:
+        if section == DEMOGRAPHICS:
+            return True
+        if section == MEASUREMENTS:
+            return self.measurements
+        return self.clinical
+
+
+def chart_sections(*, user: User) -> ChartSections:
+    """Front desk records weight and height but reads no clinical detail (minimum necessary)."""
+    clinical = user.has_role_perm(Perm.CHART_VIEW_CLINICAL)
+    return ChartSections(
+        measurements=clinical or user.has_role_perm(Perm.MEASUREMENT_RECORD), clinical=clinical
+    )
+
+
 @dataclass(frozen=True)
 class Chart:
     patient: Patient
@@ -181,9 +212,7 @@ def patient_latest_measurements(
 ) -> tuple[BodyMeasurement | None, BodyMeasurement | None]:
     """(latest weight, latest height) for a role that sees measurements, else (None, None): what
     the API's patient read shows, without the rest of the chart."""
-    if not user.has_role_perm(Perm.CHART_VIEW_CLINICAL) and not user.has_role_perm(
-        Perm.MEASUREMENT_RECORD
-    ):
+    if not chart_sections(user=user).measurements:
         return None, None
     latest = _latest_measurements(patient)
     return latest.get(MeasurementKind.WEIGHT), latest.get(MeasurementKind.HEIGHT)
@@ -191,8 +220,9 @@ def patient_latest_measurements(
 
 def patient_chart(*, user: User, patient: Patient) -> Chart:
     """Everything the chart page shows, in a fixed number of queries whatever the history size."""
-    show_clinical = user.has_role_perm(Perm.CHART_VIEW_CLINICAL)
-    if not show_clinical and not user.has_role_perm(Perm.MEASUREMENT_RECORD):
+    sections = chart_sections(user=user)
+    show_clinical = sections.clinical
+    if not sections.measurements:
         return Chart(patient, False, False, None, None, [], [], [], [])
     measurements = list(
         BodyMeasurement.objects.filter(patient=patient).order_by("-measured_on", "-created_at")[

@@ -175,10 +175,12 @@ def test_bulk_export_writes_ndjson_per_resource_type(location, other_location, c
             "Appointment",
             "Condition",
             "Encounter",
+            "Location",
             "MedicationAdministration",
             "MedicationRequest",
             "Observation",
             "Patient",
+            "Practitioner",
             "QuestionnaireResponse",
         )
     }
