@@ -2,7 +2,9 @@
 sends is bounded here, so a value out of range answers 422 naming the field rather than a 500
 from an overflow: `EdgeDate`/`EdgeDateTime` within common.bounds' date window (settings
 INPUT_DATE_MIN, INPUT_DATE_YEARS_AHEAD), `Id` a positive 64-bit integer, `EdgeDecimal` finite
-and below common.bounds.DECIMAL_MAGNITUDE_MAX. Clinical ranges stay with their own rules."""
+and below common.bounds.DECIMAL_MAGNITUDE_MAX. Clinical ranges stay with their own rules (weight
+and height: the services' PATIENT_WEIGHT_* / PATIENT_HEIGHT_* checks, which report every bad field
+of a request at once)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from django.conf import settings
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
@@ -24,21 +25,6 @@ def _date_in_window(value: Any) -> Any:
     return value
 
 
-def _plausible(low_setting: str, high_setting: str, unit: str):  # type: ignore[no-untyped-def]
-    """A measurement within the clinic's plausibility settings (read at request time)."""
-
-    def check(value: Decimal | None) -> Decimal | None:
-        if value is None:
-            return value
-        low, high = getattr(settings, low_setting), getattr(settings, high_setting)
-        if not Decimal(str(low)) <= value <= Decimal(str(high)):
-            message = f"{value} {unit} is outside the plausible range {low:g}-{high:g} {unit}."
-            raise PydanticCustomError("plausible_range", message)
-        return value
-
-    return check
-
-
 EdgeDate = Annotated[date, AfterValidator(_date_in_window)]
 EdgeDateTime = Annotated[datetime, AfterValidator(_date_in_window)]
 Id = Annotated[int, Field(ge=1, le=DB_INT_MAX)]
@@ -47,14 +33,3 @@ EdgeDecimal = Annotated[
     Decimal, Field(allow_inf_nan=False, ge=-DECIMAL_MAGNITUDE_MAX, le=DECIMAL_MAGNITUDE_MAX)
 ]
 PositiveDecimal = Annotated[Decimal, Field(allow_inf_nan=False, gt=0, le=DECIMAL_MAGNITUDE_MAX)]
-# Body measurements in the chart's units, bounded by PATIENT_WEIGHT_* / PATIENT_HEIGHT_*.
-WeightKg = Annotated[
-    Decimal,
-    Field(allow_inf_nan=False, gt=0, le=DECIMAL_MAGNITUDE_MAX),
-    AfterValidator(_plausible("PATIENT_WEIGHT_MIN_KG", "PATIENT_WEIGHT_MAX_KG", "kg")),
-]
-HeightCm = Annotated[
-    Decimal,
-    Field(allow_inf_nan=False, gt=0, le=DECIMAL_MAGNITUDE_MAX),
-    AfterValidator(_plausible("PATIENT_HEIGHT_MIN_CM", "PATIENT_HEIGHT_MAX_CM", "cm")),
-]

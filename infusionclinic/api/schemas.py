@@ -4,7 +4,7 @@ from decimal import Decimal
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
-from .fields import EdgeDate, EdgeDecimal, HeightCm, Id, WeightKg
+from .fields import EdgeDate, EdgeDecimal, Id
 
 
 class ErrorOut(Schema):
@@ -70,8 +70,8 @@ class PatientIn(_Demographics):
     birth_date: EdgeDate
     sex_at_birth: str
     location: str = Field(description="Location code, one of GET /locations")
-    weight_kg: WeightKg | None = Field(None, description="Body weight in kg")
-    height_cm: HeightCm | None = Field(None, description="Height in cm")
+    weight_kg: EdgeDecimal | None = Field(None, description="Body weight in kg")
+    height_cm: EdgeDecimal | None = Field(None, description="Height in cm")
     weight: Quantity | None = Field(None, description="Weight with unit kg or lb")
     height: Quantity | None = Field(None, description="Height with unit cm or in")
     referring_provider: ReferringProviderIn | None = None

@@ -13,7 +13,7 @@ from django.http import Http404, HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import ConfigDict, Field
 
-from infusionclinic.api.fields import EdgeDateTime, EdgeInt, Id, PositiveDecimal, WeightKg
+from infusionclinic.api.fields import EdgeDateTime, EdgeDecimal, EdgeInt, Id, PositiveDecimal
 from infusionclinic.api.idempotency import idempotent
 from infusionclinic.api.schemas import ErrorOut
 from infusionclinic.audit.models import AuditAction
@@ -161,7 +161,7 @@ class PreChecksIn(Schema):
     model_config = ConfigDict(extra="forbid")
     fasting_confirmed: bool
     pregnancy_test: str
-    weight_kg: WeightKg
+    weight_kg: EdgeDecimal  # plausibility: patients.services (PATIENT_WEIGHT_*)
 
 
 class OverrideIn(Schema):
