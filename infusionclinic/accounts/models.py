@@ -1,6 +1,7 @@
 import hashlib
 import secrets
 import zoneinfo
+from datetime import timedelta
 
 from django.contrib.auth.base_user import BaseUserManager
 from django.contrib.auth.models import AbstractBaseUser, PermissionsMixin
@@ -111,26 +112,65 @@ def _token_digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def api_token_credential_hash(user: "User") -> str:
+    """What a token is bound to: the user's password and session token (as their browser
+    sessions are, User.get_session_auth_hash). A password change by any path (reset, the admin,
+    `changepassword`) or "log out everywhere" changes it, and the token stops working."""
+    return salted_hmac(
+        "infusionclinic.accounts.ApiToken.credential_hash",
+        user.get_session_auth_hash(),
+        algorithm="sha256",
+    ).hexdigest()
+
+
 class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
     def active(self) -> "ApiTokenQuerySet":
-        return self.filter(revoked_at__isnull=True, user__is_active=True)
+        return self.filter(
+            revoked_at__isnull=True, expires_at__gt=timezone.now(), user__is_active=True
+        )
 
 
 class ApiToken(models.Model):
     """A bearer token for the JSON API. Only its SHA-256 digest is stored: a leaked database does
-    not leak usable tokens."""
+    not leak usable tokens. It expires (API_TOKEN_DAYS) and is revoked by a password reset, by
+    "log out everywhere" and by its owner (issue 22 point 6)."""
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
     digest = models.CharField(max_length=64, unique=True)
     prefix = models.CharField(max_length=8)
+    name = models.CharField(max_length=100, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=100, blank=True, default="")
+    credential_hash = models.CharField(max_length=64, editable=False)
 
     objects = ApiTokenQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user})"
+
+    @classmethod
+    def issue(cls, *, user: "User", days: int, name: str = "") -> tuple["ApiToken", str]:
+        """The row and the raw token (returned once, never stored). Unaudited: callers go
+        through accounts.api_tokens.api_token_create, which audits."""
+        raw = cls.new_raw_token()
+        token = cls.objects.create(
+            user=user,
+            digest=cls.digest_of(raw),
+            prefix=raw[:8],
+            name=name,
+            expires_at=timezone.now() + timedelta(days=days),
+            credential_hash=api_token_credential_hash(user),
+        )
+        return token, raw
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expires_at <= timezone.now() else "active"
 
     @staticmethod
     def new_raw_token() -> str:

@@ -7,13 +7,19 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.utils import timezone
 from django_otp import match_token
 
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 
-from .models import ApiToken, Location, User, new_session_token
+# API tokens live in api_tokens.py (issue 22 point 6); re-exported for existing callers.
+from .api_tokens import (  # noqa: F401
+    REVOKED_LOGOUT_EVERYWHERE,
+    api_token_authenticate,
+    api_token_create,
+    api_tokens_revoke_all,
+)
+from .models import Location, User, new_session_token
 from .roles import STAFF_ROLES, Role
 
 
@@ -128,29 +134,6 @@ def user_access_changed(*, actor: User | None, user: User, before: AccessState) 
         audit_record(actor=actor, action=AuditAction.REVOKE, obj=user, detail=revoked)
 
 
-def api_token_create(*, user: User) -> str:
-    """A new bearer token for this user; the raw value is returned once and never stored."""
-    raw = ApiToken.new_raw_token()
-    ApiToken.objects.create(user=user, digest=ApiToken.digest_of(raw), prefix=raw[:8])
-    return raw
-
-
-def api_token_authenticate(*, raw: str) -> User | None:
-    token = (
-        ApiToken.objects.active()
-        .select_related("user")
-        .filter(digest=ApiToken.digest_of(raw))
-        .first()
-    )
-    if token is None:
-        return None
-    now = timezone.now()
-    # Touch at most once a minute: a monitor posting every few seconds must not write each time.
-    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.user
-
-
 @transaction.atomic
 def location_create(*, code: str, name: str, timezone_name: str, clinic_name: str) -> Location:
     """A clinic site. Its time zone (IANA name) is how its patients' and staff's times are shown."""
@@ -178,10 +161,12 @@ def location_create(*, code: str, name: str, timezone_name: str, clinic_name: st
 
 @transaction.atomic
 def user_sessions_end_all(*, actor: User, user: User) -> None:
-    """Log the user out on every device: each session's auth hash includes session_token."""
+    """Log the user out on every device: each session's auth hash includes session_token. Their
+    API tokens are revoked too (issue 22 point 6): a lost laptop's token ends with its session."""
     user.session_token = new_session_token()
     user.save(update_fields=["session_token"])
     audit_record(actor=actor, action=AuditAction.LOGOUT, obj=user, detail={"scope": "everywhere"})
+    api_tokens_revoke_all(actor=actor, user=user, reason=REVOKED_LOGOUT_EVERYWHERE)
 
 
 def user_reauthenticate(*, user: User, secret: str, purpose: str) -> bool:

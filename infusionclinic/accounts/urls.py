@@ -22,5 +22,11 @@ urlpatterns = [
         name="invitation_confirm",
     ),
     path("accounts/reset/done/", views.password_reset_complete, name="password_reset_complete"),
+    path("accounts/api-tokens/", views.api_tokens, name="api_tokens"),
+    path(
+        "accounts/api-tokens/<int:token_id>/revoke/",
+        views.api_token_revoke_view,
+        name="api_token_revoke",
+    ),
     path("home/", views.home, name="home"),
 ]

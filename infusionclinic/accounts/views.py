@@ -22,6 +22,13 @@ from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.selectors import AuditFilter, audit_events_for_user
 from infusionclinic.audit.services import audit_record
 
+from .api_tokens import (
+    REVOKED_PASSWORD_RESET,
+    api_token_get_for_user,
+    api_token_revoke,
+    api_tokens_for_user,
+    api_tokens_revoke_all,
+)
 from .forms import EmailAuthenticationForm, QueuedPasswordResetForm, TokenForm
 from .invitations import portal_invitation_token_generator
 from .roles import Perm, Role
@@ -169,7 +176,20 @@ password_reset = auth_views.PasswordResetView.as_view(
 password_reset_done = auth_views.PasswordResetDoneView.as_view(
     template_name="accounts/password_reset_done.html"
 )
-password_reset_confirm = auth_views.PasswordResetConfirmView.as_view(
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Django's set-new-password page; the new password also revokes every API token of the user
+    (issue 22 point 6), in the same transaction, each revocation audited."""
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        with transaction.atomic():
+            response = super().form_valid(form)
+            api_tokens_revoke_all(actor=form.user, user=form.user, reason=REVOKED_PASSWORD_RESET)
+        return response
+
+
+password_reset_confirm = PasswordResetConfirmView.as_view(
     template_name="accounts/password_reset_confirm.html",
     success_url=reverse_lazy("accounts:password_reset_complete"),
 )
@@ -178,7 +198,7 @@ password_reset_complete = auth_views.PasswordResetCompleteView.as_view(
 )
 
 
-class PortalInvitationConfirmView(auth_views.PasswordResetConfirmView):
+class PortalInvitationConfirmView(PasswordResetConfirmView):
     """The link in a portal invitation (issue 21 point 2): Django's set-password page with the
     invitation's token generator. Choosing the password is audited as the invitation accepted."""
 
@@ -200,3 +220,23 @@ class PortalInvitationConfirmView(auth_views.PasswordResetConfirmView):
 
 
 invitation_confirm = PortalInvitationConfirmView.as_view()
+
+
+@login_required
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """The user's own API tokens (issue 22 point 6): name, first characters, made, last used,
+    expiry and whether it is active, expired or revoked (and why), each live one revocable."""
+    return render(
+        request,
+        "accounts/api_tokens.html",
+        {"tokens": list(api_tokens_for_user(user=request.user)), "days": settings.API_TOKEN_DAYS},
+    )
+
+
+@require_POST
+@login_required
+def api_token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
+    token = api_token_get_for_user(user=request.user, token_id=token_id)
+    api_token_revoke(actor=request.user, token=token)
+    messages.success(request, f"Token {token.prefix}… is revoked; it no longer works.")
+    return redirect("accounts:api_tokens")

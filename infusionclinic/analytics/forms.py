@@ -5,6 +5,8 @@ from datetime import date, timedelta
 from django import forms
 from django.core.exceptions import ValidationError
 
+from infusionclinic.common.formfields import EdgeDateField, EdgeIntegerField
+
 MAX_RANGE_DAYS = 732  # two years: a bounded amount of work per request
 
 
@@ -13,11 +15,11 @@ class DateInput(forms.DateInput):
 
 
 class AnalyticsFilterForm(forms.Form):
-    date_from = forms.DateField(label="From", widget=DateInput)
-    date_to = forms.DateField(label="To", widget=DateInput)
+    date_from = EdgeDateField(label="From", widget=DateInput)
+    date_to = EdgeDateField(label="To", widget=DateInput)
     # A number, not a choice: a location that is not the admin's answers 404 (selectors), like
     # any other record the user may not see.
-    location = forms.IntegerField(required=False, min_value=1)
+    location = EdgeIntegerField(required=False, min_value=1)
 
     def __init__(self, *args: object, locations=(), **kwargs: object) -> None:  # noqa: ANN001
         super().__init__(*args, **kwargs)

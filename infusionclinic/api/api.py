@@ -11,6 +11,7 @@ from ninja import NinjaAPI, Query, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
+from infusionclinic.accounts.api import router as tokens_router
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
@@ -301,6 +302,7 @@ api.add_router("", intake_router)
 api.add_router("", scheduling_router)
 api.add_router("", billing_router)
 api.add_router("", infusions_router)
+api.add_router("", tokens_router)
 
 
 def _document_error_answers() -> None:

@@ -4,6 +4,8 @@ from decimal import Decimal
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
+from .fields import EdgeDate, EdgeDecimal, Id
+
 
 class ErrorOut(Schema):
     message: str
@@ -24,7 +26,7 @@ class Quantity(Schema):
     """A measurement with its unit, e.g. {"value": 154, "unit": "lb"}."""
 
     model_config = ConfigDict(extra="forbid")
-    value: Decimal
+    value: EdgeDecimal
     unit: str
 
 
@@ -65,11 +67,11 @@ class _Demographics(Schema):
 class PatientIn(_Demographics):
     given_name: str = Field(max_length=100)
     family_name: str = Field(max_length=100)
-    birth_date: date
+    birth_date: EdgeDate
     sex_at_birth: str
     location: str = Field(description="Location code, one of GET /locations")
-    weight_kg: Decimal | None = Field(None, description="Body weight in kg")
-    height_cm: Decimal | None = Field(None, description="Height in cm")
+    weight_kg: EdgeDecimal | None = Field(None, description="Body weight in kg")
+    height_cm: EdgeDecimal | None = Field(None, description="Height in cm")
     weight: Quantity | None = Field(None, description="Weight with unit kg or lb")
     height: Quantity | None = Field(None, description="Height with unit cm or in")
     referring_provider: ReferringProviderIn | None = None
@@ -77,13 +79,13 @@ class PatientIn(_Demographics):
 
 class PatientPatch(Schema):
     model_config = ConfigDict(extra="forbid")
-    version: int = Field(
+    version: Id = Field(
         description="The version you read (required); a stale version answers 409, nothing changed"
     )
     given_name: str | None = Field(None, max_length=100)
     family_name: str | None = Field(None, max_length=100)
     preferred_name: str | None = Field(None, max_length=100)
-    birth_date: date | None = None
+    birth_date: EdgeDate | None = None
     sex_at_birth: str | None = None
     gender_identity: str | None = Field(None, max_length=100)
     email: str | None = Field(None, max_length=254)

@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema
 
 from infusionclinic.accounts.roles import Perm
+from infusionclinic.api.fields import Id
 from infusionclinic.api.schemas import ErrorOut
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
@@ -140,7 +141,7 @@ def _out(invoice: Invoice, *, detail: bool = False) -> dict[str, Any]:
 # A query parameter, not /patients/{patient_id}/invoices: the generated access matrix's positive
 # control is a prescriber, who has no billing (403); this route's 404 tests are in test_api.py.
 @router.get("/invoices", response={200: list[InvoiceOut], **ERRORS})
-def list_invoices(request: HttpRequest, patient: int) -> Any:
+def list_invoices(request: HttpRequest, patient: Id) -> Any:
     """A patient's invoices with their totals and balances (`?patient=<id>`)."""
     patient_row = patient_get_for_user(user=request.user, patient_id=patient)
     _require_read(request)
@@ -156,7 +157,7 @@ def list_invoices(request: HttpRequest, patient: int) -> Any:
 
 
 @router.get("/invoices/{invoice_id}", response={200: InvoiceOut, **ERRORS})
-def get_invoice(request: HttpRequest, invoice_id: int) -> Any:
+def get_invoice(request: HttpRequest, invoice_id: Id) -> Any:
     """One invoice with its lines and payments and, when tied to an infusion session, the pump
     times its infusion codes came from (404 outside your patients and locations)."""
     invoice = invoice_get_for_user(user=request.user, invoice_id=invoice_id)

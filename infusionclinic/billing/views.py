@@ -23,6 +23,7 @@ from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.common.access import require_perm
+from infusionclinic.common.bounds import date_from_text
 from infusionclinic.patients.forms import apply_service_errors
 from infusionclinic.patients.models import Patient
 from infusionclinic.patients.selectors import patient_get_for_user
@@ -432,7 +433,6 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
 
 
 def _reconciliation(request: HttpRequest, location_code: str):  # noqa: ANN202
-    from datetime import date
 
     from django.utils import timezone
 
@@ -444,7 +444,7 @@ def _reconciliation(request: HttpRequest, location_code: str):  # noqa: ANN202
         raise Http404("No such location.")
     raw = request.GET.get("date") or ""
     try:
-        day = date.fromisoformat(raw) if raw else timezone.localdate(timezone=location.tzinfo)
+        day = date_from_text(raw) if raw else timezone.localdate(timezone=location.tzinfo)
     except ValueError:
         return location, None, f"“{raw[:20]}” is not a date: use YYYY-MM-DD."
     try:

@@ -16,6 +16,7 @@ from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.spreadsheet import csv_safe_row
 
 from . import compliance
 from .models import Destruction, DestructionKind, LossReport, Lot
@@ -110,10 +111,12 @@ def _containers(total_ml: Decimal, container_ml: Decimal) -> tuple[int, Decimal]
 
 
 def _write(header: list[str], rows: list[list[object]]) -> str:
+    """Text cells (names, lot numbers, addresses, circumstances typed by people) are made
+    formula-safe like every other export (issue 22 point 3); numbers stay numbers."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows(csv_safe_row(row) for row in rows)
     return out.getvalue()
 
 

@@ -1,5 +1,6 @@
 from django import forms
 
+from infusionclinic.common.formfields import EdgeDateField, EdgeDecimalField, EdgeIntegerField
 from infusionclinic.patients.forms import DateInput
 
 from .models import CountMethod, DiscrepancyStatus, LossType
@@ -11,13 +12,11 @@ class ReceiveForm(forms.Form):
     ndc = forms.CharField(label="NDC (package, as printed, e.g. 42023-113-10)", max_length=13)
     name = forms.CharField(max_length=120, initial="Ketamine HCl injection")
     labeler = forms.CharField(max_length=120, required=False)
-    strength_mg_per_ml = forms.DecimalField(
-        label="Strength (mg/mL)", max_digits=7, decimal_places=3
-    )
-    container_ml = forms.DecimalField(label="Vial volume (mL)", max_digits=7, decimal_places=2)
+    strength_mg_per_ml = EdgeDecimalField(label="Strength (mg/mL)", max_digits=7, decimal_places=3)
+    container_ml = EdgeDecimalField(label="Vial volume (mL)", max_digits=7, decimal_places=2)
     lot_number = forms.CharField(max_length=40)
-    expiry = forms.DateField(widget=DateInput)
-    containers = forms.IntegerField(label="Vials received", min_value=1)
+    expiry = EdgeDateField(widget=DateInput)
+    containers = EdgeIntegerField(label="Vials received", min_value=1)
     supplier = forms.CharField(max_length=120)
     supplier_dea = forms.CharField(label="Supplier DEA number", max_length=20, required=False)
     invoice_number = forms.CharField(max_length=60)
@@ -40,7 +39,7 @@ class ReceiveForm(forms.Form):
 class DrawForm(forms.Form):
     order = forms.ChoiceField(label="Signed dosing order")
     lot = forms.ChoiceField()
-    qty_ml = forms.DecimalField(label="Quantity drawn (mL of vial)", **QTY)
+    qty_ml = EdgeDecimalField(label="Quantity drawn (mL of vial)", **QTY)
 
     def __init__(self, *args, orders=(), lots=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -53,7 +52,7 @@ class DrawForm(forms.Form):
 
 class DoseOutForm(forms.Form):
     draw = forms.ChoiceField(label="Dose (draw)")
-    qty_ml = forms.DecimalField(label="Quantity (mL of vial strength)", **QTY)
+    qty_ml = EdgeDecimalField(label="Quantity (mL of vial strength)", **QTY)
 
     def __init__(self, *args, draws=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -101,7 +100,7 @@ class WasteForm(DoseOutForm):
 
 class CountForm(forms.Form):
     lot = forms.ChoiceField()
-    counted_ml = forms.DecimalField(label="Found (mL)", **QTY)
+    counted_ml = EdgeDecimalField(label="Found (mL)", **QTY)
     method = forms.ChoiceField(choices=CountMethod.choices)
     note = forms.CharField(required=False, widget=forms.Textarea)
 
@@ -113,8 +112,8 @@ class CountForm(forms.Form):
 class RecountForm(forms.Form):
     """§7 step 2: two counts by two people; the second re-authenticates here (CS-44)."""
 
-    first_count_ml = forms.DecimalField(label="Your count (mL)", **QTY)
-    second_count_ml = forms.DecimalField(label="Second counter's count (mL)", **QTY)
+    first_count_ml = EdgeDecimalField(label="Your count (mL)", **QTY)
+    second_count_ml = EdgeDecimalField(label="Second counter's count (mL)", **QTY)
     second_counter_email = forms.EmailField(label="Second counter's e-mail")
     second_counter_secret = forms.CharField(
         label="Second counter's password or TOTP code",
@@ -147,7 +146,7 @@ class RegistrationForm(forms.Form):
     contact_name = forms.CharField(label="Contact person", max_length=200, required=False)
     county = forms.CharField(max_length=100, required=False)
     principal_business = forms.CharField(max_length=100, initial="Practitioner")
-    expires_on = forms.DateField(label="Expires on", widget=DateInput)
+    expires_on = EdgeDateField(label="Expires on", widget=DateInput)
 
 
 LINES = 3
@@ -163,7 +162,7 @@ class _LinesForm(forms.Form):
             self.fields[f"lot_{i}"] = forms.ChoiceField(
                 label=f"Lot {i}", choices=choices, required=i == 1
             )
-            self.fields[f"qty_{i}"] = forms.DecimalField(
+            self.fields[f"qty_{i}"] = EdgeDecimalField(
                 label=f"Quantity {i} (mL)", required=i == 1, **QTY
             )
         # Lines first, then the record's own fields.
@@ -218,7 +217,7 @@ class LossForm(_LinesForm):
     police_department = forms.CharField(max_length=200, required=False)
     police_phone = forms.CharField(max_length=32, required=False)
     police_report_number = forms.CharField(max_length=60, required=False)
-    purchase_value = forms.DecimalField(
+    purchase_value = EdgeDecimalField(
         label="Purchase value (USD)", max_digits=10, decimal_places=2, required=False
     )
     carrier = forms.CharField(
@@ -249,7 +248,7 @@ class RemainderWasteForm(forms.Form):
     """CS-21 when the clinic counts a vial remainder as wastage; one witness (CS-44)."""
 
     lot = forms.ChoiceField()
-    qty_ml = forms.DecimalField(label="Remainder discarded (mL)", **QTY)
+    qty_ml = EdgeDecimalField(label="Remainder discarded (mL)", **QTY)
     reason = forms.CharField(label="What was discarded and how", widget=forms.Textarea)
     witness_email = forms.EmailField(label="Witness e-mail")
     witness_secret = _secret("Witness password or TOTP code")
@@ -263,7 +262,7 @@ class BreakageForm(forms.Form):
     """CS-20: witnessed breakage/spill that cannot be recovered (one witness, CS-44)."""
 
     lot = forms.ChoiceField()
-    qty_ml = forms.DecimalField(label="Quantity lost to the breakage (mL)", **QTY)
+    qty_ml = EdgeDecimalField(label="Quantity lost to the breakage (mL)", **QTY)
     circumstances = forms.CharField(
         label="What broke or spilled, how and where", widget=forms.Textarea
     )
@@ -282,15 +281,15 @@ class BreakageForm(forms.Form):
 class RecordsRangeForm(forms.Form):
     """CS-47: one registered location's records over a date range."""
 
-    date_from = forms.DateField(label="From", widget=DateInput)
-    date_to = forms.DateField(label="To", widget=DateInput)
+    date_from = EdgeDateField(label="From", widget=DateInput)
+    date_to = EdgeDateField(label="To", widget=DateInput)
 
 
 class StorageTransferForm(forms.Form):
     """CS-35 (out to a room cart) and CS-34 (unopened vials back to the cabinet)."""
 
     lot = forms.ChoiceField()
-    containers = forms.IntegerField(label="Sealed vials", min_value=1)
+    containers = EdgeIntegerField(label="Sealed vials", min_value=1)
     place = forms.CharField(label="Room cart / place", max_length=120)
     is_return = forms.BooleanField(label="Return to the cabinet", required=False)
     sealed_confirmed = forms.BooleanField(

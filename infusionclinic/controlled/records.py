@@ -25,6 +25,7 @@ from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.spreadsheet import csv_safe_row
 
 from . import compliance, retention
 from .models import EntryKind, LedgerEntry, StorageTransfer
@@ -300,5 +301,5 @@ def records_csv(
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(HEADERS[report])
-    writer.writerows(rows)
+    writer.writerows(csv_safe_row(row) for row in rows)
     return out.getvalue()

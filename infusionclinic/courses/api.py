@@ -14,6 +14,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import ConfigDict, Field
 
 from infusionclinic.accounts.roles import Perm
+from infusionclinic.api.fields import Id
 from infusionclinic.api.schemas import ErrorOut
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
@@ -76,7 +77,7 @@ class CourseOut(Schema):
 
 class CourseIn(Schema):
     model_config = ConfigDict(extra="forbid")
-    patient_id: int
+    patient_id: Id
     indication: str = Field(max_length=16)
     primary_instrument: str = Field("", max_length=20)
     override_reason: str = Field("", max_length=2000)  # PROT-42

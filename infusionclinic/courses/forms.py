@@ -1,5 +1,7 @@
 from django import forms
 
+from infusionclinic.common.formfields import EdgeIntegerField
+
 from .models import Indication, Phase, Protocol
 from .services import PROTOCOL_EDITABLE
 
@@ -25,7 +27,7 @@ class PhaseDecisionForm(forms.Form):
     to_phase = forms.ChoiceField(
         label="Decision: move to", choices=[("", "— choose —"), *Phase.choices]
     )
-    extension_infusions = forms.IntegerField(
+    extension_infusions = EdgeIntegerField(
         label="Extra induction infusions (when extending, PROT-23)",
         min_value=0,
         max_value=20,

@@ -16,6 +16,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import ConfigDict, Field
 
 from infusionclinic.accounts.roles import Perm
+from infusionclinic.api.fields import Id
 from infusionclinic.api.schemas import ErrorOut
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
@@ -168,27 +169,28 @@ class OrderOut(Schema):
 
 class OrderIn(Schema):
     model_config = ConfigDict(extra="forbid")
-    patient_id: int
-    course_id: int | None = None
+    patient_id: Id
+    course_id: Id | None = None
     scope: Literal["single", "standing"] = "single"
     indication: Literal["depression", "ptsd", "anxiety", "ocd", "pain"]
     weight_basis: Literal["actual", "ideal", "adjusted"] = "actual"
     sex: Literal["female", "male"]
-    dose_mg_per_kg: Decimal | None = None
-    dose_mg_per_kg_per_h: Decimal | None = None
-    bolus_mg_per_kg: Decimal | None = None
+    # The calculator's own bounds (CalculateIn above); the service applies LIM-* beyond them.
+    dose_mg_per_kg: Decimal | None = Field(None, ge=Decimal("0.001"), le=10)
+    dose_mg_per_kg_per_h: Decimal | None = Field(None, ge=Decimal("0.001"), le=10)
+    bolus_mg_per_kg: Decimal | None = Field(None, ge=0, le=10)
     duration_min: int = Field(gt=0, le=24 * 60)
-    concentration_mg_per_ml: Decimal = Field(gt=0)
+    concentration_mg_per_ml: Decimal = Field(gt=0, le=100)
 
 
 class OrderReviseIn(Schema):
     model_config = ConfigDict(extra="forbid")
     change_reason: str = Field(max_length=2000)
     weight_basis: Literal["actual", "ideal", "adjusted"] | None = None
-    dose_mg_per_kg: Decimal | None = None
-    dose_mg_per_kg_per_h: Decimal | None = None
+    dose_mg_per_kg: Decimal | None = Field(None, ge=Decimal("0.001"), le=10)
+    dose_mg_per_kg_per_h: Decimal | None = Field(None, ge=Decimal("0.001"), le=10)
     duration_min: int | None = Field(None, gt=0, le=24 * 60)
-    concentration_mg_per_ml: Decimal | None = Field(None, gt=0)
+    concentration_mg_per_ml: Decimal | None = Field(None, gt=0, le=100)
 
 
 class SignIn(Schema):

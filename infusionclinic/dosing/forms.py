@@ -1,5 +1,6 @@
 from django import forms
 
+from infusionclinic.common.formfields import EdgeDecimalField, EdgeIntegerField
 from infusionclinic.courses.models import Indication, TreatmentCourse
 
 from .calculator import DosingSex, WeightBasis
@@ -19,29 +20,29 @@ class DoseFieldsForm(forms.Form):
         choices=[(s.value, s.value.capitalize()) for s in DosingSex],
         help_text="Used for ideal body weight; recorded separately from gender identity.",
     )
-    dose_mg_per_kg = forms.DecimalField(
+    dose_mg_per_kg = EdgeDecimalField(
         label="Dose (mg/kg)",
         max_digits=5,
         decimal_places=3,
         required=False,
         help_text="Depression, PTSD, anxiety, OCD (DOSE-1: 0.5 mg/kg over 40 min).",
     )
-    dose_mg_per_kg_per_h = forms.DecimalField(
+    dose_mg_per_kg_per_h = EdgeDecimalField(
         label="Dose rate (mg/kg/h)",
         max_digits=5,
         decimal_places=3,
         required=False,
         help_text="Pain only (DOSE-P5).",
     )
-    bolus_mg_per_kg = forms.DecimalField(
+    bolus_mg_per_kg = EdgeDecimalField(
         label="Bolus (mg/kg)",
         max_digits=5,
         decimal_places=3,
         required=False,
         help_text="Pain only, optional (DOSE-P1).",
     )
-    duration_min = forms.IntegerField(label="Duration (min)", min_value=1, max_value=24 * 60)
-    concentration_mg_per_ml = forms.DecimalField(
+    duration_min = EdgeIntegerField(label="Duration (min)", min_value=1, max_value=24 * 60)
+    concentration_mg_per_ml = EdgeDecimalField(
         label="Concentration (mg/mL)", max_digits=7, decimal_places=3
     )
 

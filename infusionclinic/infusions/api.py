@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import ConfigDict, Field
 
+from infusionclinic.api.fields import EdgeDateTime, EdgeDecimal, EdgeInt, Id, PositiveDecimal
 from infusionclinic.api.idempotency import idempotent
 from infusionclinic.api.schemas import ErrorOut
 from infusionclinic.audit.models import AuditAction
@@ -36,13 +37,14 @@ ERRORS: dict[int, Any] = {
 
 class VitalsIn(Schema):
     model_config = ConfigDict(extra="forbid")
-    taken_at: datetime
-    systolic_mmhg: int
-    diastolic_mmhg: int
-    heart_rate_bpm: int
-    spo2_pct: int
-    respiratory_rate: int
-    sedation: int | None = None  # MOAA/S 0-5 (MON-3)
+    taken_at: EdgeDateTime
+    # Ranges are the service's (monitoring.md); here only what the database can hold.
+    systolic_mmhg: EdgeInt
+    diastolic_mmhg: EdgeInt
+    heart_rate_bpm: EdgeInt
+    spo2_pct: EdgeInt
+    respiratory_rate: EdgeInt
+    sedation: EdgeInt | None = None  # MOAA/S 0-5 (MON-3)
 
 
 class VitalsBatchIn(Schema):
@@ -159,7 +161,7 @@ class PreChecksIn(Schema):
     model_config = ConfigDict(extra="forbid")
     fasting_confirmed: bool
     pregnancy_test: str
-    weight_kg: Decimal
+    weight_kg: EdgeDecimal  # plausibility: patients.services (PATIENT_WEIGHT_*)
 
 
 class OverrideIn(Schema):
@@ -170,7 +172,7 @@ class OverrideIn(Schema):
 class SymptomIn(Schema):
     model_config = ConfigDict(extra="forbid")
     code: str  # data/warning_signs.json (MON-BP-4, MON-X-1)
-    observed_at: datetime | None = None
+    observed_at: EdgeDateTime | None = None
     note: str = ""
 
 
@@ -185,8 +187,8 @@ class SymptomOut(Schema):
 class SideEffectIn(Schema):
     model_config = ConfigDict(extra="forbid")
     code: str  # AE-1 .. AE-14
-    grade: int  # 1 mild, 2 moderate, 3 severe
-    onset_at: datetime | None = None
+    grade: EdgeInt  # 1 mild, 2 moderate, 3 severe
+    onset_at: EdgeDateTime | None = None
     note: str = ""
 
 
@@ -203,8 +205,8 @@ class ScoresIn(Schema):
     """DIS-1 modified Aldrete and DIS-2 PADSS: five items of 0-2 each; DIS-4 voiding choice."""
 
     model_config = ConfigDict(extra="forbid")
-    aldrete: dict[str, int]
-    padss: dict[str, int]
+    aldrete: dict[str, EdgeInt]
+    padss: dict[str, EdgeInt]
     voiding_not_required: bool = False
 
 
@@ -218,8 +220,8 @@ class AdministrationIn(Schema):
     quantity needs a `reason`."""
 
     model_config = ConfigDict(extra="forbid")
-    draw_id: int
-    qty_ml: Decimal | None = None
+    draw_id: Id
+    qty_ml: PositiveDecimal | None = None
     reason: str = ""
 
 
@@ -388,7 +390,7 @@ def session_pump(request: HttpRequest, session_id: str, payload: PumpIn) -> Any:
 @router.post(
     "/sessions/{session_id}/alerts/{alert_id}/acknowledge", response={200: AlertOut, **ERRORS}
 )
-def session_alert_acknowledge(request: HttpRequest, session_id: str, alert_id: int) -> Any:
+def session_alert_acknowledge(request: HttpRequest, session_id: str, alert_id: Id) -> Any:
     session = selectors.session_get_for_user(user=request.user, session_id=session_id)
     alert = session.alerts.filter(pk=alert_id).first()
     if alert is None:

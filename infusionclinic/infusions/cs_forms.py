@@ -3,6 +3,8 @@ action's input for one controlled-substance service."""
 
 from django import forms
 
+from infusionclinic.common.formfields import EdgeDecimalField, EdgeIntegerField
+
 QTY = {"max_digits": 10, "decimal_places": 2, "min_value": 0}
 
 
@@ -10,8 +12,8 @@ class CsDrawForm(forms.Form):
     """CS-31: the lot (its strength and the order's dose in mL on each choice, set by the page)
     and the quantity drawn in mL of the vial; the mg follow from the lot's strength (CS-48)."""
 
-    lot = forms.IntegerField(label="Lot", widget=forms.Select)
-    qty_ml = forms.DecimalField(label="Quantity drawn (mL of vial)", **QTY)
+    lot = EdgeIntegerField(label="Lot", widget=forms.Select)
+    qty_ml = EdgeDecimalField(label="Quantity drawn (mL of vial)", **QTY)
 
     def set_lots(self, lots: list) -> None:  # [DrawLot]
         self.fields["lot"].widget.choices = [(d.lot.pk, d.label) for d in lots]
@@ -20,8 +22,8 @@ class CsDrawForm(forms.Form):
 class CsAdministerForm(forms.Form):
     """CS-32: empty quantity = the pump's dose given in mL of the vial's strength."""
 
-    draw_id = forms.IntegerField(widget=forms.HiddenInput)
-    qty_ml = forms.DecimalField(label="Administered (mL of vial)", required=False, **QTY)
+    draw_id = EdgeIntegerField(widget=forms.HiddenInput)
+    qty_ml = EdgeDecimalField(label="Administered (mL of vial)", required=False, **QTY)
     reason = forms.CharField(
         label="Reason, if it differs from the pump's dose given", max_length=500, required=False
     )
@@ -30,8 +32,8 @@ class CsAdministerForm(forms.Form):
 class CsWasteForm(forms.Form):
     """CS-33, CS-44: a second licensed user witnesses and re-authenticates on this form."""
 
-    draw_id = forms.IntegerField(widget=forms.HiddenInput)
-    qty_ml = forms.DecimalField(label="Wasted (mL of vial)", **QTY)
+    draw_id = EdgeIntegerField(widget=forms.HiddenInput)
+    qty_ml = EdgeDecimalField(label="Wasted (mL of vial)", **QTY)
     reason = forms.CharField(label="What was wasted and how", max_length=500)
     witness_email = forms.EmailField(label="Witness e-mail")
     witness_secret = forms.CharField(

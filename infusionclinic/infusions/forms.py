@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from infusionclinic.accounts.models import User
 from infusionclinic.accounts.roles import Role
+from infusionclinic.common.formfields import EdgeDateTimeField, EdgeDecimalField, EdgeIntegerField
 
 from . import rules
 from .models import PregnancyTest, VerbalOrderKind
@@ -34,15 +35,15 @@ class PreCheckForm(forms.Form):
     pregnancy_test = forms.ChoiceField(
         choices=[("", "—"), *PregnancyTest.choices], required=False, label="Pregnancy test (PRE-2)"
     )
-    weight_kg = forms.DecimalField(label="Today's weight (kg)", max_digits=5, decimal_places=1)
+    weight_kg = EdgeDecimalField(label="Today's weight (kg)", max_digits=5, decimal_places=1)
 
 
 class VitalsForm(forms.Form):
-    systolic_mmhg = forms.IntegerField(label="Systolic (mmHg)")
-    diastolic_mmhg = forms.IntegerField(label="Diastolic (mmHg)")
-    heart_rate_bpm = forms.IntegerField(label="Heart rate (/min)")
-    spo2_pct = forms.IntegerField(label="SpO2 (%)")
-    respiratory_rate = forms.IntegerField(label="Respiratory rate (/min)")
+    systolic_mmhg = EdgeIntegerField(label="Systolic (mmHg)")
+    diastolic_mmhg = EdgeIntegerField(label="Diastolic (mmHg)")
+    heart_rate_bpm = EdgeIntegerField(label="Heart rate (/min)")
+    spo2_pct = EdgeIntegerField(label="SpO2 (%)")
+    respiratory_rate = EdgeIntegerField(label="Respiratory rate (/min)")
     sedation = forms.TypedChoiceField(
         label="MOAA/S (MON-3)",
         required=False,
@@ -59,7 +60,7 @@ class VitalsForm(forms.Form):
     )
     # Issue 21 point 12: a reading entered late keeps the time it was taken (the location's
     # local time; the page names the zone). Empty: now.
-    taken_at = forms.DateTimeField(
+    taken_at = EdgeDateTimeField(
         required=False,
         widget=LocalDateTimeInput,
         label="Time taken",
@@ -94,7 +95,7 @@ class PumpForm(forms.Form):
 
 
 class AcknowledgeForm(forms.Form):
-    alert_id = forms.IntegerField(widget=forms.HiddenInput)
+    alert_id = EdgeIntegerField(widget=forms.HiddenInput)
     note = forms.CharField(max_length=500, required=False, label="Action taken")
 
 
@@ -132,11 +133,11 @@ class SymptomForm(forms.Form):
 
 
 class SymptomResolveForm(forms.Form):
-    symptom_id = forms.IntegerField(widget=forms.HiddenInput)
+    symptom_id = EdgeIntegerField(widget=forms.HiddenInput)
 
 
 class ResolveForm(forms.Form):
-    effect_id = forms.IntegerField(widget=forms.HiddenInput)
+    effect_id = EdgeIntegerField(widget=forms.HiddenInput)
 
 
 class ScoreForm(forms.Form):
@@ -191,7 +192,7 @@ class VerbalOrderForm(forms.Form):
         label="Prescriber who gave the order",
     )
     kind = forms.ChoiceField(choices=VerbalOrderKind.choices, label="Order given")
-    given_at = forms.DateTimeField(
+    given_at = EdgeDateTimeField(
         required=False,
         widget=LocalDateTimeInput,
         label="When the order was given",
@@ -208,7 +209,7 @@ class VerbalOrderForm(forms.Form):
 class CosignForm(forms.Form):
     """The prescriber co-signs a verbal order, re-entering the password (or a TOTP code)."""
 
-    verbal_order_id = forms.IntegerField(widget=forms.HiddenInput)
+    verbal_order_id = EdgeIntegerField(widget=forms.HiddenInput)
     password = forms.CharField(
         widget=forms.PasswordInput, required=False, label="Your password (or a TOTP code below)"
     )

@@ -7,6 +7,8 @@ from typing import Any
 
 from django import forms
 
+from infusionclinic.common.formfields import EdgeDateTimeField, EdgeDecimalField, EdgeIntegerField
+
 from .prn import prn_medicines
 
 
@@ -31,7 +33,7 @@ class StandingOrderForm(forms.Form):
             self.fields[f"{med.id}_include"] = forms.BooleanField(
                 required=False, label=f"Allow {med.name}"
             )
-            self.fields[f"{med.id}_dose"] = forms.DecimalField(
+            self.fields[f"{med.id}_dose"] = EdgeDecimalField(
                 required=False,
                 max_digits=7,
                 decimal_places=3,
@@ -45,7 +47,7 @@ class StandingOrderForm(forms.Form):
                 required=False,
                 label=f"{med.name}: route",
             )
-            self.fields[f"{med.id}_max_per_session"] = forms.DecimalField(
+            self.fields[f"{med.id}_max_per_session"] = EdgeDecimalField(
                 required=False,
                 max_digits=7,
                 decimal_places=3,
@@ -97,7 +99,7 @@ class StandingOrderForm(forms.Form):
 
 
 class RevokeForm(forms.Form):
-    standing_order_id = forms.IntegerField(widget=forms.HiddenInput)
+    standing_order_id = EdgeIntegerField(widget=forms.HiddenInput)
     reason = forms.CharField(max_length=500, label="Reason for revoking")
 
 
@@ -106,8 +108,8 @@ class PrnForm(forms.Form):
     the dose's unit and its maximum come from the standing order."""
 
     medicine = forms.ChoiceField(label="Medicine (from the signed standing order)")
-    dose = forms.DecimalField(max_digits=7, decimal_places=3, label="Dose given")
-    given_at = forms.DateTimeField(
+    dose = EdgeDecimalField(max_digits=7, decimal_places=3, label="Dose given")
+    given_at = EdgeDateTimeField(
         required=False,
         label="Given at (leave empty for now)",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),

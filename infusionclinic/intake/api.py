@@ -5,7 +5,6 @@ exception handlers answer 404, 403, 409 and 422 with field errors."""
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -14,6 +13,7 @@ from ninja import Router, Schema
 from pydantic import ConfigDict, Field, StrictBool
 
 from infusionclinic.accounts.roles import Perm
+from infusionclinic.api.fields import EdgeDecimal, EdgeInt
 from infusionclinic.api.schemas import ErrorOut
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
@@ -56,10 +56,11 @@ class _IntakeFields(Schema):
     breastfeeding: StrictBool | None = Field(None, description="ELIG-B8")
     takes_cns_depressants: StrictBool | None = Field(None, description="ELIG-C1")
     takes_stimulants_or_maoi: StrictBool | None = Field(None, description="ELIG-C2")
-    weight_kg: Decimal | None = None
-    height_cm: Decimal | None = None
-    baseline_systolic_mmhg: int | None = None
-    baseline_diastolic_mmhg: int | None = None
+    # Plausibility is the service's (PATIENT_WEIGHT_*, ...); here only finite, bounded values.
+    weight_kg: EdgeDecimal | None = None
+    height_cm: EdgeDecimal | None = None
+    baseline_systolic_mmhg: EdgeInt | None = None
+    baseline_diastolic_mmhg: EdgeInt | None = None
     emergency_contact_name: str | None = Field(None, max_length=200)
     emergency_contact_phone: str | None = Field(None, max_length=32)
     escort_name: str | None = Field(None, max_length=200)

@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 
+from infusionclinic.common.formfields import EdgeDateField, EdgeDecimalField, EdgeIntegerField
 from infusionclinic.patients.forms import DateInput
 from infusionclinic.patients.models import SexAtBirth
 
@@ -254,10 +255,10 @@ class ReviewForm(forms.Form):
 class PriorTreatmentForm(forms.Form):
     kind = forms.ChoiceField(choices=TreatmentKind.choices)
     name = forms.CharField(label="Drug or treatment", max_length=200)
-    dose_mg_per_day = forms.DecimalField(
+    dose_mg_per_day = EdgeDecimalField(
         label="Dose (mg/day)", required=False, max_digits=7, decimal_places=2
     )
-    weeks = forms.IntegerField(required=False, min_value=0)
+    weeks = EdgeIntegerField(required=False, min_value=0)
     dose_adequate = _yes_no("Adequate dose?")
     outcome = forms.ChoiceField(choices=TrialOutcome.choices, initial=TrialOutcome.UNKNOWN)
 
@@ -270,7 +271,7 @@ class ReferralForm(forms.Form):
     location = forms.ChoiceField()
     given_name = forms.CharField(label="Given name", max_length=100)
     family_name = forms.CharField(label="Family name", max_length=100)
-    birth_date = forms.DateField(label="Date of birth", widget=DateInput)
+    birth_date = EdgeDateField(label="Date of birth", widget=DateInput)
     sex_at_birth = forms.ChoiceField(choices=SexAtBirth.choices)
     email = forms.EmailField(required=False)
     phone = forms.CharField(max_length=32, required=False)
@@ -297,12 +298,12 @@ class ReferralForm(forms.Form):
 
 
 class AcceptForm(forms.Form):
-    link_patient = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    link_patient = EdgeIntegerField(required=False, widget=forms.HiddenInput)
     create_new = forms.BooleanField(required=False)
 
 
 class SignForm(forms.Form):
-    document = forms.IntegerField(widget=forms.HiddenInput)
+    document = EdgeIntegerField(widget=forms.HiddenInput)
     typed_name = forms.CharField(label="Type your full legal name", max_length=200)
     agreed = forms.BooleanField(
         label="I have read this document and I agree to it.", required=False
@@ -334,4 +335,4 @@ class ConsentReviewForm(forms.Form):
 
 
 class CountersignForm(forms.Form):
-    signature = forms.IntegerField(widget=forms.HiddenInput)
+    signature = EdgeIntegerField(widget=forms.HiddenInput)

@@ -11,6 +11,7 @@ from ninja import Router, Schema, Status
 from pydantic import Field
 
 from infusionclinic.accounts.roles import Perm
+from infusionclinic.api.fields import EdgeDateTime
 from infusionclinic.api.schemas import ErrorOut
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
@@ -26,7 +27,7 @@ class AssessmentIn(Schema):
     instrument: str = Field(max_length=32, description='Instrument code, e.g. "PHQ-9"')
     # Checked item by item by the scoring engine, so a refusal names the item ("answers.9").
     answers: list[Any] = Field(max_length=200, description="One integer per item, in order")
-    completed_at: datetime | None = Field(
+    completed_at: EdgeDateTime | None = Field(
         None, description="ISO-8601 with an offset; defaults to now"
     )
 

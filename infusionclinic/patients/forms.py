@@ -4,6 +4,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
+from infusionclinic.common.formfields import EdgeDateField, EdgeDecimalField, EdgeIntegerField
 from infusionclinic.common.units import HeightUnit, WeightUnit
 
 from . import services
@@ -26,7 +27,7 @@ class DemographicsForm(forms.Form):
     given_name = forms.CharField(label="Legal given name", max_length=100)
     family_name = forms.CharField(label="Legal family name", max_length=100)
     preferred_name = forms.CharField(max_length=100, required=False)
-    birth_date = forms.DateField(label="Date of birth", widget=DateInput)
+    birth_date = EdgeDateField(label="Date of birth", widget=DateInput)
     sex_at_birth = forms.ChoiceField(choices=SexAtBirth.choices)
     gender_identity = forms.CharField(max_length=100, required=False, label="Gender identity")
     email = forms.EmailField(required=False)
@@ -50,14 +51,14 @@ class DemographicsForm(forms.Form):
 
 
 class PatientEditForm(DemographicsForm):
-    version = forms.IntegerField(widget=forms.HiddenInput)
+    version = EdgeIntegerField(widget=forms.HiddenInput)
 
 
 class PatientCreateForm(DemographicsForm):
     location = forms.ChoiceField(label="Home location")
-    weight = forms.DecimalField(max_digits=7, decimal_places=2, required=False)
+    weight = EdgeDecimalField(max_digits=7, decimal_places=2, required=False)
     weight_unit = forms.ChoiceField(choices=[(u.value, u.value) for u in WeightUnit])
-    height = forms.DecimalField(max_digits=7, decimal_places=2, required=False)
+    height = EdgeDecimalField(max_digits=7, decimal_places=2, required=False)
     height_unit = forms.ChoiceField(choices=[(u.value, u.value) for u in HeightUnit])
     referring_provider_name = forms.CharField(max_length=200, required=False)
     referring_provider_practice = forms.CharField(max_length=200, required=False)
@@ -74,11 +75,11 @@ class PatientCreateForm(DemographicsForm):
 
 class MeasurementForm(forms.Form):
     kind = forms.ChoiceField(choices=MeasurementKind.choices)
-    value = forms.DecimalField(max_digits=7, decimal_places=2)
+    value = EdgeDecimalField(max_digits=7, decimal_places=2)
     unit = forms.ChoiceField(
         choices=[(u.value, u.value) for u in WeightUnit] + [(u.value, u.value) for u in HeightUnit]
     )
-    measured_on = forms.DateField(widget=DateInput, required=False)
+    measured_on = EdgeDateField(widget=DateInput, required=False)
 
 
 class AllergyForm(forms.Form):
@@ -90,13 +91,13 @@ class AllergyForm(forms.Form):
 class MedicationForm(forms.Form):
     name = forms.CharField(max_length=200)
     dose = forms.CharField(max_length=200, required=False, help_text="As taken, e.g. 20 mg daily")
-    started_on = forms.DateField(widget=DateInput, required=False)
+    started_on = EdgeDateField(widget=DateInput, required=False)
 
 
 class DiagnosisForm(forms.Form):
     code = forms.CharField(label="ICD-10-CM code", max_length=8)
     is_primary = forms.BooleanField(required=False, label="Primary diagnosis")
-    noted_on = forms.DateField(widget=DateInput, required=False)
+    noted_on = EdgeDateField(widget=DateInput, required=False)
 
 
 class EmergencyAccessForm(forms.Form):

@@ -150,6 +150,15 @@ def _measurement_si(*, kind: MeasurementKind, value: Any, unit: str) -> Decimal:
             )
     except UnknownUnitError as exc:
         raise ValidationError({f"{field}_unit": [str(exc)]}) from exc
+    except InvalidOperation as exc:  # too large to round to 0.1 (e.g. 1e308): issue 22 point 5
+        low, high, si_unit = (
+            (settings.PATIENT_WEIGHT_MIN_KG, settings.PATIENT_WEIGHT_MAX_KG, "kg")
+            if kind is MeasurementKind.WEIGHT
+            else (settings.PATIENT_HEIGHT_MIN_CM, settings.PATIENT_HEIGHT_MAX_CM, "cm")
+        )
+        raise ValidationError(
+            {field: [f"Outside the plausible range {low:g}-{high:g} {si_unit}."]}
+        ) from exc
     if not Decimal(str(low)) <= si <= Decimal(str(high)):
         raise ValidationError(
             {field: [f"{si} {si_unit} is outside the plausible range {low:g}-{high:g} {si_unit}."]}
@@ -521,6 +530,21 @@ def patient_update(
     return current
 
 
+def _chart_date_check(*, patient: Patient, field: str, value: date | None) -> None:
+    """Issue 22 point 5: a chart date (measured, started or noted on) records something that
+    happened to this patient, so it lies between their birth and today at their home location.
+    Refused with the field's error, never stored."""
+    if value is None:
+        return
+    if value < patient.birth_date:
+        raise ValidationError(
+            {field: [f"This date is before the date of birth ({patient.birth_date.isoformat()})."]}
+        )
+    today = _today_at(patient.home_location)
+    if value > today:
+        raise ValidationError({field: ["This date is in the future; enter when it happened."]})
+
+
 @transaction.atomic
 def measurement_record(
     *,
@@ -540,6 +564,7 @@ def measurement_record(
     measured_on = measured_on or today
     if measured_on > today:
         raise ValidationError({"measured_on": ["A measurement cannot be dated in the future."]})
+    _chart_date_check(patient=patient, field="measured_on", value=measured_on)
     si = _measurement_si(kind=kind, value=value, unit=unit)
     measurement = BodyMeasurement.objects.create(
         patient=patient,
@@ -585,6 +610,7 @@ def medication_add(
     _require(actor, Perm.CHART_EDIT_CLINICAL)
     if not name.strip():
         raise ValidationError({"name": ["Name the medication."]})
+    _chart_date_check(patient=patient, field="started_on", value=started_on)
     medication = Medication.objects.create(
         patient=patient,
         name=name.strip(),
@@ -607,6 +633,7 @@ def diagnosis_add(
     noted_on: date | None = None,
 ) -> Diagnosis:
     _require(actor, Perm.DIAGNOSIS_EDIT)
+    _chart_date_check(patient=patient, field="noted_on", value=noted_on)
     try:
         entry = icd10_lookup_billable(code)
     except Icd10Error as exc:

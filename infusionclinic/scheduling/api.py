@@ -3,8 +3,7 @@ one appointment, cancel, series proposal and acceptance."""
 
 from __future__ import annotations
 
-import datetime as dt
-from datetime import date, datetime, time
+from datetime import datetime, time
 from typing import Any, Literal
 
 from django.conf import settings
@@ -14,6 +13,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import ConfigDict, Field
 
 from infusionclinic.accounts.roles import Perm, Role
+from infusionclinic.api.fields import EdgeDate, EdgeDateTime, Id
 from infusionclinic.api.schemas import ErrorOut
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
@@ -33,7 +33,7 @@ Kind = Literal["consultation", "infusion", "follow_up"]
 
 class AvailabilityQuery(Schema):
     location: str = Field(max_length=32, description="Location code")
-    date: dt.date = Field(description="Local date at the location")
+    date: EdgeDate = Field(description="Local date at the location")
     type: Kind
 
 
@@ -45,11 +45,11 @@ class SlotOut(Schema):
 
 class AppointmentIn(Schema):
     model_config = ConfigDict(extra="forbid")
-    patient_id: int
+    patient_id: Id
     location: str = Field(description="Location code")
     type: Kind
-    starts_at: datetime = Field(description="With a time zone, e.g. 2026-03-02T10:00:00-05:00")
-    chair_id: int | None = None
+    starts_at: EdgeDateTime = Field(description="With a time zone, e.g. 2026-03-02T10:00:00-05:00")
+    chair_id: Id | None = None
 
 
 class AppointmentOut(Schema):
@@ -78,7 +78,7 @@ class CancelIn(Schema):
 class SeriesProposeIn(Schema):
     model_config = ConfigDict(extra="forbid")
     location: str
-    first_date: date
+    first_date: EdgeDate
     preferred_time: time
     preferred_weekday: int | None = Field(None, ge=0, le=6, description="0 = Monday")
     phase: Literal["induction", "maintenance"] = Field(
@@ -92,9 +92,9 @@ class SeriesProposeIn(Schema):
 
 class SeriesBookIn(Schema):
     model_config = ConfigDict(extra="forbid")
-    patient_id: int
+    patient_id: Id
     location: str
-    starts: list[datetime] = Field(min_length=1, max_length=52)
+    starts: list[EdgeDateTime] = Field(min_length=1, max_length=52)
 
 
 def _out(appointment: Appointment) -> dict[str, Any]:

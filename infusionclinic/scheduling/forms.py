@@ -1,6 +1,7 @@
 from django import forms
 from django.conf import settings
 
+from infusionclinic.common.formfields import EdgeDateField, EdgeIntegerField
 from infusionclinic.patients.forms import DateInput
 
 from .models import AppointmentKind, Chair
@@ -11,7 +12,7 @@ class TimeInput(forms.TimeInput):
 
 
 class MoveForm(forms.Form):
-    date = forms.DateField(widget=DateInput, label="New date")
+    date = EdgeDateField(widget=DateInput, label="New date")
     time = forms.TimeField(widget=TimeInput, label="New start time (local)")
 
 
@@ -22,7 +23,7 @@ class CancelForm(forms.Form):
 
 class SeriesForm(forms.Form):
     location = forms.ModelChoiceField(queryset=None, empty_label=None)
-    first_date = forms.DateField(widget=DateInput, label="First infusion on or after")
+    first_date = EdgeDateField(widget=DateInput, label="First infusion on or after")
     preferred_time = forms.TimeField(widget=TimeInput, label="Preferred start time (local)")
     preferred_weekday = forms.TypedChoiceField(
         choices=[("", "Any")]
@@ -36,8 +37,8 @@ class SeriesForm(forms.Form):
         required=False,
     )
     # PROT-10: defaults from settings (clinic default 3 infusions, every 7 days).
-    count = forms.IntegerField(min_value=1, max_value=52, label="Number of infusions")
-    interval_days = forms.IntegerField(min_value=1, max_value=365, label="Every (days)")
+    count = EdgeIntegerField(min_value=1, max_value=52, label="Number of infusions")
+    interval_days = EdgeIntegerField(min_value=1, max_value=365, label="Every (days)")
 
     def __init__(self, *args: object, locations: object, **kwargs: object) -> None:
         if not kwargs.get("initial"):
@@ -54,7 +55,7 @@ class PortalBookForm(forms.Form):
         choices=[("consultation", "Consultation"), ("follow_up", "Follow-up")],
         label="Appointment type",
     )
-    date = forms.DateField(widget=DateInput)
+    date = EdgeDateField(widget=DateInput)
 
 
 class SafetyForm(forms.Form):
@@ -78,7 +79,7 @@ class VisitForm(forms.Form):
         empty_label="No chair (an infusion gets the first free one)",
         help_text="Infusions need a chair; consultations and follow-ups usually have none.",
     )
-    date = forms.DateField(widget=DateInput)
+    date = EdgeDateField(widget=DateInput)
     time = forms.TimeField(widget=TimeInput, label="Start time (local)")
 
     def __init__(self, *args: object, locations: object, **kwargs: object) -> None:

@@ -22,6 +22,7 @@ from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.common.access import require_perm
+from infusionclinic.common.bounds import date_from_text, datetime_from_text
 from infusionclinic.courses.selectors import (
     course_active_for_patient,
     course_induction_end,
@@ -67,7 +68,7 @@ def day_view(request: HttpRequest, location_code: str, day: str) -> HttpResponse
     require_perm(request, Perm.APPOINTMENT_BOOK)
     location = location_get_for_user(user=request.user, location=location_code)
     try:
-        date = dt.date.fromisoformat(day)
+        date = date_from_text(day)
     except ValueError as exc:
         raise Http404("Not a date.") from exc
     tz = location.tzinfo
@@ -264,7 +265,7 @@ def _slot_query(request: HttpRequest) -> dict[str, str]:
 
 def _slot_day(slot: dict[str, str]) -> dt.date | None:
     try:
-        return dt.date.fromisoformat(slot.get("date", ""))
+        return date_from_text(slot.get("date", ""))
     except ValueError:
         return None
 
@@ -441,7 +442,7 @@ def my_appointments(request: HttpRequest) -> HttpResponse:
         form = PortalBookForm(request.POST)
         if form.is_valid():
             try:
-                starts_at = dt.datetime.fromisoformat(request.POST.get("starts_at", ""))
+                starts_at = datetime_from_text(request.POST.get("starts_at", ""))
                 services.appointment_book(
                     actor=request.user,
                     patient=patient,
@@ -523,7 +524,7 @@ def week_view(request: HttpRequest, location_code: str, day: str) -> HttpRespons
     require_perm(request, Perm.APPOINTMENT_BOOK)
     location = location_get_for_user(user=request.user, location=location_code)
     try:
-        first = dt.date.fromisoformat(day)
+        first = date_from_text(day)
     except ValueError as exc:
         raise Http404("Not a date.") from exc
     tz = location.tzinfo

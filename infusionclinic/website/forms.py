@@ -1,5 +1,7 @@
 from django import forms
 
+from infusionclinic.common.formfields import EdgeIntegerField
+
 from .models import ContactPreference, Interest, LeadStatus, Page
 
 
@@ -46,7 +48,7 @@ class ConsultationRequestForm(HoneypotMixin):
 
 
 class PageEditForm(forms.ModelForm):
-    version = forms.IntegerField(widget=forms.HiddenInput)
+    version = EdgeIntegerField(widget=forms.HiddenInput)
 
     class Meta:
         model = Page
