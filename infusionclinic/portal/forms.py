@@ -5,6 +5,8 @@ from datetime import datetime
 from django import forms
 from django.utils import timezone
 
+from infusionclinic.common.formfields import EdgeDateField
+
 
 class CancelForm(forms.Form):
     reason = forms.CharField(
@@ -14,7 +16,7 @@ class CancelForm(forms.Form):
 
 
 class RescheduleDayForm(forms.Form):
-    date = forms.DateField(label="Day", widget=forms.DateInput(attrs={"type": "date"}))
+    date = EdgeDateField(label="Day", widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args: object, tz: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
