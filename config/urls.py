@@ -27,5 +27,6 @@ urlpatterns = [
     path("", include("infusionclinic.billing.urls")),
     path("", include("infusionclinic.infusions.urls")),
     path("", include("infusionclinic.analytics.urls")),
+    path("", include("infusionclinic.messaging.urls")),
     path("admin/", admin.site.urls),
 ]
