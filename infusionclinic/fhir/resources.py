@@ -16,6 +16,7 @@ from typing import Any
 from django.db.models import OuterRef, QuerySet, Subquery
 from fhir.resources.R4B.appointment import Appointment as FhirAppointment
 from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.communication import Communication
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.encounter import Encounter
 from fhir.resources.R4B.medicationadministration import MedicationAdministration
@@ -25,6 +26,7 @@ from fhir.resources.R4B.patient import Patient as FhirPatient
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
 from infusionclinic.dosing.models import DosingOrder, OrderStatus
+from infusionclinic.messaging.fhir import communication_resource, communications_for
 from infusionclinic.outcomes.models import Assessment, AssessmentStatus
 from infusionclinic.outcomes.selectors import instruments_current
 from infusionclinic.patients.models import BodyMeasurement, Diagnosis, MeasurementKind, Patient
@@ -65,6 +67,7 @@ MODELS: dict[str, Any] = {
     "Appointment": FhirAppointment,
     "Encounter": Encounter,
     "MedicationAdministration": MedicationAdministration,
+    "Communication": Communication,
 }
 
 CHUNK = 500
@@ -276,6 +279,8 @@ SOURCES: list[Source] = [
         codes={VITALS_PANEL[0]: {}},
         date_field="taken_at__date",
     ),
+    # Issue 18 section 3: secure messages (messaging/fhir.py maps them).
+    Source("Communication", communications_for, communication_resource),
 ]
 
 

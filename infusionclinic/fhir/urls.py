@@ -1,5 +1,7 @@
 from django.urls import path
 
+from infusionclinic.messaging import fhir_views as messaging_fhir
+
 from . import views
 
 app_name = "fhir"
@@ -14,4 +16,10 @@ urlpatterns = [
         name="patient_everything",
     ),
     path("fhir/Observation", views.observation_search, name="observation_search"),
+    path("fhir/Communication", messaging_fhir.communication_search, name="communication_search"),
+    path(
+        "fhir/Communication/<str:communication_id>",
+        messaging_fhir.communication_read,
+        name="communication",
+    ),
 ]

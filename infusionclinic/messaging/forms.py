@@ -15,21 +15,27 @@ class ComposeForm(forms.Form):
         widget=forms.RadioSelect,
     )
     subject = forms.CharField(label="Subject", max_length=SUBJECT_MAX)
-    body = forms.CharField(label="Message", max_length=BODY_MAX, widget=forms.Textarea(attrs={"rows": 6}))
+    body = forms.CharField(
+        label="Message", max_length=BODY_MAX, widget=forms.Textarea(attrs={"rows": 6})
+    )
     file = forms.FileField(label="Attach a file", required=False, help_text=FILE_HELP)
 
 
 class ReplyForm(forms.Form):
-    body = forms.CharField(label="Your reply", max_length=BODY_MAX, widget=forms.Textarea(attrs={"rows": 5}))
+    body = forms.CharField(
+        label="Your reply", max_length=BODY_MAX, widget=forms.Textarea(attrs={"rows": 5})
+    )
     file = forms.FileField(label="Attach a file", required=False, help_text=FILE_HELP)
 
 
 class StaffReplyForm(ReplyForm):
     status = forms.ChoiceField(
         label="Status after this answer",
-        choices=[(ThreadStatus.WAITING_ON_PATIENT, "Waiting on patient"),
-                 (ThreadStatus.IN_PROGRESS, "In progress"),
-                 (ThreadStatus.CLOSED, "Closed")],
+        choices=[
+            (ThreadStatus.WAITING_ON_PATIENT, "Waiting on patient"),
+            (ThreadStatus.IN_PROGRESS, "In progress"),
+            (ThreadStatus.CLOSED, "Closed"),
+        ],
         initial=ThreadStatus.WAITING_ON_PATIENT,
     )
 

@@ -32,9 +32,7 @@ class Thread(models.Model):
     location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="message_threads")
     category = models.CharField(max_length=20, choices=ThreadCategory.choices)
     subject = models.CharField(max_length=120)
-    status = models.CharField(
-        max_length=20, choices=ThreadStatus.choices, default=ThreadStatus.NEW
-    )
+    status = models.CharField(max_length=20, choices=ThreadStatus.choices, default=ThreadStatus.NEW)
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -116,6 +114,9 @@ class ThreadRead(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["thread", "user"], name="one_read_mark_per_user")
         ]
+
+    def __str__(self) -> str:
+        return f"Read mark {self.pk}"
 
 
 class ThreadFiling(models.Model):

@@ -23,7 +23,9 @@ def thread_pdf(
     pdf.set_auto_page_break(auto=True, margin=18)
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 14)
-    pdf.multi_cell(0, 8, latin1(f"Secure messages: {thread.subject}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(
+        0, 8, latin1(f"Secure messages: {thread.subject}"), new_x="LMARGIN", new_y="NEXT"
+    )
     pdf.set_font("Helvetica", "", 10)
     header = [
         f"Patient: {patient.legal_name}, born {patient.birth_date:%Y-%m-%d}, MRN {patient.mrn}",

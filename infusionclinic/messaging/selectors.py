@@ -25,7 +25,15 @@ from infusionclinic.audit.services import audit_record
 from infusionclinic.common.ids import id_from_path
 
 from .business_days import answer_due_at
-from .models import Attachment, Message, Thread, ThreadCategory, ThreadFiling, ThreadRead, ThreadStatus
+from .models import (
+    Attachment,
+    Message,
+    Thread,
+    ThreadCategory,
+    ThreadFiling,
+    ThreadRead,
+    ThreadStatus,
+)
 
 INBOX_PAGE = 50
 PORTAL_PANEL_THREADS = 5
@@ -124,10 +132,7 @@ def thread_messages(*, thread: Thread) -> list[Message]:
 def _with_unread(qs: QuerySet[Thread], user: User) -> QuerySet[Thread]:
     """Annotate `unread`: the other side wrote after this user's read mark (or there is none)."""
     read_after = ThreadRead.objects.filter(thread=OuterRef("pk"), user=user)
-    if user.role == Role.PATIENT:
-        last_other = "last_staff_message_at"
-    else:
-        last_other = "last_patient_message_at"
+    last_other = "last_staff_message_at" if user.role == Role.PATIENT else "last_patient_message_at"
     mark = read_after.filter(read_at__gte=OuterRef(last_other))
     return qs.annotate(
         unread=ExpressionWrapper(
@@ -180,9 +185,9 @@ def _closed_days(location: Location) -> frozenset[date]:
 
     today = timezone.localdate(timezone=location.tzinfo)
     return frozenset(
-        Holiday.objects.filter(
-            location=location, date__gte=date(today.year - 1, 1, 1)
-        ).values_list("date", flat=True)
+        Holiday.objects.filter(location=location, date__gte=date(today.year - 1, 1, 1)).values_list(
+            "date", flat=True
+        )
     )
 
 
@@ -210,7 +215,7 @@ def staff_inbox(
     else:
         status = ""
         qs = qs.exclude(status=ThreadStatus.CLOSED)
-    counts = {value: 0 for value in ThreadStatus.values}
+    counts = dict.fromkeys(ThreadStatus.values, 0)
     for row in counts_qs.values("status").annotate(n=Count("pk")).order_by():
         counts[row["status"]] = row["n"]
     threads = list(

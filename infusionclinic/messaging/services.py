@@ -439,7 +439,9 @@ def thread_file_to_chart(*, actor: User, thread: Thread) -> ThreadFiling:
             message_count=len(messages),
         )
         content = thread_pdf(thread=thread, messages=messages, filed_by=actor, filed_at=now)
-        filing.pdf.save(f"thread-{thread.pk}-{now:%Y%m%d%H%M%S}.pdf", ContentFile(content), save=False)
+        filing.pdf.save(
+            f"thread-{thread.pk}-{now:%Y%m%d%H%M%S}.pdf", ContentFile(content), save=False
+        )
         filing.save()
         audit_record(
             actor=actor,

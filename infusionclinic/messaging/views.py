@@ -254,8 +254,13 @@ def filing_download(request: HttpRequest, filing_id: int) -> HttpResponse:
         action=AuditAction.EXPORT,
         patient=filing.patient,
         obj=filing,
-        detail={"thread": filing.thread_id, "filed_at": timezone.localtime(filing.filed_at).isoformat()},
+        detail={
+            "thread": filing.thread_id,
+            "filed_at": timezone.localtime(filing.filed_at).isoformat(),
+        },
     )
     return stored_file_response(
-        filing.pdf, filename=f"messages-thread-{filing.thread_id}.pdf", content_type="application/pdf"
+        filing.pdf,
+        filename=f"messages-thread-{filing.thread_id}.pdf",
+        content_type="application/pdf",
     )

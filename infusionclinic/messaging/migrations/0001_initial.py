@@ -6,101 +6,257 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0002_user_session_token'),
-        ('patients', '0007_edges13_patient_escort'),
+        ("accounts", "0002_user_session_token"),
+        ("patients", "0007_edges13_patient_escort"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Thread',
+            name="Thread",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('category', models.CharField(choices=[('administrative', 'Appointments & billing'), ('clinical', 'Clinical question')], max_length=20)),
-                ('subject', models.CharField(max_length=120)),
-                ('status', models.CharField(choices=[('new', 'New'), ('in_progress', 'In progress'), ('waiting_on_patient', 'Waiting on patient'), ('closed', 'Closed')], default='new', max_length=20)),
-                ('urgent', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField()),
-                ('last_message_at', models.DateTimeField()),
-                ('last_staff_message_at', models.DateTimeField(blank=True, null=True)),
-                ('last_patient_message_at', models.DateTimeField(blank=True, null=True)),
-                ('awaiting_staff_since', models.DateTimeField(blank=True, null=True)),
-                ('message_count', models.PositiveIntegerField(default=0)),
-                ('assignee', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='assigned_threads', to=settings.AUTH_USER_MODEL)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('location', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='message_threads', to='accounts.location')),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='message_threads', to='patients.patient')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "category",
+                    models.CharField(
+                        choices=[
+                            ("administrative", "Appointments & billing"),
+                            ("clinical", "Clinical question"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("subject", models.CharField(max_length=120)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("new", "New"),
+                            ("in_progress", "In progress"),
+                            ("waiting_on_patient", "Waiting on patient"),
+                            ("closed", "Closed"),
+                        ],
+                        default="new",
+                        max_length=20,
+                    ),
+                ),
+                ("urgent", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField()),
+                ("last_message_at", models.DateTimeField()),
+                ("last_staff_message_at", models.DateTimeField(blank=True, null=True)),
+                ("last_patient_message_at", models.DateTimeField(blank=True, null=True)),
+                ("awaiting_staff_since", models.DateTimeField(blank=True, null=True)),
+                ("message_count", models.PositiveIntegerField(default=0)),
+                (
+                    "assignee",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="assigned_threads",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "location",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="message_threads",
+                        to="accounts.location",
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="message_threads",
+                        to="patients.patient",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Message',
+            name="Message",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('from_patient', models.BooleanField()),
-                ('body', models.TextField()),
-                ('crisis_phrases', models.JSONField(blank=True, default=list)),
-                ('created_at', models.DateTimeField()),
-                ('author', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('thread', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='messages', to='messaging.thread')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("from_patient", models.BooleanField()),
+                ("body", models.TextField()),
+                ("crisis_phrases", models.JSONField(blank=True, default=list)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "author",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "thread",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="messages",
+                        to="messaging.thread",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'pk'],
+                "ordering": ["created_at", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='Attachment',
+            name="Attachment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('file', models.FileField(upload_to='messaging/%Y/%m/')),
-                ('original_name', models.CharField(max_length=120)),
-                ('content_type', models.CharField(max_length=40)),
-                ('size_bytes', models.PositiveIntegerField()),
-                ('sha256', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField()),
-                ('uploaded_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('message', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='attachments', to='messaging.message')),
-                ('thread', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='attachments', to='messaging.thread')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("file", models.FileField(upload_to="messaging/%Y/%m/")),
+                ("original_name", models.CharField(max_length=120)),
+                ("content_type", models.CharField(max_length=40)),
+                ("size_bytes", models.PositiveIntegerField()),
+                ("sha256", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "uploaded_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "message",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="attachments",
+                        to="messaging.message",
+                    ),
+                ),
+                (
+                    "thread",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="attachments",
+                        to="messaging.thread",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ThreadFiling',
+            name="ThreadFiling",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('filed_at', models.DateTimeField()),
-                ('message_count', models.PositiveIntegerField()),
-                ('pdf', models.FileField(upload_to='messaging/filed/%Y/%m/')),
-                ('filed_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='message_filings', to='patients.patient')),
-                ('thread', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='filings', to='messaging.thread')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("filed_at", models.DateTimeField()),
+                ("message_count", models.PositiveIntegerField()),
+                ("pdf", models.FileField(upload_to="messaging/filed/%Y/%m/")),
+                (
+                    "filed_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="message_filings",
+                        to="patients.patient",
+                    ),
+                ),
+                (
+                    "thread",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="filings",
+                        to="messaging.thread",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ThreadRead',
+            name="ThreadRead",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('read_at', models.DateTimeField()),
-                ('thread', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reads', to='messaging.thread')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("read_at", models.DateTimeField()),
+                (
+                    "thread",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reads",
+                        to="messaging.thread",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='thread',
-            index=models.Index(fields=['location', 'category', 'status', '-last_message_at'], name='messaging_t_locatio_06b32a_idx'),
+            model_name="thread",
+            index=models.Index(
+                fields=["location", "category", "status", "-last_message_at"],
+                name="messaging_t_locatio_06b32a_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='thread',
-            index=models.Index(fields=['patient', '-last_message_at'], name='messaging_t_patient_dbda9c_idx'),
+            model_name="thread",
+            index=models.Index(
+                fields=["patient", "-last_message_at"], name="messaging_t_patient_dbda9c_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(fields=['thread', 'created_at'], name='messaging_m_thread__1731c3_idx'),
+            model_name="message",
+            index=models.Index(
+                fields=["thread", "created_at"], name="messaging_m_thread__1731c3_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='threadread',
-            constraint=models.UniqueConstraint(fields=('thread', 'user'), name='one_read_mark_per_user'),
+            model_name="threadread",
+            constraint=models.UniqueConstraint(
+                fields=("thread", "user"), name="one_read_mark_per_user"
+            ),
         ),
     ]

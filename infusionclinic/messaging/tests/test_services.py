@@ -63,7 +63,9 @@ def test_nurses_and_prescribers_read_both_kinds(request, role, clinical_thread, 
         assert selectors.thread_get_for_user(user=user, thread_id=thread.pk)
 
 
-def test_other_location_staff_and_admin_get_404(clinical_thread, admin_thread, other_nurse, admin_user):
+def test_other_location_staff_and_admin_get_404(
+    clinical_thread, admin_thread, other_nurse, admin_user
+):
     """Staff see only their locations' threads; the admin role reads no messages (minimum
     necessary)."""
     for user in (other_nurse, admin_user):
@@ -93,13 +95,20 @@ def test_bad_category_subject_and_body_are_field_errors(patient_user):
 
 @pytest.mark.parametrize(
     "text",
-    ["I want to KILL MYSELF", "sometimes I think about suicide.", "I can’t go on", "I’d be better off   dead"],
+    [
+        "I want to KILL MYSELF",
+        "sometimes I think about suicide.",
+        "I can’t go on",
+        "I’d be better off   dead",
+    ],
 )
 def test_crisis_phrases_match_case_punctuation_and_apostrophes(text):
     assert crisis_phrases_found(text)
 
 
-@pytest.mark.parametrize("text", ["Can I move my appointment?", "the pharmacy called", "I skilled myself up"])
+@pytest.mark.parametrize(
+    "text", ["Can I move my appointment?", "the pharmacy called", "I skilled myself up"]
+)
 def test_ordinary_messages_match_no_crisis_phrase(text):
     assert crisis_phrases_found(text) == []
 
@@ -138,7 +147,9 @@ def test_the_type_comes_from_the_content(content, expected):
     """Issue 18 §3: type checked from the content, not the name (a PDF named .png is a PDF)."""
     checked = attachment_check(file=io.BytesIO(content), name="photo.png")
     assert checked.content_type == expected
-    assert checked.stored_name.endswith({"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}[expected])
+    assert checked.stored_name.endswith(
+        {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}[expected]
+    )
 
 
 @pytest.mark.parametrize(
@@ -175,7 +186,9 @@ def test_sniff_reads_magic_numbers_only():
     assert sniff(b"%PD") is None
 
 
-def test_attachment_is_stored_through_storage_outside_static(clinical_thread, patient_user, settings):
+def test_attachment_is_stored_through_storage_outside_static(
+    clinical_thread, patient_user, settings
+):
     sent = services.message_send(
         actor=patient_user,
         thread=clinical_thread,
@@ -189,7 +202,9 @@ def test_attachment_is_stored_through_storage_outside_static(clinical_thread, pa
     assert not str(attachment.file.name).startswith(str(settings.STATIC_ROOT))
     assert attachment.file.read() == PDF
     assert AuditEvent.objects.filter(
-        action=AuditAction.CREATE, object_type__iexact="messaging.Attachment", object_id=str(attachment.pk)
+        action=AuditAction.CREATE,
+        object_type__iexact="messaging.Attachment",
+        object_id=str(attachment.pk),
     ).exists()
 
 
@@ -200,8 +215,12 @@ def test_a_pending_upload_is_sent_only_by_its_uploader(clinical_thread, patient_
     with pytest.raises(Http404):
         selectors.attachment_get_for_user(user=nurse, attachment_id=upload.pk)
     with pytest.raises(ValidationError):
-        services.message_send(actor=nurse, thread=clinical_thread, body="x", attachment_ids=[upload.pk])
-    services.message_send(actor=patient_user, thread=clinical_thread, body="x", attachment_ids=[upload.pk])
+        services.message_send(
+            actor=nurse, thread=clinical_thread, body="x", attachment_ids=[upload.pk]
+        )
+    services.message_send(
+        actor=patient_user, thread=clinical_thread, body="x", attachment_ids=[upload.pk]
+    )
     assert Attachment.objects.get(pk=upload.pk).message_id is not None
     assert selectors.attachment_get_for_user(user=nurse, attachment_id=upload.pk)
 
@@ -227,9 +246,13 @@ def test_patient_message_mails_the_clinical_team_without_content(
     assert patient_user.patient.family_name not in text
 
 
-def test_administrative_message_mails_front_desk_too(patient_user, nurse, front_desk, django_capture_on_commit_callbacks):
+def test_administrative_message_mails_front_desk_too(
+    patient_user, nurse, front_desk, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
-        services.thread_create(actor=patient_user, category="administrative", subject="My bill", body="Receipt please")
+        services.thread_create(
+            actor=patient_user, category="administrative", subject="My bill", body="Receipt please"
+        )
     assert front_desk.email in mail.outbox[0].to
 
 
@@ -249,7 +272,9 @@ def test_staff_answer_mails_the_patient_that_a_message_is_waiting(
 # --- Status, assignee, read marks, filing --------------------------------------------------------
 
 
-def test_staff_answer_sets_waiting_on_patient_and_assigns_the_answerer(clinical_thread, nurse, patient_user):
+def test_staff_answer_sets_waiting_on_patient_and_assigns_the_answerer(
+    clinical_thread, nurse, patient_user
+):
     services.message_send(actor=nurse, thread=clinical_thread, body="Answer")
     clinical_thread.refresh_from_db()
     assert clinical_thread.status == ThreadStatus.WAITING_ON_PATIENT
@@ -264,9 +289,13 @@ def test_staff_answer_sets_waiting_on_patient_and_assigns_the_answerer(clinical_
 def test_assignee_must_read_the_category(clinical_thread, nurse, front_desk):
     with pytest.raises(ValidationError):
         services.thread_update(actor=nurse, thread=clinical_thread, assignee_id=front_desk.pk)
-    thread = services.thread_update(actor=nurse, thread=clinical_thread, status="in_progress", assignee_id=nurse.pk)
+    thread = services.thread_update(
+        actor=nurse, thread=clinical_thread, status="in_progress", assignee_id=nurse.pk
+    )
     assert (thread.status, thread.assignee_id) == ("in_progress", nurse.pk)
-    assert AuditEvent.objects.filter(action=AuditAction.UPDATE, object_id=str(thread.pk), actor=nurse).exists()
+    assert AuditEvent.objects.filter(
+        action=AuditAction.UPDATE, object_id=str(thread.pk), actor=nurse
+    ).exists()
 
 
 def test_closed_thread_takes_no_patient_message(clinical_thread, nurse, patient_user):
@@ -285,14 +314,18 @@ def test_read_marks(clinical_thread, nurse, patient_user):
     assert selectors.patient_threads(user=patient_user).unread_count == 1
     services.thread_mark_read(actor=patient_user, thread=clinical_thread)
     assert selectors.patient_threads(user=patient_user).unread_count == 0
-    assert AuditEvent.objects.filter(action=AuditAction.VIEW, actor=patient_user, object_id=str(clinical_thread.pk)).exists()
+    assert AuditEvent.objects.filter(
+        action=AuditAction.VIEW, actor=patient_user, object_id=str(clinical_thread.pk)
+    ).exists()
 
 
 def test_thread_filed_to_the_chart_as_a_pdf(clinical_thread, nurse, front_desk):
     filing = services.thread_file_to_chart(actor=nurse, thread=clinical_thread)
     assert filing.patient_id == clinical_thread.patient_id
     assert filing.pdf.read().startswith(b"%PDF-")
-    assert AuditEvent.objects.filter(action=AuditAction.CREATE, object_type__iexact="messaging.ThreadFiling").exists()
+    assert AuditEvent.objects.filter(
+        action=AuditAction.CREATE, object_type__iexact="messaging.ThreadFiling"
+    ).exists()
     with pytest.raises(Http404):
         services.thread_file_to_chart(actor=front_desk, thread=clinical_thread)
 
@@ -327,19 +360,25 @@ def test_days_are_the_locations_local_days():
     assert is_overdue(since, now=datetime(2026, 12, 9, 3, 1, tzinfo=UTC), tz=NY)
 
 
-def test_inbox_highlights_unanswered_over_one_business_day(clinical_thread, admin_thread, nurse, location):
+def test_inbox_highlights_unanswered_over_one_business_day(
+    clinical_thread, admin_thread, nurse, location
+):
     type(clinical_thread).objects.filter(pk=clinical_thread.pk).update(
         awaiting_staff_since=datetime(2026, 12, 4, 15, 0, tzinfo=NY)
     )
     type(admin_thread).objects.filter(pk=admin_thread.pk).update(
         awaiting_staff_since=datetime(2026, 12, 7, 9, 0, tzinfo=NY)
     )
-    box = selectors.staff_inbox(user=nurse, location=location, now=datetime(2026, 12, 7, 16, 0, tzinfo=NY))
+    box = selectors.staff_inbox(
+        user=nurse, location=location, now=datetime(2026, 12, 7, 16, 0, tzinfo=NY)
+    )
     overdue = {row.thread.pk: row.overdue for row in box.rows}
     assert overdue == {clinical_thread.pk: True, admin_thread.pk: False}
     assert box.rows[0].thread.pk == clinical_thread.pk
 
 
-def test_front_desk_inbox_lists_administrative_threads_only(clinical_thread, admin_thread, front_desk, location):
+def test_front_desk_inbox_lists_administrative_threads_only(
+    clinical_thread, admin_thread, front_desk, location
+):
     box = selectors.staff_inbox(user=front_desk, location=location)
     assert [row.thread.pk for row in box.rows] == [admin_thread.pk]
