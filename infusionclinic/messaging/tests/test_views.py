@@ -59,15 +59,24 @@ def test_thread_page_access(request, who, thread_kind, expected):
 
 def test_inbox_of_another_location_is_404(other_nurse, location):
     client = logged_in_client(other_nurse)
-    assert client.get(reverse("messaging:inbox", kwargs={"location_id": location.pk})).status_code == 404
+    assert (
+        client.get(reverse("messaging:inbox", kwargs={"location_id": location.pk})).status_code
+        == 404
+    )
 
 
-def test_front_desk_inbox_lists_only_administrative_threads(front_desk, location, clinical_thread, admin_thread):
-    page = logged_in_client(front_desk).get(reverse("messaging:inbox", kwargs={"location_id": location.pk}))
+def test_front_desk_inbox_lists_only_administrative_threads(
+    front_desk, location, clinical_thread, admin_thread
+):
+    page = logged_in_client(front_desk).get(
+        reverse("messaging:inbox", kwargs={"location_id": location.pk})
+    )
     body = page.content.decode()
     assert admin_thread.subject in body
     assert clinical_thread.subject not in body
-    assert AuditEvent.objects.filter(action=AuditAction.VIEW, actor=front_desk, detail__page="message inbox").exists()
+    assert AuditEvent.objects.filter(
+        action=AuditAction.VIEW, actor=front_desk, detail__page="message inbox"
+    ).exists()
 
 
 def test_every_compose_screen_says_not_for_emergencies(patient_user, nurse, clinical_thread):
@@ -113,7 +122,9 @@ def test_an_ordinary_message_shows_no_crisis_banner(patient_user):
     assert Thread.objects.get().urgent is False
 
 
-def test_compose_with_a_pdf_and_download_is_audited_and_safe(patient_user, nurse, other_patient_user):
+def test_compose_with_a_pdf_and_download_is_audited_and_safe(
+    patient_user, nurse, other_patient_user
+):
     client = logged_in_client(patient_user)
     upload = SimpleUploadedFile("results.pdf", PDF, content_type="image/png")
     response = client.post(
@@ -138,7 +149,9 @@ def test_compose_with_a_pdf_and_download_is_audited_and_safe(patient_user, nurse
 
 def test_a_file_that_is_not_pdf_jpeg_png_is_refused_on_the_form(patient_user):
     client = logged_in_client(patient_user)
-    upload = SimpleUploadedFile("invoice.pdf", b"<html><script>x</script></html>", content_type="application/pdf")
+    upload = SimpleUploadedFile(
+        "invoice.pdf", b"<html><script>x</script></html>", content_type="application/pdf"
+    )
     response = client.post(
         reverse("messaging:compose"),
         {"category": "clinical", "subject": "Labs", "body": "See file", "file": upload},
@@ -148,7 +161,9 @@ def test_a_file_that_is_not_pdf_jpeg_png_is_refused_on_the_form(patient_user):
     assert not Thread.objects.exists()
 
 
-def test_a_2_mib_attachment_passes_the_body_limit_on_messaging_routes(patient_user, clinical_thread):
+def test_a_2_mib_attachment_passes_the_body_limit_on_messaging_routes(
+    patient_user, clinical_thread
+):
     """The 1 MiB request limit (issue 11) keeps for every other route; a messaging upload may
     carry its 10 MB file."""
     big = PDF + b"0" * (2 * 1024 * 1024)
@@ -159,16 +174,23 @@ def test_a_2_mib_attachment_passes_the_body_limit_on_messaging_routes(patient_us
     )
     assert response.status_code == 302
     assert Attachment.objects.get().size_bytes == len(big)
-    other = client.post(reverse("messaging:compose").replace("messages/new/", "patients/new/"), {"file": SimpleUploadedFile("scan.pdf", big)})
+    other = client.post(
+        reverse("messaging:compose").replace("messages/new/", "patients/new/"),
+        {"file": SimpleUploadedFile("scan.pdf", big)},
+    )
     assert other.status_code == 413
 
 
 def test_staff_files_a_thread_to_the_chart_and_the_chart_lists_it(nurse, clinical_thread, patient):
     client = logged_in_client(nurse)
-    response = client.post(reverse("messaging:thread_file", kwargs={"thread_id": clinical_thread.pk}))
+    response = client.post(
+        reverse("messaging:thread_file", kwargs={"thread_id": clinical_thread.pk})
+    )
     assert response.status_code == 302
     filing = ThreadFiling.objects.get()
-    chart = client.get(reverse("patients:chart", kwargs={"patient_id": patient.pk})).content.decode()
+    chart = client.get(
+        reverse("patients:chart", kwargs={"patient_id": patient.pk})
+    ).content.decode()
     assert reverse("messaging:filing", kwargs={"filing_id": filing.pk}) in chart
     pdf = client.get(reverse("messaging:filing", kwargs={"filing_id": filing.pk}))
     assert pdf["Content-Type"] == "application/pdf"
@@ -190,7 +212,11 @@ def test_patient_home_shows_unread_message_and_messages_panel(patient_user, nurs
 
 
 def test_staff_see_no_portal_panel_on_the_chart(nurse, clinical_thread, patient):
-    chart = logged_in_client(nurse).get(reverse("patients:chart", kwargs={"patient_id": patient.pk})).content.decode()
+    chart = (
+        logged_in_client(nurse)
+        .get(reverse("patients:chart", kwargs={"patient_id": patient.pk}))
+        .content.decode()
+    )
     assert 'id="home-messages-panel"' not in chart
     assert "needs-you-now" not in chart
 
