@@ -184,6 +184,9 @@ def main() -> None:
 
     django.setup()
     from django.db import connection
+    from django.test.utils import setup_test_environment
+
+    setup_test_environment()  # the test client's host, in-memory mail
 
     from infusionclinic.messaging.models import Thread
 
