@@ -90,7 +90,8 @@ def test_every_compose_screen_says_not_for_emergencies(patient_user, nurse, clin
     for page in pages:
         body = page.content.decode()
         assert NOTICE in body
-        assert "988" in body and "911" in body
+        assert "988" in body
+        assert "911" in body
 
 
 def test_crisis_words_show_the_crisis_resources_and_flag_urgent(patient_user, settings, location):
