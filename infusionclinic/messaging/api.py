@@ -107,6 +107,8 @@ class ThreadFilter(Schema):
     location_id: int | None = None
     status: str = Field("", max_length=20)
     category: str = Field("", max_length=20)
+    limit: int = Field(selectors.PATIENT_PAGE, ge=1, le=100, description="patients: page size")
+    offset: int = Field(0, ge=0, le=1_000_000, description="patients: threads to skip")
 
 
 class ReadOut(Schema):
@@ -195,7 +197,7 @@ def threads_list(request: HttpRequest, filters: Query[ThreadFilter]) -> Any:
     ones unless `status` asks otherwise), the inbox's order."""
     user = request.user
     if user.role == Role.PATIENT:
-        portal = selectors.patient_threads(user=user)
+        portal = selectors.patient_threads(user=user, limit=filters.limit, offset=filters.offset)
         threads = portal.threads
         patient = getattr(user, "patient", None)
         audit_record(

@@ -37,6 +37,7 @@ from .models import (
 
 INBOX_PAGE = 50
 PORTAL_PANEL_THREADS = 5
+PATIENT_PAGE = 20
 
 
 def categories_for(user: User) -> list[str]:
@@ -272,20 +273,29 @@ class PortalMessages:
     threads: list[Thread]
     unread_count: int
     total: int
+    offset: int = 0
+
+    @property
+    def next_offset(self) -> int | None:
+        end = self.offset + len(self.threads)
+        return end if end < self.total else None
+
+    @property
+    def previous_offset(self) -> int | None:
+        return max(0, self.offset - PATIENT_PAGE) if self.offset > 0 else None
 
 
-def patient_threads(*, user: User, limit: int | None = None) -> PortalMessages:
-    """The patient's own threads, newest first, each with `unread`; in 3 queries whatever the
-    number of threads or messages."""
-    qs = threads_visible_to(user=user)
+def patient_threads(*, user: User, limit: int = PATIENT_PAGE, offset: int = 0) -> PortalMessages:
+    """One page of the patient's own threads, newest first, each with `unread`; in 3 queries
+    whatever the number of threads or messages."""
     if user.role != Role.PATIENT:
         return PortalMessages(threads=[], unread_count=0, total=0)
+    qs = threads_visible_to(user=user)
     annotated = _with_unread(qs, user)
-    rows = annotated.order_by("-last_message_at", "-pk")
-    threads = list(rows[:limit] if limit else rows)
+    threads = list(annotated.order_by("-last_message_at", "-pk")[offset : offset + limit])
     unread = annotated.filter(unread=True).count()
-    total = len(threads) if limit is None else qs.count()
-    return PortalMessages(threads=threads, unread_count=unread, total=total)
+    total = qs.count()
+    return PortalMessages(threads=threads, unread_count=unread, total=total, offset=offset)
 
 
 def thread_is_unread(*, user: User, thread: Thread) -> bool:

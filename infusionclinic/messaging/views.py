@@ -54,7 +54,11 @@ def my_threads(request: HttpRequest) -> HttpResponse:
     patient = getattr(request.user, "patient", None)
     if patient is None:
         raise Http404("No chart is linked to this log-in.")
-    portal = selectors.patient_threads(user=request.user)
+    try:
+        offset = max(0, int(request.GET.get("offset", 0)))
+    except ValueError:
+        offset = 0
+    portal = selectors.patient_threads(user=request.user, offset=offset)
     audit_record(
         actor=request.user,
         action=AuditAction.VIEW,

@@ -230,3 +230,19 @@ def test_status_and_assignee_form(nurse, clinical_thread):
     )
     clinical_thread.refresh_from_db()
     assert (clinical_thread.status, clinical_thread.assignee_id) == ("in_progress", nurse.pk)
+
+
+def test_the_patients_message_list_is_paged(patient_user):
+    """A page of 20 conversations, newest first, with a link to older ones (the list stays
+    fast however many threads a patient has: bench/README.md)."""
+    for n in range(22):
+        services.thread_create(actor=patient_user, category="clinical", subject=f"Q{n}", body="x")
+    client = logged_in_client(patient_user)
+    first = client.get(reverse("messaging:my_threads")).content.decode()
+    assert "Q21" in first
+    assert ">Q1<" not in first
+    assert "?offset=20" in first
+    older = client.get(reverse("messaging:my_threads") + "?offset=20").content.decode()
+    assert ">Q1<" in older
+    assert ">Q0<" in older
+    assert "Newer conversations" in older
