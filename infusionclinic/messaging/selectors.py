@@ -14,7 +14,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+)
 from django.http import Http404
 from django.utils import timezone
 
@@ -222,7 +231,13 @@ def staff_inbox(
     threads = list(
         _with_unread(qs, user)
         .select_related("patient", "assignee")
-        .order_by("-urgent", "awaiting_staff_since", "-last_message_at", "-pk")[:INBOX_PAGE]
+        .order_by(
+            "-urgent",
+            # Waiting longest first; answered threads after them on every database.
+            F("awaiting_staff_since").asc(nulls_last=True),
+            "-last_message_at",
+            "-pk",
+        )[:INBOX_PAGE]
     )
     closed = _closed_days(location)
     rows = []
