@@ -382,3 +382,13 @@ def test_front_desk_inbox_lists_administrative_threads_only(
 ):
     box = selectors.staff_inbox(user=front_desk, location=location)
     assert [row.thread.pk for row in box.rows] == [admin_thread.pk]
+
+
+def test_inbox_lists_waiting_threads_before_answered_ones(
+    clinical_thread, admin_thread, nurse, location
+):
+    """Unanswered patient messages first (on SQLite as on PostgreSQL: answered threads, with no
+    waiting time, sort last)."""
+    services.message_send(actor=nurse, thread=admin_thread, body="Answered")
+    box = selectors.staff_inbox(user=nurse, location=location)
+    assert [row.thread.pk for row in box.rows] == [clinical_thread.pk, admin_thread.pk]
