@@ -28,5 +28,6 @@ urlpatterns = [
     path("", include("infusionclinic.infusions.urls")),
     path("", include("infusionclinic.analytics.urls")),
     path("", include("infusionclinic.portal.urls")),
+    path("", include("infusionclinic.messaging.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -101,3 +101,27 @@ def test_hot_pages_and_endpoints_issue_as_many_queries_with_more_data(location):
     assert small["floor: GET /api/v1/health"] == 0
     grows = {n: f"{small[n]} -> {grown[n]}" for n in small if small[n] != grown[n]}
     assert not grows, f"query count depends on the data size: {grows}"
+
+
+def test_staff_inbox_and_patient_home_issue_as_many_queries_with_more_messages(location):
+    """Issue 18 "Done when" (bench/): the staff inbox, the patient home (unread line and
+    messages panel), the patient's message list and thread list API, and a thread page issue
+    as many queries with 30 threads (300 messages) as with 3 (30). bench/messaging.py runs the
+    same pages with 1,000 vs 100,000 messages."""
+    from bench.messaging import bench_fixtures, hot_pages, measure, seed_messages
+    from infusionclinic.messaging.models import Thread
+
+    del location  # bench_fixtures makes its own location
+    loc, patient, patient_user, fx = bench_fixtures()
+    seed_messages(
+        location=loc, patient=patient, patient_user=patient_user, staff=fx["nurse"], messages=30
+    )
+    first = Thread.objects.filter(location=loc).order_by("pk").first()
+    pages = hot_pages(location_id=loc.pk, largest_thread_id=first.pk)
+    small = measure(fx["clients"], pages)
+    seed_messages(
+        location=loc, patient=patient, patient_user=patient_user, staff=fx["nurse"], messages=270
+    )
+    grown = measure(fx["clients"], pages)
+    grows = {n: f"{small[n][0]} -> {grown[n][0]}" for n in small if small[n][0] != grown[n][0]}
+    assert not grows, f"query count depends on the number of messages: {grows}"

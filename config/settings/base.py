@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "infusionclinic.billing",
     "infusionclinic.analytics",
     "infusionclinic.portal",
+    "infusionclinic.messaging",
 ]
 
 MIDDLEWARE = [
@@ -414,6 +415,15 @@ IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 # below it; Django's default (2.5 MiB) is larger than anything here needs, and every request body
 # is held in memory. There are no file uploads yet; when there are, they get their own limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
+
+# --- Secure messaging (issue 18 section 3) ------------------------------------------------------
+# Attachments: PDF, JPEG, PNG up to 10 MB (the issue's number). A multipart upload to the
+# messaging routes (MESSAGING_UPLOAD_PATH_PREFIXES) may carry one file of this size on top of
+# DATA_UPLOAD_MAX_MEMORY_SIZE; every other route keeps the 1 MiB limit.
+MESSAGING_ATTACHMENT_MAX_BYTES = env.int("MESSAGING_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+MESSAGING_UPLOAD_PATH_PREFIXES = ("/messages/", "/api/v1/messages/")
+# The crisis phrases (a clinic-editable list): empty = messaging/data/crisis_phrases.txt.
+MESSAGING_CRISIS_PHRASES_FILE = env.str("MESSAGING_CRISIS_PHRASES_FILE", default="")
 
 # --- Scheduling (issue 8) -----------------------------------------------------------------------
 # Infusion appointment length = preparation + infusion + observation. DOSE-4: default infusion

@@ -147,6 +147,16 @@ http {
 $UPSTREAMS  }
   server {
     listen 127.0.0.1:$LB_PORT;
+    # Secure-message attachments (issue 18): up to 10 MiB plus the form.
+    location ~ ^/(api/v1/)?messages/ {
+      client_max_body_size 12m;
+      proxy_pass http://infusionclinic;
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+      add_header X-Upstream \$upstream_addr always;
+      proxy_next_upstream error timeout;
+    }
     location / {
       proxy_pass http://infusionclinic;
       proxy_set_header Host \$host;

@@ -28,4 +28,6 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "nav_can_schedule": user.has_role_perm(Perm.APPOINTMENT_BOOK),
         "nav_can_controlled": user.has_role_perm(Perm.CS_VIEW),
         "nav_can_run_sessions": user.has_role_perm(Perm.SESSION_RUN),
+        "nav_can_messages": user.has_role_perm(Perm.MESSAGE_OWN)
+        or user.has_role_perm(Perm.MESSAGE_ADMINISTRATIVE),
     }

@@ -70,6 +70,12 @@ class Perm(StrEnum):
     SESSION_RUN = "infusions.run"  # day board, check-in, pre-checks, pump, vitals, discharge
     SESSION_BP_OVERRIDE = "infusions.bp_override"  # MON-BP-1/2: start despite the BP gate
 
+    # Secure messaging (issue 18 section 3): a patient writes to their location's care team;
+    # front desk reads administrative threads only, nurses and prescribers both kinds.
+    MESSAGE_OWN = "messaging.own"  # a patient's own threads
+    MESSAGE_ADMINISTRATIVE = "messaging.administrative"  # "appointments & billing" threads
+    MESSAGE_CLINICAL = "messaging.clinical"  # "clinical question" threads
+
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.PATIENT: frozenset(
@@ -79,6 +85,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.INTAKE_EDIT,
             Perm.CONSENT_SIGN,
             Perm.BILLING_VIEW_OWN,
+            Perm.MESSAGE_OWN,
         }
     ),
     # Front desk works with demographics, contacts and referrals; clinical detail is not theirs
@@ -93,6 +100,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.REFERRAL_MANAGE,
             Perm.APPOINTMENT_BOOK,
             Perm.BILLING_MANAGE,
+            Perm.MESSAGE_ADMINISTRATIVE,
         }
     ),
     Role.NURSE: frozenset(
@@ -119,6 +127,8 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.CS_VIEW,
             Perm.CS_RECORD,
             Perm.SESSION_RUN,
+            Perm.MESSAGE_ADMINISTRATIVE,
+            Perm.MESSAGE_CLINICAL,
         }
     ),
     Role.PRESCRIBER: frozenset(
@@ -153,6 +163,8 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.CS_RECORD,
             Perm.SESSION_RUN,
             Perm.SESSION_BP_OVERRIDE,
+            Perm.MESSAGE_ADMINISTRATIVE,
+            Perm.MESSAGE_CLINICAL,
         }
     ),
     Role.ADMIN: frozenset(

@@ -17,11 +17,13 @@ from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.billing.api import router as billing_router
 from infusionclinic.courses.api import router as courses_router
+from infusionclinic.courses.checkins_api import router as checkins_router
 from infusionclinic.dosing.api import router as dosing_router
 from infusionclinic.fhir.api import router as fhir_router
 from infusionclinic.infusions.api import router as infusions_router
 from infusionclinic.infusions.selectors import CHART_VITALS, vitals_latest_for_patient
 from infusionclinic.intake.api import router as intake_router
+from infusionclinic.messaging.api import router as messaging_router
 from infusionclinic.outcomes.api import router as outcomes_router
 from infusionclinic.patients import services as patient_services
 from infusionclinic.patients.models import BodyMeasurement, Patient
@@ -303,6 +305,8 @@ api.add_router("", scheduling_router)
 api.add_router("", billing_router)
 api.add_router("", infusions_router)
 api.add_router("", tokens_router)
+api.add_router("", checkins_router)
+api.add_router("", messaging_router)
 
 
 def _document_error_answers() -> None:

@@ -54,6 +54,14 @@ class RequestBodyLimitMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if (
+            limit is not None
+            and request.content_type == "multipart/form-data"
+            and request.path.startswith(tuple(settings.MESSAGING_UPLOAD_PATH_PREFIXES))
+        ):
+            # Issue 18 section 3: a message attachment (up to MESSAGING_ATTACHMENT_MAX_BYTES,
+            # checked again by the messaging app) on top of the form's own fields.
+            limit += settings.MESSAGING_ATTACHMENT_MAX_BYTES
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

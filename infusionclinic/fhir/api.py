@@ -22,7 +22,9 @@ def patient_fhir_bundle(request: HttpRequest, patient_id: str) -> Any:
     chart (front desk: demographics, weight and height); each resource validated."""
     patient = patient_get_for_user(user=request.user, patient_id=patient_id)
     patients = patients_visible_to(user=request.user).filter(pk=patient.pk)
-    resources = resources_for(patients, stream=False, sections=chart_sections(user=request.user))
+    resources = resources_for(
+        patients, stream=False, sections=chart_sections(user=request.user), user=request.user
+    )
     bundle = validate_bundle(collection_bundle(list(resources)))
     audit_record(
         actor=request.user,

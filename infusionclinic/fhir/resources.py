@@ -20,6 +20,7 @@ from django.utils import timezone
 from fhir.resources.R4B.appointment import Appointment as FhirAppointment
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+from fhir.resources.R4B.communication import Communication
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.encounter import Encounter
 from fhir.resources.R4B.location import Location as FhirLocation
@@ -33,6 +34,11 @@ from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
 from infusionclinic.accounts.models import Location, User
 from infusionclinic.dosing.models import DosingOrder, OrderStatus
+from infusionclinic.messaging.fhir import (
+    communication_resource,
+    communications_for,
+    communications_visible_to,
+)
 from infusionclinic.outcomes.models import Assessment, AssessmentStatus
 from infusionclinic.outcomes.selectors import instruments_current
 from infusionclinic.patients.icd10 import SYSTEM_URI as ICD10CM
@@ -85,6 +91,7 @@ MODELS: dict[str, Any] = {
     "MedicationAdministration": MedicationAdministration,
     "Practitioner": Practitioner,
     "Location": FhirLocation,
+    "Communication": Communication,
     "OperationOutcome": OperationOutcome,
     "CapabilityStatement": CapabilityStatement,
 }
@@ -272,6 +279,14 @@ class Source:
     code_field: str | None = None
     category: tuple[str, str] | None = None  # (system, code) of the one category it carries
     statuses: dict[str, dict[str, Any]] | None = None  # FHIR status -> queryset filter
+    # A rule finer than the chart section: (rows, user) -> the rows this user may read.
+    restrict: Callable[[QuerySet[Any], Any], QuerySet[Any]] | None = None
+
+    def rows(self, patients: QuerySet[Patient], user: Any = None) -> QuerySet[Any]:
+        """This source's rows of these patients, as `user` may read them (None: the clinic's
+        own export, every row)."""
+        qs = self.queryset(patients)
+        return self.restrict(qs, user) if self.restrict is not None and user is not None else qs
 
     def pk_of(self, resource_id: str) -> int | None:
         """The row's pk if `resource_id` is one of this source's ids."""
@@ -295,10 +310,12 @@ class Source:
                 match = Q(**codes[code]) if match is None else match | Q(**codes[code])
         return match
 
-    def search(self, patients: QuerySet[Patient], criteria: Criteria) -> QuerySet[Any] | None:
-        """The rows matching every criterion, or None when none can (an id, code, category or
-        status this source never carries)."""
-        qs = self.queryset(patients)
+    def search(
+        self, patients: QuerySet[Patient], criteria: Criteria, user: Any = None
+    ) -> QuerySet[Any] | None:
+        """The rows `user` may read matching every criterion, or None when none can (an id,
+        code, category or status this source never carries)."""
+        qs = self.rows(patients, user)
         if criteria.ids is not None:
             pks = [pk for pk in (self.pk_of(i) for i in criteria.ids) if pk is not None]
             if not pks:
@@ -494,6 +511,15 @@ SOURCES: list[Source] = [
     # Issue 22 point 8: the clinicians and places the record names (referenced above).
     Source("Practitioner", _practitioners, practitioner_resource),
     Source("Location", _locations, location_resource),
+    # Issue 18 section 3: secure messages (messaging/fhir.py maps them), restricted further to
+    # the threads the reader's role may open (messaging's one rule: admins read none).
+    Source(
+        "Communication",
+        communications_for,
+        communication_resource,
+        date_field="created_at",
+        restrict=communications_visible_to,
+    ),
 ]
 
 
@@ -518,6 +544,7 @@ def resources_for(
     resource_type: str | None = None,
     stream: bool = True,
     sections: ChartSections | None = None,
+    user: Any = None,
 ) -> Iterator[dict[str, Any]]:
     """Every resource of these patients, source by source. Sources that read the same queryset
     (the four vital-sign Observations of a reading; a questionnaire's score and its response)
@@ -528,7 +555,7 @@ def resources_for(
     ]
     for _, group in itertools.groupby(sources, key=lambda source: source.queryset):
         readers = list(group)
-        rows = readers[0].queryset(patients)
+        rows = readers[0].rows(patients, user)
         for obj in rows.iterator(chunk_size=CHUNK) if stream else rows:
             for source in readers:
                 yield source.to_resource(obj)

@@ -60,11 +60,12 @@ SEARCH_PARAMS: dict[str, dict[str, str]] = {
     "MedicationAdministration": dict(_PATIENT_LINKED),
     "Practitioner": {"_id": "token"},
     "Location": {"_id": "token"},
+    "Communication": {**_PATIENT_LINKED, "sent": "date"},
 }
 
 # Which Criteria field a parameter fills (dates and statuses by their kind).
 _STATUS_PARAMS = ("status", "clinical-status")
-_DATE_PARAMS = ("date", "onset-date", "authoredon", "authored", "birthdate")
+_DATE_PARAMS = ("date", "onset-date", "authoredon", "authored", "birthdate", "sent")
 
 
 class SearchError(ValueError):

@@ -254,7 +254,7 @@ def _read(request: HttpRequest, resource_type: str, resource_id: str) -> HttpRes
         pk = source.pk_of(resource_id)
         if pk is None:
             continue
-        obj = source.queryset(patients).filter(pk=pk).first()
+        obj = source.rows(patients, request.user).filter(pk=pk).first()
         if obj is None:
             continue
         resource = validate(source.to_resource(obj))
@@ -295,7 +295,7 @@ def resource_search(request: HttpRequest, resource_type: str) -> HttpResponse:
         patients = search.filter_patients(patients, parsed)
     parts = []
     for source in _sources(request, resource_type):
-        qs = source.search(patients, parsed.criteria)
+        qs = source.search(patients, parsed.criteria, request.user)
         if qs is not None:
             parts.append((source, qs))
     bundle, patient_ids = _searchset(request, parts, parsed.used)
@@ -318,7 +318,7 @@ def patient_everything(request: HttpRequest, patient_id: str) -> HttpResponse:
     parsed = search.parse(request, "$everything")
     patients = patients_visible_to(user=request.user).filter(pk=patient.pk)
     parts = [
-        (s, s.search(patients, Criteria()))
+        (s, s.search(patients, Criteria(), request.user))
         for s in sources_shown(chart_sections(user=request.user))
     ]
     bundle, _ = _searchset(request, [(s, qs) for s, qs in parts if qs is not None], parsed.used)

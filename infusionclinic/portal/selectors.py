@@ -22,8 +22,6 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.http import Http404
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString
@@ -38,6 +36,7 @@ from infusionclinic.courses.selectors import course_active_for_patient
 from infusionclinic.infusions.selectors import infusion_dates
 from infusionclinic.intake.models import ConsentSignature, Intake, IntakeStatus
 from infusionclinic.intake.selectors import consent_status
+from infusionclinic.messaging.selectors import patient_unread_count
 from infusionclinic.outcomes.chart import progress_chart_svg
 from infusionclinic.outcomes.models import Assessment, AssessmentSource, AssessmentStatus
 from infusionclinic.patients.models import Patient
@@ -54,9 +53,6 @@ SECTION_TITLES = {
     "messages": "Messages",
     "documents": "Your documents",
 }
-# Issue 18 section 3 (secure messaging) provides this panel; until it is installed the section
-# says how to reach the clinic instead.
-MESSAGES_PANEL = "messaging/_portal_home_panel.html"
 DOCUMENTS_SHOWN = 10  # per kind; "My invoices" lists every invoice
 
 
@@ -73,13 +69,13 @@ def portal_patient(*, user: User) -> Patient:
 
 @dataclass(frozen=True)
 class Need:
-    kind: str  # "checkin" | "intake" | "consent" | "preparation"
+    kind: str  # "checkin" | "intake" | "consent" | "preparation" | "message"
     text: str
     url: str
 
 
 def _needs(
-    *, patient: Patient, next_appointment: Appointment | None, tz: object
+    *, user: User, patient: Patient, next_appointment: Appointment | None, tz: object
 ) -> tuple[list[Need], list[int]]:
     needs: list[Need] = []
     checkins = checkins_open_for_patient(patient=patient)
@@ -117,6 +113,16 @@ def _needs(
                 kind="preparation",
                 text="Confirm your preparation for your infusion (fasting, escort, no driving)",
                 url=reverse("scheduling:safety_confirm", args=[next_appointment.pk]),
+            )
+        )
+    unread = patient_unread_count(user=user)
+    if unread:
+        plural = "message" if unread == 1 else "messages"
+        needs.append(
+            Need(
+                kind="message",
+                text=f"{unread} unread {plural} from your care team",
+                url=reverse("messaging:my_threads"),
             )
         )
     return needs, [c.pk for c in checkins]
@@ -363,18 +369,8 @@ class PortalHome:
     next_appointment: NextAppointment | None
     trends: list[Trend]
     documents: list[Document]
-    messages_panel: str  # the messaging include, or "" when messaging is not installed
-    clinic_phone: str
     # What the page read, for the audit event.
     read: dict[str, list[int]] = field(default_factory=dict)
-
-
-def _messages_panel() -> str:
-    try:
-        get_template(MESSAGES_PANEL)
-    except TemplateDoesNotExist:
-        return ""
-    return MESSAGES_PANEL
 
 
 def portal_home(*, user: User, now: datetime | None = None) -> PortalHome:
@@ -399,7 +395,7 @@ def portal_home(*, user: User, now: datetime | None = None) -> PortalHome:
         if upcoming is not None
         else None
     )
-    needs, checkin_ids = _needs(patient=patient, next_appointment=upcoming, tz=tz)
+    needs, checkin_ids = _needs(user=user, patient=patient, next_appointment=upcoming, tz=tz)
     trends, assessment_ids = _trends(patient=patient, tz=tz)
     documents = _documents(user=user, patient=patient, tz=tz)
     return PortalHome(
@@ -409,8 +405,6 @@ def portal_home(*, user: User, now: datetime | None = None) -> PortalHome:
         next_appointment=next_appointment,
         trends=trends,
         documents=documents,
-        messages_panel=_messages_panel(),
-        clinic_phone=location.phone,
         read={
             "appointment_ids": [upcoming.pk] if upcoming is not None else [],
             "checkin_ids": checkin_ids,

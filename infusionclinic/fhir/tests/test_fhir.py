@@ -173,6 +173,7 @@ def test_bulk_export_writes_ndjson_per_resource_type(location, other_location, c
         f"{t}.ndjson"
         for t in (
             "Appointment",
+            "Communication",  # issue 18 section 3: secure messages
             "Condition",
             "Encounter",
             "Location",

@@ -166,11 +166,12 @@ def test_another_patients_documents_are_not_listed_and_answer_404(p, location):
     assert client.get(reverse("intake:consent_pdf", args=[signed[0].pk])).status_code == 404
 
 
-def test_the_messages_section_leaves_the_messaging_spot(p):
-    """Issue 18 §3 fills the section (messaging/_portal_home_panel.html); until then it says
-    how to reach the clinic and names the emergency numbers."""
+def test_the_messages_section_holds_the_messaging_panel(p):
+    """Issue 18 §3 fills the section (messaging/_portal_home_panel.html): a link to write to
+    the care team and the emergency numbers."""
     html = logged_in_client(p.user).get("/my/").content.decode()
     section = html[html.index('id="portal-messages"') : html.index('id="portal-documents"')]
+    assert "Write to your care team" in section
     assert "988" in section
     assert "911" in section
 
