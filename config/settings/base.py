@@ -60,6 +60,8 @@ INSTALLED_APPS = [
     "infusionclinic.ops",
     "infusionclinic.billing",
     "infusionclinic.analytics",
+    # After the clinic's apps, so fhir/templates/oauth2_provider/authorize.html is the one used.
+    "oauth2_provider",
 ]
 
 MIDDLEWARE = [
@@ -287,6 +289,29 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["d
 # A task RUNNING for longer than this is reported by `manage.py tasks_stuck` (its worker probably
 # died mid-task; nothing re-runs it automatically). Engineering default, above the longest task.
 TASKS_STUCK_MINUTES = env.int("TASKS_STUCK_MINUTES", default=30)
+
+# --- FHIR Bulk Data and SMART App Launch (issue 22 point 9; fhir/bulk.py, fhir/smart.py) ------
+# OAuth2 for SMART apps by django-oauth-toolkit: authorization code with PKCE (S256 only), no
+# implicit or password grant; clients registered by a superuser in the Django admin.
+# OIDC_RSA_PRIVATE_KEY (PEM) turns on OpenID Connect (`openid fhirUser`: an id_token).
+_OIDC_KEY = env.str("OIDC_RSA_PRIVATE_KEY", default="")
+OAUTH2_PROVIDER = {
+    "SCOPES_BACKEND_CLASS": "infusionclinic.fhir.smart.SmartScopes",
+    "OAUTH2_VALIDATOR_CLASS": "infusionclinic.fhir.smart.SmartOAuth2Validator",
+    "PKCE_REQUIRED": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "REQUEST_APPROVAL_PROMPT": "force",  # the user approves every authorisation
+    # Engineering defaults: an access token for an hour, a refresh token (offline_access) for
+    # 30 days, an authorization code for a minute.
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("SMART_ACCESS_TOKEN_SECONDS", default=3600),
+    "REFRESH_TOKEN_EXPIRE_SECONDS": env.int("SMART_REFRESH_TOKEN_SECONDS", default=30 * 86400),
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ALLOWED_REDIRECT_URI_SCHEMES": env.list("SMART_REDIRECT_URI_SCHEMES", default=["https"]),
+    "OIDC_ENABLED": bool(_OIDC_KEY),
+    "OIDC_RSA_PRIVATE_KEY": _OIDC_KEY,
+}
 
 # --- Public site and newsletter (issue 3) -------------------------------------------------------
 CLINIC_NAME = env.str("CLINIC_NAME", default="Infusion Clinic")

@@ -13,3 +13,15 @@ class BearerTokenAuth(HttpBearer):
         if user is not None:
             request.user = user
         return user
+
+
+def fhir_bearer_authenticate(request: HttpRequest, raw: str) -> User | None:
+    """The read-only FHIR interface (/fhir/) takes an API token or, alongside it, a SMART on FHIR
+    OAuth access token (django-oauth-toolkit, `fhir/smart.py`), whose scopes must cover the route
+    (PermissionDenied otherwise). /api/v1/ takes API tokens only: OAuth tokens are read scopes."""
+    user = api_token_authenticate(raw=raw)
+    if user is None:
+        from infusionclinic.fhir.smart import smart_request_authenticate
+
+        user = smart_request_authenticate(request=request)
+    return user

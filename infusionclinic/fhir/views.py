@@ -11,6 +11,7 @@ from datetime import date
 from functools import wraps
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
@@ -18,7 +19,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
-from infusionclinic.accounts.services import api_token_authenticate
+from infusionclinic.api.auth import fhir_bearer_authenticate
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.patients.selectors import patient_get_for_user, patients_visible_to
@@ -53,7 +54,10 @@ def fhir_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
-            user = api_token_authenticate(raw=header.removeprefix("Bearer ").strip())
+            try:
+                user = fhir_bearer_authenticate(request, header.removeprefix("Bearer ").strip())
+            except PermissionDenied as exc:
+                return operation_outcome(403, "forbidden", str(exc))
             if user is None:
                 return operation_outcome(401, "login", "The bearer token is not valid.")
             request.user = user
