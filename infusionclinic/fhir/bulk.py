@@ -153,7 +153,6 @@ def kickoff_parse(params: dict[str, list[str]], *, lenient: bool) -> KickOff:
     return KickOff(resource_types=types or sorted(known), since=since)
 
 
-@transaction.atomic
 def bulk_export_start(
     *,
     actor: User,
@@ -163,30 +162,31 @@ def bulk_export_start(
     request_url: str,
 ) -> BulkExportJob:
     """Record the job and queue it (the queued task is a row in the same database, so it
-    commits with the job or not at all)."""
+    commits with the job or not at all). A refusal is audited outside that transaction."""
     _require_exporter(actor)
-    job = BulkExportJob.objects.create(
-        requested_by=actor,
-        level=level,
-        location=location,
-        resource_types=kickoff.resource_types,
-        since=kickoff.since,
-        request_url=request_url[:2000],
-        transaction_time=timezone.now(),
-    )
-    audit_record(
-        actor=actor,
-        action=AuditAction.EXPORT,
-        obj=job,
-        detail={
-            "fhir_bulk": "kick-off",
-            "level": level,
-            "location": location.code if location else None,
-            "types": kickoff.resource_types,
-            "since": kickoff.since.isoformat() if kickoff.since else None,
-        },
-    )
-    bulk_export_run_task.enqueue(job_id=str(job.pk))
+    with transaction.atomic():
+        job = BulkExportJob.objects.create(
+            requested_by=actor,
+            level=level,
+            location=location,
+            resource_types=kickoff.resource_types,
+            since=kickoff.since,
+            request_url=request_url[:2000],
+            transaction_time=timezone.now(),
+        )
+        audit_record(
+            actor=actor,
+            action=AuditAction.EXPORT,
+            obj=job,
+            detail={
+                "fhir_bulk": "kick-off",
+                "level": level,
+                "location": location.code if location else None,
+                "types": kickoff.resource_types,
+                "since": kickoff.since.isoformat() if kickoff.since else None,
+            },
+        )
+        bulk_export_run_task.enqueue(job_id=str(job.pk))
     return job
 
 
