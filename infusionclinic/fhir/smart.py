@@ -30,6 +30,7 @@ from django.views.decorators.http import require_GET
 from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import BaseScopes
+from oauthlib.oauth2.rfc6749 import errors as oauth2_errors
 
 from infusionclinic.accounts.models import User
 from infusionclinic.accounts.roles import Role
@@ -124,6 +125,24 @@ class SmartOAuth2Validator(OAuth2Validator):
     `offline_access`, puts `fhirUser` in the id_token, and audits each token issued."""
 
     oidc_claim_scope = None  # every claim below is released with `openid`
+
+    def validate_response_type(
+        self,
+        client_id: str,
+        response_type: str,
+        client: Any,
+        request: Any,
+        *args: Any,
+        **kwargs: Any,
+    ) -> bool:
+        """SMART v2: PKCE with S256, refused at the authorization request (before the consent
+        page), not only when the code is issued."""
+        if request.code_challenge_method != "S256" or not request.code_challenge:
+            raise oauth2_errors.InvalidRequestError(
+                description="PKCE is required: code_challenge with code_challenge_method S256.",
+                request=request,
+            )
+        return super().validate_response_type(client_id, response_type, client, request)
 
     def save_bearer_token(self, token: dict[str, Any], request: Any, *args: Any, **kwargs: Any):  # noqa: ANN201
         scopes = token.get("scope", "").split()
