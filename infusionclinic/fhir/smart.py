@@ -30,6 +30,7 @@ from django.views.decorators.http import require_GET
 from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import BaseScopes
+from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749 import errors as oauth2_errors
 
 from infusionclinic.accounts.models import User
@@ -171,7 +172,9 @@ class SmartOAuth2Validator(OAuth2Validator):
 
     def get_additional_claims(self, request: Any) -> dict[str, Any]:
         patient_id = _own_patient_id(request.user)
-        return {"fhirUser": f"Patient/{patient_id}"} if patient_id is not None else {}
+        if patient_id is None:
+            return {}
+        return {"fhirUser": f"{settings.SITE_URL}{reverse('fhir:base')}Patient/{patient_id}"}
 
 
 def smart_request_authenticate(*, request: HttpRequest) -> User | None:
@@ -217,7 +220,6 @@ def smart_configuration(request: HttpRequest) -> HttpResponse:
     absolute = request.build_absolute_uri
     scopes = sorted(SmartScopes().get_all_scopes())
     body: dict[str, Any] = {
-        "issuer": absolute(reverse("fhir:base")).rstrip("/"),
         "authorization_endpoint": absolute(reverse("oauth2_provider:authorize")),
         "token_endpoint": absolute(reverse("oauth2_provider:token")),
         "revocation_endpoint": absolute(reverse("oauth2_provider:revoke-token")),
@@ -239,7 +241,10 @@ def smart_configuration(request: HttpRequest) -> HttpResponse:
             "permission-v2",
         ],
     }
-    if settings.OAUTH2_PROVIDER.get("OIDC_ENABLED"):
+    if oauth2_settings.OIDC_ENABLED:
+        body["issuer"] = oauth2_settings.oidc_issuer(request)
         body["jwks_uri"] = absolute(reverse("oauth2_provider:jwks-info"))
-        body["capabilities"] += ["sso-openid-connect"]
+        body["capabilities"].append("sso-openid-connect")
+    else:
+        body["scopes_supported"] = [s for s in scopes if s not in ("openid", "fhirUser")]
     return HttpResponse(json.dumps(body), content_type="application/json")

@@ -203,3 +203,49 @@ def test_staff_patient_scopes_grant_nothing(location, app):
 
 def test_a_revoked_or_made_up_token_is_refused(location, app):
     assert _bearer("not-a-token").get("/fhir/Patient/1").status_code == 401
+
+
+@pytest.fixture
+def oidc(settings):
+    """OpenID Connect on (OIDC_RSA_PRIVATE_KEY set), with a key made for this test."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    settings.OAUTH2_PROVIDER = {
+        **settings.OAUTH2_PROVIDER,
+        "OIDC_ENABLED": True,
+        "OIDC_RSA_PRIVATE_KEY": pem,
+        "ALWAYS_RELOAD_OAUTHLIB_CORE": True,
+    }
+    return pem
+
+
+def test_openid_fhiruser_puts_the_patient_in_the_id_token(location, app, oidc, settings):
+    """`openid fhirUser`: the token response carries an id_token (RS256) whose fhirUser is the
+    patient's Patient resource; smart-configuration then advertises OpenID Connect."""
+    app.algorithm = Application.RS256_ALGORITHM
+    app.save()
+    me = PatientFactory(home_location=location)
+    user = make_user("patient", patient=me)
+    verifier, challenge = _pkce()
+    code = _code(logged_in_client(user), app, "openid fhirUser patient/*.rs", challenge)
+    token = _token(app, code, verifier).json()
+    claims = _claims(token["id_token"])
+    assert claims["fhirUser"] == f"{settings.SITE_URL}/fhir/Patient/{me.pk}"
+    assert claims["aud"] == app.client_id
+    config = Client().get("/.well-known/smart-configuration").json()
+    assert "sso-openid-connect" in config["capabilities"]
+    assert {"openid", "fhirUser"} <= set(config["scopes_supported"])
+
+
+def _claims(id_token: str) -> dict:
+    import json
+
+    payload = id_token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
