@@ -7,10 +7,12 @@ from django.urls import path
 from oauth2_provider import views
 from oauth2_provider.urls import oidc_urlpatterns
 
+from .smart import SmartAuthorizationView
+
 app_name = "oauth2_provider"
 
 urlpatterns = [
-    path("authorize/", views.AuthorizationView.as_view(), name="authorize"),
+    path("authorize/", SmartAuthorizationView.as_view(), name="authorize"),
     path("token/", views.TokenView.as_view(), name="token"),
     path("revoke_token/", views.RevokeTokenView.as_view(), name="revoke-token"),
     path("introspect/", views.IntrospectTokenView.as_view(), name="introspect"),

@@ -21,6 +21,7 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -31,6 +32,7 @@ from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import BaseScopes
 from oauth2_provider.settings import oauth2_settings
+from oauth2_provider.views import AuthorizationView
 from oauthlib.oauth2.rfc6749 import errors as oauth2_errors
 
 from infusionclinic.accounts.models import User
@@ -248,3 +250,19 @@ def smart_configuration(request: HttpRequest) -> HttpResponse:
     else:
         body["scopes_supported"] = [s for s in scopes if s not in ("openid", "fhirUser")]
     return HttpResponse(json.dumps(body), content_type="application/json")
+
+
+class SmartAuthorizationView(AuthorizationView):
+    """django-oauth-toolkit's consent page, whose CSP also lets its form's answer redirect to
+    the app: browsers apply `form-action` to the redirect after a form is sent, and the site's
+    policy allows only 'self'. The redirect URI was checked against the app's registered ones
+    before the form is shown."""
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = super().get(request, *args, **kwargs)
+        redirect_uri = urlsplit(request.GET.get("redirect_uri", ""))
+        if response.status_code == 200 and redirect_uri.scheme and redirect_uri.netloc:
+            response._csp_update = {  # type: ignore[attr-defined]
+                "form-action": [f"{redirect_uri.scheme}://{redirect_uri.netloc}"]
+            }
+        return response

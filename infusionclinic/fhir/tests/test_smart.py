@@ -56,6 +56,8 @@ def _code(client: Client, app, scope: str, challenge: str) -> str:
     page, params = _authorize(client, app, scope, challenge)
     assert page.status_code == 200
     assert "Mood diary" in page.content.decode()
+    # The browser may follow the form's answer to the app (CSP form-action).
+    assert "https://app.example" in page["Content-Security-Policy"].split("form-action")[1]
     answer = client.post("/o/authorize/", {**params, "allow": "Authorize"})
     assert answer.status_code == 302
     location = urlsplit(answer["Location"])
