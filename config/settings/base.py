@@ -294,6 +294,9 @@ TASKS_STUCK_MINUTES = env.int("TASKS_STUCK_MINUTES", default=30)
 # OAuth2 for SMART apps by django-oauth-toolkit: authorization code with PKCE (S256 only), no
 # implicit or password grant; clients registered by a superuser in the Django admin.
 # OIDC_RSA_PRIVATE_KEY (PEM) turns on OpenID Connect (`openid fhirUser`: an id_token).
+# Exported NDJSON files are removed this long after the export finished (`manage.py
+# fhir_bulk_expire` from cron, or its task). Engineering default: a day to download them.
+FHIR_BULK_RETENTION_HOURS = env.int("FHIR_BULK_RETENTION_HOURS", default=24)
 _OIDC_KEY = env.str("OIDC_RSA_PRIVATE_KEY", default="")
 OAUTH2_PROVIDER = {
     "SCOPES_BACKEND_CLASS": "infusionclinic.fhir.smart.SmartScopes",

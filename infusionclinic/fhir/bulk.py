@@ -19,9 +19,10 @@ import json
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files import File
 from django.core.files.storage import storages
@@ -341,13 +342,35 @@ def bulk_export_delete(*, actor: User, job: BulkExportJob) -> None:
     """DELETE on the status URL: cancel a queued or running export, or (once completed) tell the
     server the client is done with the files. Either way the files are removed."""
     job = BulkExportJob.objects.select_for_update().get(pk=job.pk)
-    if job.status == ExportStatus.CANCELLED:
-        raise Http404("This export was already cancelled or deleted.")
+    if job.status in (ExportStatus.CANCELLED, ExportStatus.EXPIRED):
+        raise Http404("This export was already cancelled, deleted or expired.")
     job.status = ExportStatus.CANCELLED
     job.finished_at = job.finished_at or timezone.now()
     job.save(update_fields=["status", "finished_at"])
     _delete_files(job)
     audit_record(actor=actor, action=AuditAction.UPDATE, obj=job, detail={"fhir_bulk": "deleted"})
+
+
+def bulk_exports_expire(*, now: datetime | None = None) -> int:
+    """Remove the files of exports finished more than FHIR_BULK_RETENTION_HOURS ago (the IG lets
+    a server delete them; the manifest then answers 404); returns how many exports expired."""
+    cutoff = (now or timezone.now()) - timedelta(hours=settings.FHIR_BULK_RETENTION_HOURS)
+    jobs = BulkExportJob.objects.filter(
+        status__in=(ExportStatus.COMPLETED, ExportStatus.FAILED), finished_at__lt=cutoff
+    )
+    expired = 0
+    for job in jobs:
+        with transaction.atomic():
+            _delete_files(job)
+            job.status = ExportStatus.EXPIRED
+            job.save(update_fields=["status"])
+        expired += 1
+    return expired
+
+
+@task()
+def bulk_exports_expire_task() -> int:
+    return bulk_exports_expire()
 
 
 def bulk_file_get_for_user(*, user: User, job_id: str, resource_type: str) -> BulkExportFile:

@@ -135,8 +135,8 @@ def status(request: HttpRequest, job_id: str) -> HttpResponse:
         return response
     if job.status == ExportStatus.FAILED:
         return _outcome(500, "exception", f"The export failed: {job.error}")
-    if job.status == ExportStatus.CANCELLED:
-        raise Http404("This export was cancelled or deleted.")
+    if job.status in (ExportStatus.CANCELLED, ExportStatus.EXPIRED):
+        raise Http404("This export was cancelled, deleted or has expired.")
 
     def file_url(file: BulkExportFile) -> str:
         return request.build_absolute_uri(

@@ -20,6 +20,7 @@ class ExportStatus(models.TextChoices):
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Expired (files removed)"
 
 
 class BulkExportJob(models.Model):

@@ -236,3 +236,26 @@ def test_kickoff_is_get_only_and_needs_a_login(location):
     from django.test import Client
 
     assert Client().get("/fhir/Patient/$export", headers=ASYNC).status_code == 401
+
+
+def test_files_expire_after_the_retention_and_the_manifest_then_answers_404(
+    location, charts, settings
+):
+    """FHIR_BULK_RETENTION_HOURS: `fhir_bulk_expire` removes the files of older exports."""
+    from datetime import timedelta
+
+    from django.core.management import call_command
+
+    client = api_client(make_user("nurse", location))
+    status_url = client.get("/fhir/Patient/$export?_type=Patient", headers=ASYNC)[
+        "Content-Location"
+    ]
+    (name,) = BulkExportFile.objects.values_list("storage_name", flat=True)
+    call_command("fhir_bulk_expire")  # finished just now: kept
+    assert client.get(status_url).status_code == 200
+    settings.FHIR_BULK_RETENTION_HOURS = 0
+    from infusionclinic.fhir.bulk import bulk_exports_expire
+
+    assert bulk_exports_expire(now=timezone.now() + timedelta(seconds=1)) == 1
+    assert not storages["default"].exists(name)
+    assert client.get(status_url).status_code == 404
