@@ -305,6 +305,13 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    # The rest of the OAuth 2.0 Security BCP (RFC 9700), as `check --deploy` asks: tokens only in
+    # the Authorization header, `iss` in the authorization response, tokens stored hashed, a
+    # replayed refresh token revokes its family.
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
     "REQUEST_APPROVAL_PROMPT": "force",  # the user approves every authorisation
     # Engineering defaults: an access token for an hour, a refresh token (offline_access) for
     # 30 days, an authorization code for a minute.
