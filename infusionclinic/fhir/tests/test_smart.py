@@ -251,3 +251,31 @@ def _claims(id_token: str) -> dict:
 
     payload = id_token.split(".")[1]
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def test_authorize_sends_a_logged_out_user_to_the_portal_log_in_and_back(app):
+    _, challenge = _pkce()
+    response, _ = _authorize(Client(), app, "patient/*.rs", challenge)
+    assert response.status_code == 302
+    login = urlsplit(response["Location"])
+    assert login.path == "/accounts/login/"
+    assert parse_qs(login.query)["next"][0].startswith("/o/authorize/?")
+
+
+def test_offline_access_refresh_token_gives_a_new_access_token_once(location, app):
+    """offline_access: the refresh token gives a new access token; replaying the used refresh
+    token is refused (RFC 9700 reuse protection)."""
+    me = PatientFactory(home_location=location)
+    user = make_user("patient", patient=me)
+    verifier, challenge = _pkce()
+    code = _code(logged_in_client(user), app, "patient/*.rs offline_access", challenge)
+    first = _token(app, code, verifier).json()
+    refresh = {
+        "grant_type": "refresh_token",
+        "refresh_token": first["refresh_token"],
+        "client_id": app.client_id,
+    }
+    renewed = Client().post("/o/token/", refresh)
+    assert renewed.status_code == 200
+    assert _bearer(renewed.json()["access_token"]).get(f"/fhir/Patient/{me.pk}").status_code == 200
+    assert Client().post("/o/token/", refresh).status_code == 400
