@@ -51,9 +51,11 @@ def _ndjson(client, url):
 
 
 def _patient_ids(resource):
+    """The patient a resource is about (none for a Practitioner or a Location)."""
     if resource["resourceType"] == "Patient":
         return {resource["id"]}
-    return {resource["subject"]["reference"].removeprefix("Patient/")}
+    reference = (resource.get("subject") or resource.get("patient") or {}).get("reference", "")
+    return {reference.removeprefix("Patient/")} if reference.startswith("Patient/") else set()
 
 
 @override_settings(TASKS=QUEUED_ONLY)
