@@ -16,7 +16,11 @@ urlpatterns = [
     path("", include("infusionclinic.courses.urls")),
     path("", include("infusionclinic.dosing.urls")),
     path("", include("infusionclinic.audit.urls")),
+    # Bulk $export and SMART App Launch (OAuth2 at /o/): before fhir.urls, whose
+    # `fhir/Patient/<id>` would take `fhir/Patient/$export`.
+    path("", include("infusionclinic.fhir.bulk_urls")),
     path("", include("infusionclinic.fhir.urls")),
+    path("o/", include("infusionclinic.fhir.oauth_urls")),
     path("", include("infusionclinic.reports.urls")),
     path("", include("infusionclinic.outcomes.urls")),
     path("", include("infusionclinic.website.urls")),

@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "infusionclinic.analytics",
     "infusionclinic.portal",
     "infusionclinic.messaging",
+    # After the clinic's apps, so fhir/templates/oauth2_provider/authorize.html is the one used.
+    "oauth2_provider",
 ]
 
 MIDDLEWARE = [
@@ -293,6 +295,39 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["d
 # A task RUNNING for longer than this is reported by `manage.py tasks_stuck` (its worker probably
 # died mid-task; nothing re-runs it automatically). Engineering default, above the longest task.
 TASKS_STUCK_MINUTES = env.int("TASKS_STUCK_MINUTES", default=30)
+
+# --- FHIR Bulk Data and SMART App Launch (issue 22 point 9; fhir/bulk.py, fhir/smart.py) ------
+# OAuth2 for SMART apps by django-oauth-toolkit: authorization code with PKCE (S256 only), no
+# implicit or password grant; clients registered by a superuser in the Django admin.
+# OIDC_RSA_PRIVATE_KEY (PEM) turns on OpenID Connect (`openid fhirUser`: an id_token).
+# Exported NDJSON files are removed this long after the export finished (`manage.py
+# fhir_bulk_expire` from cron, or its task). Engineering default: a day to download them.
+FHIR_BULK_RETENTION_HOURS = env.int("FHIR_BULK_RETENTION_HOURS", default=24)
+_OIDC_KEY = env.str("OIDC_RSA_PRIVATE_KEY", default="")
+OAUTH2_PROVIDER = {
+    "SCOPES_BACKEND_CLASS": "infusionclinic.fhir.smart.SmartScopes",
+    "OAUTH2_VALIDATOR_CLASS": "infusionclinic.fhir.smart.SmartOAuth2Validator",
+    "PKCE_REQUIRED": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    # The rest of the OAuth 2.0 Security BCP (RFC 9700), as `check --deploy` asks: tokens only in
+    # the Authorization header, `iss` in the authorization response, tokens stored hashed, a
+    # replayed refresh token revokes its family.
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "REQUEST_APPROVAL_PROMPT": "force",  # the user approves every authorisation
+    # Engineering defaults: an access token for an hour, a refresh token (offline_access) for
+    # 30 days, an authorization code for a minute.
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("SMART_ACCESS_TOKEN_SECONDS", default=3600),
+    "REFRESH_TOKEN_EXPIRE_SECONDS": env.int("SMART_REFRESH_TOKEN_SECONDS", default=30 * 86400),
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ALLOWED_REDIRECT_URI_SCHEMES": env.list("SMART_REDIRECT_URI_SCHEMES", default=["https"]),
+    "OIDC_ENABLED": bool(_OIDC_KEY),
+    "OIDC_RSA_PRIVATE_KEY": _OIDC_KEY,
+}
 
 # --- Public site and newsletter (issue 3) -------------------------------------------------------
 CLINIC_NAME = env.str("CLINIC_NAME", default="Infusion Clinic")

@@ -9,3 +9,8 @@ DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = env.str("SECRET_KEY", default="insecure-local-demo-key-never-use-in-production")
 DEMO_MODE = env.bool("DEMO_MODE", default=True)
 STAFF_2FA_REQUIRED = env.bool("STAFF_2FA_REQUIRED", default=not DEMO_MODE)
+
+# SMART apps under development often redirect to http://localhost.
+OAUTH2_PROVIDER["ALLOWED_REDIRECT_URI_SCHEMES"] = env.list(  # noqa: F405
+    "SMART_REDIRECT_URI_SCHEMES", default=["https", "http"]
+)

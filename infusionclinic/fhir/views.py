@@ -12,6 +12,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
@@ -19,7 +20,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_exempt
 
-from infusionclinic.accounts.services import api_token_authenticate
+from infusionclinic.api.auth import fhir_bearer_authenticate
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.patients.models import Patient
@@ -67,7 +68,10 @@ def fhir_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
             return response
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
-            user = api_token_authenticate(raw=header.removeprefix("Bearer ").strip())
+            try:
+                user = fhir_bearer_authenticate(request, header.removeprefix("Bearer ").strip())
+            except PermissionDenied as exc:
+                return operation_outcome(403, "forbidden", str(exc))
             if user is None:
                 return operation_outcome(401, "login", "The bearer token is not valid.")
             request.user = user
