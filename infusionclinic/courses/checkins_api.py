@@ -15,6 +15,7 @@ from ninja import Router, Schema, Status
 from pydantic import Field
 
 from infusionclinic.accounts.roles import Perm, Role
+from infusionclinic.api.fields import EdgeInt
 from infusionclinic.api.schemas import ErrorOut
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
@@ -52,7 +53,9 @@ class CheckInOut(Schema):
 
 
 class AnswersIn(Schema):
-    answers: list[int | None] = Field(max_length=200, description="One integer per item, in order")
+    answers: list[EdgeInt | None] = Field(
+        max_length=200, description="One integer per item, in order"
+    )
 
 
 class CrisisOut(Schema):

@@ -87,6 +87,16 @@ def fhir_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     return wrapper
 
 
+# Bulk Data Access IG v2 and SMART App Launch: what the CapabilityStatement names (issue 22 pt 9).
+BULK_EXPORT = {
+    "system": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
+    "Patient": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export",
+    "Group": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export",
+}
+SMART_SERVICE = ("http://terminology.hl7.org/CodeSystem/restful-security-service", "SMART-on-FHIR")
+SMART_OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+
+
 def _search_params(resource_type: str) -> list[dict[str, str]]:
     return [
         {"name": name, "type": kind}
@@ -112,7 +122,8 @@ def metadata(request: HttpRequest) -> HttpResponse:
                 {
                     "name": "everything",
                     "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
-                }
+                },
+                {"name": "export", "definition": BULK_EXPORT["Patient"]},
             ]
         resources.append(resource)
     return _json(
@@ -137,8 +148,42 @@ def metadata(request: HttpRequest) -> HttpResponse:
                             "request sends Prefer: handling=lenient. Paging: _count (at "
                             f"most {MAX_COUNT}) and _offset."
                         ),
-                        "security": {"description": "Bearer token from manage.py create_api_token"},
+                        "security": {
+                            "service": [
+                                {
+                                    "coding": [
+                                        {
+                                            "system": SMART_SERVICE[0],
+                                            "code": SMART_SERVICE[1],
+                                        }
+                                    ]
+                                }
+                            ],
+                            "extension": [
+                                {
+                                    "url": SMART_OAUTH_URIS,
+                                    "extension": [
+                                        {
+                                            "url": name,
+                                            "valueUri": request.build_absolute_uri(reverse(url)),
+                                        }
+                                        for name, url in (
+                                            ("authorize", "oauth2_provider:authorize"),
+                                            ("token", "oauth2_provider:token"),
+                                            ("revoke", "oauth2_provider:revoke-token"),
+                                        )
+                                    ],
+                                }
+                            ],
+                            "description": (
+                                "Bearer token: an API token from manage.py create_api_token, or a "
+                                "SMART App Launch access token (/.well-known/smart-configuration)."
+                            ),
+                        },
                         "resource": resources,
+                        "operation": [
+                            {"name": "export", "definition": BULK_EXPORT["system"]},
+                        ],
                     }
                 ],
             }

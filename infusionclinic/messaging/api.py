@@ -15,6 +15,7 @@ from ninja import File, Query, Router, Schema, Status, UploadedFile
 from pydantic import ConfigDict, Field
 
 from infusionclinic.accounts.roles import STAFF_ROLES, Role
+from infusionclinic.api.fields import EdgeInt, Id
 from infusionclinic.api.schemas import ErrorOut
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
@@ -91,7 +92,7 @@ class ThreadIn(Schema):
 class MessageIn(Schema):
     model_config = ConfigDict(extra="forbid")
     body: str = Field(max_length=services.BODY_MAX)
-    attachment_ids: list[int] = Field(
+    attachment_ids: list[Id] = Field(
         default_factory=list, max_length=services.ATTACHMENTS_PER_MESSAGE
     )
     status: str = Field("", max_length=20, description="staff: the thread's status after this")
@@ -100,11 +101,11 @@ class MessageIn(Schema):
 class ThreadPatch(Schema):
     model_config = ConfigDict(extra="forbid")
     status: str | None = Field(None, max_length=20)
-    assignee_id: int | None = Field(None, description="a staff user id; -1 clears it")
+    assignee_id: EdgeInt | None = Field(None, description="a staff user id; -1 clears it")
 
 
 class ThreadFilter(Schema):
-    location_id: int | None = None
+    location_id: Id | None = None
     status: str = Field("", max_length=20)
     category: str = Field("", max_length=20)
     limit: int = Field(selectors.PATIENT_PAGE, ge=1, le=100, description="patients: page size")

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def record(location):
     """A patient with the whole record: diagnosis, weight and height, a signed order, a visit
-    with vitals, a PHQ-9 and the infusion given, and an appointment."""
+    with vitals, a PHQ-9 and the infusion given, an appointment and a secure message."""
     from infusionclinic.courses.services import protocol_defaults_ensure
     from infusionclinic.dosing import services as dosing_services
     from infusionclinic.dosing.tests.factories import STANDARD
@@ -63,6 +63,9 @@ def record(location):
         starts_at=start,
         ends_at=start + timedelta(hours=1),
     )
+    from infusionclinic.messaging.services import thread_create
+
+    thread_create(actor=patient_user, category="clinical", subject="A question", body="Hello")
     return SimpleNamespace(
         patient=patient,
         patient_user=patient_user,

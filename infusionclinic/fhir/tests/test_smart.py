@@ -97,6 +97,20 @@ def test_smart_configuration_is_published_at_root_and_fhir_base():
         assert "permission-v2" in config["capabilities"]
 
 
+@pytest.mark.django_db
+def test_capability_statement_names_smart_security_and_bulk_export():
+    """Issue 22 point 9: a client discovers SMART and $export from /fhir/metadata too."""
+    rest = Client().get("/fhir/metadata").json()["rest"][0]
+    service = rest["security"]["service"][0]["coding"][0]
+    assert service["code"] == "SMART-on-FHIR"
+    uris = {e["url"]: e["valueUri"] for e in rest["security"]["extension"][0]["extension"]}
+    assert uris["authorize"] == "http://testserver/o/authorize/"
+    assert uris["token"] == "http://testserver/o/token/"
+    assert [op["name"] for op in rest["operation"]] == ["export"]
+    patient = next(r for r in rest["resource"] if r["type"] == "Patient")
+    assert {op["name"] for op in patient["operation"]} == {"everything", "export"}
+
+
 def test_patient_authorises_an_app_with_pkce_and_reads_only_their_own_record(location, app):
     """authorize → consent → code → token with code_verifier → the token reads the patient's
     own Patient; another patient answers 404."""
