@@ -38,7 +38,7 @@ class Perm(StrEnum):
     ASSESSMENT_ENTER = "outcomes.enter"  # answers on the patient's behalf, amendments
     INSTRUMENT_ASSIGN = "outcomes.assign"
     ASSESSMENT_SELF_REPORT = "outcomes.self_report"  # a patient fills in their own
-    SAFETY_ALERT_ACK = "outcomes.acknowledge_alert"  # SCALE-4: prescribers
+    SAFETY_ALERT_ACK = "outcomes.acknowledge_alert"  # SCALE-4: clinicians (prescribers, nurses)
     LEADS_MANAGE = "leads.manage"  # consultation requests from the public site
     SITE_EDIT = "site.edit"  # public pages
     NEWSLETTER_MANAGE = "newsletter.manage"  # campaigns, subscriber export
@@ -113,6 +113,9 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.OUTCOMES_VIEW,
             Perm.ASSESSMENT_ENTER,
             Perm.INSTRUMENT_ASSIGN,
+            # SCALE-4: "a clinician documents a risk assessment"; issue 18: the prescriber and the
+            # location's nurses get the alert, and the nurse may acknowledge it.
+            Perm.SAFETY_ALERT_ACK,
             Perm.COURSE_VIEW,
             Perm.ORDER_VIEW_SIGNED,
             Perm.REPORT_VIEW,

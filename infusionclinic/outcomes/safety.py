@@ -38,7 +38,7 @@ class SafetyAlertGate:
     alerts: list[SafetyAlert] = field(default_factory=list)
     seen: bool = False
     can_view: bool = False  # the alert's text and the outcomes page (OUTCOMES_VIEW)
-    can_acknowledge: bool = False  # SAFETY_ALERT_ACK: prescribers
+    can_acknowledge: bool = False  # SAFETY_ALERT_ACK: prescribers and nurses
     needs_checkbox: bool = True  # False where the step blocks anyway (pre-checks)
 
     @property

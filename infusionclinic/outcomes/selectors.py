@@ -182,7 +182,7 @@ def safety_alerts_open(*, patient: Patient) -> list[SafetyAlert]:
 
 
 def open_alerts_for_user(*, user: User) -> list[SafetyAlert]:
-    """Open safety alerts of the patients this user may see (prescribers' in-app list)."""
+    """Open safety alerts of the patients this user may see (the clinicians' in-app list)."""
     if not user.has_role_perm(Perm.SAFETY_ALERT_ACK):
         return []
     return list(

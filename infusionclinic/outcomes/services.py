@@ -331,9 +331,10 @@ def assessment_amend(
 
 @transaction.atomic
 def safety_alert_acknowledge(*, actor: User, alert: SafetyAlert, action_taken: str) -> SafetyAlert:
-    """SCALE-4: the alert stays open until a prescriber documents what was done."""
+    """SCALE-4: the alert stays open until a clinician (prescriber or nurse) documents what was
+    done."""
     if not actor.has_role_perm(Perm.SAFETY_ALERT_ACK):
-        raise PermissionDenied("Only a prescriber may acknowledge a safety alert.")
+        raise PermissionDenied("Only a clinician may acknowledge a safety alert.")
     alert = SafetyAlert.objects.select_for_update().get(pk=alert.pk)
     action_taken = action_taken.strip()
     if not alert.is_open:

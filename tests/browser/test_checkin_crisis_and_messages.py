@@ -1,8 +1,7 @@
 """Issue 18 "Done when", at 390 × 844: the patient opens the check-in reminder link from the
 mail caught by the test SMTP server, logs in, answers PHQ-9 with item 9 = 1 and sees the crisis
-resources (SCALE-4); the nurse sees the alert (and a prescriber acknowledges it: SCALE-4
-acknowledgement is the prescriber's, accounts/roles.py); the patient sends a message with a PDF;
-the nurse answers; the patient reads it. Every page the patient sees fits the phone's width."""
+resources (SCALE-4); the nurse sees and acknowledges the alert; the patient sends a message with a
+PDF; the nurse answers; the patient reads it. Every page the patient sees fits the phone's width."""
 
 from __future__ import annotations
 
@@ -121,31 +120,23 @@ def test_checkin_link_crisis_alert_and_a_message_with_a_pdf(
         alert = SafetyAlert.objects.get(patient=patient)
         assert alert.is_open
 
-        # 2. The nurse sees the open alert on the patient's scores; the prescriber acknowledges.
+        # 2. The nurse sees the open alert on the patient's scores and acknowledges it (SCALE-4:
+        # a clinician documents the risk assessment).
         desk_ctx, desk = _context(chromium, DESK, problems)
         desk.goto(live_server.url + "/accounts/login/")
         _log_in(
             desk, nurse.email, TOTPDevice.objects.create(user=nurse, name="app", confirmed=True)
         )
-        desk.goto(f"{live_server.url}/patients/{patient.pk}/outcomes/")
+        desk.goto(f"{live_server.url}/patients/{patient.pk}/outcomes/#alert-{alert.pk}")
         nurse_view = desk.locator(f"#alert-{alert.pk}")
         expect(nurse_view).to_contain_text("OPEN")
-        expect(nurse_view).to_contain_text("A prescriber must acknowledge")
-        presc_ctx, presc = _context(chromium, DESK, problems)
-        presc.goto(live_server.url + "/accounts/login/")
-        _log_in(
-            presc,
-            prescriber.email,
-            TOTPDevice.objects.create(user=prescriber, name="app", confirmed=True),
-        )
-        presc.goto(f"{live_server.url}/patients/{patient.pk}/outcomes/#alert-{alert.pk}")
-        presc.get_by_label("Action taken (risk assessment documented)").fill(
+        desk.get_by_label("Action taken (risk assessment documented)").fill(
             "Called the patient; safety plan reviewed."
         )
-        presc.get_by_role("button", name="Acknowledge").click()
-        desk.reload()
+        desk.get_by_role("button", name="Acknowledge").click()
         expect(desk.locator(f"#alert-{alert.pk}")).to_contain_text("Acknowledged")
-        presc_ctx.close()
+        alert.refresh_from_db()
+        assert alert.acknowledged_by == nurse
 
         # 3. The patient writes to the care team with a PDF.
         phone.get_by_role("navigation", name="Main").get_by_role("link", name="Messages").click()

@@ -246,10 +246,13 @@ def test_scale4_item9_alert_from_submission_to_acknowledgment_with_email(
     assert "SCALE-4" in message.subject
     assert patient.family_name not in message.body  # minimum necessary: no name in mail
     assert open_alerts_for_user(user=prescriber) == [alert]
-    assert open_alerts_for_user(user=nurse) == []
+    # Nurses are clinicians too (SCALE-4; issue 18: the location's nurses get the alert).
+    assert open_alerts_for_user(user=nurse) == [alert]
+    desk = make_user("front_desk", location)
+    assert open_alerts_for_user(user=desk) == []
 
     with pytest.raises(PermissionDenied):
-        services.safety_alert_acknowledge(actor=nurse, alert=alert, action_taken="Called")
+        services.safety_alert_acknowledge(actor=desk, alert=alert, action_taken="Called")
     with pytest.raises(ValidationError) as exc:
         services.safety_alert_acknowledge(actor=prescriber, alert=alert, action_taken=" ")
     assert "action_taken" in exc.value.message_dict
