@@ -154,7 +154,7 @@ def test_since_exports_only_what_changed_after(location):
     ("query", "headers", "says"),
     [
         ("_typeFilter=Observation%3Fcode%3D1", ASYNC, "_typeFilter"),
-        ("_type=Practitioner", ASYNC, "Practitioner"),
+        ("_type=Basic", ASYNC, "Basic"),
         ("_since=yesterday", ASYNC, "_since"),
         ("_since=2026-01-01T00:00:00", ASYNC, "time zone"),
         ("_outputFormat=text/csv", ASYNC, "_outputFormat"),
