@@ -19,8 +19,8 @@ from django.db import transaction
 from infusionclinic.accounts.models import User
 from infusionclinic.accounts.roles import Perm
 
+from .ledger import _append, _check_location, _quantity_ml, _require, _witness_check
 from .models import EntryKind, LedgerEntry, Lot
-from .services import _append, _check_location, _quantity_ml, _require, _witness_check
 
 
 def breakage_record(

@@ -24,6 +24,7 @@ from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 
 from . import business_days, conf
+from .ledger import _append, _check_location, _quantity_ml, _require, _witness_check, balance_ml
 from .models import (
     Count,
     Destruction,
@@ -37,7 +38,7 @@ from .models import (
     Reconciliation,
     Registration,
 )
-from .services import _append, _check_location, _quantity_ml, _require, _witness_check, balance_ml
+from .selectors import open_discrepancies_at, open_draws_at
 
 DEA_RE = re.compile(r"^[A-Z]{2}\d{7}$")
 
@@ -581,8 +582,6 @@ class ReconciliationState:
 
 
 def reconciliation_state(*, location: Location) -> ReconciliationState:
-    from .selectors import open_discrepancies_at, open_draws_at
-
     today = _local_today(location)
     start = datetime.combine(today, time.min, tzinfo=location.tzinfo)
     counts: dict[int, Count] = {}

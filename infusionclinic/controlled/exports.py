@@ -18,8 +18,8 @@ from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 
 from . import compliance
+from .ledger import _require, balance_ml
 from .models import Destruction, DestructionKind, LossReport, Lot
-from .services import _require, balance_ml
 
 INVENTORY_HEADER = [
     "registrant",

@@ -27,8 +27,8 @@ from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 
 from . import compliance, retention
+from .ledger import _require
 from .models import EntryKind, LedgerEntry, StorageTransfer
-from .services import _require
 
 COMMON = ["registrant", "dea_number", "location", "ndc", "name", "strength_mg_per_ml", "lot"]
 HEADERS: dict[str, list[str]] = {

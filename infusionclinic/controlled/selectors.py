@@ -13,6 +13,7 @@ from infusionclinic.common.ids import id_from_path
 from infusionclinic.dosing.models import DosingOrder, OrderStatus
 from infusionclinic.dosing.selectors import orders_visible_to
 
+from .ledger import dose_remaining_ml
 from .models import Destruction, Discrepancy, EntryKind, LedgerEntry, LossReport, Lot, Registration
 
 
@@ -99,8 +100,6 @@ def signed_orders_at(*, user: User, location: Location) -> QuerySet[DosingOrder]
 
 def open_draws_at(*, location: Location) -> list[LedgerEntry]:
     """Draws whose dose is not yet fully administered or wasted (CS-43)."""
-    from .services import dose_remaining_ml
-
     draws = LedgerEntry.objects.filter(lot__location=location, kind=EntryKind.DRAW).select_related(
         "lot__product", "patient"
     )

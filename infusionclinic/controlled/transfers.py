@@ -21,8 +21,8 @@ from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 
+from .ledger import _check_location, _require, _witness_check, balance_ml
 from .models import Lot, StorageTransfer
-from .services import _check_location, _require, _witness_check, balance_ml
 
 
 def sealed_vials(lot: Lot) -> int:

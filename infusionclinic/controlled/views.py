@@ -15,9 +15,10 @@ from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
 from infusionclinic.common.access import require_perm
 from infusionclinic.dosing.selectors import order_get_for_user
+from infusionclinic.infusions import dose
 from infusionclinic.patients.forms import apply_service_errors
 
-from . import compliance, conf, doses, exports, selectors, services
+from . import compliance, conf, exports, selectors, services
 from .forms import (
     AdministrationForm,
     CloseForm,
@@ -213,7 +214,7 @@ def administer(request: HttpRequest, location_code: str) -> HttpResponse:
     if not wanted and len(draws) == 1:
         wanted = str(draws[0].pk)
     chosen = next((d for d in draws if str(d.pk) == str(wanted)), None) if wanted else None
-    suggestion = doses.administration_suggestion(chosen) if chosen is not None else None
+    suggestion = dose.administration_suggestion(chosen) if chosen is not None else None
     initial = {"draw": chosen.pk} if chosen is not None else {}
     if suggestion is not None:
         initial["qty_ml"] = suggestion.qty_ml
