@@ -9,12 +9,10 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import QuerySet, Sum
-from django.http import Http404
 
 from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import Role
-from infusionclinic.audit.models import AuditAction
-from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import denied
 from infusionclinic.infusions.dose import pump_record
 from infusionclinic.infusions.models import InfusionSession
 from infusionclinic.patients.models import Patient
@@ -185,14 +183,6 @@ def invoices_visible_to(*, user: User) -> QuerySet[Invoice]:
     return qs
 
 
-def _denied(user: User, object_type: str, requested_id: object) -> None:
-    audit_record(
-        actor=user if user.is_authenticated else None,
-        action=AuditAction.DENIED,
-        detail={"object_type": object_type, "requested_id": str(requested_id)[:64]},
-    )
-
-
 def invoice_get_for_user(*, user: User, invoice_id: int) -> Invoice:
     invoice = (
         invoices_visible_to(user=user)
@@ -201,8 +191,7 @@ def invoice_get_for_user(*, user: User, invoice_id: int) -> Invoice:
         .first()
     )
     if invoice is None:
-        _denied(user, "billing.Invoice", invoice_id)
-        raise Http404("No such invoice.")
+        raise denied(user, "billing.Invoice", invoice_id, "No such invoice.")
     return invoice
 
 
@@ -213,8 +202,7 @@ def payment_get_for_user(*, user: User, payment_id: int) -> Payment:
         .first()
     )
     if payment is None:
-        _denied(user, "billing.Payment", payment_id)
-        raise Http404("No such payment.")
+        raise denied(user, "billing.Payment", payment_id, "No such payment.")
     return payment
 
 

@@ -26,10 +26,15 @@ def require_perm(request: HttpRequest, perm: Perm) -> None:
         raise PermissionDenied
 
 
+# A message naming the capability (`{perm}` is filled in).
+PERM_NAMED = "Your role may not do this ({perm})."
+
+
 def require_role_perm(actor: User, perm: Perm, message: str = "") -> None:
-    """403 (PermissionDenied, with `message` when given) unless `actor`'s role grants `perm`."""
+    """403 (PermissionDenied, with `message` when given; `{perm}` in it names the capability)
+    unless `actor`'s role grants `perm`."""
     if not actor.has_role_perm(perm):
-        raise PermissionDenied(message) if message else PermissionDenied
+        raise PermissionDenied(message.format(perm=perm)) if message else PermissionDenied
 
 
 def require_at_location(actor: User, location: Location | int, message: str = "") -> None:

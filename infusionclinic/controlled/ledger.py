@@ -15,21 +15,16 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from infusionclinic.accounts.models import Location, User
-from infusionclinic.accounts.roles import Perm
 from infusionclinic.accounts.services import user_reauthenticate
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
-from infusionclinic.common.access import require_at_location, require_role_perm
+from infusionclinic.common.access import require_at_location
 
 from . import conf
 from .models import LedgerEntry, Lot
 
 ML_STEP = Decimal("0.01")
 NDC_RE = re.compile(r"^(\d{4}-\d{4}-\d{2}|\d{5}-\d{3}-\d{2}|\d{5}-\d{4}-\d)$")
-
-
-def _require(actor: User, perm: Perm) -> None:
-    require_role_perm(actor, perm)
 
 
 def _quantity_ml(value: Any, field: str = "qty_ml") -> Decimal:

@@ -16,6 +16,7 @@ from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_role_perm
 from infusionclinic.dosing.models import DosingOrder
 from infusionclinic.infusions import dose as session_dose
 
@@ -27,7 +28,6 @@ from .ledger import (  # noqa: F401  (balance_ml, dose_remaining_ml, ndc11: the 
     _check_location,
     _past_or_now,
     _quantity_ml,
-    _require,
     _witness_check,
     balance_ml,
     dose_remaining_ml,
@@ -101,7 +101,7 @@ def receipt_record(
 ) -> LedgerEntry:
     """CS-30: vials received on the supplier's invoice (CS-8), dated the day they arrived (CS-5).
     `storage` (CS-9): the locked cabinet a new lot is kept in."""
-    _require(actor, Perm.CS_RECORD)
+    require_role_perm(actor, Perm.CS_RECORD)
     _check_location(actor, location)
     if not (lot_number or "").strip():
         raise ValidationError({"lot_number": ["Enter the lot number."]})
@@ -148,7 +148,7 @@ def draw_record(
     must not be expired. `order` comes from `dosing.selectors.order_get_for_user`. `session`
     (the session page's draw form, issue 21 point 6) names that encounter; it must be an open
     session of this order at the lot's location."""
-    _require(actor, Perm.CS_RECORD)
+    require_role_perm(actor, Perm.CS_RECORD)
     _check_location(actor, lot.location)
     qty = _quantity_ml(qty_ml)
     if not order.is_signed or getattr(order, "is_superseded", False):
@@ -229,7 +229,7 @@ def administration_record(
     given in mL of the vial's strength (`infusions.dose.administration_suggestion`); once the pump
     has stopped, another quantity needs a reason. (Before that the pump's figure is not final: the
     difference is named on the session, its note and API by `infusions.dose.session_dose_check`.)"""
-    _require(actor, Perm.CS_RECORD)
+    require_role_perm(actor, Perm.CS_RECORD)
     _check_location(actor, draw.lot.location)
     if draw.kind != EntryKind.DRAW:
         raise ValidationError({"dose": ["Choose a draw."]})
@@ -292,7 +292,7 @@ def waste_record(
     """CS-33, CS-44: wastage out of a drawn dose, witnessed by another licensed user who
     re-authenticates in the same request (outside the write transaction, so that a failed attempt's
     audit event is kept)."""
-    _require(actor, Perm.CS_RECORD)
+    require_role_perm(actor, Perm.CS_RECORD)
     _check_location(actor, draw.lot.location)
     if not (reason or "").strip():
         raise ValidationError({"reason": ["Say what was wasted and how (CS-33)."]})
@@ -364,7 +364,7 @@ def adjustment_record(
 ) -> LedgerEntry:
     """CS-40: a correction of one earlier entry, as a new entry with its own signed change to the
     balance, a reason and a re-authenticated witness (CS-44)."""
-    _require(actor, Perm.CS_RECORD)
+    require_role_perm(actor, Perm.CS_RECORD)
     lot = corrects.lot
     _check_location(actor, lot.location)
     try:
@@ -407,7 +407,7 @@ def count_record(
     at: datetime | None = None,
 ) -> Count:
     """CS-39, R2: a count of one lot; a variance beyond tolerance opens a Discrepancy (§7)."""
-    _require(actor, Perm.CS_RECORD)
+    require_role_perm(actor, Perm.CS_RECORD)
     _check_location(actor, lot.location)
     counted = _count_ml(counted_ml, "counted_ml")
     if method not in CountMethod.values:
@@ -464,7 +464,7 @@ def discrepancy_recount(
     another licensed user of the location counts second and re-authenticates on the same screen
     (the waste witness's check, CS-44), outside the write transaction so that a failed attempt's
     audit event is kept. Once per discrepancy, before it is closed."""
-    _require(actor, Perm.CS_RECORD)
+    require_role_perm(actor, Perm.CS_RECORD)
     _check_location(actor, discrepancy.lot.location)
     first = _count_ml(first_count_ml, "first_count_ml")
     second = _count_ml(second_count_ml, "second_count_ml")
@@ -512,7 +512,7 @@ def discrepancy_recount(
 @transaction.atomic
 def discrepancy_investigate(*, actor: User, discrepancy: Discrepancy, notes: str) -> Discrepancy:
     """§7 step 3: the trace, written down (the recount is `discrepancy_recount`)."""
-    _require(actor, Perm.CS_RECORD)
+    require_role_perm(actor, Perm.CS_RECORD)
     _check_location(actor, discrepancy.lot.location)
     discrepancy = Discrepancy.objects.select_for_update().get(pk=discrepancy.pk)
     if discrepancy.status != DiscrepancyStatus.OPEN:
@@ -543,7 +543,7 @@ def discrepancy_close(
 ) -> Discrepancy:
     """§7 step 4: resolved with a reason (documentation error, minor variance, CS-14), or reported
     as theft/loss: a `loss` entry for the missing mL (CS-38; DEA notice and Form 106, CS-13)."""
-    _require(actor, Perm.CS_RECORD)
+    require_role_perm(actor, Perm.CS_RECORD)
     _check_location(actor, discrepancy.lot.location)
     discrepancy = Discrepancy.objects.select_for_update().get(pk=discrepancy.pk)
     if discrepancy.status != DiscrepancyStatus.INVESTIGATED:

@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
-from infusionclinic.common.access import require_perm
+from infusionclinic.common.access import location_get_for_user, require_perm
 from infusionclinic.dosing.selectors import order_get_for_user
 from infusionclinic.infusions import dose
 from infusionclinic.patients.forms import apply_service_errors
@@ -41,7 +41,7 @@ from .reference import receipt_warnings
 
 
 def _location(request: HttpRequest, location_code: str, perm: Perm):
-    location = selectors.cs_location_get_for_user(user=request.user, location_code=location_code)
+    location = location_get_for_user(user=request.user, location=location_code)
     require_perm(request, perm)
     return location
 

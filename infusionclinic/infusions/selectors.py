@@ -10,13 +10,11 @@ from typing import Any
 
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.http import Http404
 from django.utils import timezone
 
 from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import Perm, Role
-from infusionclinic.audit.models import AuditAction
-from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import denied
 from infusionclinic.common.ids import id_from_path
 from infusionclinic.patients.models import Patient
 from infusionclinic.patients.selectors import patients_visible_to
@@ -66,21 +64,8 @@ def session_get_for_user(
         else None
     )
     if session is None:
-        audit_record(
-            actor=user if user.is_authenticated else None,
-            action=AuditAction.DENIED,
-            detail={"object_type": "infusions.InfusionSession", "requested_id": text[:64]},
-        )
-        raise Http404("No such session.")
+        raise denied(user, "infusions.InfusionSession", text, "No such session.")
     return session
-
-
-def location_get_for_user(*, user: User, code: str | None) -> Location:
-    locations = user.locations.all().order_by("name")
-    found = locations.filter(code=code).first() if code else locations.first()
-    if found is None or not user.has_role_perm(Perm.SESSION_RUN):
-        raise Http404("No such location.")
-    return found
 
 
 def baseline_reading(session: InfusionSession) -> VitalSign | None:

@@ -18,6 +18,7 @@ from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.accounts.services import user_reauthenticate
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record, audit_record_batch
+from infusionclinic.common.access import require_at_location, require_role_perm
 from infusionclinic.dosing.models import DosingOrder
 from infusionclinic.intake.selectors import patient_may_be_booked
 from infusionclinic.patients.models import Patient
@@ -60,8 +61,7 @@ def _at(at: datetime | None) -> datetime:
 
 
 def _require_run(actor: User) -> None:
-    if not actor.has_role_perm(Perm.SESSION_RUN):
-        raise PermissionDenied("Your role does not run infusion sessions.")
+    require_role_perm(actor, Perm.SESSION_RUN, "Your role does not run infusion sessions.")
 
 
 def _lock(session: InfusionSession) -> InfusionSession:
@@ -100,8 +100,7 @@ def session_create(
     appointment: Appointment | None = None,
 ) -> InfusionSession:
     _require_run(actor)
-    if not actor.locations.filter(pk=location.pk).exists():
-        raise PermissionDenied("Not one of your locations.")
+    require_at_location(actor, location, "Not one of your locations.")
     if order.patient_id != patient.pk or not order.is_signed:
         raise ValidationError({"order": ["A signed order for this patient is required."]})
     if appointment is not None and appointment.patient_id != patient.pk:

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
-from infusionclinic.common.access import require_perm
+from infusionclinic.common.access import location_get_for_user, require_perm
 from infusionclinic.outcomes.safety import safety_alert_gate, safety_alert_require_seen
 from infusionclinic.patients.forms import apply_service_errors
 from infusionclinic.scheduling.models import AppointmentStatus
@@ -76,7 +76,9 @@ def _board_context(
     request: HttpRequest, location_code: str | None, *, follow_up: bool = False
 ) -> dict[str, Any]:
     _require_run(request)
-    location = selectors.location_get_for_user(user=request.user, code=location_code)
+    location = location_get_for_user(
+        user=request.user, location=location_code, perm=Perm.SESSION_RUN, default_first=True
+    )
     today = timezone.now().astimezone(location.tzinfo).date()
     day, date_error = _board_day(request, today)
     sessions = selectors.board_sessions(user=request.user, location=location, day=day)
@@ -479,7 +481,9 @@ def facility_check(request: HttpRequest, location_code: str) -> HttpResponse:
     from .facility_forms import FacilityCheckForm
 
     _require_run(request)
-    location = selectors.location_get_for_user(user=request.user, code=location_code)
+    location = location_get_for_user(
+        user=request.user, location=location_code, perm=Perm.SESSION_RUN, default_first=True
+    )
     prescribers, clinicians = facility.clinicians_on_site(location)
     form = FacilityCheckForm(request.POST or None, prescribers=prescribers, clinicians=clinicians)
     if request.method == "POST" and form.is_valid():
