@@ -84,6 +84,8 @@ def ledger(request: HttpRequest, location_code: str) -> HttpResponse:
             "destructions": selectors.destructions_at(location=location)[:20],
             "reconciliation": compliance.reconciliation_state(location=location),
             "discrepancies": selectors.open_discrepancies_at(location=location),
+            # Issue 22 point 10: the log's administrations set against the pump's dose given.
+            "dose_disagreements": dose.ledger_disagreements(entries=entries),
             "can_record": request.user.has_role_perm(Perm.CS_RECORD),
             "can_export": request.user.has_role_perm(Perm.CS_EXPORT),
         },
