@@ -814,8 +814,7 @@ def verbal_order_cosign(
     re-authentication runs outside the transaction so that a failed attempt's audit is kept."""
     if actor.role != Role.PRESCRIBER or order.prescriber_id != actor.pk:
         raise PermissionDenied("Only the prescriber who gave the order co-signs it.")
-    if not actor.locations.filter(pk=order.session.location_id).exists():
-        raise PermissionDenied("Not one of your locations.")
+    require_at_location(actor, order.session.location_id, "Not one of your locations.")
     if order.cosigned_at is not None:
         raise ValidationError({"__all__": ["This order is already co-signed."]})
     field, method = ("totp", "totp") if totp else ("password", "password")
