@@ -206,7 +206,7 @@ def session_cs_closed(actor: User, session, *, witness: User | None = None) -> N
     """After the stop: each of the session's draws administered as the pump gave it (CS-32) and
     the rest wasted with a witness who re-authenticates (CS-33, CS-44), so the log matches."""
     from infusionclinic.controlled import services as cs
-    from infusionclinic.controlled.doses import session_dose_check
+    from infusionclinic.infusions.dose import session_dose_check
 
     session.refresh_from_db()
     check = session_dose_check(session)

@@ -8,11 +8,11 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import Http404
 from django.utils import timezone
 
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import denied
 from infusionclinic.common.ids import id_from_path
 
 from .models import ApiToken, User, api_token_credential_hash
@@ -100,12 +100,7 @@ def api_token_get_for_user(*, user: User, token_id: int | str) -> ApiToken:
     pk = id_from_path(str(token_id))
     token = api_tokens_for_user(user=user).filter(pk=pk).first() if pk is not None else None
     if token is None:
-        audit_record(
-            actor=user,
-            action=AuditAction.DENIED,
-            detail={"object_type": "accounts.ApiToken", "requested_id": str(token_id)[:64]},
-        )
-        raise Http404("No such token.")
+        raise denied(user, "accounts.ApiToken", token_id, "No such token.")
     return token
 
 

@@ -22,6 +22,7 @@ from django.utils.http import base36_to_int, urlsafe_base64_encode
 
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_at_location
 from infusionclinic.common.mail import email_enqueue
 
 from .models import User
@@ -73,8 +74,9 @@ def _require_invite_rights(actor: User, patient: Patient) -> None:
     # home location.
     if not actor.has_role_perm(Perm.PATIENT_CREATE):
         raise PermissionDenied("Your role may not invite patients to the portal.")
-    if not actor.locations.filter(pk=patient.home_location_id).exists():
-        raise PermissionDenied("The patient belongs to a location you do not work at.")
+    require_at_location(
+        actor, patient.home_location_id, "The patient belongs to a location you do not work at."
+    )
 
 
 def _locked(patient: Patient) -> Patient:

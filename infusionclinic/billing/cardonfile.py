@@ -30,6 +30,7 @@ from infusionclinic.accounts.models import User
 from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_at_location
 from infusionclinic.patients.models import Patient
 from infusionclinic.scheduling.models import Appointment, AppointmentStatus
 
@@ -260,8 +261,7 @@ class FeeQuote:
 def _may_charge(actor: User, appointment: Appointment) -> None:
     if actor.role == Role.PATIENT or not actor.has_role_perm(Perm.BILLING_MANAGE):
         raise PermissionDenied
-    if not actor.locations.filter(pk=appointment.location_id).exists():
-        raise PermissionDenied
+    require_at_location(actor, appointment.location_id)
 
 
 def fee_quote(*, actor: User, appointment: Appointment) -> FeeQuote:

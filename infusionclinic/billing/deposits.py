@@ -26,6 +26,7 @@ from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_at_location
 from infusionclinic.scheduling.models import Appointment, AppointmentKind, AppointmentStatus
 
 from . import online
@@ -146,8 +147,7 @@ def _may_pay(actor: User, deposit: Deposit) -> None:
         return
     if not actor.has_role_perm(Perm.BILLING_MANAGE):
         raise PermissionDenied
-    if not actor.locations.filter(pk=appointment.location_id).exists():
-        raise PermissionDenied
+    require_at_location(actor, appointment.location_id)
 
 
 @transaction.atomic
@@ -200,8 +200,7 @@ def deposit_refund(*, actor: User, deposit: Deposit) -> Deposit:
     if actor.role != Role.ADMIN or not actor.has_role_perm(Perm.BILLING_MANAGE):
         raise PermissionDenied
     deposit = Deposit.objects.select_for_update().select_related("appointment").get(pk=deposit.pk)
-    if not actor.locations.filter(pk=deposit.appointment.location_id).exists():
-        raise PermissionDenied
+    require_at_location(actor, deposit.appointment.location_id)
     if deposit.status != DepositStatus.PAID or deposit.applied_payment_id:
         raise ValidationError(
             "Only a paid deposit not yet applied to an invoice is refunded here "

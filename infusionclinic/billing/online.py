@@ -26,6 +26,7 @@ from infusionclinic.accounts.models import User
 from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_at_location
 from infusionclinic.patients.models import Patient
 
 from .models import (
@@ -105,8 +106,7 @@ def _may_pay(actor: User, invoice: Invoice) -> None:
         return
     if not actor.has_role_perm(Perm.BILLING_MANAGE):
         raise PermissionDenied
-    if not actor.locations.filter(pk=invoice.location_id).exists():
-        raise PermissionDenied
+    require_at_location(actor, invoice.location_id)
 
 
 @dataclass(frozen=True)
@@ -229,8 +229,7 @@ def _may_buy_package(actor: User, patient: Patient, plan: PackagePlan) -> None:
         return
     if not actor.has_role_perm(Perm.BILLING_MANAGE):
         raise PermissionDenied
-    if not actor.locations.filter(pk=plan.location_id).exists():
-        raise PermissionDenied
+    require_at_location(actor, plan.location_id)
 
 
 @transaction.atomic
@@ -487,8 +486,7 @@ def processor_refund(
     if actor.role != Role.ADMIN or not actor.has_role_perm(Perm.BILLING_MANAGE):
         raise PermissionDenied
     invoice = Invoice.objects.select_for_update().get(pk=payment.invoice_id)
-    if not actor.locations.filter(pk=invoice.location_id).exists():
-        raise PermissionDenied
+    require_at_location(actor, invoice.location_id)
     if not request_key:
         raise ValidationError(
             {"amount": ["The form is out of date: reload the page and refund again."]}
@@ -550,8 +548,7 @@ def package_refund(
     if actor.role != Role.ADMIN or not actor.has_role_perm(Perm.BILLING_MANAGE):
         raise PermissionDenied
     invoice = Invoice.objects.select_for_update().get(pk=purchase.invoice_id)
-    if not actor.locations.filter(pk=invoice.location_id).exists():
-        raise PermissionDenied
+    require_at_location(actor, invoice.location_id)
     if not request_key:
         raise ValidationError("The form is out of date: reload the page and refund again.")
     purchase = PackagePurchase.objects.select_for_update().get(pk=purchase.pk)

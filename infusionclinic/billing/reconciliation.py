@@ -17,6 +17,7 @@ from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_at_location
 from infusionclinic.common.spreadsheet import csv_safe
 
 from .models import Deposit, Payment, PaymentKind
@@ -104,8 +105,7 @@ def reconciliation_day(*, actor: User, location: Location, day: date) -> Reconci
     Stripe's own record of the day."""
     if actor.role != Role.ADMIN or not actor.has_role_perm(Perm.BILLING_MANAGE):
         raise PermissionDenied
-    if not actor.locations.filter(pk=location.pk).exists():
-        raise PermissionDenied
+    require_at_location(actor, location)
     tz = location.tzinfo
     start = datetime.combine(day, time.min, tzinfo=tz)
     end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)

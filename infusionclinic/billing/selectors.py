@@ -9,14 +9,12 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import QuerySet, Sum
-from django.http import Http404
 
 from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import Role
-from infusionclinic.audit.models import AuditAction
-from infusionclinic.audit.services import audit_record
-from infusionclinic.infusions.models import InfusionSession, PumpAction
-from infusionclinic.infusions.rules import running_seconds
+from infusionclinic.common.access import denied
+from infusionclinic.infusions.dose import pump_record
+from infusionclinic.infusions.models import InfusionSession
 from infusionclinic.patients.models import Patient
 from infusionclinic.patients.selectors import patients_visible_to
 from infusionclinic.scheduling.models import Appointment
@@ -61,16 +59,14 @@ def infusion_timing(*, appointment: Appointment) -> InfusionTiming | None:
     session = InfusionSession.objects.filter(appointment=appointment).first()
     if session is None:
         return None
-    events = [(e.action, e.at) for e in session.pump.order_by("at", "pk")]
-    starts = [at for action, at in events if action == PumpAction.START]
-    if not starts:
+    # Issue 22 point 10: the pump record (running time, stop) is read from the one module that
+    # owns the dose given, so the invoice's codes and the session's dose come from one record.
+    record = pump_record(session)
+    if record.started_at is None:
         return None
-    last_action, last_at = events[-1]
-    stopped_at = last_at if last_action == PumpAction.STOP else None
-    if stopped_at is None:
-        return InfusionTiming(session.pk, starts[0], None, timedelta(0))
-    seconds = running_seconds(events, now=stopped_at)
-    return InfusionTiming(session.pk, starts[0], stopped_at, timedelta(seconds=float(seconds)))
+    if record.stopped_at is None:
+        return InfusionTiming(session.pk, record.started_at, None, timedelta(0))
+    return InfusionTiming(session.pk, record.started_at, record.stopped_at, record.running)
 
 
 def _minutes(span: timedelta) -> Decimal:
@@ -187,14 +183,6 @@ def invoices_visible_to(*, user: User) -> QuerySet[Invoice]:
     return qs
 
 
-def _denied(user: User, object_type: str, requested_id: object) -> None:
-    audit_record(
-        actor=user if user.is_authenticated else None,
-        action=AuditAction.DENIED,
-        detail={"object_type": object_type, "requested_id": str(requested_id)[:64]},
-    )
-
-
 def invoice_get_for_user(*, user: User, invoice_id: int) -> Invoice:
     invoice = (
         invoices_visible_to(user=user)
@@ -203,8 +191,7 @@ def invoice_get_for_user(*, user: User, invoice_id: int) -> Invoice:
         .first()
     )
     if invoice is None:
-        _denied(user, "billing.Invoice", invoice_id)
-        raise Http404("No such invoice.")
+        raise denied(user, "billing.Invoice", invoice_id, "No such invoice.")
     return invoice
 
 
@@ -215,8 +202,7 @@ def payment_get_for_user(*, user: User, payment_id: int) -> Payment:
         .first()
     )
     if payment is None:
-        _denied(user, "billing.Payment", payment_id)
-        raise Http404("No such payment.")
+        raise denied(user, "billing.Payment", payment_id, "No such payment.")
     return payment
 
 

@@ -15,6 +15,7 @@ from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_at_location, require_role_perm
 from infusionclinic.patients.models import Patient
 from infusionclinic.patients.services import npi_is_valid
 from infusionclinic.scheduling.models import Appointment, AppointmentStatus
@@ -47,13 +48,6 @@ from .units import infusion_code_units
 MAX_UNITS = 24
 
 
-def _require(actor: User, location: Location) -> None:
-    if not actor.has_role_perm(Perm.BILLING_MANAGE):
-        raise PermissionDenied
-    if not actor.locations.filter(pk=location.pk).exists():
-        raise PermissionDenied
-
-
 def _money(value: Decimal | str, field: str, *, positive: bool = True) -> Decimal:
     try:
         amount = Decimal(str(value).strip())
@@ -79,7 +73,8 @@ def price_set(
     effective_from: date,
 ) -> Price:
     """A new price from a date on; older rows stay, so past invoices keep their explanation."""
-    _require(actor, location)
+    require_role_perm(actor, Perm.BILLING_MANAGE)
+    require_at_location(actor, location)
     service = BillableService.objects.filter(code=service_code, active=True).first()
     if service is None:
         raise ValidationError({"service": ["Unknown service code."]})
@@ -212,7 +207,8 @@ def invoice_create(
     infusion codes and their units are added from its session's pump running time (CODE-PX-R1,
     PX1, PX2). A package with sessions left that covers one of the lines pays for one session of
     it (a credit of that line's unit price)."""
-    _require(actor, appointment.location)
+    require_role_perm(actor, Perm.BILLING_MANAGE)
+    require_at_location(actor, appointment.location)
     appointment = (
         Appointment.objects.select_for_update().select_related("location").get(pk=appointment.pk)
     )
@@ -332,7 +328,8 @@ def package_sell(
         if not paid_online:
             raise PermissionDenied
     else:
-        _require(actor, plan.location)
+        require_role_perm(actor, Perm.BILLING_MANAGE)
+        require_at_location(actor, plan.location)
         if not plan.active:
             raise ValidationError({"plan": ["This package is no longer offered."]})
     price = plan.price if price is None else price
@@ -378,7 +375,8 @@ def payment_record(
     at: datetime | None = None,
 ) -> Payment:
     """Record money staff took. Never more than the balance: the balance does not go negative."""
-    _require(actor, invoice.location)
+    require_role_perm(actor, Perm.BILLING_MANAGE)
+    require_at_location(actor, invoice.location)
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     value = _money(amount, "amount")
     if method not in PaymentMethod.values:
@@ -420,7 +418,8 @@ def refund_record(
 ) -> Payment:
     """Give money back against one payment; never more than that payment less its refunds."""
     invoice = Invoice.objects.select_for_update().get(pk=payment.invoice_id)
-    _require(actor, invoice.location)
+    require_role_perm(actor, Perm.BILLING_MANAGE)
+    require_at_location(actor, invoice.location)
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
     if payment.kind != PaymentKind.PAYMENT:
         raise ValidationError({"payment": ["Refund a payment, not a refund."]})

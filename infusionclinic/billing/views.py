@@ -22,7 +22,7 @@ from django.views.decorators.http import require_POST
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
-from infusionclinic.common.access import require_perm
+from infusionclinic.common.access import location_get_for_user, require_perm
 from infusionclinic.common.bounds import date_from_text
 from infusionclinic.patients.forms import apply_service_errors
 from infusionclinic.patients.models import Patient
@@ -439,9 +439,7 @@ def _reconciliation(request: HttpRequest, location_code: str):  # noqa: ANN202
     from .reconciliation import reconciliation_day
 
     require_perm(request, Perm.BILLING_MANAGE)
-    location = request.user.locations.filter(code=location_code).first()
-    if location is None:
-        raise Http404("No such location.")
+    location = location_get_for_user(user=request.user, location=location_code)
     raw = request.GET.get("date") or ""
     try:
         day = date_from_text(raw) if raw else timezone.localdate(timezone=location.tzinfo)

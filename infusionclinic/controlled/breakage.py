@@ -18,9 +18,10 @@ from django.db import transaction
 
 from infusionclinic.accounts.models import User
 from infusionclinic.accounts.roles import Perm
+from infusionclinic.common.access import require_role_perm
 
+from .ledger import _append, _check_location, _quantity_ml, _witness_check
 from .models import EntryKind, LedgerEntry, Lot
-from .services import _append, _check_location, _quantity_ml, _require, _witness_check
 
 
 def breakage_record(
@@ -35,7 +36,7 @@ def breakage_record(
     occurred_at: datetime | None = None,
 ) -> LedgerEntry:
     """CS-20: a witnessed breakage/spill of `qty_ml` of `lot` that cannot be recovered."""
-    _require(actor, Perm.CS_RECORD)
+    require_role_perm(actor, Perm.CS_RECORD)
     _check_location(actor, lot.location)
     if recoverable:
         raise ValidationError(

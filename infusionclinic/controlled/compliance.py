@@ -22,8 +22,10 @@ from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_role_perm
 
 from . import business_days, conf
+from .ledger import _append, _check_location, _quantity_ml, _witness_check, balance_ml
 from .models import (
     Count,
     Destruction,
@@ -37,7 +39,7 @@ from .models import (
     Reconciliation,
     Registration,
 )
-from .services import _append, _check_location, _quantity_ml, _require, _witness_check, balance_ml
+from .selectors import open_discrepancies_at, open_draws_at
 
 DEA_RE = re.compile(r"^[A-Z]{2}\d{7}$")
 
@@ -74,7 +76,7 @@ def registration_record(
     principal_business: str = "Practitioner",
 ) -> Registration:
     """§4 `Registration` (CS-4: one per registered location; a renewal is a new row)."""
-    _require(actor, Perm.CS_EXPORT)
+    require_role_perm(actor, Perm.CS_EXPORT)
     _check_location(actor, location)
     number = (dea_number or "").strip().upper()
     errors: dict[str, list[str]] = {}
@@ -234,7 +236,7 @@ def destruction_record(
     two authorized employees witnessing, both re-authenticating on this screen (CS-44), distinct
     from each other and from the actor. One ledger entry per line, all in one transaction. The
     witnesses are checked before the transaction so a failed attempt's audit event is kept."""
-    _require(actor, Perm.CS_RECORD)
+    require_role_perm(actor, Perm.CS_RECORD)
     _check_location(actor, location)
     parsed = _lines(location, lines)
     errors: dict[str, list[str]] = {}
@@ -295,7 +297,7 @@ def reverse_distributor_return_record(
 ) -> Destruction:
     """CS-17, CS-37: inventory returned to a DEA-registered reverse distributor (their name,
     address and DEA number are recorded, as for a transfer, CS-36)."""
-    _require(actor, Perm.CS_RECORD)
+    require_role_perm(actor, Perm.CS_RECORD)
     _check_location(actor, location)
     parsed = _lines(location, lines)
     number = (distributor_dea or "").strip().upper()
@@ -338,7 +340,7 @@ def vial_remainder_waste_record(
     """CS-21: only when the clinic sets `CONTROLLED_MDV_REMAINDER_IS_WASTAGE`, a multiple-dose
     vial's remainder discarded right after a dose is recorded as witnessed wastage (CS-15, CS-44);
     by default it is inventory and goes through `destruction_record` (Form 41)."""
-    _require(actor, Perm.CS_RECORD)
+    require_role_perm(actor, Perm.CS_RECORD)
     _check_location(actor, lot.location)
     if not conf.mdv_remainder_is_wastage():
         raise ValidationError(
@@ -426,7 +428,7 @@ def loss_report_open(
 ) -> LossReport:
     """CS-38: a theft or loss takes the missing quantity out of stock (one `loss` entry per lot)
     and opens the report whose deadlines run from the discovery (CS-13)."""
-    _require(actor, Perm.CS_RECORD)
+    require_role_perm(actor, Perm.CS_RECORD)
     _check_location(actor, location)
     parsed = _lines(location, lines)
     errors: dict[str, list[str]] = {}
@@ -482,7 +484,7 @@ def loss_report_open(
 
 
 def _report_step(actor: User, report: LossReport) -> LossReport:
-    _require(actor, Perm.CS_RECORD)
+    require_role_perm(actor, Perm.CS_RECORD)
     _check_location(actor, report.location)
     return LossReport.objects.select_for_update().select_related("location").get(pk=report.pk)
 
@@ -581,8 +583,6 @@ class ReconciliationState:
 
 
 def reconciliation_state(*, location: Location) -> ReconciliationState:
-    from .selectors import open_discrepancies_at, open_draws_at
-
     today = _local_today(location)
     start = datetime.combine(today, time.min, tzinfo=location.tzinfo)
     counts: dict[int, Count] = {}
@@ -616,7 +616,7 @@ def reconciliation_sign(
     """R2: the close-of-business reconciliation, signed by the actor and a second licensed user
     who re-authenticates on the same screen (CS-44). Refused while any dose is open (CS-43:
     administered + wasted must equal drawn) or a lot in stock has no count today."""
-    _require(actor, Perm.CS_RECORD)
+    require_role_perm(actor, Perm.CS_RECORD)
     _check_location(actor, location)
     if actor.role not in conf.witness_roles():
         raise PermissionDenied("R2: the reconciliation is signed by licensed users.")

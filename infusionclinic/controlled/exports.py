@@ -16,11 +16,12 @@ from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_role_perm
 from infusionclinic.common.spreadsheet import csv_safe_row
 
 from . import compliance
+from .ledger import balance_ml
 from .models import Destruction, DestructionKind, LossReport, Lot
-from .services import _require, balance_ml
 
 INVENTORY_HEADER = [
     "registrant",
@@ -129,7 +130,7 @@ def inventory_csv(
     """CS-11: per lot the product's name, form, strength, container volume and the number of
     containers (full + partial mL), with the date and the opening/close-of-business flag.
     Schedule III only (this log holds ketamine, CS-1)."""
-    _require(actor, Perm.CS_EXPORT)
+    require_role_perm(actor, Perm.CS_EXPORT)
     if opening_or_close not in ("opening", "close"):
         opening_or_close = "close"
     if inventory_type not in INVENTORY_TYPES:
@@ -184,7 +185,7 @@ def loss_pack_csv(*, actor: User, location: Location) -> str:
     address, phone, county, principal business), discovery, type, police, purchase value,
     carrier, the items (NDC, lot, name, strength, form, containers + partial mL), the number of
     thefts/losses in the 24 months before, and CS-13's deadlines with what was done."""
-    _require(actor, Perm.CS_EXPORT)
+    require_role_perm(actor, Perm.CS_EXPORT)
     reports = sorted(compliance.loss_reports_at(location=location), key=lambda r: r.discovered_at)
     rows = []
     for report in reports:
@@ -247,7 +248,7 @@ def _iso(value: datetime | None) -> str:
 def loss_notice_draft(*, actor: User, report: LossReport) -> str:
     """R5: a draft of the written notice to the DEA Field Division Office (CS-13: within 1
     business day of discovery), for the registrant to check, sign and send."""
-    _require(actor, Perm.CS_EXPORT)
+    require_role_perm(actor, Perm.CS_EXPORT)
     reg = report.registration or compliance.registration_current(location=report.location)
     deadlines = compliance.loss_deadlines(report)
     tz = report.location.tzinfo
@@ -286,7 +287,7 @@ def form41_csv(*, actor: User, destruction: Destruction) -> str:
     """CS-18: DEA Form 41's data for one on-site destruction: registrant, per line the NDC,
     lot, name, strength, form, package quantity, full packages, partial package and total
     destroyed; date, method and place; both witnesses and when they signed (re-authenticated)."""
-    _require(actor, Perm.CS_EXPORT)
+    require_role_perm(actor, Perm.CS_EXPORT)
     if destruction.kind != DestructionKind.ON_SITE:
         raise ValidationError({"destruction": ["Form 41 is for on-site destruction only."]})
     reg = destruction.registration or compliance.registration_current(location=destruction.location)

@@ -25,11 +25,11 @@ from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_role_perm
 from infusionclinic.common.spreadsheet import csv_safe_row
 
 from . import compliance, retention
 from .models import EntryKind, LedgerEntry, StorageTransfer
-from .services import _require
 
 COMMON = ["registrant", "dea_number", "location", "ndc", "name", "strength_mg_per_ml", "lot"]
 HEADERS: dict[str, list[str]] = {
@@ -201,7 +201,7 @@ def records_csv(
 ) -> str:
     """CS-47: one report of HEADERS for one registered location and a date range (inclusive, in
     the location's time zone)."""
-    _require(actor, Perm.CS_EXPORT)
+    require_role_perm(actor, Perm.CS_EXPORT)
     if report not in HEADERS:
         raise ValidationError({"report": ["Choose one of: " + ", ".join(HEADERS) + "."]})
     if date_from > date_to:

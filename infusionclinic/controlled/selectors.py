@@ -3,34 +3,15 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from django.http import Http404
 
 from infusionclinic.accounts.models import Location, User
-from infusionclinic.accounts.roles import STAFF_ROLES
-from infusionclinic.audit.models import AuditAction
-from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import denied
 from infusionclinic.common.ids import id_from_path
 from infusionclinic.dosing.models import DosingOrder, OrderStatus
 from infusionclinic.dosing.selectors import orders_visible_to
 
+from .ledger import dose_remaining_ml
 from .models import Destruction, Discrepancy, EntryKind, LedgerEntry, LossReport, Lot, Registration
-
-
-def _denied(user: User, object_type: str, requested: int | str) -> Http404:
-    audit_record(
-        actor=user if user.is_authenticated else None,
-        action=AuditAction.DENIED,
-        detail={"object_type": object_type, "requested_id": str(requested)[:64]},
-    )
-    return Http404("Not found.")
-
-
-def cs_location_get_for_user(*, user: User, location_code: str) -> Location:
-    qs = user.locations.all() if user.role in STAFF_ROLES else Location.objects.none()
-    found = qs.filter(code=location_code).first()
-    if found is None:
-        raise _denied(user, "accounts.Location", location_code)
-    return found
 
 
 def lot_get_for_user(*, user: User, location: Location, lot_id: int | str) -> Lot:
@@ -41,7 +22,7 @@ def lot_get_for_user(*, user: User, location: Location, lot_id: int | str) -> Lo
         else None
     )
     if lot is None:
-        raise _denied(user, "controlled.Lot", lot_id)
+        raise denied(user, "controlled.Lot", lot_id)
     return lot
 
 
@@ -55,7 +36,7 @@ def draw_get_for_user(*, user: User, location: Location, entry_id: int | str) ->
         else None
     )
     if entry is None:
-        raise _denied(user, "controlled.LedgerEntry", entry_id)
+        raise denied(user, "controlled.LedgerEntry", entry_id)
     return entry
 
 
@@ -71,7 +52,7 @@ def discrepancy_get_for_user(
         else None
     )
     if found is None:
-        raise _denied(user, "controlled.Discrepancy", discrepancy_id)
+        raise denied(user, "controlled.Discrepancy", discrepancy_id)
     return found
 
 
@@ -99,8 +80,6 @@ def signed_orders_at(*, user: User, location: Location) -> QuerySet[DosingOrder]
 
 def open_draws_at(*, location: Location) -> list[LedgerEntry]:
     """Draws whose dose is not yet fully administered or wasted (CS-43)."""
-    from .services import dose_remaining_ml
-
     draws = LedgerEntry.objects.filter(lot__location=location, kind=EntryKind.DRAW).select_related(
         "lot__product", "patient"
     )
@@ -140,7 +119,7 @@ def destruction_get_for_user(
         else None
     )
     if found is None:
-        raise _denied(user, "controlled.Destruction", destruction_id)
+        raise denied(user, "controlled.Destruction", destruction_id)
     return found
 
 
@@ -154,5 +133,5 @@ def loss_report_get_for_user(*, user: User, location: Location, report_id: int |
         else None
     )
     if found is None:
-        raise _denied(user, "controlled.LossReport", report_id)
+        raise denied(user, "controlled.LossReport", report_id)
     return found

@@ -4,23 +4,35 @@ transaction; a refused call raises ValidationError and writes nothing (CS-41, CS
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import Perm
-from infusionclinic.accounts.services import user_reauthenticate
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_role_perm
 from infusionclinic.dosing.models import DosingOrder
+from infusionclinic.infusions import dose as session_dose
 
-from . import conf
+from . import compliance, conf
+from .ledger import (  # noqa: F401  (balance_ml, dose_remaining_ml, ndc11: the ledger's reads, also read as services.*)
+    ML_STEP,
+    NDC_RE,
+    _append,
+    _check_location,
+    _past_or_now,
+    _quantity_ml,
+    _witness_check,
+    balance_ml,
+    dose_remaining_ml,
+    ndc11,
+)
 from .models import (
     Count,
     CountMethod,
@@ -31,145 +43,6 @@ from .models import (
     Lot,
     Product,
 )
-
-ML_STEP = Decimal("0.01")
-NDC_RE = re.compile(r"^(\d{4}-\d{4}-\d{2}|\d{5}-\d{3}-\d{2}|\d{5}-\d{4}-\d)$")
-
-
-def _require(actor: User, perm: Perm) -> None:
-    if not actor.has_role_perm(perm):
-        raise PermissionDenied
-
-
-def _quantity_ml(value: Any, field: str = "qty_ml") -> Decimal:
-    try:
-        qty = Decimal(str(value))
-    except (InvalidOperation, ValueError) as exc:
-        raise ValidationError({field: ["Enter a number of mL."]}) from exc
-    if not qty.is_finite() or qty <= 0 or qty != qty.quantize(ML_STEP) or qty >= 10**8:
-        raise ValidationError({field: ["Enter a positive quantity in mL (at most 2 decimals)."]})
-    return qty
-
-
-def ndc11(ndc: str) -> str:
-    """CS-24: the 11-digit 5-4-2 billing form, zero-padding the short segment of the printed form;
-    an unhyphenated string is refused (its segments cannot be inferred)."""
-    if not NDC_RE.match(ndc):
-        raise ValidationError({"ndc": ["Enter the NDC as printed: 4-4-2, 5-3-2 or 5-4-1."]})
-    a, b, c = ndc.split("-")
-    return f"{a.zfill(5)}-{b.zfill(4)}-{c.zfill(2)}"
-
-
-def balance_ml(lot: Lot) -> Decimal:
-    last = lot.entries.order_by("-seq").values_list("balance_after_ml", flat=True).first()
-    return last if last is not None else Decimal("0.00")
-
-
-def dose_remaining_ml(draw: LedgerEntry) -> Decimal:
-    """CS-43: drawn − administered − wasted − corrected for this dose."""
-    # Summed in Python: SQLite's SUM of decimals is a float, and this must be exact (CS-43).
-    used = sum(draw.dose_entries.values_list("qty_ml", flat=True), Decimal(0))
-    return draw.qty_ml - used
-
-
-def _past_or_now(at: datetime | None) -> datetime:
-    """A time for a record entered late (the demo's history): default now, never ahead."""
-    now = timezone.now()
-    if at is None:
-        return now
-    if timezone.is_naive(at) or at > now:
-        raise ValidationError({"at": ["Give a past time with its time zone."]})
-    return at
-
-
-def _check_location(actor: User, location: Location) -> None:
-    if not actor.locations.filter(pk=location.pk).exists():
-        raise PermissionDenied
-
-
-def _witness_check(
-    *,
-    actor: User,
-    lot: Lot | None = None,
-    location: Location | None = None,
-    witness_email: str,
-    witness_secret: str,
-    purpose: str,
-    field: str = "witness",
-) -> User:
-    """CS-44: another active user in a licensed role at this location, re-authenticated now.
-    `field` names the form fields the errors belong to (`<field>_email`, `<field>_secret`)."""
-    location_id = lot.location_id if lot is not None else location.pk  # type: ignore[union-attr]
-    email_field, secret_field = f"{field}_email", f"{field}_secret"
-    witness = User.objects.filter(email__iexact=(witness_email or "").strip()).first()
-    if witness is None or not witness.is_active:
-        raise ValidationError({email_field: ["No such active user."]})
-    if witness.pk == actor.pk:
-        raise ValidationError({email_field: ["The witness must be another person (CS-44)."]})
-    if witness.role not in conf.witness_roles():
-        raise ValidationError({email_field: ["The witness must be a licensed user (CS-44)."]})
-    if not witness.locations.filter(pk=location_id).exists():
-        raise ValidationError({email_field: ["The witness does not work at this location."]})
-    if not user_reauthenticate(user=witness, secret=witness_secret, purpose=purpose):
-        raise ValidationError({secret_field: ["The witness's password or code is wrong."]})
-    return witness
-
-
-def _append(
-    *,
-    actor: User,
-    lot: Lot,
-    kind: str,
-    qty_ml: Decimal,
-    delta_ml: Decimal,
-    occurred_at: datetime | None,
-    patient: Any = None,
-    audit_extra: dict[str, Any] | None = None,
-    **fields: Any,
-) -> LedgerEntry:
-    """Append under the lot's row lock. The caller holds the transaction."""
-    Lot.objects.select_for_update().filter(pk=lot.pk).first()
-    last = lot.entries.order_by("-seq").values_list("seq", "balance_after_ml").first()
-    seq, balance = last if last is not None else (0, Decimal("0.00"))
-    after = balance + delta_ml
-    if after < 0:  # CS-41: a hard stop
-        raise ValidationError(
-            {"qty_ml": [f"Only {balance} mL of lot {lot.lot_number} is on hand (CS-41)."]}
-        )
-    now = timezone.now()
-    if occurred_at is not None and occurred_at > now:
-        raise ValidationError({"occurred_at": ["The event cannot be in the future."]})
-    concentration = lot.product.strength_mg_per_ml
-    entry = LedgerEntry.objects.create(
-        lot=lot,
-        seq=seq + 1,
-        kind=kind,
-        qty_ml=qty_ml,
-        concentration_mg_per_ml=concentration,
-        qty_mg=qty_ml * concentration,  # CS-48
-        delta_ml=delta_ml,
-        balance_after_ml=after,
-        occurred_at=occurred_at or now,
-        actor=actor,
-        patient=patient,
-        **fields,
-    )
-    audit_record(
-        actor=actor,
-        action=AuditAction.CREATE,
-        patient=patient,
-        obj=entry,
-        detail={
-            "kind": kind,
-            "lot": lot.lot_number,
-            "location": lot.location.code,
-            "qty_ml": str(qty_ml),
-            "balance_after_ml": str(after),
-            "witness": entry.witness.email if entry.witness else "",
-            **(audit_extra or {}),
-        },
-    )
-    return entry
 
 
 @transaction.atomic
@@ -228,7 +101,7 @@ def receipt_record(
 ) -> LedgerEntry:
     """CS-30: vials received on the supplier's invoice (CS-8), dated the day they arrived (CS-5).
     `storage` (CS-9): the locked cabinet a new lot is kept in."""
-    _require(actor, Perm.CS_RECORD)
+    require_role_perm(actor, Perm.CS_RECORD)
     _check_location(actor, location)
     if not (lot_number or "").strip():
         raise ValidationError({"lot_number": ["Enter the lot number."]})
@@ -275,7 +148,7 @@ def draw_record(
     must not be expired. `order` comes from `dosing.selectors.order_get_for_user`. `session`
     (the session page's draw form, issue 21 point 6) names that encounter; it must be an open
     session of this order at the lot's location."""
-    _require(actor, Perm.CS_RECORD)
+    require_role_perm(actor, Perm.CS_RECORD)
     _check_location(actor, lot.location)
     qty = _quantity_ml(qty_ml)
     if not order.is_signed or getattr(order, "is_superseded", False):
@@ -284,15 +157,12 @@ def draw_record(
         raise ValidationError({"order": ["The order's patient is not a patient of this location."]})
     if lot.expiry < timezone.localdate(timezone=lot.location.tzinfo):
         raise ValidationError({"lot": ["This lot has expired (CS-31)."]})
-    from infusionclinic.infusions.models import InfusionSession
-    from infusionclinic.infusions.selectors import OPEN_STATES, open_session_for_order
-
     if session is not None:  # read again: its state as it is now
-        session = InfusionSession.objects.filter(
-            pk=session.pk, order=order, location_id=lot.location_id, state__in=OPEN_STATES
-        ).first()
+        session = session_dose.open_session_get(
+            session_id=session.pk, order_id=order.pk, location_id=lot.location_id
+        )
     else:
-        session = open_session_for_order(order_id=order.pk, location=lot.location)
+        session = session_dose.open_session_for_order(order_id=order.pk, location=lot.location)
     if session is None:
         raise ValidationError(
             {
@@ -356,12 +226,10 @@ def administration_record(
     """CS-32: what the patient received out of a drawn dose: less than drawn is allowed (the
     infusion stopped early; the rest is wasted, CS-33), more than the dose has left is refused
     (CS-41, CS-43). For a draw made for an infusion session, `qty_ml` defaults to the pump's dose
-    given in mL of the vial's strength (`doses.administration_suggestion`); once the pump has
-    stopped, another quantity needs a reason. (Before that the pump's figure is not final: the
-    difference is named on the session, its note and API by `doses.session_dose_check`.)"""
-    from .doses import administration_suggestion, infusion_over
-
-    _require(actor, Perm.CS_RECORD)
+    given in mL of the vial's strength (`infusions.dose.administration_suggestion`); once the pump
+    has stopped, another quantity needs a reason. (Before that the pump's figure is not final: the
+    difference is named on the session, its note and API by `infusions.dose.session_dose_check`.)"""
+    require_role_perm(actor, Perm.CS_RECORD)
     _check_location(actor, draw.lot.location)
     if draw.kind != EntryKind.DRAW:
         raise ValidationError({"dose": ["Choose a draw."]})
@@ -370,7 +238,7 @@ def administration_record(
     draw = LedgerEntry.objects.select_related(
         "lot__product", "lot__location", "patient", "order", "session"
     ).get(pk=draw.pk)
-    suggestion = administration_suggestion(draw)
+    suggestion = session_dose.administration_suggestion(draw)
     if qty_ml is None or str(qty_ml).strip() == "":
         if suggestion is None:
             raise ValidationError({"qty_ml": ["Enter the quantity administered."]})
@@ -388,7 +256,8 @@ def administration_record(
             "pump_default_ml": str(suggestion.qty_ml),
             "differs_from_pump": qty != suggestion.qty_ml,
         }
-        if qty != suggestion.qty_ml and infusion_over(draw.session) and not (reason or "").strip():
+        over = session_dose.infusion_over(draw.session)
+        if qty != suggestion.qty_ml and over and not (reason or "").strip():
             raise ValidationError(
                 {
                     "reason": [
@@ -423,7 +292,7 @@ def waste_record(
     """CS-33, CS-44: wastage out of a drawn dose, witnessed by another licensed user who
     re-authenticates in the same request (outside the write transaction, so that a failed attempt's
     audit event is kept)."""
-    _require(actor, Perm.CS_RECORD)
+    require_role_perm(actor, Perm.CS_RECORD)
     _check_location(actor, draw.lot.location)
     if not (reason or "").strip():
         raise ValidationError({"reason": ["Say what was wasted and how (CS-33)."]})
@@ -463,8 +332,6 @@ def stock_out_record(
     LossReport with its deadlines (CS-13). Destruction and return to a reverse distributor have
     their own records (CS-17/18/37: `compliance.destruction_record`,
     `compliance.reverse_distributor_return_record`)."""
-    from . import compliance
-
     if kind == EntryKind.DESTRUCTION:
         raise ValidationError(
             {"kind": ["CS-17: destruction is recorded on Form 41 with two witnesses."]}
@@ -497,7 +364,7 @@ def adjustment_record(
 ) -> LedgerEntry:
     """CS-40: a correction of one earlier entry, as a new entry with its own signed change to the
     balance, a reason and a re-authenticated witness (CS-44)."""
-    _require(actor, Perm.CS_RECORD)
+    require_role_perm(actor, Perm.CS_RECORD)
     lot = corrects.lot
     _check_location(actor, lot.location)
     try:
@@ -540,7 +407,7 @@ def count_record(
     at: datetime | None = None,
 ) -> Count:
     """CS-39, R2: a count of one lot; a variance beyond tolerance opens a Discrepancy (§7)."""
-    _require(actor, Perm.CS_RECORD)
+    require_role_perm(actor, Perm.CS_RECORD)
     _check_location(actor, lot.location)
     counted = _count_ml(counted_ml, "counted_ml")
     if method not in CountMethod.values:
@@ -597,7 +464,7 @@ def discrepancy_recount(
     another licensed user of the location counts second and re-authenticates on the same screen
     (the waste witness's check, CS-44), outside the write transaction so that a failed attempt's
     audit event is kept. Once per discrepancy, before it is closed."""
-    _require(actor, Perm.CS_RECORD)
+    require_role_perm(actor, Perm.CS_RECORD)
     _check_location(actor, discrepancy.lot.location)
     first = _count_ml(first_count_ml, "first_count_ml")
     second = _count_ml(second_count_ml, "second_count_ml")
@@ -645,7 +512,7 @@ def discrepancy_recount(
 @transaction.atomic
 def discrepancy_investigate(*, actor: User, discrepancy: Discrepancy, notes: str) -> Discrepancy:
     """§7 step 3: the trace, written down (the recount is `discrepancy_recount`)."""
-    _require(actor, Perm.CS_RECORD)
+    require_role_perm(actor, Perm.CS_RECORD)
     _check_location(actor, discrepancy.lot.location)
     discrepancy = Discrepancy.objects.select_for_update().get(pk=discrepancy.pk)
     if discrepancy.status != DiscrepancyStatus.OPEN:
@@ -676,7 +543,7 @@ def discrepancy_close(
 ) -> Discrepancy:
     """§7 step 4: resolved with a reason (documentation error, minor variance, CS-14), or reported
     as theft/loss: a `loss` entry for the missing mL (CS-38; DEA notice and Form 106, CS-13)."""
-    _require(actor, Perm.CS_RECORD)
+    require_role_perm(actor, Perm.CS_RECORD)
     _check_location(actor, discrepancy.lot.location)
     discrepancy = Discrepancy.objects.select_for_update().get(pk=discrepancy.pk)
     if discrepancy.status != DiscrepancyStatus.INVESTIGATED:
@@ -698,8 +565,6 @@ def discrepancy_close(
             raise ValidationError({"outcome": ["Nothing is missing: the count found more."]})
         missing = min(missing, balance_ml(discrepancy.lot))
         if missing > 0:
-            from . import compliance
-
             # CS-13, §7 step 4: discovered when the count found the gap.
             report = compliance.loss_report_open(
                 actor=actor,

@@ -20,9 +20,10 @@ from infusionclinic.accounts.models import User
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_role_perm
 
+from .ledger import _check_location, _witness_check, balance_ml
 from .models import Lot, StorageTransfer
-from .services import _check_location, _require, _witness_check, balance_ml
 
 
 def sealed_vials(lot: Lot) -> int:
@@ -55,7 +56,7 @@ def storage_transfer_record(
 ) -> StorageTransfer:
     """CS-35: `containers` sealed vials from the lot's cabinet (`lot.storage`) to `place`, or,
     with `is_return` (CS-34), from `place` back to the cabinet."""
-    _require(actor, Perm.CS_RECORD)
+    require_role_perm(actor, Perm.CS_RECORD)
     _check_location(actor, lot.location)
     errors: dict[str, list[str]] = {}
     cabinet = (lot.storage or "").strip()

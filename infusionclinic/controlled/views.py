@@ -13,11 +13,12 @@ from django.shortcuts import redirect, render
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
-from infusionclinic.common.access import require_perm
+from infusionclinic.common.access import location_get_for_user, require_perm
 from infusionclinic.dosing.selectors import order_get_for_user
+from infusionclinic.infusions import dose
 from infusionclinic.patients.forms import apply_service_errors
 
-from . import compliance, conf, doses, exports, selectors, services
+from . import compliance, conf, exports, selectors, services
 from .forms import (
     AdministrationForm,
     CloseForm,
@@ -40,7 +41,7 @@ from .reference import receipt_warnings
 
 
 def _location(request: HttpRequest, location_code: str, perm: Perm):
-    location = selectors.cs_location_get_for_user(user=request.user, location_code=location_code)
+    location = location_get_for_user(user=request.user, location=location_code)
     require_perm(request, perm)
     return location
 
@@ -83,6 +84,8 @@ def ledger(request: HttpRequest, location_code: str) -> HttpResponse:
             "destructions": selectors.destructions_at(location=location)[:20],
             "reconciliation": compliance.reconciliation_state(location=location),
             "discrepancies": selectors.open_discrepancies_at(location=location),
+            # Issue 22 point 10: the log's administrations set against the pump's dose given.
+            "dose_disagreements": dose.ledger_disagreements(entries=entries),
             "can_record": request.user.has_role_perm(Perm.CS_RECORD),
             "can_export": request.user.has_role_perm(Perm.CS_EXPORT),
         },
@@ -213,7 +216,7 @@ def administer(request: HttpRequest, location_code: str) -> HttpResponse:
     if not wanted and len(draws) == 1:
         wanted = str(draws[0].pk)
     chosen = next((d for d in draws if str(d.pk) == str(wanted)), None) if wanted else None
-    suggestion = doses.administration_suggestion(chosen) if chosen is not None else None
+    suggestion = dose.administration_suggestion(chosen) if chosen is not None else None
     initial = {"draw": chosen.pk} if chosen is not None else {}
     if suggestion is not None:
         initial["qty_ml"] = suggestion.qty_ml

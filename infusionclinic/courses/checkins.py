@@ -33,7 +33,6 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 from django_tasks import task
@@ -42,6 +41,7 @@ from infusionclinic.accounts.models import User
 from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import denied
 from infusionclinic.common.ids import id_from_path
 from infusionclinic.outcomes.models import Assessment, AssessmentSource, AssessmentStatus
 from infusionclinic.outcomes.services import assessment_submit
@@ -247,12 +247,7 @@ def checkin_get_for_patient_user(*, user: User, checkin_id: int | str | None) ->
         else None
     )
     if found is None:
-        audit_record(
-            actor=user,
-            action=AuditAction.DENIED,
-            detail={"object_type": "courses.CheckIn", "requested_id": str(checkin_id)[:64]},
-        )
-        raise Http404("No such check-in.")
+        raise denied(user, "courses.CheckIn", checkin_id, "No such check-in.")
     return found
 
 

@@ -15,8 +15,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from infusionclinic.accounts.models import Clinic, User
-from infusionclinic.audit.models import AuditAction
-from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import denied
 from infusionclinic.common.ids import id_from_path
 from infusionclinic.outcomes.selectors import score_history
 from infusionclinic.patients.models import Patient
@@ -73,12 +72,7 @@ def course_get_for_user(*, user: User, course_id: int | str) -> TreatmentCourse:
         else None
     )
     if course is None:
-        audit_record(
-            actor=user if user.is_authenticated else None,
-            action=AuditAction.DENIED,
-            detail={"object_type": "courses.TreatmentCourse", "requested_id": str(course_id)[:64]},
-        )
-        raise Http404("No such course.")
+        raise denied(user, "courses.TreatmentCourse", course_id, "No such course.")
     return course
 
 

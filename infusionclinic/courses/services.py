@@ -18,16 +18,12 @@ from infusionclinic.accounts.models import User
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_role_perm
 from infusionclinic.patients.models import Patient
 
 from .models import ALLOWED_TRANSITIONS, Phase, PhaseDecision, Protocol, TreatmentCourse
 from .proposals import Proposal, ResponseMeasure
 from .selectors import protocols_current
-
-
-def _require(actor: User, perm: Perm, what: str) -> None:
-    if not actor.has_role_perm(perm):
-        raise PermissionDenied(f"Your role may not {what}.")
 
 
 @transaction.atomic
@@ -47,7 +43,7 @@ def course_start(
     course of the indication stopped after induction (a non-responder) starts again only with a
     documented override reason (PROT-24, PROT-42). `at` is when the decision to start is recorded
     (default now; the demo history records past courses)."""
-    _require(actor, Perm.COURSE_MANAGE, "start a treatment course")
+    require_role_perm(actor, Perm.COURSE_MANAGE, "Your role may not start a treatment course.")
     clinic = patient.home_location.clinic
     current = {p.indication: p for p in protocols_current(clinic=clinic)}
     if protocol is None:
@@ -195,7 +191,7 @@ def phase_decide(
     proposal shown, if any, is recorded beside it with its rule ids and numbers. `at` is when it
     was decided (default now; the demo history records past decisions); it may not be in the
     future nor before the course's current phase began."""
-    _require(actor, Perm.COURSE_MANAGE, "decide a course's phase")
+    require_role_perm(actor, Perm.COURSE_MANAGE, "Your role may not decide a course's phase.")
     course = TreatmentCourse.objects.select_for_update().get(pk=course.pk)
     reason = (reason or "").strip()
     errors: dict[str, list[str]] = {}
@@ -394,7 +390,7 @@ def checkin_schedule_errors(schedule: Any) -> list[str]:
 def protocol_revise(*, actor: User, protocol: Protocol, changes: dict[str, Any]) -> Protocol:
     """A clinic's edit: a new version of the protocol for the actor's clinic. Earlier versions
     stay as they were, so running courses keep theirs."""
-    _require(actor, Perm.COURSE_MANAGE, "edit protocols")
+    require_role_perm(actor, Perm.COURSE_MANAGE, "Your role may not edit protocols.")
     location = actor.locations.select_related("clinic").first()
     if location is None or protocol.clinic_id not in (None, location.clinic_id):
         raise PermissionDenied("Not a protocol of your clinic.")

@@ -7,12 +7,10 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.db.models import Exists, OuterRef, QuerySet
-from django.http import Http404
 
 from infusionclinic.accounts.models import User
 from infusionclinic.accounts.roles import Perm
-from infusionclinic.audit.models import AuditAction
-from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import denied
 from infusionclinic.common.ids import id_from_path
 from infusionclinic.patients.models import BodyMeasurement, MeasurementKind, Patient
 from infusionclinic.patients.selectors import patients_visible_to
@@ -50,12 +48,7 @@ def order_get_for_user(*, user: User, order_id: int | str) -> DosingOrder:
         else None
     )
     if order is None:
-        audit_record(
-            actor=user if user.is_authenticated else None,
-            action=AuditAction.DENIED,
-            detail={"object_type": "dosing.DosingOrder", "requested_id": text[:64]},
-        )
-        raise Http404("No such order.")
+        raise denied(user, "dosing.DosingOrder", text, "No such order.")
     return order
 
 

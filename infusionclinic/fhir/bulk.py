@@ -37,6 +37,7 @@ from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import STAFF_ROLES, Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import denied
 from infusionclinic.common.context import client_context
 from infusionclinic.patients.models import Patient
 from infusionclinic.patients.selectors import patients_visible_to
@@ -89,12 +90,7 @@ def group_location_get_for_user(*, user: User, group_id: str) -> Location:
         else None
     )
     if location is None:
-        audit_record(
-            actor=user,
-            action=AuditAction.DENIED,
-            detail={"object_type": "fhir.Group", "requested_id": group_id[:64]},
-        )
-        raise Http404("No such group.")
+        raise denied(user, "fhir.Group", group_id, "No such group.")
     return location
 
 
@@ -199,12 +195,7 @@ def bulk_job_get_for_user(*, user: User, job_id: str) -> BulkExportJob:
         else None
     )
     if job is None:
-        audit_record(
-            actor=user if user.is_authenticated else None,
-            action=AuditAction.DENIED,
-            detail={"object_type": "fhir.BulkExportJob", "requested_id": job_id[:64]},
-        )
-        raise Http404("No such export.")
+        raise denied(user, "fhir.BulkExportJob", job_id, "No such export.")
     return job
 
 
@@ -381,12 +372,7 @@ def bulk_file_get_for_user(*, user: User, job_id: str, resource_type: str) -> Bu
         else None
     )
     if file is None:
-        audit_record(
-            actor=user,
-            action=AuditAction.DENIED,
-            detail={"object_type": "fhir.BulkExportFile", "requested_id": resource_type[:64]},
-        )
-        raise Http404("No such file.")
+        raise denied(user, "fhir.BulkExportFile", resource_type, "No such file.")
     return file
 
 

@@ -576,7 +576,7 @@ def encounter_resource(session: Any) -> dict[str, Any]:
 def medication_administration_resource(session: Any) -> dict[str, Any]:
     """The dose actually given, from the pump's running time and rate (pauses excluded), over the
     period from the first start to the stop (codes.md CODE-PX-R1: from pump events)."""
-    from infusionclinic.infusions.selectors import dose_given_mg, pump_events
+    from infusionclinic.infusions.dose import dose_given_mg, pump_events
 
     events = pump_events(session)
     starts = [at for action, at in events if action == "start"]

@@ -23,6 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 from infusionclinic.api.auth import fhir_bearer_authenticate
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import denied
 from infusionclinic.patients.models import Patient
 from infusionclinic.patients.selectors import (
     chart_sections,
@@ -316,12 +317,7 @@ def _read(request: HttpRequest, resource_type: str, resource_id: str) -> HttpRes
             detail={"fhir": f"{resource_type}/{resource_id}"[:100]},
         )
         return _json(resource)
-    audit_record(
-        actor=request.user,
-        action=AuditAction.DENIED,
-        detail={"object_type": f"fhir.{resource_type}", "requested_id": resource_id[:64]},
-    )
-    raise Http404
+    raise denied(request.user, f"fhir.{resource_type}", resource_id)
 
 
 def _patients_for(request: HttpRequest, refs: list[list[str]]) -> QuerySet[Patient]:

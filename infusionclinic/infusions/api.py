@@ -18,10 +18,9 @@ from infusionclinic.api.idempotency import idempotent
 from infusionclinic.api.schemas import ErrorOut
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
-from infusionclinic.controlled import doses
 from infusionclinic.controlled import services as controlled_services
 
-from . import selectors, services
+from . import dose, selectors, services
 from .models import InfusionSession, VitalSign
 
 router = Router(tags=["infusion sessions"])
@@ -259,7 +258,7 @@ def _vital(v: VitalSign) -> dict[str, Any]:
 
 
 def _controlled(session: InfusionSession) -> dict[str, Any]:
-    check = doses.session_dose_check(session)
+    check = dose.session_dose_check(session)
     draws = []
     for line in check.lines:
         suggestion = check.suggestion(line) if line.open_ml > 0 else None
@@ -321,7 +320,7 @@ def _session(session: InfusionSession) -> dict[str, Any]:
         "order_id": session.order_id,
         "location": session.location.code,
         "state": session.state,
-        "dose_given_mg": float(selectors.dose_given_mg(session)),
+        "dose_given_mg": float(dose.dose_given_mg(session)),
         "dose_ordered_mg": float(session.order.dose_mg),
         "early_stop": _early_stop(session),
         "next_reading_due": overdue.due_at if overdue else None,
@@ -480,7 +479,7 @@ def session_administration(request: HttpRequest, session_id: str, payload: Admin
     substance log; without `qty_ml` it is the pump's dose given in mL of the vial's strength.
     A draw of another session answers 404."""
     session = selectors.session_get_for_user(user=request.user, session_id=session_id)
-    draw = doses.session_draw_get(session=session, draw_id=payload.draw_id, user=request.user)
+    draw = dose.session_draw_get(session=session, draw_id=payload.draw_id, user=request.user)
     controlled_services.administration_record(
         actor=request.user, draw=draw, qty_ml=payload.qty_ml, reason=payload.reason
     )

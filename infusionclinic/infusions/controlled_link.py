@@ -5,11 +5,12 @@ controlled-substances.md CS-4, CS-31, CS-32, CS-33, CS-42, CS-43, CS-44).
   `Registration`, CS-4) and a draw from a lot linked to this session (CS-31, CS-42):
   `start_problems`.
 - The session page draws from a lot (`session_draw`, the controlled app's `draw_record` naming this
-  session), records the administration defaulting to the pump's dose given (`controlled.doses`,
+  session), records the administration defaulting to the pump's dose given (`infusions.dose`,
   CS-32) and the witnessed waste of the rest (CS-33, CS-44: the witness re-authenticates).
-- Discharge and note signing are refused while `controlled.doses.session_dose_check` names a
+- Discharge and note signing are refused while `infusions.dose.session_dose_check` names a
   difference (CS-31, CS-32, CS-42, CS-43), unless a prescriber recorded a documented exception
-  covering exactly those differences (`session_cs_exception_record`; audited; in the note)."""
+  covering exactly those differences (`services.session_cs_exception_record`; audited; in the
+  note)."""
 
 from __future__ import annotations
 
@@ -17,21 +18,16 @@ from dataclasses import dataclass
 from decimal import ROUND_UP, Decimal
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.utils import timezone
 
 from infusionclinic.accounts.models import User
-from infusionclinic.accounts.roles import Perm, Role
-from infusionclinic.audit.models import AuditAction
-from infusionclinic.audit.services import audit_record
 from infusionclinic.controlled import compliance
 from infusionclinic.controlled import selectors as cs_selectors
 from infusionclinic.controlled import services as cs_services
-from infusionclinic.controlled.doses import DoseProblem, session_dose_check, session_draws
 from infusionclinic.controlled.models import LedgerEntry, Lot
 
-from .models import ControlledException, InfusionSession, SessionNote, SessionState
+from .dose import DoseProblem, session_dose_check, session_draws
+from .models import InfusionSession, SessionState
 
 S = SessionState
 EXCEPTION_STATES = (S.RECOVERING, S.DISCHARGED)
@@ -143,63 +139,6 @@ def session_draw(*, actor: User, session: InfusionSession, lot_id: Any, qty_ml: 
     return cs_services.draw_record(
         actor=actor, lot=lot, order=session.order, qty_ml=qty_ml, session=session
     )
-
-
-@transaction.atomic
-def session_cs_exception_record(
-    *, actor: User, session: InfusionSession, reason: str
-) -> ControlledException:
-    """A prescriber documents why the session may be discharged and its note signed although the
-    controlled-substance log still differs (the differences named now are what it covers)."""
-    if actor.role != Role.PRESCRIBER or not actor.has_role_perm(Perm.SESSION_RUN):
-        raise PermissionDenied("Only a prescriber records a controlled-substance exception.")
-    session = InfusionSession.objects.select_for_update().get(pk=session.pk)
-    if session.state not in EXCEPTION_STATES:
-        raise ValidationError(
-            {"state": ["An exception is recorded once the infusion is over (recovery or later)."]}
-        )
-    note = SessionNote.objects.select_for_update().filter(session=session).first()
-    if note is not None and (note.nurse_signed_at or note.prescriber_signed_at):
-        raise ValidationError(
-            {"state": ["The note has a signature already: the exception cannot be added to it."]}
-        )
-    reason = (reason or "").strip()
-    if len(reason) < EXCEPTION_REASON_MIN:
-        raise ValidationError(
-            {"reason": ["Document the reason: what happened and what was done about it."]}
-        )
-    problems = open_problems(session)
-    if not problems:
-        raise ValidationError(
-            {"reason": ["The controlled-substance log shows no difference for this session."]}
-        )
-    exception = ControlledException.objects.create(
-        session=session,
-        reason=reason[:2000],
-        problems=[[p.rule_id, p.message] for p in problems],
-        recorded_by=actor,
-        recorded_at=timezone.now(),
-    )
-    if note is not None:  # the unsigned note shows the exception it will be signed with
-        from .services import note_text
-
-        note.body = note_text(session)
-        note.generated_at = timezone.now()
-        note.save(update_fields=["body", "generated_at"])
-    audit_record(
-        actor=actor,
-        action=AuditAction.CREATE,
-        patient=session.patient,
-        obj=exception,
-        detail={
-            "session": session.pk,
-            "event": "cs_exception",
-            "rule_ids": [p.rule_id for p in problems],
-            "problems": [p.message for p in problems],
-            "reason": exception.reason,
-        },
-    )
-    return exception
 
 
 def note_exception_lines(session: InfusionSession) -> list[str]:

@@ -12,9 +12,9 @@ from django.http import HttpRequest
 from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.controlled import services as cs_services
 from infusionclinic.controlled.compliance import registration_status
-from infusionclinic.controlled.doses import SessionDoseCheck, session_draw_get
 
-from . import controlled_link, cs_forms
+from . import controlled_link, cs_forms, services
+from .dose import SessionDoseCheck, session_draw_get
 from .models import InfusionSession, SessionState
 
 S = SessionState
@@ -53,7 +53,7 @@ CS_ACTIONS: dict[str, tuple[type[django_forms.Form], Handler]] = {
     ),
     "cs-exception": (
         cs_forms.CsExceptionForm,
-        lambda r, s, d: controlled_link.session_cs_exception_record(
+        lambda r, s, d: services.session_cs_exception_record(
             actor=r.user, session=s, reason=d["reason"]
         ),
     ),

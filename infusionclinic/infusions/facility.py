@@ -15,6 +15,7 @@ from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_at_location
 
 from .conf import conf
 from .models import FacilityCheck, InfusionSession
@@ -73,8 +74,7 @@ def facility_check_record(
     """A nurse or prescriber of the location records today's PRE-7 check, naming who is there."""
     if not actor.has_role_perm(Perm.SESSION_RUN):
         raise PermissionDenied("Your role does not run infusion sessions.")
-    if not actor.locations.filter(pk=location.pk).exists():
-        raise PermissionDenied
+    require_at_location(actor, location)
     prescribers, clinicians = clinicians_on_site(location)
     errors: dict[str, list[str]] = {}
     if airway_prescriber not in prescribers:

@@ -299,7 +299,7 @@ class NoteAmendment(models.Model):
 
 class ControlledException(models.Model):
     """Issue 21 point 6, CS-42/CS-43: a prescriber's documented exception for the differences the
-    controlled-substance log still shows for this session (`controlled.doses.session_dose_check`),
+    controlled-substance log still shows for this session (`infusions.dose.session_dose_check`),
     so that it may be discharged and its note signed. `problems` keeps the differences as they
     were when it was recorded ([rule id, message] pairs): it covers exactly those, so a new or
     changed difference needs a new exception. Insert-only; the note shows it."""

@@ -8,12 +8,8 @@ transaction. Selectors: `standing_order_lines_for_session`, `prn_given`.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -28,6 +24,7 @@ from infusionclinic.audit.services import audit_record
 from infusionclinic.patients.models import Patient
 
 from .models import InfusionSession, SessionState
+from .prn_catalogue import PrnMedicine, prn_medicines  # noqa: F401  (read as prn.*)
 from .prn_models import MedicationAdministration, StandingOrder, StandingOrderLine
 
 FUTURE_SKEW = timedelta(seconds=60)
@@ -39,44 +36,6 @@ IN_CHAIR = (
     SessionState.PAUSED,
     SessionState.RECOVERING,
 )
-
-
-@dataclass(frozen=True)
-class PrnMedicine:
-    id: str
-    name: str
-    rxnorm: str | None  # RxNorm ingredient (unverified; None where none was confirmed)
-    indication: str
-    rule_ids: tuple[str, ...]
-    unit: str
-    routes: tuple[str, ...]
-    default_route: str
-    default_dose: Decimal  # unverified clinic default, a starting value for the prescriber
-    default_max_per_session: Decimal  # unverified clinic default
-    controlled_schedule: str | None
-
-
-@cache
-def prn_medicines() -> dict[str, PrnMedicine]:
-    """The PRN medicines a standing order may list (data/prn_medicines.json). Every dose and
-    maximum in the file is UNVERIFIED (no domain file gives one); the signed order's count."""
-    data = json.loads((Path(__file__).parent / "data" / "prn_medicines.json").read_text())
-    return {
-        m["id"]: PrnMedicine(
-            id=m["id"],
-            name=m["name"],
-            rxnorm=m.get("rxnorm"),
-            indication=m["indication"],
-            rule_ids=tuple(m.get("rule_ids", ())),
-            unit=m["unit"],
-            routes=tuple(m["routes"]),
-            default_route=m["default_route"],
-            default_dose=Decimal(m["default_dose"]),
-            default_max_per_session=Decimal(m["default_max_per_session"]),
-            controlled_schedule=m.get("controlled_schedule"),
-        )
-        for m in data["medicines"]
-    }
 
 
 def _decimal(value: Any, field: str, errors: dict[str, list[str]]) -> Decimal | None:

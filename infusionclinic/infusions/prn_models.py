@@ -10,6 +10,8 @@ from django.db import models
 
 from infusionclinic.patients.models import Patient
 
+from .prn_catalogue import prn_medicines
+
 
 class StandingOrder(models.Model):
     """Signed once, never edited; revoked (with a reason) and replaced by a new one. Per patient,
@@ -77,8 +79,6 @@ class StandingOrderLine(models.Model):
 
     @property
     def medicine_name(self) -> str:
-        from .prn import prn_medicines
-
         med = prn_medicines().get(self.medicine)
         return med.name if med else self.medicine
 
@@ -115,7 +115,5 @@ class MedicationAdministration(models.Model):
 
     @property
     def medicine_name(self) -> str:
-        from .prn import prn_medicines
-
         med = prn_medicines().get(self.medicine)
         return med.name if med else self.medicine

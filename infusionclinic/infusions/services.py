@@ -18,14 +18,16 @@ from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.accounts.services import user_reauthenticate
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record, audit_record_batch
+from infusionclinic.common.access import require_at_location, require_role_perm
 from infusionclinic.dosing.models import DosingOrder
 from infusionclinic.intake.selectors import patient_may_be_booked
 from infusionclinic.patients.models import Patient
 from infusionclinic.scheduling.models import Appointment
 
-from . import rules, selectors
+from . import controlled_link, dose, facility, prn, rules, selectors
 from .conf import conf
 from .models import (
+    ControlledException,
     DischargeScore,
     InfusionSession,
     NoteAmendment,
@@ -59,8 +61,7 @@ def _at(at: datetime | None) -> datetime:
 
 
 def _require_run(actor: User) -> None:
-    if not actor.has_role_perm(Perm.SESSION_RUN):
-        raise PermissionDenied("Your role does not run infusion sessions.")
+    require_role_perm(actor, Perm.SESSION_RUN, "Your role does not run infusion sessions.")
 
 
 def _lock(session: InfusionSession) -> InfusionSession:
@@ -99,8 +100,7 @@ def session_create(
     appointment: Appointment | None = None,
 ) -> InfusionSession:
     _require_run(actor)
-    if not actor.locations.filter(pk=location.pk).exists():
-        raise PermissionDenied("Not one of your locations.")
+    require_at_location(actor, location, "Not one of your locations.")
     if order.patient_id != patient.pk or not order.is_signed:
         raise ValidationError({"order": ["A signed order for this patient is required."]})
     if appointment is not None and appointment.patient_id != patient.pk:
@@ -597,10 +597,7 @@ def _controlled_start_gate(session: InfusionSession, *, at: datetime | None = No
     """Issue 21 point 6 (CS-4, CS-31, CS-42): no start without the location's current DEA
     registration and a draw linked to this session, nor without the day's PRE-7 facility check;
     refused before anything is written."""
-    from .controlled_link import start_problems
-    from .facility import facility_problems
-
-    problems = facility_problems(session, at=at) + start_problems(session)
+    problems = facility.facility_problems(session, at=at) + controlled_link.start_problems(session)
     if problems:
         raise ValidationError({"state": problems})
 
@@ -704,7 +701,7 @@ def pump_event_record(
 def _stop_check(session: InfusionSession, *, now: datetime, stop_reason: str, reason: str) -> bool:
     """Issue 21 point 5: whether this stop comes before the ordered infusion time, and then
     that its reason is given (a known code; words for "other")."""
-    seconds = rules.running_seconds(selectors.pump_events(session), now=now)
+    seconds = rules.running_seconds(dose.pump_events(session), now=now)
     early = rules.ended_early(running_seconds=seconds, duration_min=session.order.duration_min)
     reasons = rules.early_stop_reasons()
     errors: dict[str, list[str]] = {}
@@ -817,8 +814,7 @@ def verbal_order_cosign(
     re-authentication runs outside the transaction so that a failed attempt's audit is kept."""
     if actor.role != Role.PRESCRIBER or order.prescriber_id != actor.pk:
         raise PermissionDenied("Only the prescriber who gave the order co-signs it.")
-    if not actor.locations.filter(pk=order.session.location_id).exists():
-        raise PermissionDenied("Not one of your locations.")
+    require_at_location(actor, order.session.location_id, "Not one of your locations.")
     if order.cosigned_at is not None:
         raise ValidationError({"__all__": ["This order is already co-signed."]})
     field, method = ("totp", "totp") if totp else ("password", "password")
@@ -1034,9 +1030,8 @@ def discharge_problems(session: InfusionSession, *, now: datetime | None = None)
         problems.append("DIS-3: a grade-3 side effect is unresolved.")
     if session.alerts.filter(acknowledged_at__isnull=True).exists():
         problems.append("An alert is not acknowledged.")
-    from .controlled_link import discharge_problems as controlled_problems
 
-    problems += controlled_problems(session)  # issue 21 point 6: CS-31/32/42/43
+    problems += controlled_link.discharge_problems(session)  # issue 21 point 6: CS-31/32/42/43
     return problems
 
 
@@ -1105,7 +1100,7 @@ def note_text(session: InfusionSession) -> str:
         f"Order {order.label}: {order.dose_mg} mg ketamine at {order.rate_ml_per_h} mL/h, "
         f"{order.concentration_mg_per_ml} mg/mL, {order.duration_min} min.",
         f"Dose given (pump running time × rate × concentration): "
-        f"{selectors.dose_given_mg(session)} mg of {order.dose_mg} mg ordered.",
+        f"{dose.dose_given_mg(session)} mg of {order.dose_mg} mg ordered.",
         f"Checked in {t(session.checked_in_at)}; escort {session.escort_name} "
         f"({session.escort_phone}).",
     ]
@@ -1171,9 +1166,7 @@ def note_text(session: InfusionSession) -> str:
     )
     lines += _note_controlled_lines(session)
     # Issue 21 point 13: PRN medicines given in the chair under a signed standing order.
-    from .prn import prn_note_lines
-
-    lines += prn_note_lines(session)
+    lines += prn.prn_note_lines(session)
     return "\n".join(lines)
 
 
@@ -1217,9 +1210,7 @@ def _note_verbal_order_lines(session: InfusionSession, t: Any) -> list[str]:
 def _note_controlled_lines(session: InfusionSession) -> list[str]:
     """CS-32, CS-43: the controlled-substance log's draws of this session beside the pump's dose
     given; a difference is written into the note by rule id, not left out."""
-    from infusionclinic.controlled.doses import session_dose_check
-
-    check = session_dose_check(session)
+    check = dose.session_dose_check(session)
     lines = ["Controlled-substance log (CS-32, CS-43):"]
     for line in check.lines:
         lines.append(
@@ -1235,9 +1226,9 @@ def _note_controlled_lines(session: InfusionSession) -> list[str]:
         f"{check.administered_mg.normalize():f} mg"
     )
     lines += [f"  MISMATCH {p.rule_id}: {p.message}" for p in check.problems]
-    from .controlled_link import note_exception_lines
-
-    lines += note_exception_lines(session)  # issue 21 point 6: a prescriber's exception
+    lines += [f"  {text}" for text in check.which_lines()]  # issue 22 point 10: which figure
+    # Issue 21 point 6: a prescriber's exception.
+    lines += controlled_link.note_exception_lines(session)
     return lines
 
 
@@ -1269,9 +1260,9 @@ def note_sign(*, actor: User, note: SessionNote, at: datetime | None = None) -> 
     note = (
         SessionNote.objects.select_for_update().select_related("session__patient").get(pk=note.pk)
     )
-    from .controlled_link import note_sign_problems
 
-    if problems := note_sign_problems(note.session):  # issue 21 point 6: CS-31/32/42/43
+    # Issue 21 point 6: CS-31/32/42/43.
+    if problems := controlled_link.note_sign_problems(note.session):
         raise ValidationError({"note": problems})
     now = _at(at)
     if actor.role == Role.NURSE:
@@ -1329,3 +1320,58 @@ def session_open_for_appointment(*, actor: User, appointment: Appointment) -> In
         scheduled_at=appointment.starts_at,
         appointment=appointment,
     )
+
+
+@transaction.atomic
+def session_cs_exception_record(
+    *, actor: User, session: InfusionSession, reason: str
+) -> ControlledException:
+    """A prescriber documents why the session may be discharged and its note signed although the
+    controlled-substance log still differs (the differences named now are what it covers)."""
+    if actor.role != Role.PRESCRIBER or not actor.has_role_perm(Perm.SESSION_RUN):
+        raise PermissionDenied("Only a prescriber records a controlled-substance exception.")
+    session = InfusionSession.objects.select_for_update().get(pk=session.pk)
+    if session.state not in controlled_link.EXCEPTION_STATES:
+        raise ValidationError(
+            {"state": ["An exception is recorded once the infusion is over (recovery or later)."]}
+        )
+    note = SessionNote.objects.select_for_update().filter(session=session).first()
+    if note is not None and (note.nurse_signed_at or note.prescriber_signed_at):
+        raise ValidationError(
+            {"state": ["The note has a signature already: the exception cannot be added to it."]}
+        )
+    reason = (reason or "").strip()
+    if len(reason) < controlled_link.EXCEPTION_REASON_MIN:
+        raise ValidationError(
+            {"reason": ["Document the reason: what happened and what was done about it."]}
+        )
+    problems = controlled_link.open_problems(session)
+    if not problems:
+        raise ValidationError(
+            {"reason": ["The controlled-substance log shows no difference for this session."]}
+        )
+    exception = ControlledException.objects.create(
+        session=session,
+        reason=reason[:2000],
+        problems=[[p.rule_id, p.message] for p in problems],
+        recorded_by=actor,
+        recorded_at=timezone.now(),
+    )
+    if note is not None:  # the unsigned note shows the exception it will be signed with
+        note.body = note_text(session)
+        note.generated_at = timezone.now()
+        note.save(update_fields=["body", "generated_at"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        patient=session.patient,
+        obj=exception,
+        detail={
+            "session": session.pk,
+            "event": "cs_exception",
+            "rule_ids": [p.rule_id for p in problems],
+            "problems": [p.message for p in problems],
+            "reason": exception.reason,
+        },
+    )
+    return exception

@@ -20,14 +20,13 @@ from django.views.decorators.http import require_POST
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
-from infusionclinic.common.access import require_perm
-from infusionclinic.controlled.doses import session_dose_check
+from infusionclinic.common.access import location_get_for_user, require_perm
 from infusionclinic.outcomes.safety import safety_alert_gate, safety_alert_require_seen
 from infusionclinic.patients.forms import apply_service_errors
 from infusionclinic.scheduling.models import AppointmentStatus
 from infusionclinic.scheduling.selectors import appointment_get_for_user, appointments_visible_to
 
-from . import cs_views, forms, prn, prn_forms, prn_views, rules, selectors, services
+from . import cs_views, dose, forms, prn, prn_forms, prn_views, rules, selectors, services
 from .conf import conf
 from .models import InfusionSession, SessionNote, SessionState
 
@@ -77,7 +76,9 @@ def _board_context(
     request: HttpRequest, location_code: str | None, *, follow_up: bool = False
 ) -> dict[str, Any]:
     _require_run(request)
-    location = selectors.location_get_for_user(user=request.user, code=location_code)
+    location = location_get_for_user(
+        user=request.user, location=location_code, perm=Perm.SESSION_RUN, default_first=True
+    )
     today = timezone.now().astimezone(location.tzinfo).date()
     day, date_error = _board_day(request, today)
     sessions = selectors.board_sessions(user=request.user, location=location, day=day)
@@ -188,14 +189,16 @@ def _note(session: InfusionSession) -> SessionNote | None:
 def _page(request: HttpRequest, session: InfusionSession, bound: dict[str, Any]) -> dict[str, Any]:
     overdue = selectors.reading_overdue(session)
     gate = services.bp_gate_findings(session) if session.state == SessionState.PRE_CHECKS else []
+    # Issue 22 point 10: one dose given (infusions/dose.py), with the log's beside it.
+    cs = dose.session_dose_check(session)
     data = {
         "session": session,
         "patient": session.patient,
         "order": session.order,
-        "dose_given_mg": selectors.dose_given_mg(session),
+        "dose_given_mg": cs.pump_mg,
         "early_stop": selectors.early_stop(session),  # issue 21 point 5
         # CS-32, CS-43: the controlled-substance log's dose beside the pump's, differences named.
-        "cs": session_dose_check(session),
+        "cs": cs,
         "can_record_cs": request.user.has_role_perm(Perm.CS_RECORD),
         "overdue": overdue,
         "monitoring_plan": selectors.monitoring_plan(session),  # MON-1..MON-6
@@ -478,7 +481,9 @@ def facility_check(request: HttpRequest, location_code: str) -> HttpResponse:
     from .facility_forms import FacilityCheckForm
 
     _require_run(request)
-    location = selectors.location_get_for_user(user=request.user, code=location_code)
+    location = location_get_for_user(
+        user=request.user, location=location_code, perm=Perm.SESSION_RUN, default_first=True
+    )
     prescribers, clinicians = facility.clinicians_on_site(location)
     form = FacilityCheckForm(request.POST or None, prescribers=prescribers, clinicians=clinicians)
     if request.method == "POST" and form.is_valid():

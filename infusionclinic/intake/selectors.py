@@ -6,12 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.db.models import Max, QuerySet
-from django.http import Http404
 
 from infusionclinic.accounts.models import User
 from infusionclinic.accounts.roles import Perm
-from infusionclinic.audit.models import AuditAction
-from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import denied
 from infusionclinic.common.ids import id_from_path
 from infusionclinic.patients.models import Patient
 from infusionclinic.patients.selectors import locations_for_user, patients_visible_to
@@ -29,16 +27,6 @@ from .models import (
     ScreeningFinding,
     ScreeningStatus,
 )
-
-
-def _denied(user: User, object_type: str, requested: int | str) -> Http404:
-    audit_record(
-        actor=user if user.is_authenticated else None,
-        action=AuditAction.DENIED,
-        detail={"object_type": object_type, "requested_id": str(requested)[:64]},
-    )
-    return Http404("Not found.")
-
 
 # --- Referral ---------------------------------------------------------------------------------
 
@@ -60,7 +48,7 @@ def referral_get_for_user(*, user: User, referral_id: int | str) -> Referral:
         else None
     )
     if referral is None:
-        raise _denied(user, "intake.Referral", referral_id)
+        raise denied(user, "intake.Referral", referral_id)
     return referral
 
 
@@ -182,7 +170,7 @@ def signature_get_for_user(*, user: User, signature_id: int | str) -> ConsentSig
         else None
     )
     if signature is None:
-        raise _denied(user, "intake.ConsentSignature", signature_id)
+        raise denied(user, "intake.ConsentSignature", signature_id)
     return signature
 
 

@@ -21,6 +21,7 @@ from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import PERM_NAMED, require_role_perm
 from infusionclinic.common.context import current_client
 from infusionclinic.patients import services as patient_services
 from infusionclinic.patients.icd10 import Icd10Error, icd10_lookup_billable
@@ -59,11 +60,6 @@ from .models import (
 
 class IntakeLockedError(patient_services.ConflictError):
     """The intake was submitted; changes go through an amendment with a reason."""
-
-
-def _require(actor: User, perm: Perm) -> None:
-    if not actor.has_role_perm(perm):
-        raise PermissionDenied(f"Your role may not do this ({perm}).")
 
 
 def _today_at(location: Location) -> date:
@@ -106,7 +102,7 @@ def referral_create(
 ) -> Referral:
     """Record a referral from a provider, a self-referral, or a website consultation request
     (source="website", source_reference = the request's reference)."""
-    _require(actor, Perm.REFERRAL_MANAGE)
+    require_role_perm(actor, Perm.REFERRAL_MANAGE, PERM_NAMED)
     errors: dict[str, list[str]] = {}
     if not locations_for_user(user=actor).filter(pk=location.pk).exists():
         errors["location"] = ["You do not work at that location."]
@@ -199,9 +195,9 @@ def prior_treatment_add(
 ) -> PriorTreatment:
     """Record a treatment tried before (PROT-2), on a referral and/or a patient's chart."""
     if patient is not None:
-        _require(actor, Perm.PRIOR_TREATMENT_EDIT)
+        require_role_perm(actor, Perm.PRIOR_TREATMENT_EDIT, PERM_NAMED)
     else:
-        _require(actor, Perm.REFERRAL_MANAGE)
+        require_role_perm(actor, Perm.REFERRAL_MANAGE, PERM_NAMED)
     if referral is None and patient is None:
         raise ValueError("A prior treatment belongs to a referral or a patient.")
     values = _treatment_values(
@@ -247,7 +243,7 @@ def referral_accept(
     """Accept a referral: create the patient (or link the existing one) and open an intake. If a
     patient with the same name and birth date exists, the actor must choose: link it, or state
     that this is a different person (create_new)."""
-    _require(actor, Perm.REFERRAL_MANAGE)
+    require_role_perm(actor, Perm.REFERRAL_MANAGE, PERM_NAMED)
     referral = Referral.objects.select_for_update().get(pk=referral.pk)
     if referral.status != ReferralStatus.NEW:
         raise ValidationError({"__all__": ["This referral was already handled."]})
@@ -432,7 +428,7 @@ def intake_open(*, actor: User, patient: Patient) -> Intake:
 
 
 def _require_intake_edit(actor: User, patient: Patient) -> None:
-    _require(actor, Perm.INTAKE_EDIT)
+    require_role_perm(actor, Perm.INTAKE_EDIT, PERM_NAMED)
     # A patient fills in only their own intake (the selectors already scope what they can see).
     if actor.role == Role.PATIENT and getattr(patient, "user_id", None) != actor.pk:
         raise PermissionDenied("You may fill in only your own intake.")
@@ -490,7 +486,7 @@ def intake_amend(
     *, actor: User, patient: Patient, values: dict[str, Any], reason: str
 ) -> IntakeAmendment | None:
     """Change a submitted intake. The reason and each field's old and new value are kept."""
-    _require(actor, Perm.INTAKE_AMEND)
+    require_role_perm(actor, Perm.INTAKE_AMEND, PERM_NAMED)
     cleaned = intake_clean(values)
     if not reason.strip():
         raise ValidationError({"reason": ["Say why the submitted intake is changed."]})
@@ -620,7 +616,7 @@ def screening_run(
     *, actor: User, patient: Patient, trigger: str = "manual"
 ) -> EligibilityScreening:
     """Run every screening rule on the stored data and record the result."""
-    _require(actor, Perm.SCREENING_RUN)
+    require_role_perm(actor, Perm.SCREENING_RUN, PERM_NAMED)
     result = screening.evaluate(screening_input(patient=patient))
     return _store(actor=actor, patient=patient, result=result, trigger=trigger)
 
@@ -655,7 +651,7 @@ def screening_review(
     *, actor: User, patient: Patient, rule_id: str, decision: str, reason: str
 ) -> PrescriberReview:
     """A prescriber's decision on a relative finding of the latest screening, with a reason."""
-    _require(actor, Perm.SCREENING_REVIEW)
+    require_role_perm(actor, Perm.SCREENING_REVIEW, PERM_NAMED)
     errors: dict[str, list[str]] = {}
     if decision not in ReviewDecision.values:
         errors["decision"] = ["Choose one of: " + ", ".join(ReviewDecision.values) + "."]
@@ -699,7 +695,7 @@ def consent_document_publish(
     """Publish a new version of a consent document (PROT-C2). Earlier signatures stay on the
     version they signed; patients must sign the new one before their next infusion."""
     if actor is not None:
-        _require(actor, Perm.CONSENT_PUBLISH)
+        require_role_perm(actor, Perm.CONSENT_PUBLISH, PERM_NAMED)
     errors: dict[str, list[str]] = {}
     if not code.strip():
         errors["code"] = ["Give the document a code."]
@@ -772,7 +768,7 @@ def consent_sign(
     """The patient signs exactly this version: typed full legal name, an explicit checkbox, the
     time and the client address are recorded, and a PDF of the signed text is stored. `at` is
     the signing time (default now; the demo history records past consents)."""
-    _require(actor, Perm.CONSENT_SIGN)
+    require_role_perm(actor, Perm.CONSENT_SIGN, PERM_NAMED)
     if getattr(patient, "user_id", None) != actor.pk:
         raise PermissionDenied("Only the patient signs their consent.")
     errors: dict[str, list[str]] = {}
@@ -836,7 +832,7 @@ def consent_sign_all(
     is ticked and the name matches. Each document still gets its own signed, versioned record
     and PDF through `consent_sign` (one `create` event each), and the act itself is one more
     `create` event naming the versions signed together — all in one transaction."""
-    _require(actor, Perm.CONSENT_SIGN)
+    require_role_perm(actor, Perm.CONSENT_SIGN, PERM_NAMED)
     if getattr(patient, "user_id", None) != actor.pk:
         raise PermissionDenied("Only the patient signs their consent.")
     errors: dict[str, list[str]] = {}
@@ -879,7 +875,7 @@ def consent_countersign(
     signature: ConsentSignature,
     at: datetime | None = None,
 ) -> ConsentSignature:
-    _require(actor, Perm.CONSENT_COUNTERSIGN)
+    require_role_perm(actor, Perm.CONSENT_COUNTERSIGN, PERM_NAMED)
     signature = ConsentSignature.objects.select_for_update().get(pk=signature.pk, patient=patient)
     if signature.countersigned_at is not None:
         raise ValidationError({"signature": ["Already countersigned."]})

@@ -24,13 +24,11 @@ from django.db.models import (
     Q,
     QuerySet,
 )
-from django.http import Http404
 from django.utils import timezone
 
 from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import STAFF_ROLES, Perm, Role
-from infusionclinic.audit.models import AuditAction
-from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import denied
 from infusionclinic.common.ids import id_from_path
 
 from .business_days import answer_due_at
@@ -74,15 +72,6 @@ def threads_visible_to(*, user: User) -> QuerySet[Thread]:
     return Thread.objects.none()
 
 
-def _denied(user: User, object_type: str, requested: object) -> Http404:
-    audit_record(
-        actor=user if user.is_authenticated else None,
-        action=AuditAction.DENIED,
-        detail={"object_type": object_type, "requested_id": str(requested)[:64]},
-    )
-    return Http404("Not found.")
-
-
 def thread_get_for_user(*, user: User, thread_id: int | str | None) -> Thread:
     pk = id_from_path(thread_id)
     thread = (
@@ -94,7 +83,7 @@ def thread_get_for_user(*, user: User, thread_id: int | str | None) -> Thread:
         else None
     )
     if thread is None:
-        raise _denied(user, "messaging.Thread", thread_id)
+        raise denied(user, "messaging.Thread", thread_id)
     return thread
 
 
@@ -111,7 +100,7 @@ def attachment_get_for_user(*, user: User, attachment_id: int | str | None) -> A
         else None
     )
     if found is None:
-        raise _denied(user, "messaging.Attachment", attachment_id)
+        raise denied(user, "messaging.Attachment", attachment_id)
     return found
 
 
@@ -125,7 +114,7 @@ def filing_get_for_user(*, user: User, filing_id: int | str | None) -> ThreadFil
         else None
     )
     if found is None:
-        raise _denied(user, "messaging.ThreadFiling", filing_id)
+        raise denied(user, "messaging.ThreadFiling", filing_id)
     return found
 
 
@@ -186,7 +175,7 @@ def inbox_location_get(*, user: User, location_id: int | str) -> Location:
     pk = id_from_path(location_id)
     location = inbox_locations(user=user).filter(pk=pk).first() if pk is not None else None
     if location is None:
-        raise _denied(user, "accounts.Location", location_id)
+        raise denied(user, "accounts.Location", location_id)
     return location
 
 

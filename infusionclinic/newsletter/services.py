@@ -13,7 +13,7 @@ import smtplib
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.mail import get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.validators import validate_email
@@ -25,6 +25,7 @@ from infusionclinic.accounts.models import User
 from infusionclinic.accounts.roles import Perm
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_role_perm
 from infusionclinic.common.mail import email_enqueue
 from infusionclinic.website.models import Interest
 
@@ -45,11 +46,6 @@ DEFINITE_REFUSALS = (
     smtplib.SMTPSenderRefused,
     smtplib.SMTPDataError,
 )
-
-
-def _require(actor: User, perm: Perm) -> None:
-    if not actor.has_role_perm(perm):
-        raise PermissionDenied
 
 
 # --- Subscribers -------------------------------------------------------------------------------
@@ -160,7 +156,7 @@ def _validate_campaign(subject: str, body_markdown: str, segment: str) -> None:
 
 @transaction.atomic
 def campaign_create(*, actor: User, subject: str, body_markdown: str, segment: str) -> Campaign:
-    _require(actor, Perm.NEWSLETTER_MANAGE)
+    require_role_perm(actor, Perm.NEWSLETTER_MANAGE)
     _validate_campaign(subject, body_markdown, segment)
     campaign = Campaign.objects.create(
         subject=subject.strip(),
@@ -177,7 +173,7 @@ def campaign_create(*, actor: User, subject: str, body_markdown: str, segment: s
 def campaign_update(
     *, actor: User, campaign: Campaign, subject: str, body_markdown: str, segment: str
 ) -> Campaign:
-    _require(actor, Perm.NEWSLETTER_MANAGE)
+    require_role_perm(actor, Perm.NEWSLETTER_MANAGE)
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if campaign.status != CampaignStatus.DRAFT:
         raise ValidationError(
@@ -194,7 +190,7 @@ def campaign_update(
 
 def campaign_send_test(*, actor: User, campaign: Campaign) -> None:
     """Queue the campaign to the editor's own address, marked as a test."""
-    _require(actor, Perm.NEWSLETTER_MANAGE)
+    require_role_perm(actor, Perm.NEWSLETTER_MANAGE)
     campaign_send_test_task.enqueue(campaign_id=campaign.pk, to=actor.email)
 
 
@@ -221,7 +217,7 @@ def campaign_recipients(campaign: Campaign) -> list[tuple[int, str]]:
 def campaign_start(*, actor: User, campaign: Campaign) -> int:
     """Freeze the recipient list (one Delivery row each) and queue the first batch. The queued
     task is a row in the same database, so it commits with the deliveries or not at all."""
-    _require(actor, Perm.NEWSLETTER_MANAGE)
+    require_role_perm(actor, Perm.NEWSLETTER_MANAGE)
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if campaign.status != CampaignStatus.DRAFT:
         raise ValidationError({"campaign": ["This campaign is already sending or sent."]})

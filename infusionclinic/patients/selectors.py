@@ -11,13 +11,11 @@ from typing import Any
 from django.db import connections
 from django.db.models import Q, QuerySet, Subquery
 from django.db.models.functions import Collate
-from django.http import Http404
 from django.utils import timezone
 
 from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import STAFF_ROLES, Perm, Role
-from infusionclinic.audit.models import AuditAction
-from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import denied
 from infusionclinic.common.ids import id_from_path
 
 from .models import (
@@ -68,12 +66,7 @@ def patient_get_for_user(*, user: User, patient_id: int | str) -> Patient:
         else None
     )
     if patient is None:
-        audit_record(
-            actor=user if user.is_authenticated else None,
-            action=AuditAction.DENIED,
-            detail={"object_type": "patients.Patient", "requested_id": str(patient_id)[:64]},
-        )
-        raise Http404("No such patient.")
+        raise denied(user, "patients.Patient", patient_id, "No such patient.")
     return patient
 
 

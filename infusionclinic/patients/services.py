@@ -21,6 +21,7 @@ from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import PERM_NAMED, require_role_perm
 from infusionclinic.common.mail import email_enqueue
 from infusionclinic.common.units import UnknownUnitError, height_to_cm, weight_to_kg
 
@@ -79,11 +80,6 @@ def _rescreen(*, actor: User, patient: Patient, trigger: str) -> None:
     from infusionclinic.intake.services import screening_refresh
 
     screening_refresh(actor=actor, patient=patient, trigger=trigger)
-
-
-def _require(actor: User, perm: Perm) -> None:
-    if not actor.has_role_perm(perm):
-        raise PermissionDenied(f"Your role may not do this ({perm}).")
 
 
 def _today_at(location: Location) -> date:
@@ -397,7 +393,7 @@ def patient_create(
     referring_provider: ReferringProvider | None = None,
     **demographics: Any,
 ) -> Patient:
-    _require(actor, Perm.PATIENT_CREATE)
+    require_role_perm(actor, Perm.PATIENT_CREATE, PERM_NAMED)
     unknown = set(demographics) - set(DEMOGRAPHIC_FIELDS)
     if unknown:
         raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
@@ -449,7 +445,7 @@ def patient_create(
     else:  # pragma: no cover - five collisions in 10^8 numbers
         raise RuntimeError("Could not allocate a unique MRN.")
     if measured:
-        _require(actor, Perm.MEASUREMENT_RECORD)
+        require_role_perm(actor, Perm.MEASUREMENT_RECORD, PERM_NAMED)
     # The registration's weight and height in one insert, and one `create` event for the whole
     # registration naming them (issue 13: one audit event per request, recording what was
     # written). No re-screening as measurement_record does: a patient created in this
@@ -486,7 +482,7 @@ def patient_update(
 ) -> Patient:
     """Change demographics. `expected_version` is the version the editor loaded; if someone saved
     in between, ConflictError is raised and nothing is written (no silent overwrite)."""
-    _require(actor, Perm.PATIENT_EDIT_DEMOGRAPHICS)
+    require_role_perm(actor, Perm.PATIENT_EDIT_DEMOGRAPHICS, PERM_NAMED)
     unknown = set(changes) - set(DEMOGRAPHIC_FIELDS) - {"referring_provider"}
     if unknown:
         raise ValidationError({name: ["This field cannot be changed here."] for name in unknown})
@@ -555,7 +551,7 @@ def measurement_record(
     unit: str,
     measured_on: date | None = None,
 ) -> BodyMeasurement:
-    _require(actor, Perm.MEASUREMENT_RECORD)
+    require_role_perm(actor, Perm.MEASUREMENT_RECORD, PERM_NAMED)
     try:
         kind = MeasurementKind(kind)
     except ValueError as exc:
@@ -584,7 +580,7 @@ def measurement_record(
 def allergy_add(
     *, actor: User, patient: Patient, substance: str, reaction: str = "", severity: str = "unknown"
 ) -> Allergy:
-    _require(actor, Perm.CHART_EDIT_CLINICAL)
+    require_role_perm(actor, Perm.CHART_EDIT_CLINICAL, PERM_NAMED)
     errors: dict[str, list[str]] = {}
     if not substance.strip():
         errors["substance"] = ["Name the substance (or 'No known drug allergies')."]
@@ -607,7 +603,7 @@ def allergy_add(
 def medication_add(
     *, actor: User, patient: Patient, name: str, dose: str = "", started_on: date | None = None
 ) -> Medication:
-    _require(actor, Perm.CHART_EDIT_CLINICAL)
+    require_role_perm(actor, Perm.CHART_EDIT_CLINICAL, PERM_NAMED)
     if not name.strip():
         raise ValidationError({"name": ["Name the medication."]})
     _chart_date_check(patient=patient, field="started_on", value=started_on)
@@ -632,7 +628,7 @@ def diagnosis_add(
     is_primary: bool = False,
     noted_on: date | None = None,
 ) -> Diagnosis:
-    _require(actor, Perm.DIAGNOSIS_EDIT)
+    require_role_perm(actor, Perm.DIAGNOSIS_EDIT, PERM_NAMED)
     _chart_date_check(patient=patient, field="noted_on", value=noted_on)
     try:
         entry = icd10_lookup_billable(code)
@@ -674,7 +670,7 @@ def diagnosis_add(
 def emergency_access_open(*, actor: User, mrn: str, reason: str) -> EmergencyAccess:
     """Break the glass: give a prescriber time-limited access to a chart outside their locations.
     Audited (`break_glass`, with the reason) and mailed to the admins of the patient's location."""
-    _require(actor, Perm.EMERGENCY_ACCESS)
+    require_role_perm(actor, Perm.EMERGENCY_ACCESS, PERM_NAMED)
     reason = reason.strip()
     minimum = settings.EMERGENCY_ACCESS_MIN_REASON_CHARS
     if len(reason) < minimum:

@@ -17,13 +17,14 @@ from infusionclinic.api.fields import EdgeDate, EdgeDateTime, Id
 from infusionclinic.api.schemas import ErrorOut
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import location_get_for_user
 from infusionclinic.outcomes.safety import safety_alert_gate, safety_alert_seen_record
 from infusionclinic.patients.models import Patient
 from infusionclinic.patients.selectors import patient_get_for_user
 
 from . import services
 from .models import Appointment, Chair
-from .selectors import appointment_get_for_user, availability, location_get_for_user
+from .selectors import appointment_get_for_user, availability
 from .series import SeriesError, series_propose
 
 router = Router(tags=["scheduling"])

@@ -8,13 +8,11 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import QuerySet
-from django.http import Http404
 from django.utils import timezone
 
 from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import STAFF_ROLES
-from infusionclinic.audit.models import AuditAction
-from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import denied
 from infusionclinic.common.ids import id_from_path
 from infusionclinic.patients.selectors import patients_visible_to
 
@@ -45,25 +43,8 @@ def appointment_get_for_user(*, user: User, appointment_id: int | str) -> Appoin
         appointments_visible_to(user=user).filter(pk=pk).first() if pk is not None else None
     )
     if appointment is None:
-        audit_record(
-            actor=user if user.is_authenticated else None,
-            action=AuditAction.DENIED,
-            detail={"object_type": "scheduling.Appointment", "requested_id": text[:64]},
-        )
-        raise Http404("No such appointment.")
+        raise denied(user, "scheduling.Appointment", text, "No such appointment.")
     return appointment
-
-
-def location_get_for_user(*, user: User, location: str | int) -> Location:
-    """A location the staff member works at, by code or id; otherwise 404."""
-    qs = user.locations.all() if user.role in STAFF_ROLES else Location.objects.none()
-    text = str(location)
-    found = qs.filter(code=text).first()
-    if found is None and text.isascii() and text.isdigit():
-        found = qs.filter(pk=int(text)).first()
-    if found is None:
-        raise Http404("No such location.")
-    return found
 
 
 @dataclass(frozen=True)

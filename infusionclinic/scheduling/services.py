@@ -22,6 +22,7 @@ from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
+from infusionclinic.common.access import require_at_location
 from infusionclinic.common.mail import email_enqueue
 from infusionclinic.courses.models import TreatmentCourse
 from infusionclinic.intake.selectors import patient_may_be_booked
@@ -67,8 +68,7 @@ def _require_booking_rights(actor: User, location: Location, patient: Patient) -
         return
     if not actor.has_role_perm(Perm.APPOINTMENT_BOOK):
         raise PermissionDenied("Your role may not book appointments.")
-    if not actor.locations.filter(pk=location.pk).exists():
-        raise PermissionDenied("You do not work at this location.")
+    require_at_location(actor, location, "You do not work at this location.")
 
 
 def _booked() -> dict[str, str]:
@@ -600,8 +600,7 @@ def appointment_complete(
         actor.has_role_perm(Perm.APPOINTMENT_BOOK) or actor.has_role_perm(Perm.SESSION_RUN)
     ):
         raise PermissionDenied("Only the clinic's staff complete an appointment.")
-    if not actor.locations.filter(pk=appointment.location_id).exists():
-        raise PermissionDenied("You do not work at this location.")
+    require_at_location(actor, appointment.location_id, "You do not work at this location.")
     appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
     if appointment.status == AppointmentStatus.COMPLETED:
         return appointment

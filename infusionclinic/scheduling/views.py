@@ -21,7 +21,7 @@ from django.views.decorators.http import require_http_methods
 from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.audit.models import AuditAction
 from infusionclinic.audit.services import audit_record
-from infusionclinic.common.access import require_perm
+from infusionclinic.common.access import location_get_for_user, require_perm
 from infusionclinic.common.bounds import date_from_text, datetime_from_text
 from infusionclinic.courses.selectors import (
     course_active_for_patient,
@@ -47,7 +47,6 @@ from .selectors import (
     availability,
     day_grid,
     feed_appointments,
-    location_get_for_user,
 )
 from .series import SeriesError, series_propose
 

@@ -155,7 +155,7 @@ class DemoVisitsTests(TestCase):
         closed session's dose is administered or wasted (CS-32 against the pump); the latest
         count of each lot equals its balance; the one discrepancy was recounted by two and
         resolved (§7)."""
-        from infusionclinic.controlled.doses import session_dose_check
+        from infusionclinic.infusions.dose import session_dose_check
 
         lots = list(Lot.objects.all())
         assert lots

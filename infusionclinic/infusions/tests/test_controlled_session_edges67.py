@@ -15,8 +15,8 @@ from infusionclinic.audit.models import AuditAction, AuditEvent
 from infusionclinic.controlled import services as cs
 from infusionclinic.controlled.models import EntryKind, LedgerEntry
 from infusionclinic.infusions import services
-from infusionclinic.infusions.controlled_link import session_cs_exception_record
 from infusionclinic.infusions.models import PumpEvent, SessionState
+from infusionclinic.infusions.services import session_cs_exception_record
 from tests.factories import (
     PASSWORD,
     dea_registration,

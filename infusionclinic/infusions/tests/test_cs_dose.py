@@ -17,13 +17,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from infusionclinic.audit.models import AuditAction, AuditEvent
-from infusionclinic.controlled import doses
 from infusionclinic.controlled import services as cs
 from infusionclinic.controlled.models import EntryKind
 from infusionclinic.controlled.tests.factories import product, receive
+from infusionclinic.infusions import dose as doses
 from infusionclinic.infusions import selectors, services
-from infusionclinic.infusions.controlled_link import session_cs_exception_record
 from infusionclinic.infusions.models import PumpEvent
+from infusionclinic.infusions.services import session_cs_exception_record
 from tests.factories import PASSWORD, api_client, dea_registration, logged_in_client, make_user
 
 from .factories import (

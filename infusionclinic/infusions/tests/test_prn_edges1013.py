@@ -3,6 +3,7 @@
 
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -45,7 +46,7 @@ def test_data_file_lists_the_issues_prn_medicines_each_marked_unverified():
         assert med.default_route in med.routes
         assert med.default_dose <= med.default_max_per_session
     assert "MON-X-1" in meds["midazolam"].rule_ids  # benzodiazepine for severe distress
-    raw = (prn.Path(prn.__file__).parent / "data" / "prn_medicines.json").read_text()
+    raw = (Path(prn.__file__).parent / "data" / "prn_medicines.json").read_text()
     assert "UNVERIFIED" in raw
 
 

@@ -1,32 +1,149 @@
-"""A drawn dose set against the infusion session it was drawn for (controlled-substances.md
-CS-31, CS-32, CS-43, §4 `Dose`; monitoring.md: the dose given from the pump's running time).
+"""The dose given of an infusion session, and its one owner (issue 22 point 10).
 
-The session computes the dose given from the pump (`infusions.selectors.dose_given_mg`); the
-ledger's administration of the session's draw is typed separately. Here the two meet:
+Every figure of "dose given" comes from here: the session page, its note, discharge sheet and API
+(infusions), the invoice's infusion codes (billing reads `pump_record`'s running time,
+CODE-PX-R1), FHIR's MedicationAdministration and the progress report. The pump record is the
+source: the running time from each start/resume to the next pause/stop (pauses excluded) × the
+order's rate × concentration (RATE-7 reversed, `rules.dose_given_mg`).
+
+The controlled-substance log (controlled-substances.md) records the same dose a second time, by
+hand: a `draw` (CS-31) into a dose, then `administer` (CS-32, "may be less than drawn (infusion
+stopped early)") and `waste` (CS-33) out of it, and every dose closes with administered + wasted =
+drawn (CS-43, exact Decimal). Here the two meet: `session_dose_check` sets the log's
+administration beside the pump's dose given and names every difference beyond the ledger's
+rounding (half a 0.01 mL step of the strongest drawn vial, plus
+`CONTROLLED_ADMINISTRATION_TOLERANCE_MG`, default 0) by rule id, for the session page, its note,
+discharge, the session API and the ledger page (`ledger_disagreements`). The pump's figure stays
+the dose given every reader reports; a disagreement is shown beside it, never silently replaced.
+
 `administration_suggestion` is the pump's dose in mL of the drawn vial's strength (what the
-administration form and API default to), and `session_dose_check` names every difference between
-the log and the pump, for the session page, the session note and the session API. Reads only."""
+administration form and API default to). The controlled app reaches infusions only through this
+module (and `models`): it imports nothing of the controlled app but its models, settings and
+ledger reads, so neither app imports the other's services (no import circle). Reads only."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from . import conf
-from .models import EntryKind, LedgerEntry
+from django.utils import timezone
 
-if TYPE_CHECKING:
-    from infusionclinic.infusions.models import InfusionSession
+from infusionclinic.accounts.models import Location
+from infusionclinic.common.access import denied
+from infusionclinic.controlled import conf
+from infusionclinic.controlled.ledger import ML_STEP, dose_remaining_ml
+from infusionclinic.controlled.models import EntryKind, LedgerEntry
 
-ML_STEP = Decimal("0.01")  # the ledger's resolution (LedgerEntry.qty_ml)
+from . import rules
+from .models import InfusionSession, PumpAction, SessionState
+
+# --- The pump record: the one computation of the dose given -------------------------------------
+
+
+@dataclass(frozen=True)
+class PumpRecord:
+    """What the pump record of a session documents: the first start, the stop (None while the
+    pump runs or is paused), the running time (pauses excluded; up to the stop, or to `now`
+    while it runs) and the dose given from it."""
+
+    session_id: int
+    started_at: datetime | None
+    stopped_at: datetime | None
+    running_seconds: Decimal
+    dose_mg: Decimal
+
+    @property
+    def started(self) -> bool:
+        return self.started_at is not None
+
+    @property
+    def stopped(self) -> bool:
+        return self.stopped_at is not None
+
+    @property
+    def running(self) -> timedelta:
+        return timedelta(seconds=float(self.running_seconds))
+
+    @property
+    def running_min(self) -> Decimal:
+        return (self.running_seconds / 60).quantize(Decimal("0.1"))
+
+
+def pump_events(session: InfusionSession) -> list[tuple[str, datetime]]:
+    return [(e.action, e.at) for e in session.pump.all()]
+
+
+def dose_from_seconds(session: InfusionSession, seconds: Decimal) -> Decimal:
+    """The order's rate × concentration over `seconds` of running time, to 0.1 mg."""
+    return rules.dose_given_mg(
+        seconds=seconds,
+        rate_ml_per_h=session.order.rate_ml_per_h,
+        concentration_mg_per_ml=session.order.concentration_mg_per_ml,
+    )
+
+
+def pump_record(
+    session: InfusionSession,
+    *,
+    now: datetime | None = None,
+    events: list[tuple[str, datetime]] | None = None,
+) -> PumpRecord:
+    """The session's pump record (`events` when the caller already holds them, in time order)."""
+    events = pump_events(session) if events is None else events
+    starts = [at for action, at in events if action == PumpAction.START]
+    last = events[-1] if events else None
+    stopped_at = last[1] if last is not None and last[0] == PumpAction.STOP else None
+    seconds = rules.running_seconds(events, now=stopped_at or now or timezone.now())
+    return PumpRecord(
+        session_id=session.pk,
+        started_at=starts[0] if starts else None,
+        stopped_at=stopped_at,
+        running_seconds=seconds,
+        dose_mg=dose_from_seconds(session, seconds),
+    )
+
+
+def dose_given_mg(session: InfusionSession, *, now: datetime | None = None) -> Decimal:
+    """The dose given so far (the pump's running time × rate × concentration), to 0.1 mg."""
+    return pump_record(session, now=now).dose_mg
+
+
+# --- The encounter a draw is made for (CS-42) -----------------------------------------------------
+
+OPEN_STATES = (
+    SessionState.CHECKED_IN,
+    SessionState.PRE_CHECKS,
+    SessionState.INFUSING,
+    SessionState.PAUSED,
+)
+
+
+def open_session_for_order(*, order_id: int, location: Location) -> InfusionSession | None:
+    """CS-42: the open encounter a controlled-substance draw needs: a session of this order at
+    this location, checked in and not yet past the infusion (no drawing for a finished one)."""
+    return (
+        InfusionSession.objects.filter(order_id=order_id, location=location, state__in=OPEN_STATES)
+        .order_by("-pk")
+        .first()
+    )
+
+
+def open_session_get(*, session_id: int, order_id: int, location_id: int) -> InfusionSession | None:
+    """The named session, as it is now, if it is an open encounter of this order here (CS-42)."""
+    return InfusionSession.objects.filter(
+        pk=session_id, order_id=order_id, location_id=location_id, state__in=OPEN_STATES
+    ).first()
+
+
+# --- The controlled-substance log beside the pump -------------------------------------------------
+
 ZERO = Decimal(0)
 
 
 def pump_dose_mg(session: InfusionSession, *, now: datetime | None = None) -> Decimal:
-    from infusionclinic.infusions.selectors import dose_given_mg
-
+    """The pump's dose given (the figure every reader reports; `pump_record`)."""
     return dose_given_mg(session, now=now)
 
 
@@ -52,23 +169,13 @@ def session_draws(session: InfusionSession) -> list[LedgerEntry]:
 def session_draw_get(*, session: InfusionSession, draw_id: int, user: Any) -> LedgerEntry:
     """One draw of this session (the session comes from `session_get_for_user`); any other id
     answers 404 with a `denied` event."""
-    from django.http import Http404
-
-    from infusionclinic.audit.models import AuditAction
-    from infusionclinic.audit.services import audit_record
-
     draw = (
         LedgerEntry.objects.select_related("lot__product", "lot__location", "patient", "order")
         .filter(session=session, kind=EntryKind.DRAW, pk=draw_id)
         .first()
     )
     if draw is None:
-        audit_record(
-            actor=user,
-            action=AuditAction.DENIED,
-            detail={"object_type": "controlled.LedgerEntry", "requested_id": str(draw_id)[:64]},
-        )
-        raise Http404("No such draw in this session.")
+        raise denied(user, "controlled.LedgerEntry", draw_id, "No such draw in this session.")
     return draw
 
 
@@ -114,8 +221,6 @@ def administration_suggestion(
         ),
         ZERO,
     )
-    from .services import dose_remaining_ml
-
     return _suggestion(
         draw,
         session_id=session.pk,
@@ -207,6 +312,27 @@ class SessionDoseCheck:
     @property
     def mismatch(self) -> bool:
         return bool(self.problems)
+
+    @property
+    def ledger_disagrees(self) -> bool:
+        """CS-32: the log's administration and the pump's dose given differ beyond rounding."""
+        return any(p.rule_id == "CS-32" for p in self.problems)
+
+    def which_lines(self) -> list[str]:
+        """Which figure is the dose given and what the log says beside it (the note, the
+        discharge sheet): the pump's figure is reported; a disagreeing log is named."""
+        if not self.lines:
+            return [f"Dose given {_fmt(self.pump_mg)} mg is the pump's record; no draw is linked."]
+        if self.ledger_disagrees:
+            return [
+                f"Dose given {_fmt(self.pump_mg)} mg is the pump's record; the "
+                f"controlled-substance log's administration ({_fmt(self.administered_mg)} mg) "
+                f"DISAGREES by {_fmt(abs(self.difference_mg))} mg (CS-32)."
+            ]
+        return [
+            f"Dose given {_fmt(self.pump_mg)} mg is the pump's record; the controlled-substance "
+            f"log's administration ({_fmt(self.administered_mg)} mg) agrees within rounding."
+        ]
 
     @property
     def difference_mg(self) -> Decimal:
@@ -318,3 +444,44 @@ def session_dose_check(
                     )
                 )
     return check
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """A session whose log disagrees with its pump (the ledger page's warning)."""
+
+    session: InfusionSession
+    check: SessionDoseCheck
+    covered: bool  # a prescriber recorded a documented exception for every difference
+
+
+def ledger_disagreements(*, entries: list[LedgerEntry]) -> list[Disagreement]:
+    """The sessions among these ledger entries' (draws and their administrations) whose log's
+    administration disagrees with the pump's dose given (CS-32) once the infusion is over, most
+    recent first."""
+    session_ids = {e.session_id for e in entries if e.session_id is not None}
+    dose_ids = {e.dose_id for e in entries if e.dose_id is not None}
+    session_ids |= set(
+        LedgerEntry.objects.filter(pk__in=dose_ids, session__isnull=False).values_list(
+            "session_id", flat=True
+        )
+    )
+    out = []
+    sessions = (
+        InfusionSession.objects.filter(pk__in=session_ids)
+        .select_related("order", "patient")
+        .prefetch_related("pump", "cs_exceptions")
+        .order_by("-pk")
+    )
+    for session in sessions:
+        check = session_dose_check(session)
+        if not (check.infusion_over and check.ledger_disagrees):
+            continue
+        covered_keys = {
+            (str(rule_id), str(message))
+            for exception in session.cs_exceptions.all()
+            for rule_id, message in exception.problems
+        }
+        covered = all((p.rule_id, p.message) in covered_keys for p in check.problems)
+        out.append(Disagreement(session=session, check=check, covered=covered))
+    return out
