@@ -7,6 +7,8 @@ from django.core.exceptions import ImproperlyConfigured
 from .base import *  # noqa: F403
 from .base import (
     ALLOWED_HOSTS,
+    AUDIT_HMAC_KEY_ID,
+    AUDIT_HMAC_KEYS,
     DEMO_MODE,
     SECRET_KEY,
     SILENCED_SYSTEM_CHECKS,
@@ -14,7 +16,6 @@ from .base import (
     STORAGES,
     env,
 )
-from .base import AUDIT_HMAC_KEY_ID, AUDIT_HMAC_KEYS
 
 DEBUG = False
 

@@ -50,7 +50,7 @@ def current_key_id() -> str:
     keys = hmac_keys()
     key_id = settings.AUDIT_HMAC_KEY_ID or next(iter(keys))
     if key_id not in keys or key_id == LEGACY_KEY_ID:
-        raise ImproperlyConfigured("AUDIT_HMAC_KEY_ID must name one of the keys in AUDIT_HMAC_KEYS.")
+        raise ImproperlyConfigured("AUDIT_HMAC_KEY_ID must name a key in AUDIT_HMAC_KEYS.")
     return key_id
 
 

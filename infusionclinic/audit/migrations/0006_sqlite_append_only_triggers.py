@@ -10,10 +10,21 @@ verify_audit reports them missing."""
 
 from django.db import migrations
 
-COLUMNS = (
-    "id occurred_at actor_id actor_email actor_role action patient_id object_type object_id "
-    "client_address channel detail key_id"
-).split()
+COLUMNS = [
+    "id",
+    "occurred_at",
+    "actor_id",
+    "actor_email",
+    "actor_role",
+    "action",
+    "patient_id",
+    "object_type",
+    "object_id",
+    "client_address",
+    "channel",
+    "detail",
+    "key_id",
+]
 
 SQLITE_FORWARD = [
     f"""

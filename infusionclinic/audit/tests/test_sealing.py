@@ -28,8 +28,6 @@ def after_commit(settings):
     settings.AUDIT_SEAL_MODE = "after_commit"
 
 
-
-
 @pytest.mark.django_db
 def test_an_event_is_written_unsealed_and_sealed_in_insertion_order(after_commit, location):
     nurse = make_user("nurse", location)

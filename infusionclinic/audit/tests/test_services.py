@@ -52,8 +52,6 @@ def test_model_and_queryset_refuse_update_and_delete(location):
         AuditEvent.objects.all().delete()
 
 
-
-
 def test_verify_audit_names_the_first_edited_event(location):
     _, _, (first, second, third) = _record_three(location)
     call_command("verify_audit")  # intact
