@@ -135,7 +135,8 @@ class StaffAdminUserCreationForm(forms.ModelForm):
 class UserAdmin(ClinicAdminPermissions, BaseUserAdmin):
     ordering = ["email"]
     list_display = ["email", "full_name", "role", "is_active"]
-    list_filter = ["role", "is_active", "locations"]
+    # Only the locations of the users listed (not every location's name).
+    list_filter = ["role", "is_active", ("locations", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["email", "full_name"]
     filter_horizontal = ["locations"]
     fieldsets = (
@@ -167,7 +168,13 @@ class UserAdmin(ClinicAdminPermissions, BaseUserAdmin):
         if obj is None and not request.user.is_superuser:
             kwargs["form"] = StaffAdminUserCreationForm
             return admin.ModelAdmin.get_form(self, request, obj, **kwargs)
-        return super().get_form(request, obj, **kwargs)
+        form = super().get_form(request, obj, **kwargs)
+        if not request.user.is_superuser and "role" in form.base_fields:
+            # Staff stay staff: a patient's log-in is made from the chart (portal invitation).
+            form.base_fields["role"].choices = [
+                (r.value, r.label) for r in Role if r in STAFF_ROLES
+            ]
+        return form
 
     def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> Any:
         readonly = list(super().get_readonly_fields(request, obj))
@@ -176,6 +183,9 @@ class UserAdmin(ClinicAdminPermissions, BaseUserAdmin):
         if obj.pk == request.user.pk:
             # Never one's own grants: another admin (or the superuser) changes them.
             readonly += ["role", "locations", "is_active"]
+        elif obj.role == Role.PATIENT and not request.user.is_superuser:
+            # A patient's log-in belongs to the chart: no role or locations to grant it.
+            readonly += ["role", "locations"]
         elif not request.user.is_superuser and _out_of_scope_location_ids(
             admin_user=request.user, target=obj
         ):

@@ -122,6 +122,20 @@ def test_admin_cannot_set_a_patients_password_and_log_in_as_them(location):
     assert "/password/" not in page
 
 
+def test_admin_cannot_turn_a_patients_log_in_into_staff(location):
+    """Issue 22.2: a patient's log-in gets no role or locations in the admin."""
+    admin = make_user("admin", location)
+    patient_user = make_user("patient", patient=PatientFactory(home_location=location))
+    logged_in_client(admin).post(
+        f"/admin/accounts/user/{patient_user.pk}/change/",
+        _change_form(patient_user, role="admin", locations=[location.pk]),
+    )
+    patient_user.refresh_from_db()
+    assert patient_user.role == "patient"
+    assert not patient_user.is_staff
+    assert not patient_user.locations.exists()
+
+
 def test_admin_sends_the_reset_mail_instead(location):
     admin = make_user("admin", location)
     nurse = make_user("nurse", location)
