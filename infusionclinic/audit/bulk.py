@@ -4,9 +4,8 @@
 `audit_chain_extend` takes the chain head's lock, gives each event the next `seq`, the previous
 event's hash, the current key id and its own keyed hash (`hashing.chain_hash` over
 `hashing.hashed_fields`, exactly what `verify_audit` recomputes), hands the sealed events to a
-writer (COPY, bulk_create...) as a stream,
-and advances the head to the last one, all in one transaction: the chain never forks and a failed
-write leaves it as it was.
+writer (COPY, bulk_create...) as a stream, and advances the head to the last one, all in one
+transaction: the chain never forks and a failed write leaves it as it was.
 
 Values must be what the database gives back when the event is read: `occurred_at` an aware UTC
 datetime with microseconds (PostgreSQL and SQLite keep microseconds), `detail` JSON of str, int,
