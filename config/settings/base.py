@@ -171,6 +171,30 @@ AUDIT_SEAL_BATCH = env.int("AUDIT_SEAL_BATCH", default=500)  # events per sealin
 # verify_audit reports events left unsealed longer than this (sealing stopped running).
 AUDIT_UNSEALED_MAX_AGE_SECONDS = env.int("AUDIT_UNSEALED_MAX_AGE_SECONDS", default=300)
 
+# --- Audit log: a keyed chain, anchored outside the database (issue 22, point 4) -----------------
+# Each event's hash is HMAC-SHA256 under a key kept outside the database, named by the key id
+# stored on the event: AUDIT_HMAC_KEYS is a JSON object {key id: key} holding every key ever used
+# (old ones are needed to verify old events), AUDIT_HMAC_KEY_ID the one new events use. Rotate by
+# adding a key and switching the id. Without the variables (development, tests) one key derived
+# from SECRET_KEY is used (key id "dev"); production refuses to start without them
+# (settings/production.py).
+AUDIT_HMAC_KEYS: dict[str, str] = env.json("AUDIT_HMAC_KEYS", default={})
+AUDIT_HMAC_KEY_ID = env.str("AUDIT_HMAC_KEY_ID", default="")
+# Events sealed before the chain was keyed carry key id "legacy" (plain SHA-256). verify_audit
+# accepts them only up to this sequence number: 0 for a database that never had them; for one
+# upgraded, audit migration 0005 prints the number to set.
+AUDIT_HMAC_LEGACY_MAX_SEQ = env.int("AUDIT_HMAC_LEGACY_MAX_SEQ", default=0)
+# Signed checkpoints of the chain head (`manage.py audit_checkpoint`, hourly by the systemd timer):
+# written here (put it on other storage than the database's, or sync it off the machine), and
+# mailed to these addresses when any are set. verify_audit checks every checkpoint found here.
+AUDIT_CHECKPOINT_DIR = Path(
+    env.str("AUDIT_CHECKPOINT_DIR", default=str(BASE_DIR / "var" / "audit-checkpoints"))
+)
+AUDIT_CHECKPOINT_MAIL_TO = env.list("AUDIT_CHECKPOINT_MAIL_TO", default=[])
+# SQLite: the append-only triggers (audit migration 0006) let DELETE through only when this is on.
+# The test settings turn it on so the test runner can empty its throw-away database; never else.
+AUDIT_SQLITE_ALLOW_DELETE = False
+
 # --- Accounts and authentication -------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [

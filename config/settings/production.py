@@ -1,11 +1,14 @@
 """Production: DEBUG off, every secret from the environment, and a refusal to start when the
-configuration is unsafe (no SECRET_KEY, no allowed hosts, demo shortcuts left on)."""
+configuration is unsafe (no SECRET_KEY, no allowed hosts, demo shortcuts left on, no audit HMAC
+keys)."""
 
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
 from .base import (
     ALLOWED_HOSTS,
+    AUDIT_HMAC_KEY_ID,
+    AUDIT_HMAC_KEYS,
     DEMO_MODE,
     SECRET_KEY,
     SILENCED_SYSTEM_CHECKS,
@@ -25,6 +28,13 @@ if DEMO_MODE:
     _problems.append("DEMO_MODE must be off in production")
 if not STAFF_2FA_REQUIRED:
     _problems.append("STAFF_2FA_REQUIRED cannot be turned off in production")
+# The audit chain's HMAC keys live outside the database and outside SECRET_KEY (issue 22.4).
+if not AUDIT_HMAC_KEYS or not AUDIT_HMAC_KEY_ID:
+    _problems.append("AUDIT_HMAC_KEYS and AUDIT_HMAC_KEY_ID must be set")
+elif AUDIT_HMAC_KEY_ID not in AUDIT_HMAC_KEYS or AUDIT_HMAC_KEY_ID in ("legacy", "dev"):
+    _problems.append("AUDIT_HMAC_KEY_ID must name one of AUDIT_HMAC_KEYS (not 'legacy' or 'dev')")
+elif any(len(key) < 32 for key in AUDIT_HMAC_KEYS.values()):  # noqa: PLR2004
+    _problems.append("every key in AUDIT_HMAC_KEYS must be at least 32 characters")
 if _problems:
     raise ImproperlyConfigured("Refusing to start: " + "; ".join(_problems))
 

@@ -1,5 +1,8 @@
 """The test suite. Same security settings as production except the cost of password hashing."""
 
+import tempfile
+from pathlib import Path
+
 from .base import *  # noqa: F403
 from .base import env
 
@@ -20,6 +23,11 @@ AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 # after-commit hooks never run): seal inline. The after-commit path has its own tests
 # (audit/tests/test_sealing.py), which switch the mode.
 AUDIT_SEAL_MODE = "inline"
+# The SQLite append-only trigger lets the test runner empty its throw-away database (as the
+# PostgreSQL setting below does for TRUNCATE); checkpoints go to this run's own directory, never
+# the repository's var/.
+AUDIT_SQLITE_ALLOW_DELETE = True
+AUDIT_CHECKPOINT_DIR = Path(tempfile.mkdtemp(prefix="ic-audit-checkpoints-"))
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
     # Lets the test runner TRUNCATE its throw-away database between transactional tests; the

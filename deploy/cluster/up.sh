@@ -31,10 +31,14 @@ trap 'echo "make cluster failed; stopping what it started (logs: $LOG)" >&2; "$R
 ENV_FILE="$STATE/cluster.env"
 if [ ! -f "$ENV_FILE" ]; then
   SECRET="$("$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(64))')"
+  AUDIT_KEY="$("$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(48))')"
   cat >"$ENV_FILE" <<ENV
 # Written once by deploy/cluster/up.sh; loopback only (plain HTTP, so no TLS redirect/HSTS).
 DJANGO_SETTINGS_MODULE=config.settings.production
 SECRET_KEY=$SECRET
+AUDIT_HMAC_KEYS={"cluster-1": "$AUDIT_KEY"}
+AUDIT_HMAC_KEY_ID=cluster-1
+AUDIT_CHECKPOINT_DIR=$STATE/audit-checkpoints
 ALLOWED_HOSTS=127.0.0.1,localhost
 SECURE_SSL_REDIRECT=False
 SECURE_HSTS_SECONDS=0

@@ -2,10 +2,10 @@
 `manage.py seed_scale`).
 
 `audit_chain_extend` takes the chain head's lock, gives each event the next `seq`, the previous
-event's hash and its own hash (`hashing.event_hash` over `hashing.hashed_fields`, exactly what
-`verify_audit` recomputes), hands the sealed events to a writer (COPY, bulk_create...) as a stream,
-and advances the head to the last one, all in one transaction: the chain never forks and a failed
-write leaves it as it was.
+event's hash, the current key id and its own keyed hash (`hashing.chain_hash` over
+`hashing.hashed_fields`, exactly what `verify_audit` recomputes), hands the sealed events to a
+writer (COPY, bulk_create...) as a stream, and advances the head to the last one, all in one
+transaction: the chain never forks and a failed write leaves it as it was.
 
 Values must be what the database gives back when the event is read: `occurred_at` an aware UTC
 datetime with microseconds (PostgreSQL and SQLite keep microseconds), `detail` JSON of str, int,
@@ -21,7 +21,7 @@ from typing import Any
 
 from django.db import transaction
 
-from .hashing import event_hash, hashed_fields
+from .hashing import chain_hash, current_key_id, hashed_fields, hmac_key
 from .models import AuditChainHead
 from .services import _head_restore
 
@@ -44,6 +44,7 @@ class BulkEvent:
     seq: int = 0
     prev_hash: str = ""
     hash: str = ""
+    key_id: str = ""
 
 
 def audit_chain_extend(
@@ -58,6 +59,8 @@ def audit_chain_extend(
             head = AuditChainHead.objects.select_for_update().get(pk=1)
         start = seq = head.seq
         prev = head.last_hash
+        key_id = current_key_id()
+        key = hmac_key(key_id)
 
         def sealed() -> Iterator[BulkEvent]:
             nonlocal seq, prev
@@ -68,7 +71,10 @@ def audit_chain_extend(
                 seq += 1
                 event.seq = seq
                 event.prev_hash = prev
-                event.hash = prev = event_hash(prev_hash=prev, fields=hashed_fields(event))
+                event.key_id = key_id
+                event.hash = prev = chain_hash(
+                    key_id=key_id, prev_hash=prev, fields=hashed_fields(event), key=key
+                )
                 yield event
 
         write(sealed())

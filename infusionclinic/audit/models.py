@@ -1,9 +1,11 @@
 """The append-only, hash-chained audit log of every read and write of patient data.
 
-No code path updates or deletes an event: the model and its queryset refuse, and on PostgreSQL a
-trigger refuses UPDATE, DELETE and TRUNCATE (migrations 0002, 0004). Each event stores the SHA-256
-of its own content chained to the previous event's hash, so an edit made behind the application's
-back (or a deleted row: `seq` has no gaps) is found by `manage.py verify_audit`.
+No code path updates or deletes an event: the model and its queryset refuse, and triggers refuse
+UPDATE, DELETE and TRUNCATE (PostgreSQL: migrations 0002, 0004; SQLite: 0006). Each event stores
+an HMAC-SHA256 of its own content chained to the previous event's hash, under a key kept outside
+the database (`hashing.py`, issue 22 point 4), so an edit made behind the application's back (or a
+deleted row: `seq` has no gaps) is found by `manage.py verify_audit`, and so is a removed tail,
+against the signed checkpoints of the head written outside the database (`checkpoints.py`).
 
 Write, then seal: an event may be inserted unsealed (`seq`, `prev_hash` and `hash` NULL) in the
 transaction of the change it records, without taking any shared lock, and is sealed into the chain
@@ -66,6 +68,9 @@ class AuditEvent(models.Model):
     # NULL, not "", while unsealed: the seal is the one change the trigger allows (NULL -> value).
     prev_hash = models.CharField(max_length=64, null=True, editable=False)  # noqa: DJ001
     hash = models.CharField(max_length=64, unique=True, null=True, editable=False)  # noqa: DJ001
+    # Which HMAC key sealed it (hashing.py; set at insert, from AUDIT_HMAC_KEY_ID). "legacy":
+    # sealed before the chain was keyed, plain SHA-256 (migration 0005).
+    key_id = models.CharField(max_length=32, default="legacy", editable=False)
 
     objects = AuditEventQuerySet.as_manager()
 

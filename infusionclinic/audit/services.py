@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -15,7 +16,15 @@ from django.utils import timezone
 
 from infusionclinic.common.context import current_client
 
-from .hashing import GENESIS_HASH, event_hash, hashed_fields
+from .hashing import (
+    GENESIS_HASH,
+    LEGACY_KEY_ID,
+    UnknownKeyError,
+    chain_hash,
+    current_key_id,
+    hashed_fields,
+    hmac_key,
+)
 from .models import AuditAction, AuditChainHead, AuditEvent
 
 logger = logging.getLogger(__name__)
@@ -56,6 +65,7 @@ def audit_record(
         client_address=client.client_address,
         channel=client.channel,
         detail=detail or {},
+        key_id=current_key_id(),
     )
     if settings.AUDIT_SEAL_MODE == "inline":
         # No savepoint of its own: a failure here must fail the caller's change anyway.
@@ -67,7 +77,9 @@ def audit_record(
             head = AuditChainHead.objects.get(pk=1)
             event.seq = head.seq
             event.prev_hash = head.last_hash
-            event.hash = event_hash(prev_hash=head.last_hash, fields=hashed_fields(event))
+            event.hash = chain_hash(
+                key_id=event.key_id, prev_hash=head.last_hash, fields=hashed_fields(event)
+            )
             event.save()
             AuditChainHead.objects.filter(pk=1).update(last_hash=event.hash)
         return event
@@ -92,6 +104,7 @@ def audit_record_batch(
         return
     client = current_client()
     now = timezone.now()
+    key_id = current_key_id()
     AuditEvent.objects.bulk_create(
         [
             AuditEvent(
@@ -106,6 +119,7 @@ def audit_record_batch(
                 client_address=client.client_address,
                 channel=client.channel,
                 detail=detail,
+                key_id=key_id,
             )
             for obj, detail in zip(objs, details, strict=True)
         ]
@@ -223,11 +237,19 @@ def _seal_commits_lazily() -> None:
 
 def _seal_into(head: AuditChainHead, events: list[AuditEvent]) -> None:
     seq, last_hash = head.seq, head.last_hash
+    keys: dict[str, bytes] = {}
     for event in events:
         seq += 1
         event.seq = seq
         event.prev_hash = last_hash
-        event.hash = event_hash(prev_hash=last_hash, fields=hashed_fields(event))
+        # The key id the writer recorded (AUDIT_HMAC_KEY_ID when it wrote): an event written
+        # just before a rotation is sealed with the key its row names.
+        key = None if event.key_id == LEGACY_KEY_ID else keys.get(event.key_id)
+        if key is None and event.key_id != LEGACY_KEY_ID:
+            key = keys[event.key_id] = hmac_key(event.key_id)
+        event.hash = chain_hash(
+            key_id=event.key_id, prev_hash=last_hash, fields=hashed_fields(event), key=key
+        )
         last_hash = event.hash
     # The seal is the one update allowed (AuditEventQuerySet refuses update(); the PostgreSQL
     # trigger checks that only these three columns change, NULL -> value, once). Plain SQL, sent
@@ -271,20 +293,34 @@ class ChainProblem:
     reason: str
 
 
-def audit_chain_verify(
-    *, chunk_size: int = 2000, seal_first: bool = True
+def audit_chain_verify(  # noqa: C901, PLR0911, PLR0912 - one walk, each check named
+    *, chunk_size: int = 2000, seal_first: bool = True, checkpoint_dir: Path | None = None
 ) -> tuple[int, ChainProblem | None]:
     """Walk the chain in order, in constant memory. Returns (events checked, first problem).
+
+    Each event's hash is recomputed with the key its key id names (an unknown key id is a
+    problem; "legacy" unkeyed hashes only up to AUDIT_HMAC_LEGACY_MAX_SEQ), and the chain is held
+    against every signed checkpoint in AUDIT_CHECKPOINT_DIR: each checkpoint's event must still
+    be there with the same id and hash, and the chain must reach the newest checkpoint (a tail
+    dropped and the head moved back is found so). On SQLite the append-only triggers must exist.
 
     Events left unsealed for longer than AUDIT_UNSEALED_MAX_AGE_SECONDS are a problem (the
     sealing after commit and the periodic task should both have sealed them): they are counted
     before this check seals what is pending, so that the walk also covers the newest events."""
+    from .checkpoints import CheckpointError, checkpoints_load
+
     max_age = timedelta(seconds=settings.AUDIT_UNSEALED_MAX_AGE_SECONDS)
     stale = _pending().filter(occurred_at__lt=timezone.now() - max_age)
     stale_count = stale.count()
     oldest = stale.order_by("id").first() if stale_count else None
+    try:
+        checkpoints = {c.seq: c for c in checkpoints_load(checkpoint_dir)}
+    except CheckpointError as exc:
+        return 0, ChainProblem(0, None, str(exc))
     if seal_first:
         audit_seal(wait=True)
+    legacy_max = settings.AUDIT_HMAC_LEGACY_MAX_SEQ
+    keys: dict[str, bytes] = {}
     expected_prev = GENESIS_HASH
     expected_seq = 1
     checked = 0
@@ -298,15 +334,55 @@ def audit_chain_verify(
             )
         if event.prev_hash != expected_prev:
             return checked, ChainProblem(event.seq, event.pk, "previous-hash link is broken")
-        if event_hash(prev_hash=event.prev_hash, fields=hashed_fields(event)) != event.hash:
+        key = None
+        if event.key_id == LEGACY_KEY_ID:
+            if event.seq > legacy_max:
+                return checked, ChainProblem(
+                    event.seq,
+                    event.pk,
+                    f'unkeyed ("legacy") hash after AUDIT_HMAC_LEGACY_MAX_SEQ={legacy_max}',
+                )
+        else:
+            key = keys.get(event.key_id)
+            if key is None:
+                try:
+                    key = keys[event.key_id] = hmac_key(event.key_id)
+                except UnknownKeyError:
+                    return checked, ChainProblem(
+                        event.seq, event.pk, f"key id {event.key_id!r} is not in AUDIT_HMAC_KEYS"
+                    )
+        fields = hashed_fields(event)
+        if chain_hash(key_id=event.key_id, prev_hash=event.prev_hash, fields=fields, key=key) != (
+            event.hash
+        ):
             return checked, ChainProblem(event.seq, event.pk, "content does not match its hash")
+        checkpoint = checkpoints.get(event.seq)
+        if checkpoint is not None and (checkpoint.event_id, checkpoint.hash) != (
+            event.pk,
+            event.hash,
+        ):
+            return checked, ChainProblem(
+                event.seq, event.pk, f"differs from the signed checkpoint {checkpoint.name}"
+            )
         expected_prev = event.hash
         expected_seq += 1
         checked += 1
+    newest = max(checkpoints.values(), key=lambda c: c.seq, default=None)
+    if newest is not None and newest.seq > checked:
+        return checked, ChainProblem(
+            newest.seq,
+            newest.event_id,
+            f"the signed checkpoint {newest.name} saw #{newest.seq}, the log ends at "
+            f"#{checked}: events removed",
+        )
     head = AuditChainHead.objects.get(pk=1)
     if head.seq != checked or head.last_hash != expected_prev:
         return checked, ChainProblem(
             head.seq, None, f"chain head says #{head.seq}, log ends at #{checked}: events removed"
+        )
+    if missing := sqlite_triggers_missing():
+        return checked, ChainProblem(
+            0, None, f"SQLite append-only trigger(s) missing: {', '.join(missing)}"
         )
     if oldest is not None:
         return checked, ChainProblem(
@@ -317,3 +393,21 @@ def audit_chain_verify(
             f"{oldest.occurred_at.isoformat(timespec='seconds')}): is sealing running?",
         )
     return checked, None
+
+
+SQLITE_TRIGGERS = ("audit_event_append_only_update", "audit_event_append_only_delete")
+
+
+def sqlite_triggers_missing() -> list[str]:
+    """The append-only triggers of migration 0006 that are not on the SQLite table (a later
+    migration rebuilding the table drops them); always empty on PostgreSQL."""
+    connection = transaction.get_connection()
+    if connection.vendor != "sqlite":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s",
+            [AuditEvent._meta.db_table],
+        )
+        present = {row[0] for row in cursor.fetchall()}
+    return [name for name in SQLITE_TRIGGERS if name not in present]

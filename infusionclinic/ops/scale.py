@@ -501,7 +501,7 @@ T_LEDGER = Table(
 T_AUDIT = Table(
     AuditEvent,
     "seq occurred_at actor_id actor_email actor_role action patient_id object_type object_id "
-    "client_address channel detail prev_hash hash",
+    "client_address channel detail prev_hash hash key_id",
 )
 
 
@@ -622,7 +622,7 @@ class Generator:
             lines.append(
                 f"{e.seq}\t{e.occurred_at.isoformat()}\t{f[0]}\t{f[1]}\t{f[2]}\t{f[3]}\t"
                 f"{t(e.patient_id)}\t{f[4]}\t{t(e.object_id)}\t{f[5]}\t{f[6]}\t"
-                f"{_copy_json(e.detail)}\t{e.prev_hash}\t{e.hash}{suffix}"
+                f"{_copy_json(e.detail)}\t{e.prev_hash}\t{e.hash}\t{e.key_id}{suffix}"
             )
         self.writer.write(T_AUDIT, lines)
 

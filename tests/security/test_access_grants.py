@@ -20,7 +20,7 @@ def test_create_user_audits_the_grant_of_role_and_locations(location):
 
 
 def test_admin_changing_role_and_locations_audits_grant_and_revoke(location, other_location):
-    admin = make_user("admin", location)
+    admin = make_user("admin", location, other_location)
     nurse = make_user("nurse", location)
     client = logged_in_client(admin)
     response = client.post(

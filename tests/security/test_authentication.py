@@ -3,6 +3,7 @@ headers (issue 2, section 3), exercised through the real pages as a browser woul
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -193,6 +194,8 @@ def test_a_patient_is_not_asked_for_two_factor(location):
 GOOD_PRODUCTION_ENV = {
     "SECRET_KEY": secrets.token_urlsafe(64),
     "ALLOWED_HOSTS": "clinic.example.org",
+    "AUDIT_HMAC_KEYS": json.dumps({"k1": secrets.token_urlsafe(48)}),
+    "AUDIT_HMAC_KEY_ID": "k1",
 }
 IMPORT_PRODUCTION = (
     "import django\n"
@@ -243,8 +246,22 @@ def test_production_settings_start_with_a_safe_environment():
         ({"ALLOWED_HOSTS": "*"}, "ALLOWED_HOSTS must name the hosts"),
         ({"DEMO_MODE": "true"}, "DEMO_MODE must be off in production"),
         ({"STAFF_2FA_REQUIRED": "false"}, "STAFF_2FA_REQUIRED cannot be turned off"),
+        # issue 22.4: the audit chain's keys come from the environment, not SECRET_KEY
+        ({"AUDIT_HMAC_KEYS": ""}, "AUDIT_HMAC_KEYS and AUDIT_HMAC_KEY_ID must be set"),
+        ({"AUDIT_HMAC_KEY_ID": "k2"}, "AUDIT_HMAC_KEY_ID must name one of AUDIT_HMAC_KEYS"),
+        ({"AUDIT_HMAC_KEYS": '{"k1": "short"}'}, "at least 32 characters"),
     ],
-    ids=["no-secret-key", "short-secret-key", "no-hosts", "any-host", "demo-mode", "no-2fa"],
+    ids=[
+        "no-secret-key",
+        "short-secret-key",
+        "no-hosts",
+        "any-host",
+        "demo-mode",
+        "no-2fa",
+        "no-audit-keys",
+        "unknown-audit-key-id",
+        "short-audit-key",
+    ],
 )
 def test_production_settings_refuse_an_unsafe_environment(change, problem):
     env = {k: v for k, v in {**GOOD_PRODUCTION_ENV, **change}.items() if v}

@@ -15,6 +15,7 @@ from django.test import RequestFactory
 from infusionclinic.audit.middleware import AuditSealMiddleware
 from infusionclinic.audit.models import AuditAction, AuditChainHead, AuditEvent
 from infusionclinic.audit.services import audit_chain_verify, audit_record, audit_seal
+from infusionclinic.audit.tests.attacker import tamper
 from tests.factories import PatientFactory, api_client, make_user
 
 postgresql_only = pytest.mark.skipif(
@@ -25,14 +26,6 @@ postgresql_only = pytest.mark.skipif(
 @pytest.fixture
 def after_commit(settings):
     settings.AUDIT_SEAL_MODE = "after_commit"
-
-
-def _tamper(sql: str, params: list) -> None:
-    """Edit the table behind the application's back, as an attacker with SQL access would."""
-    with connection.cursor() as cur:
-        if connection.vendor == "postgresql":
-            cur.execute("SET LOCAL session_replication_role = replica")  # bypass the trigger
-        cur.execute(sql, params)
 
 
 @pytest.mark.django_db
@@ -138,8 +131,8 @@ def _sealed_three(location):
 def test_verify_detects_two_sealed_events_swapping_content(after_commit, location):
     first, second, _ = _sealed_three(location)
     with transaction.atomic():
-        _tamper("UPDATE audit_auditevent SET action = %s WHERE id = %s", [second.action, first.pk])
-        _tamper("UPDATE audit_auditevent SET action = %s WHERE id = %s", [first.action, second.pk])
+        tamper("UPDATE audit_auditevent SET action = %s WHERE id = %s", [second.action, first.pk])
+        tamper("UPDATE audit_auditevent SET action = %s WHERE id = %s", [first.action, second.pk])
     with pytest.raises(CommandError, match=rf"event #{first.seq} .*content does not match"):
         call_command("verify_audit")
 
@@ -149,9 +142,9 @@ def test_verify_detects_two_sealed_events_swapping_places(after_commit, location
     first, second, _ = _sealed_three(location)
     with transaction.atomic():
         # Whole rows exchanged, hashes included: the links no longer follow seq.
-        _tamper("UPDATE audit_auditevent SET seq = %s WHERE id = %s", [10**12, first.pk])
-        _tamper("UPDATE audit_auditevent SET seq = %s WHERE id = %s", [first.seq, second.pk])
-        _tamper("UPDATE audit_auditevent SET seq = %s WHERE id = %s", [second.seq, first.pk])
+        tamper("UPDATE audit_auditevent SET seq = %s WHERE id = %s", [10**12, first.pk])
+        tamper("UPDATE audit_auditevent SET seq = %s WHERE id = %s", [first.seq, second.pk])
+        tamper("UPDATE audit_auditevent SET seq = %s WHERE id = %s", [second.seq, first.pk])
     with pytest.raises(CommandError, match=rf"event #{first.seq} .*previous-hash link"):
         call_command("verify_audit")
 
@@ -160,11 +153,11 @@ def test_verify_detects_two_sealed_events_swapping_places(after_commit, location
 def test_verify_detects_an_edited_and_a_deleted_sealed_event(after_commit, location):
     first, second, third = _sealed_three(location)
     with transaction.atomic():
-        _tamper("UPDATE audit_auditevent SET detail = %s WHERE id = %s", ['{"x": 1}', third.pk])
+        tamper("UPDATE audit_auditevent SET detail = %s WHERE id = %s", ['{"x": 1}', third.pk])
     with pytest.raises(CommandError, match=rf"event #{third.seq} .*content does not match"):
         call_command("verify_audit")
     with transaction.atomic():
-        _tamper("DELETE FROM audit_auditevent WHERE id = %s", [second.pk])
+        tamper("DELETE FROM audit_auditevent WHERE id = %s", [second.pk])
     with pytest.raises(CommandError, match=rf"event #{third.seq} .*sequence gap"):
         call_command("verify_audit")
 
@@ -193,9 +186,15 @@ def _execute(sql: str, params: list) -> None:
         cur.execute(sql, params or None)
 
 
-@postgresql_only
+@pytest.fixture
+def deletes_refused(settings):
+    """SQLite: the trigger lets DELETE through only for the test runner's flush (test settings)."""
+    settings.AUDIT_SQLITE_ALLOW_DELETE = False
+
+
 @pytest.mark.django_db
 def test_trigger_allows_the_seal_once(after_commit, location):
+    """PostgreSQL's trigger (0004) and SQLite's (0006, issue 22.4)."""
     event = _unsealed(location)
     seal = "UPDATE audit_auditevent SET seq = %s, prev_hash = %s, hash = %s WHERE id = %s"
     _execute(seal, [10**9, "a" * 64, "b" * 64, event.pk])
@@ -204,7 +203,6 @@ def test_trigger_allows_the_seal_once(after_commit, location):
     assert AuditEvent.objects.get(pk=event.pk).hash == "b" * 64
 
 
-@postgresql_only
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("sql", "params"),
@@ -228,8 +226,9 @@ def test_trigger_allows_the_seal_once(after_commit, location):
     ],
 )
 def test_trigger_refuses_everything_but_the_seal_on_unsealed_events(
-    after_commit, location, sql, params
+    after_commit, deletes_refused, location, sql, params
 ):
+    """On both databases (SQLite's trigger: issue 22.4)."""
     event = _unsealed(location)
     with pytest.raises(DatabaseError, match="append-only"):
         _execute(sql, [*params, event.pk])

@@ -5,6 +5,7 @@ from django.db import connection, transaction
 
 from infusionclinic.audit.models import AppendOnlyError, AuditAction, AuditEvent
 from infusionclinic.audit.services import audit_chain_verify, audit_record
+from infusionclinic.audit.tests.attacker import tamper
 from infusionclinic.common.context import client_context
 from tests.factories import PatientFactory, make_user
 
@@ -51,19 +52,11 @@ def test_model_and_queryset_refuse_update_and_delete(location):
         AuditEvent.objects.all().delete()
 
 
-def _tamper(sql: str, params: list) -> None:
-    """Edit the table behind the application's back, as an attacker with SQL access would."""
-    with connection.cursor() as cur:
-        if connection.vendor == "postgresql":
-            cur.execute("SET LOCAL session_replication_role = replica")  # bypass the trigger
-        cur.execute(sql, params)
-
-
 def test_verify_audit_names_the_first_edited_event(location):
     _, _, (first, second, third) = _record_three(location)
     call_command("verify_audit")  # intact
     with transaction.atomic():
-        _tamper(
+        tamper(
             "UPDATE audit_auditevent SET actor_email = %s WHERE id = %s",
             ["someone@else", second.pk],
         )
@@ -74,7 +67,7 @@ def test_verify_audit_names_the_first_edited_event(location):
 def test_verify_audit_detects_a_deleted_event(location):
     _, _, (first, second, third) = _record_three(location)
     with transaction.atomic():
-        _tamper("DELETE FROM audit_auditevent WHERE id = %s", [second.pk])
+        tamper("DELETE FROM audit_auditevent WHERE id = %s", [second.pk])
     with pytest.raises(CommandError, match=rf"event #{third.seq}.*sequence gap"):
         call_command("verify_audit")
 
@@ -82,12 +75,11 @@ def test_verify_audit_detects_a_deleted_event(location):
 def test_verify_audit_detects_removal_of_the_newest_events(location):
     _, _, (first, second, third) = _record_three(location)
     with transaction.atomic():
-        _tamper("DELETE FROM audit_auditevent WHERE id = %s", [third.pk])
+        tamper("DELETE FROM audit_auditevent WHERE id = %s", [third.pk])
     with pytest.raises(CommandError, match="events removed"):
         call_command("verify_audit")
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigger is PostgreSQL's")
 @pytest.mark.parametrize(
     "sql",
     [
@@ -95,9 +87,11 @@ def test_verify_audit_detects_removal_of_the_newest_events(location):
         "DELETE FROM audit_auditevent WHERE id = %s",
     ],
 )
-def test_postgresql_trigger_refuses_update_and_delete(location, sql):
+def test_trigger_refuses_update_and_delete(location, sql, settings):
+    """PostgreSQL's trigger (0002) and, since issue 22.4, SQLite's (0006)."""
     from django.db.utils import DatabaseError
 
+    settings.AUDIT_SQLITE_ALLOW_DELETE = False  # on only for the test runner's flush
     _, _, (event, *_) = _record_three(location)
     with (
         pytest.raises(DatabaseError, match="append-only"),

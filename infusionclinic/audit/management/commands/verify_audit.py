@@ -5,8 +5,9 @@ from infusionclinic.audit.services import audit_chain_verify
 
 class Command(BaseCommand):
     help = (
-        "Seal pending audit events, then verify the log's hash chain; exits non-zero and names "
-        "the first bad event (or events left unsealed too long)."
+        "Seal pending audit events, then verify the log's keyed hash chain and the signed "
+        "checkpoints in AUDIT_CHECKPOINT_DIR; exits non-zero and names the first bad event (or "
+        "a removed tail, a bad checkpoint, events left unsealed too long)."
     )
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
@@ -19,7 +20,10 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options: object) -> None:
         checked, problem = audit_chain_verify(seal_first=not options["no_seal"])
         if problem is not None:
-            where = f"event #{problem.seq}" if problem.seq else "an unsealed event"
+            if problem.seq:
+                where = f"event #{problem.seq}"
+            else:
+                where = "an unsealed event" if problem.event_id else "the log"
             if problem.event_id:
                 where += f" (id {problem.event_id})"
             raise CommandError(
