@@ -47,10 +47,11 @@ def test_sqlite_round_trip_drops_later_writes_and_passes_integrity_and_audit_che
     assert _codes(site) == {"north"}  # written after the backup: gone
     assert site.query("PRAGMA integrity_check") == [("ok",)]
     events = site.query("SELECT action, detail FROM audit_auditevent ORDER BY seq")
-    # set-up: the user's grant and a backup; then the restore
-    assert [action for action, _ in events] == ["grant", "export", "update"]
+    # set-up: the user's grant, a backup and the API token's grant (issue 22: issuing a token
+    # is audited); then the restore
+    assert [action for action, _ in events] == ["grant", "export", "grant", "update"]
     verified = site.manage("verify_audit")
-    assert "3 events verified" in verified.stdout
+    assert "4 events verified" in verified.stdout
 
 
 def _cut_at_chunk_boundary(raw: bytes) -> bytes:
