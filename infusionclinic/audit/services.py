@@ -41,9 +41,11 @@ def audit_record(
     patient: Patient | None = None,
     obj: models.Model | None = None,
     detail: dict[str, Any] | None = None,
+    patient_id: int | None = None,
 ) -> AuditEvent:
     """Record one event. Call it inside the transaction of the change it records, so the change
-    and its event commit together or not at all.
+    and its event commit together or not at all. `patient_id` instead of `patient` when only the
+    id is at hand (a hot path that has not loaded the patient row).
 
     How the event joins the chain depends on AUDIT_SEAL_MODE:
     - "after_commit" (PostgreSQL's default): the event is inserted unsealed, taking no shared
@@ -59,7 +61,7 @@ def audit_record(
         actor_email=getattr(actor, "email", "") or "",
         actor_role=getattr(actor, "role", "") or "",
         action=action,
-        patient=patient,
+        patient_id=patient.pk if patient is not None else patient_id,
         object_type=obj._meta.label if obj is not None else "",
         object_id=str(obj.pk) if obj is not None else "",
         client_address=client.client_address,
@@ -95,13 +97,23 @@ def audit_record_batch(
     patient: Patient | None,
     objs: list[models.Model],
     details: list[dict[str, Any]],
+    patient_id: int | None = None,
 ) -> None:
     """One event per object (the same actor, action and patient), written in one INSERT when
     sealing is after commit: a monitor's batch of readings costs one round trip, not one each."""
     if settings.AUDIT_SEAL_MODE == "inline":
         for obj, detail in zip(objs, details, strict=True):
-            audit_record(actor=actor, action=action, patient=patient, obj=obj, detail=detail)
+            audit_record(
+                actor=actor,
+                action=action,
+                patient=patient,
+                patient_id=patient_id,
+                obj=obj,
+                detail=detail,
+            )
         return
+    if patient is not None:
+        patient_id = patient.pk
     client = current_client()
     now = timezone.now()
     key_id = current_key_id()
@@ -113,7 +125,7 @@ def audit_record_batch(
                 actor_email=getattr(actor, "email", "") or "",
                 actor_role=getattr(actor, "role", "") or "",
                 action=action,
-                patient=patient,
+                patient_id=patient_id,
                 object_type=obj._meta.label,
                 object_id=str(obj.pk),
                 client_address=client.client_address,
@@ -180,14 +192,47 @@ def _seal_now() -> None:
         logger.exception("Sealing audit events after commit failed; they stay pending.")
 
 
-def _head_locked(*, wait: bool) -> AuditChainHead | None:
+def _head_locked(*, wait: bool, lazy_commit: bool = False) -> AuditChainHead | None:
     """Lock the head row. With wait=False (SKIP LOCKED on PostgreSQL) answer None at once when
-    another sealer holds it: that sealer looks for pending events again after releasing it."""
-    head = AuditChainHead.objects.select_for_update(skip_locked=not wait).filter(pk=1).first()
+    another sealer holds it: that sealer looks for pending events again after releasing it.
+    lazy_commit (PostgreSQL): the seal's commit does not wait for the WAL flush
+    (synchronous_commit off for this transaction only): each event is already durable through
+    its own transaction's commit, and WAL is flushed in order, so a crash can lose only the
+    newest seals, never one that a surviving seal builds on — the events they covered are simply
+    sealed again. This spares every audited request a second disk flush (measured 6.2 ms per
+    flush on this machine, against 0.26 ms without it: bench/README.md)."""
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql":
+        head = _head_locked_postgresql(wait=wait, lazy_commit=lazy_commit)
+    else:
+        head = AuditChainHead.objects.select_for_update(skip_locked=not wait).filter(pk=1).first()
     if head is None and not AuditChainHead.objects.filter(pk=1).exists():
         _head_restore()
-        head = AuditChainHead.objects.select_for_update().get(pk=1)
+        if connection.vendor == "postgresql":
+            head = _head_locked_postgresql(wait=True, lazy_commit=lazy_commit)
+        else:
+            head = AuditChainHead.objects.select_for_update().get(pk=1)
     return head
+
+
+def _head_locked_postgresql(*, wait: bool, lazy_commit: bool) -> AuditChainHead | None:
+    """The head row locked in one round trip, with `SET LOCAL synchronous_commit TO OFF` folded
+    in as `set_config(…, is_local)` when asked (issue 20 §3: the seal runs after every audited
+    request). Skipped (locked by another sealer): no row, and nothing of this transaction is
+    committed that the setting could concern."""
+    lazy = ", set_config('synchronous_commit', 'off', true)" if lazy_commit else ""
+    lock = "FOR UPDATE" if wait else "FOR UPDATE SKIP LOCKED"
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, seq, last_hash{lazy} FROM audit_auditchainhead "  # noqa: S608 - constants
+            f"WHERE id = 1 {lock}"
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return AuditChainHead.from_db(
+        transaction.get_connection().alias, ["id", "seq", "last_hash"], row[:3]
+    )
 
 
 def _pending() -> models.QuerySet[AuditEvent]:
@@ -207,9 +252,8 @@ def audit_seal(*, wait: bool = True, batch_size: int | None = None) -> int:
     own_transaction = not transaction.get_connection().in_atomic_block
     while True:
         with transaction.atomic():
-            if own_transaction:  # never relax the commit of a caller's transaction
-                _seal_commits_lazily()
-            head = _head_locked(wait=wait)
+            # Never relax the commit of a caller's transaction.
+            head = _head_locked(wait=wait, lazy_commit=own_transaction)
             if head is None:
                 return sealed_total
             pending = list(_pending().order_by("id")[:batch])
@@ -220,19 +264,6 @@ def audit_seal(*, wait: bool = True, batch_size: int | None = None) -> int:
             continue
         if not _pending().exists():  # the re-check after releasing the lock (see above)
             return sealed_total
-
-
-def _seal_commits_lazily() -> None:
-    """On PostgreSQL the seal's commit does not wait for the WAL flush (synchronous_commit off
-    for this transaction only): each event is already durable through its own transaction's
-    commit, and WAL is flushed in order, so a crash can lose only the newest seals, never one that
-    a surviving seal builds on — the events they covered are simply sealed again. This spares
-    every audited request a second disk flush (measured 6.2 ms per flush on this machine, against
-    0.26 ms without it: bench/README.md)."""
-    connection = transaction.get_connection()
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def _seal_into(head: AuditChainHead, events: list[AuditEvent]) -> None:
@@ -254,7 +285,27 @@ def _seal_into(head: AuditChainHead, events: list[AuditEvent]) -> None:
     # The seal is the one update allowed (AuditEventQuerySet refuses update(); the PostgreSQL
     # trigger checks that only these three columns change, NULL -> value, once). Plain SQL, sent
     # as one batch (psycopg pipelines executemany): it runs after every request that audits.
-    with transaction.get_connection().cursor() as cursor:
+    connection = transaction.get_connection()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Events and head in one statement (one round trip): the events' UPDATE as a data-
+            # modifying CTE over the arrays of their new values.
+            cursor.execute(
+                "WITH sealed AS (UPDATE audit_auditevent AS e "
+                "SET seq = v.seq, prev_hash = v.prev_hash, hash = v.hash "
+                "FROM unnest(%s::bigint[], %s::bigint[], %s::varchar[], %s::varchar[]) "
+                "AS v(id, seq, prev_hash, hash) WHERE e.id = v.id AND e.seq IS NULL) "
+                "UPDATE audit_auditchainhead SET seq = %s, last_hash = %s WHERE id = 1",
+                [
+                    [e.pk for e in events],
+                    [e.seq for e in events],
+                    [e.prev_hash for e in events],
+                    [e.hash for e in events],
+                    seq,
+                    last_hash,
+                ],
+            )
+            return
         cursor.executemany(
             "UPDATE audit_auditevent SET seq = %s, prev_hash = %s, hash = %s "
             "WHERE id = %s AND seq IS NULL",

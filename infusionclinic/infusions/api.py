@@ -342,9 +342,8 @@ def session_detail(request: HttpRequest, session_id: str) -> Any:
 @router.post("/sessions/{session_id}/vitals", response={201: VitalsOut, **ERRORS})
 @idempotent
 def session_vitals(request: HttpRequest, session_id: str, payload: VitalsIn) -> Any:
-    session = selectors.session_get_for_user(
-        user=request.user, session_id=session_id, related=("patient",)
-    )
+    # Only the session's own row (its SQL compiled once per role): the reading needs no more.
+    session = selectors.session_get_for_user(user=request.user, session_id=session_id, related=())
     vital = services.vital_record(actor=request.user, session=session, **payload.model_dump())
     return Status(201, _vital(vital))
 
@@ -355,9 +354,7 @@ def session_vitals_batch(request: HttpRequest, session_id: str, payload: VitalsB
     """Several readings in one request (up to 60, all stored or none): a monitor sending what it
     buffered, or posting every few readings to spare the network. Each reading is checked,
     alerted and audited exactly as a single POST to /vitals."""
-    session = selectors.session_get_for_user(
-        user=request.user, session_id=session_id, related=("patient",)
-    )
+    session = selectors.session_get_for_user(user=request.user, session_id=session_id, related=())
     vitals = services.vitals_record_batch(
         actor=request.user,
         session=session,

@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db import router
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -15,6 +16,7 @@ from django.utils import timezone
 from infusionclinic.accounts.models import Location, User
 from infusionclinic.accounts.roles import Perm, Role
 from infusionclinic.common.access import denied
+from infusionclinic.common.compiled import CompiledLookup
 from infusionclinic.common.ids import id_from_path
 from infusionclinic.patients.models import Patient
 from infusionclinic.patients.selectors import patients_visible_to
@@ -34,21 +36,38 @@ from .models import (
     PumpEvent,
     SessionState,
     SideEffect,
+    Symptom,
     VerbalOrder,
     VitalAlert,
     VitalSign,
 )
 
 
-def sessions_visible_to(*, user: User) -> QuerySet[InfusionSession]:
+def sessions_visible_to(*, user: User, now: datetime | None = None) -> QuerySet[InfusionSession]:
+    """Reads only the user's pk, role and active flag, as `patients_visible_to` (the compiled
+    look-up below relies on it)."""
     if not user.is_authenticated or not user.has_role_perm(Perm.SESSION_RUN):
         return InfusionSession.objects.none()
     return InfusionSession.objects.filter(
-        patient__in=patients_visible_to(user=user), location__in=user.locations.all()
+        patient__in=patients_visible_to(user=user, now=now),
+        location__in=user.locations.all(),
     )
 
 
 SESSION_RELATED = ("patient", "location", "order", "appointment__chair")
+
+
+def _session_visible(
+    *, shape: tuple[str, bool], user_id: int, pk: int, now: datetime
+) -> QuerySet[InfusionSession]:
+    role, is_active = shape
+    probe = User(pk=user_id, role=role, is_active=is_active)
+    return sessions_visible_to(user=probe, now=now).filter(pk=pk)
+
+
+# Issue 20 §3: a monitor posts a reading every few minutes per patient; this look-up's SQL
+# (patients visible, staff locations) is compiled once per role and process, not per request.
+_session_lookup = CompiledLookup(_session_visible, model=InfusionSession)
 
 
 def session_get_for_user(
@@ -58,37 +77,62 @@ def session_get_for_user(
     narrows the joined rows for hot paths (a monitor's reading needs only the patient)."""
     text = str(session_id)
     pk = id_from_path(text)
-    session = (
-        sessions_visible_to(user=user).select_related(*related).filter(pk=pk).first()
-        if pk is not None
-        else None
-    )
+    session: InfusionSession | None
+    if pk is None:
+        session = None
+    elif not related and user.is_authenticated and user.pk is not None:
+        found = _session_lookup.first(
+            router.db_for_read(InfusionSession),
+            (user.role, user.is_active),
+            user_id=user.pk,
+            pk=pk,
+            now=timezone.now(),
+        )
+        session = found if isinstance(found, InfusionSession) else None
+    else:
+        session = sessions_visible_to(user=user).select_related(*related).filter(pk=pk).first()
     if session is None:
         raise denied(user, "infusions.InfusionSession", text, "No such session.")
     return session
 
 
+def _baseline(*, shape: None, session_id: int) -> QuerySet[VitalSign]:
+    return VitalSign.objects.filter(session_id=session_id, phase="pre").order_by("-taken_at", "-pk")
+
+
+# Both asked on every reading a monitor posts: compiled once per process (issue 20 §3).
+_baseline_lookup = CompiledLookup(_baseline, model=VitalSign)
+
+
 def baseline_reading(session: InfusionSession) -> VitalSign | None:
     """The last pre-infusion reading (MON-T1): the gate's reading and MON-BP-5's baseline."""
-    return session.vitals.filter(phase="pre").order_by("-taken_at", "-pk").first()
+    found = _baseline_lookup.first(router.db_for_read(VitalSign), None, session_id=session.pk)
+    return found if isinstance(found, VitalSign) else None
+
+
+def _signs_present(*, shape: None, session_id: int) -> QuerySet[Any]:
+    # One query for both: symptoms carry no grade.
+    symptoms = (
+        Symptom.objects.filter(session_id=session_id, resolved_at__isnull=True)
+        .order_by()
+        .values_list("code", Value(None, output_field=IntegerField()))
+    )
+    side_effects = (
+        SideEffect.objects.filter(session_id=session_id, resolved_at__isnull=True)
+        .order_by()
+        .values_list("code", "grade")
+    )
+    return symptoms.union(side_effects, all=True)
+
+
+_signs_lookup = CompiledLookup(_signs_present)
 
 
 def active_signs(session: InfusionSession) -> list[str]:
     """Warning signs still present (MON-BP-4, MON-X-1): unresolved symptoms and unresolved side
     effects whose grade stands for a sign."""
-    # One query for both (a monitor's every reading asks): symptoms carry no grade.
-    symptoms = (
-        session.symptoms.filter(resolved_at__isnull=True)
-        .order_by()
-        .values_list("code", Value(None, output_field=IntegerField()))
-    )
-    side_effects = (
-        session.side_effects.filter(resolved_at__isnull=True)
-        .order_by()
-        .values_list("code", "grade")
-    )
     signs: list[str] = []
-    for code, grade in symptoms.union(side_effects, all=True):
+    for code, grade in _signs_lookup.rows(router.db_for_read(Symptom), None, session_id=session.pk):
         signs += [code] if grade is None else rules.signs_for_side_effect(code, grade)
     return signs
 

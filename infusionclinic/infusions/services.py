@@ -446,7 +446,14 @@ def vital_record(
     findings = _vital_findings(vital, baseline, _signs_to_raise(session))
     alerts = [_alert_create(session, f, vital=vital) for f in findings]
     _alerts_known(vital, alerts)
-    _audit(actor, session, vital, event="vitals", alerts=[f.rule_id for f in findings])
+    # The patient by id: the monitor's route does not load the patient row (issue 20 §3).
+    audit_record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        patient_id=session.patient_id,
+        obj=vital,
+        detail={"session": session.pk, "event": "vitals", "alerts": [f.rule_id for f in findings]},
+    )
     return vital
 
 
@@ -528,7 +535,8 @@ def vitals_record_batch(
     audit_record_batch(
         actor=actor,
         action=AuditAction.CREATE,
-        patient=session.patient,
+        patient=None,
+        patient_id=session.patient_id,
         objs=vitals,
         details=[
             {"session": session.pk, "event": "vitals", "alerts": [f.rule_id for f in findings]}

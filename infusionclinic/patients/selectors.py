@@ -39,13 +39,15 @@ def locations_for_user(*, user: User) -> QuerySet[Location]:
     return user.locations.all().order_by("name")
 
 
-def patients_visible_to(*, user: User) -> QuerySet[Patient]:
+def patients_visible_to(*, user: User, now: datetime | None = None) -> QuerySet[Patient]:
+    """Reads only the user's pk, role and active flag (and `now`, default the current time):
+    `infusions.selectors.session_get_for_user` compiles it once per role on that basis."""
     if not user.is_authenticated or not user.is_active:
         return Patient.objects.none()
     if user.role == Role.PATIENT:
         return Patient.objects.filter(user=user)
     if user.role in STAFF_ROLES:
-        emergency = EmergencyAccess.objects.filter(user=user, expires_at__gt=timezone.now())
+        emergency = EmergencyAccess.objects.filter(user=user, expires_at__gt=now or timezone.now())
         return Patient.objects.filter(
             Q(home_location__in=user.locations.all()) | Q(pk__in=emergency.values("patient_id"))
         )
