@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = ROOT / ".venv" / "bin" / "python"
 DB = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ic_bench")
 LOCATION = "ingest"
+# The benchmark databases' audit key (thrown-away data; production refuses to start without one).
+BENCH_AUDIT_KEY = "bench-only-audit-key-not-a-secret-0123456789"  # noqa: S105
 
 
 def _server_env() -> dict[str, str]:
@@ -47,6 +49,8 @@ def _server_env() -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
         "SECRET_KEY": os.environ.get("BENCH_SECRET_KEY", secrets.token_urlsafe(48)),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "AUDIT_HMAC_KEYS": json.dumps({"bench": BENCH_AUDIT_KEY}),
+        "AUDIT_HMAC_KEY_ID": "bench",
         "SECURE_SSL_REDIRECT": "false",
         "DEMO_MODE": "false",
         "DEBUG": "false",

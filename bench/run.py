@@ -56,6 +56,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.dataset import chart_read_path, hot_requests, new_patient_body, vitals_body  # noqa: E402
+from bench.ingest import BENCH_AUDIT_KEY  # noqa: E402
 
 BIN = ROOT / ".venv" / "bin"
 PG = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432").rstrip("/")
@@ -187,6 +188,10 @@ def production_env() -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="config.settings.production",
         SECRET_KEY=secrets.token_urlsafe(64),
         ALLOWED_HOSTS="127.0.0.1,localhost",
+        # The audit chain's key (production refuses to start without one). Fixed, not random:
+        # the seed database is reused across runs and its chain must verify under the same key.
+        AUDIT_HMAC_KEYS=json.dumps({"bench": BENCH_AUDIT_KEY}),
+        AUDIT_HMAC_KEY_ID="bench",
         DEMO_MODE="false",
         LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING"),
     )
