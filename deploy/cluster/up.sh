@@ -36,7 +36,7 @@ if [ ! -f "$ENV_FILE" ]; then
 # Written once by deploy/cluster/up.sh; loopback only (plain HTTP, so no TLS redirect/HSTS).
 DJANGO_SETTINGS_MODULE=config.settings.production
 SECRET_KEY=$SECRET
-AUDIT_HMAC_KEYS={"cluster-1": "$AUDIT_KEY"}
+AUDIT_HMAC_KEYS='{"cluster-1": "$AUDIT_KEY"}'
 AUDIT_HMAC_KEY_ID=cluster-1
 AUDIT_CHECKPOINT_DIR=$STATE/audit-checkpoints
 ALLOWED_HOSTS=127.0.0.1,localhost
@@ -58,8 +58,27 @@ if [ "$(psql_primary -d postgres -c 'SHOW wal_level')" = minimal ]; then
   echo "make cluster: the primary has wal_level=minimal; set wal_level=replica and restart it." >&2
   exit 1
 fi
-if ! psql "host=$PRIMARY_HOST port=$PRIMARY_PORT user=$PRIMARY_USER dbname=postgres replication=true" \
-    -Atqc IDENTIFY_SYSTEM >/dev/null 2>"$LOG/replication-check.err"; then
+replication_ok() {
+  psql "host=$PRIMARY_HOST port=$PRIMARY_PORT user=$PRIMARY_USER dbname=postgres replication=true" \
+    -Atqc IDENTIFY_SYSTEM >/dev/null 2>"$LOG/replication-check.err"
+}
+# A fresh Debian PostgreSQL has no replication rule for loopback TCP. When the primary is this
+# machine's and already lets $PRIMARY_USER in over loopback without a password (the trust set-up
+# of a development machine: we just connected that way), up.sh adds the same access for
+# replication, marked, and reloads. CLUSTER_EDIT_PG_HBA=0 leaves pg_hba.conf alone.
+HBA_LINE="host  replication  $PRIMARY_USER  127.0.0.1/32  trust  # added by infusionclinic make cluster"
+if ! replication_ok && [ "${CLUSTER_EDIT_PG_HBA:-1}" = 1 ] && [ "$PRIMARY_HOST" = 127.0.0.1 ]; then
+  HBA_FILE="$(psql_primary -d postgres -c 'SHOW hba_file')"
+  if [ -w "$HBA_FILE" ] && ! grep -qF "$HBA_LINE" "$HBA_FILE"; then
+    # First match wins in pg_hba.conf: the rule goes before the others.
+    { echo "$HBA_LINE"; cat "$HBA_FILE"; } >"$HBA_FILE.ic-new" && cat "$HBA_FILE.ic-new" >"$HBA_FILE"
+    rm -f "$HBA_FILE.ic-new"
+    psql_primary -d postgres -c 'SELECT pg_reload_conf()' >/dev/null
+    echo "added to $HBA_FILE (replication over loopback, as $PRIMARY_USER already connects): $HBA_LINE"
+    sleep 0.5
+  fi
+fi
+if ! replication_ok; then
   echo "make cluster: the primary refuses replication connections:" >&2
   cat "$LOG/replication-check.err" >&2
   echo "Add to its pg_hba.conf (psql -c 'SHOW hba_file'), then reload (SELECT pg_reload_conf()):" >&2
@@ -155,7 +174,7 @@ $UPSTREAMS  }
     location ~ ^/(api/v1/)?messages/ {
       client_max_body_size 12m;
       proxy_pass http://infusionclinic;
-      proxy_set_header Host \$host;
+      proxy_set_header Host \$http_host;
       proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
       proxy_set_header X-Forwarded-Proto \$scheme;
       add_header X-Upstream \$upstream_addr always;
@@ -163,7 +182,7 @@ $UPSTREAMS  }
     }
     location / {
       proxy_pass http://infusionclinic;
-      proxy_set_header Host \$host;
+      proxy_set_header Host \$http_host;
       proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
       proxy_set_header X-Forwarded-Proto \$scheme;
       # Which node answered (for the demo and the fault tests); a node that refuses the
