@@ -58,6 +58,7 @@ sys.path.insert(0, str(ROOT))
 from bench.ingest import _reading  # noqa: E402
 from bench.run import PREFIXES as SEARCH_PREFIXES  # noqa: E402 - seed_scale's family names
 from bench.run import Client, summary  # noqa: E402
+from bench.run import _manage as manage  # noqa: E402
 
 BIN = ROOT / ".venv" / "bin"
 STATE = Path(os.environ.get("CLUSTER_STATE", ROOT / "var" / "cluster"))
@@ -103,19 +104,6 @@ def cluster_env() -> dict[str, str]:
             env[key] = value
     env.setdefault("LOG_LEVEL", "WARNING")
     return env
-
-
-def manage(env: dict[str, str], *args: str, timeout: float = 3600) -> str:
-    out = subprocess.run(  # noqa: S603 - our own interpreter and manage.py
-        [str(BIN / "python"), "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    return out.stdout.strip()
 
 
 def primary(env: dict[str, str]) -> psycopg.Connection:
@@ -265,7 +253,7 @@ class Phase:
         mine = [d for d in (due or []) if d.get("id") == checkin_id]
         if status != 200 or not mine:
             return
-        items = len(mine[0].get("questions") or mine[0].get("items") or []) or 9
+        items = len(mine[0]["items"])
         answers = [rng.randint(0, 2) for _ in range(items - 1)] + [0]
         self.call(
             patient,
