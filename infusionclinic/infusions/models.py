@@ -60,7 +60,12 @@ class InfusionSession(models.Model):
 
     class Meta:
         ordering = ["scheduled_at", "pk"]
-        indexes = [models.Index(fields=["location", "scheduled_at"])]
+        indexes = [
+            models.Index(fields=["location", "scheduled_at"]),
+            # DIS-6's follow-up calls on the day board: yesterday's discharges at a location
+            # (without it the board read every session of the location: 70 ms at 100k patients).
+            models.Index(fields=["location", "discharged_at"], name="session_location_discharged"),
+        ]
 
     def __str__(self) -> str:
         return f"Session {self.pk} ({self.state})"
