@@ -129,6 +129,9 @@ class PumpEvent(models.Model):
 
     class Meta:
         ordering = ["at", "pk"]
+        # The analytics page finds a period's infusions by their pump starts (analytics
+        # selectors, `_infusion_sessions`) instead of aggregating every session of the location.
+        indexes = [models.Index(fields=["action", "at"], name="pump_action_at")]
 
     def __str__(self) -> str:
         return f"{self.action} at {self.at:%H:%M} UTC"

@@ -23,6 +23,7 @@ from infusionclinic.analytics.selectors import (
 )
 from infusionclinic.common.dbrouter import reads_tolerate_lag
 from infusionclinic.courses.services import protocol_defaults_ensure
+from infusionclinic.infusions.models import InfusionSession, PumpEvent
 from infusionclinic.scheduling.models import Chair, Holiday, OpeningHours
 from tests.factories import PatientFactory, make_user
 
@@ -122,6 +123,18 @@ def test_infusions_per_week_in_the_location_zone(clinic):
     figures = clinic_figures(locations=[clinic], date_from=FROM, date_to=TO)
     assert figures.infusions_per_week == [(d(2), 2), (d(9), 3)]
     assert figures.infusions == 5
+
+
+def test_an_infusion_counts_in_the_period_of_its_first_pump_start_only(clinic):
+    # A session first started on Sunday 1 March (out) and started again on the 3rd: the pump
+    # starts read by index pick it up, the first start keeps it out.
+    s0 = InfusionSession.objects.get(pk=PumpEvent.objects.order_by("at").first().session_id)
+    PumpEvent.objects.create(
+        session=s0, action="start", at=local(clinic, d(3), 9), actor=s0.created_by
+    )
+    figures = clinic_figures(locations=[clinic], date_from=FROM, date_to=TO)
+    assert figures.infusions == 5
+    assert figures.infusions_per_week == [(d(2), 2), (d(9), 3)]
 
 
 def test_chair_utilization_booked_and_used_over_open_chair_minutes(clinic):
@@ -228,6 +241,7 @@ def test_a_fixed_number_of_queries_per_location_whatever_the_data(
     clinic, django_assert_num_queries
 ):
     # 9 per location (sessions, side effects, alerts, chairs, hours, holidays, chair bookings,
-    # appointment statuses, payments) + 2 for courses and scores: no query per row.
-    with django_assert_num_queries(11):
+    # appointment statuses, payments) + 3 for courses, scores and their instruments' definitions:
+    # no query per row.
+    with django_assert_num_queries(12):
         clinic_figures(locations=[clinic], date_from=FROM, date_to=TO)
