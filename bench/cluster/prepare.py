@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 ADMIN_EMAIL = "bench.admin@example.com"
@@ -84,6 +84,34 @@ def _checkins(patients: list[Any], prescriber: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _shifts(staff: list[Any], codes: list[str], days: int) -> int:
+    """The bench's nurse and prescriber on shift through each location's opening hours for the
+    next `days` days: an infusion is bookable only with both on site (scheduling's
+    booking_problems), and seed_scale's rota covers its history, not the weeks ahead."""
+    from django.utils import timezone
+
+    from infusionclinic.accounts.models import Location
+    from infusionclinic.scheduling.models import OpeningHours, StaffShift
+
+    made = 0
+    for location in Location.objects.filter(code__in=codes):
+        hours = {h.weekday: h for h in OpeningHours.objects.filter(location=location)}
+        today = timezone.localdate(timezone=location.tzinfo)
+        for offset in range(days + 1):
+            day = today + timedelta(days=offset)
+            h = hours.get(day.weekday())
+            if h is None:
+                continue
+            starts = datetime.combine(day, h.opens_at, tzinfo=location.tzinfo)
+            ends = datetime.combine(day, h.closes_at, tzinfo=location.tzinfo)
+            for user in staff:
+                _, created = StaffShift.objects.get_or_create(
+                    user=user, location=location, starts_at=starts, ends_at=ends
+                )
+                made += created
+    return made
+
+
 def prepare() -> dict[str, Any]:
     from bench.dataset import _setup, _totp_config
     from infusionclinic.accounts.models import Location
@@ -99,6 +127,9 @@ def prepare() -> dict[str, Any]:
         .order_by("pk")
     )
     prescriber = admin.__class__.objects.get(email=setup["emails"]["prescriber"])
+    nurse = admin.__class__.objects.get(email=setup["emails"]["nurse"])
+    # The mix books 7-35 days ahead and the double-booking step from 2 days on.
+    setup["shifts_made"] = _shifts([prescriber, nurse], codes, days=36)
     setup["admin"] = {"email": ADMIN_EMAIL, "totp": _totp_config(admin)}
     setup["patients"] = _checkins(bench_patients, prescriber)
     setup["bookable"] = [
