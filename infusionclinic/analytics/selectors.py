@@ -41,7 +41,7 @@ from django.http import Http404
 from infusionclinic.accounts.models import Location, User
 from infusionclinic.billing.models import Payment, PaymentKind
 from infusionclinic.billing.money import ZERO, cents
-from infusionclinic.common.dbrouter import lag_tolerant_reads
+from infusionclinic.common.dbrouter import lag_tolerant_reads, read_lag_tolerant
 from infusionclinic.common.ids import id_from_path
 from infusionclinic.courses.models import Indication, TreatmentCourse
 from infusionclinic.courses.proposals import baseline_point
@@ -361,7 +361,14 @@ def _sessions_with(model: type, sessions: QuerySet) -> set[int]:
 
 def clinic_figures(*, locations: list[Location], date_from: date, date_to: date) -> ClinicFigures:
     """Every figure of the analytics page for these locations (already scoped to the admin by
-    `analytics_locations`) over local dates date_from..date_to."""
+    `analytics_locations`) over local dates date_from..date_to: lag-tolerant reads, computed
+    again on the primary if the replica fails them midway."""
+    return read_lag_tolerant(
+        lambda: _clinic_figures(locations=locations, date_from=date_from, date_to=date_to)
+    )
+
+
+def _clinic_figures(*, locations: list[Location], date_from: date, date_to: date) -> ClinicFigures:
     figures = ClinicFigures(date_from=date_from, date_to=date_to, locations=locations)
     weeks: dict[date, int] = {}
     monday = week_start(date_from)

@@ -9,8 +9,9 @@ Without a replica the context manager changes nothing.
 Two exceptions send a lag-tolerant block to the primary after all (issue 20):
 - the replica does not answer: the first routed read of a block probes it once; when it is down
   the block reads the primary and a warning is logged, and the replica is not tried again for
-  REPLICA_RETRY_SECONDS (per process). A replica that dies in the middle of a block fails that
-  block's next query like any database error; the next block falls back.
+  REPLICA_RETRY_SECONDS (per process). A replica that dies in the middle of a block (a restart
+  cuts its queries) fails that block's next query like any database error; `read_lag_tolerant`
+  then runs the whole block again on the primary (its reads are safe to repeat).
 - read-your-writes: `ReadYourWritesMiddleware` marks a user's requests for
   REPLICA_READ_YOUR_WRITES_SECONDS after each POST/PUT/PATCH/DELETE they make (and the unsafe
   request itself), and marked requests read the primary.
@@ -24,7 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import DatabaseError, connections
@@ -33,6 +34,7 @@ REPLICA = "replica"
 PRIMARY = "default"
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -60,6 +62,47 @@ def lag_tolerant_reads() -> Iterator[None]:
         yield
     finally:
         _block.reset(token)
+
+
+def read_lag_tolerant(read: Callable[[], T]) -> T:
+    """`read()`, which only reads, inside `lag_tolerant_reads()`. When it fails with a database
+    error after the block chose the replica and the replica's connection no longer answers (a
+    replica restarted or died in mid-block: issue 20's fault run), the replica is kept away for
+    REPLICA_RETRY_SECONDS with a warning and `read()` runs once more, on the primary. Inside an
+    outer block it only runs `read()`."""
+    global _replica_down_until
+    if _block.get() is not None:
+        return read()
+    block = _Block(primary_only=_must_see_own_writes.get())
+    token = _block.set(block)
+    try:
+        return read()
+    except DatabaseError as exc:
+        if not block.replica_ok or _replica_answers():
+            raise
+        retry = settings.REPLICA_RETRY_SECONDS
+        _replica_down_until = time.monotonic() + retry
+        logger.warning(
+            "Read replica failed during lag-tolerant reads (%s); read again on the primary, "
+            "and lag-tolerant reads use it for %s s.",
+            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+            retry,
+        )
+        if REPLICA in settings.DATABASES:
+            with suppress(DatabaseError):
+                connections[REPLICA].close()
+    finally:
+        _block.reset(token)
+    with own_writes_visible(), lag_tolerant_reads():
+        return read()
+
+
+def _replica_answers() -> bool:
+    if REPLICA not in settings.DATABASES:
+        return False
+    with suppress(DatabaseError):
+        return connections[REPLICA].is_usable()
+    return False
 
 
 def reads_tolerate_lag() -> bool:

@@ -7,11 +7,13 @@ import logging
 
 import pytest
 from django.conf import settings
+from django.db import OperationalError
 
 from infusionclinic.common.dbrouter import (
     ReplicaRouter,
     lag_tolerant_reads,
     own_writes_visible,
+    read_lag_tolerant,
     replica_available,
 )
 from infusionclinic.patients.models import Patient
@@ -98,3 +100,33 @@ def test_replica_on_a_closed_port_is_reported_and_avoided_issue_20_point_1(caplo
         # Within REPLICA_RETRY_SECONDS it is not tried again (no second connect, no second log).
         assert replica_available() is False
         assert caplog.text == ""
+
+
+@pytest.mark.skipif("replica" in settings.DATABASES, reason="a real replica's connection answers")
+def test_a_replica_that_fails_mid_block_is_read_again_on_the_primary_issue_20_point_2(caplog):
+    # The fault run's one 500: an analytics page whose replica restarted under its query.
+    router = ReplicaRouter(WITH_REPLICA)
+    routes: list[str | None] = []
+
+    def read() -> str:
+        routes.append(router.db_for_read(Patient))
+        if len(routes) == 1:
+            raise OperationalError("terminating connection due to administrator command")
+        return "figures"
+
+    with caplog.at_level(logging.WARNING, logger="infusionclinic.common.dbrouter"):
+        assert read_lag_tolerant(read) == "figures"
+    assert routes == ["replica", "default"]
+    assert "read again on the primary" in caplog.text
+
+
+def test_a_primary_error_in_a_lag_tolerant_read_is_not_retried():
+    calls: list[str | None] = []
+
+    def read() -> str:
+        calls.append(ReplicaRouter(WITHOUT).db_for_read(Patient))
+        raise OperationalError("primary down")
+
+    with pytest.raises(OperationalError):
+        read_lag_tolerant(read)
+    assert calls == ["default"]  # no replica was used: the error is the primary's, raised once
