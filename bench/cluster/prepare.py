@@ -114,7 +114,7 @@ def _shifts(staff: list[Any], codes: list[str], days: int) -> int:
 
 def prepare() -> dict[str, Any]:
     from bench.dataset import _setup, _totp_config
-    from infusionclinic.accounts.models import Location
+    from infusionclinic.accounts.models import Location, User
     from infusionclinic.patients.models import Patient
     from infusionclinic.scheduling.models import Chair
 
@@ -126,8 +126,8 @@ def prepare() -> dict[str, Any]:
         .select_related("user", "home_location")
         .order_by("pk")
     )
-    prescriber = admin.__class__.objects.get(email=setup["emails"]["prescriber"])
-    nurse = admin.__class__.objects.get(email=setup["emails"]["nurse"])
+    prescriber = User.objects.get(email=setup["emails"]["prescriber"])
+    nurse = User.objects.get(email=setup["emails"]["nurse"])
     # The mix books 7-35 days ahead and the double-booking step from 2 days on.
     setup["shifts_made"] = _shifts([prescriber, nurse], codes, days=36)
     setup["admin"] = {"email": ADMIN_EMAIL, "totp": _totp_config(admin)}

@@ -67,32 +67,21 @@ def lag_tolerant_reads() -> Iterator[None]:
 def read_lag_tolerant(read: Callable[[], T]) -> T:
     """`read()`, which only reads, inside `lag_tolerant_reads()`. When it fails with a database
     error after the block chose the replica and the replica's connection no longer answers (a
-    replica restarted or died in mid-block: issue 20's fault run), the replica is kept away for
-    REPLICA_RETRY_SECONDS with a warning and `read()` runs once more, on the primary. Inside an
-    outer block it only runs `read()`."""
-    global _replica_down_until
+    replica restarted or died in mid-block: issue 20's fault run), the replica is avoided as
+    when it does not answer (`replica_available`) and `read()` runs once more, on the primary.
+    Inside an outer block it only runs `read()`."""
     if _block.get() is not None:
         return read()
-    block = _Block(primary_only=_must_see_own_writes.get())
-    token = _block.set(block)
-    try:
-        return read()
-    except DatabaseError as exc:
-        if not block.replica_ok or _replica_answers():
-            raise
-        retry = settings.REPLICA_RETRY_SECONDS
-        _replica_down_until = time.monotonic() + retry
-        logger.warning(
-            "Read replica failed during lag-tolerant reads (%s); read again on the primary, "
-            "and lag-tolerant reads use it for %s s.",
-            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
-            retry,
-        )
-        if REPLICA in settings.DATABASES:
-            with suppress(DatabaseError):
-                connections[REPLICA].close()
-    finally:
-        _block.reset(token)
+    with lag_tolerant_reads():
+        block = _block.get()
+        try:
+            return read()
+        except DatabaseError as exc:
+            if not (block and block.replica_ok) or _replica_answers():
+                raise
+            _avoid_replica(
+                exc, "Read replica failed during lag-tolerant reads; read again on the primary"
+            )
     with own_writes_visible(), lag_tolerant_reads():
         return read()
 
@@ -122,7 +111,6 @@ def own_writes_visible() -> Iterator[None]:
 def replica_available() -> bool:
     """Whether the `replica` connection answers now; logs a warning and keeps away from it for
     REPLICA_RETRY_SECONDS when it does not."""
-    global _replica_down_until
     if time.monotonic() < _replica_down_until:
         return False
     connection = connections[REPLICA]
@@ -133,16 +121,25 @@ def replica_available() -> bool:
             connection.ensure_connection()
         return True
     except DatabaseError as exc:
-        retry = settings.REPLICA_RETRY_SECONDS
-        _replica_down_until = time.monotonic() + retry
-        logger.warning(
-            "Read replica unavailable (%s); lag-tolerant reads use the primary for %s s.",
-            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
-            retry,
-        )
-        with suppress(DatabaseError):
-            connection.close()
+        _avoid_replica(exc, "Read replica unavailable")
         return False
+
+
+def _avoid_replica(exc: DatabaseError, what: str) -> None:
+    """Keep lag-tolerant reads on the primary for REPLICA_RETRY_SECONDS, say so, and drop the
+    replica's connection."""
+    global _replica_down_until
+    retry = settings.REPLICA_RETRY_SECONDS
+    _replica_down_until = time.monotonic() + retry
+    logger.warning(
+        "%s (%s); lag-tolerant reads use the primary for %s s.",
+        what,
+        str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+        retry,
+    )
+    if REPLICA in settings.DATABASES:
+        with suppress(DatabaseError):
+            connections[REPLICA].close()
 
 
 def replica_configured() -> bool:
